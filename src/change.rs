@@ -1,0 +1,146 @@
+//! [`StorageChange`], one stored change, and [`TreeRoot`], the change that creates a tree.
+
+use bytes::Bytes;
+
+use crate::Id;
+
+/// The order id given to a tree's root when the caller does not set one: the empty string sorts
+/// before every other order id, so the root comes first in [`crate::TreeStorage::get_after_order`].
+pub const ROOT_ORDER_ID: &str = "";
+
+/// One stored change of a tree (Go's `StorageChange`).
+///
+/// To add changes, fill the fields a caller knows (`id`, `raw_change`, `prev_ids`, `snapshot_id`,
+/// `snapshot_counter`, `order_id`, `change_size`); the storage sets `tree_id` and `add_seq` on
+/// insert, whatever the caller put there.
+///
+/// ```
+/// use spacestore::StorageChange;
+/// let c = StorageChange::new("c1", "0001", b"signed bytes".to_vec())
+///     .with_prev_ids(["root"])
+///     .with_snapshot("root", 1);
+/// assert_eq!(c.change_size, 12);
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StorageChange {
+    /// The change id (a CID string), unique across the space.
+    pub id: Id,
+    /// The signed change bytes, opaque to storage.
+    pub raw_change: Bytes,
+    /// Ids of the parent changes in the tree's DAG.
+    pub prev_ids: Vec<Id>,
+    /// Id of the snapshot this change builds on (empty for the root).
+    pub snapshot_id: Id,
+    /// Snapshot depth; the root has 1.
+    pub snapshot_counter: u32,
+    /// Lexicographically sortable position of the change inside its tree; unique per tree.
+    pub order_id: Id,
+    /// Size of the change in bytes.
+    pub change_size: u64,
+    /// The tree the change belongs to (set by storage).
+    pub tree_id: Id,
+    /// The AddSeq of the batch that stored the change; 0 for the root (set by storage).
+    pub add_seq: u64,
+}
+
+impl StorageChange {
+    /// A change with its id, order id and raw bytes; `change_size` is the length of the bytes,
+    /// everything else empty.
+    pub fn new(id: impl Into<Id>, order_id: impl Into<Id>, raw_change: impl Into<Bytes>) -> Self {
+        let raw_change = raw_change.into();
+        StorageChange {
+            id: id.into(),
+            change_size: raw_change.len() as u64,
+            raw_change,
+            order_id: order_id.into(),
+            ..StorageChange::default()
+        }
+    }
+
+    /// Sets the parent ids.
+    pub fn with_prev_ids<I, S>(mut self, prev_ids: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<Id>,
+    {
+        self.prev_ids = prev_ids.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets the snapshot id and the snapshot counter.
+    pub fn with_snapshot(mut self, snapshot_id: impl Into<Id>, snapshot_counter: u32) -> Self {
+        self.snapshot_id = snapshot_id.into();
+        self.snapshot_counter = snapshot_counter;
+        self
+    }
+}
+
+/// The root change of a new tree, with what the head entry needs to know about it.
+///
+/// The tree's id is the root's id.
+///
+/// ```
+/// use spacestore::TreeRoot;
+/// let root = TreeRoot::new("tree-1", b"root bytes".to_vec()).with_parent("space-settings", false);
+/// assert_eq!(root.parent_id.as_deref(), Some("space-settings"));
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TreeRoot {
+    /// The root change id, which is also the tree id.
+    pub id: Id,
+    /// The signed root change bytes.
+    pub raw_change: Bytes,
+    /// The root's order id (the first order id of the tree); [`ROOT_ORDER_ID`] by default.
+    pub order_id: Id,
+    /// The parent tree, when the root names one.
+    pub parent_id: Option<Id>,
+    /// Whether the tree is derived (a derived tree cannot be a parent).
+    pub is_derived: bool,
+}
+
+impl TreeRoot {
+    /// A root with its id and raw bytes, no parent, not derived, order id [`ROOT_ORDER_ID`].
+    pub fn new(id: impl Into<Id>, raw_change: impl Into<Bytes>) -> Self {
+        TreeRoot {
+            id: id.into(),
+            raw_change: raw_change.into(),
+            order_id: Id::from_static(ROOT_ORDER_ID),
+            parent_id: None,
+            is_derived: false,
+        }
+    }
+
+    /// Sets the parent tree and whether this tree is derived.
+    pub fn with_parent(mut self, parent_id: impl Into<Id>, is_derived: bool) -> Self {
+        self.parent_id = Some(parent_id.into());
+        self.is_derived = is_derived;
+        self
+    }
+
+    /// Marks the tree derived (with or without a parent).
+    pub fn derived(mut self) -> Self {
+        self.is_derived = true;
+        self
+    }
+
+    /// Sets the root's order id.
+    pub fn with_order_id(mut self, order_id: impl Into<Id>) -> Self {
+        self.order_id = order_id.into();
+        self
+    }
+
+    /// The stored form of the root: snapshot counter 1, no snapshot id, size = bytes, AddSeq 0.
+    pub(crate) fn to_change(&self) -> StorageChange {
+        StorageChange {
+            id: self.id.clone(),
+            raw_change: self.raw_change.clone(),
+            prev_ids: Vec::new(),
+            snapshot_id: Id::default(),
+            snapshot_counter: 1,
+            order_id: self.order_id.clone(),
+            change_size: self.raw_change.len() as u64,
+            tree_id: self.id.clone(),
+            add_seq: 0,
+        }
+    }
+}

@@ -1,0 +1,47 @@
+//! [`AddSeqCounter`]: the space-global, monotonically growing AddSeq counter.
+
+use std::sync::Arc;
+
+use crate::sync::{AtomicU64, Ordering};
+
+/// The AddSeq counter of a space, shared by every tree storage of that space.
+///
+/// Every `add_all` / `add_all_no_error` batch takes one new value with [`AddSeqCounter::next`].
+/// Clones share the value. A validation storage gets a [`AddSeqCounter::detached`] one, which
+/// starts at zero and never moves the space's.
+///
+/// ```
+/// use spacestore::AddSeqCounter;
+/// let space_counter = AddSeqCounter::new();
+/// let shared = space_counter.clone();
+/// assert_eq!(shared.next(), 1);
+/// assert_eq!(space_counter.get(), 1);
+/// let detached = AddSeqCounter::detached();
+/// assert_eq!(detached.next(), 1);
+/// assert_eq!(space_counter.get(), 1);
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct AddSeqCounter(Arc<AtomicU64>);
+
+impl AddSeqCounter {
+    /// A new counter at zero.
+    pub fn new() -> Self {
+        AddSeqCounter(Arc::new(AtomicU64::new(0)))
+    }
+
+    /// A zero-started counter shared with nothing (Go's "noop" counter for validation storages
+    /// and tree migrations).
+    pub fn detached() -> Self {
+        Self::new()
+    }
+
+    /// The last value handed out (0 when none was).
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::SeqCst)
+    }
+
+    /// Takes the next value: one more than the last one handed out.
+    pub fn next(&self) -> u64 {
+        self.0.fetch_add(1, Ordering::SeqCst) + 1
+    }
+}

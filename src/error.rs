@@ -1,0 +1,82 @@
+//! [`Error`]: every way an operation of spacestore can fail.
+
+use std::path::PathBuf;
+
+use crate::Id;
+
+/// The result of a spacestore operation.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Why an operation failed. Bad input never panics; it comes back as one of these.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// `create_tree_storage` (or a deferred storage's first write) for a root that is already
+    /// stored (Go's `ErrTreeExists`).
+    #[error("tree already exists: {0}")]
+    TreeExists(Id),
+    /// No tree with this id: its head entry or its root is missing (Go's `ErrUnknownTreeId`).
+    #[error("tree does not exist: {0}")]
+    UnknownTree(Id),
+    /// A change id of an `add_all` batch is already stored in the space, or appears twice in the
+    /// batch; nothing of the batch was kept.
+    #[error("change already exists: {0}")]
+    DuplicateChange(Id),
+    /// An order id of a batch is already used by another change of the tree, or twice in the
+    /// batch; nothing of the batch was kept.
+    #[error("order id {order_id:?} is already used in tree {tree_id}")]
+    OrderIdInUse {
+        /// The tree.
+        tree_id: Id,
+        /// The clashing order id.
+        order_id: Id,
+    },
+    /// The root names a parent tree that has no head entry (Go's `ErrParentNotFound`).
+    #[error("parent tree not found: {0}")]
+    ParentNotFound(Id),
+    /// The root names a parent tree that is itself derived (Go's `ErrDerivedParent`).
+    #[error("parent tree is derived: {0}")]
+    DerivedParent(Id),
+    /// No change with this id in the space.
+    #[error("change not found: {0}")]
+    ChangeNotFound(Id),
+    /// No head entry with this id.
+    #[error("head entry not found: {0}")]
+    EntryNotFound(Id),
+    /// The tree behind this storage was deleted; writes to it are refused.
+    #[error("tree storage already deleted: {0}")]
+    TreeDeleted(Id),
+    /// A head observer tried to write to the space it observes, which would deadlock: observers
+    /// run inside the commit, so they may read but not write.
+    #[error("a head observer cannot write to the space it observes")]
+    WriteFromObserver,
+    /// An internal invariant broke (a bug in spacestore); the write was not acknowledged.
+    #[error("internal error: {0}")]
+    Internal(String),
+    /// An I/O error of the write-ahead log; the operation's write was not applied.
+    #[error("write-ahead log I/O failed while {context}: {source}")]
+    Io {
+        /// What the log was doing.
+        context: &'static str,
+        /// The error from the operating system.
+        #[source]
+        source: std::io::Error,
+    },
+    /// An earlier fsync failed, so the page cache can no longer be trusted: the space refuses
+    /// writes until it is reopened. Reads go on.
+    #[error("the space refuses writes after a failed sync of its log; reopen it: {0}")]
+    WritesRefused(String),
+    /// Another `Space` (in this process or another) holds the directory.
+    #[error("the space directory {0} is locked by another open space")]
+    Locked(PathBuf),
+    /// The log holds a bad frame followed by valid ones: this is corruption, not a torn tail.
+    #[error("corrupt log: segment {segment}, byte offset {offset}: {reason}")]
+    Corrupt {
+        /// The segment file.
+        segment: PathBuf,
+        /// Byte offset of the bad frame in the segment.
+        offset: u64,
+        /// What was wrong.
+        reason: String,
+    },
+}

@@ -1,0 +1,272 @@
+//! Head entries (one per tree), their partial updates and observers, and the [`HeadStorage`]
+//! handle (Go's `headstorage.HeadStorage`).
+
+use std::ops::ControlFlow;
+
+use crate::commit::Commit;
+use crate::record::Record;
+use crate::{Error, Id, Result};
+use std::sync::Arc;
+
+/// Whether a tree is deleted (Go's `DeletedStatus`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(u8)]
+pub enum DeletedStatus {
+    /// Not deleted (Go's `DeletedStatusNotDeleted`, 0).
+    #[default]
+    NotDeleted = 0,
+    /// Queued for deletion (1).
+    Queued = 1,
+    /// Deleted (2).
+    Deleted = 2,
+}
+
+impl DeletedStatus {
+    /// The status for its Go number, `None` for an unknown one.
+    pub fn from_u8(v: u8) -> Option<Self> {
+        match v {
+            0 => Some(DeletedStatus::NotDeleted),
+            1 => Some(DeletedStatus::Queued),
+            2 => Some(DeletedStatus::Deleted),
+            _ => None,
+        }
+    }
+}
+
+/// The head entry of one tree.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HeadEntry {
+    /// The tree id.
+    pub id: Id,
+    /// The tree's current heads.
+    pub heads: Vec<Id>,
+    /// The tree's common snapshot.
+    pub common_snapshot: Id,
+    /// Whether the tree is (queued to be) deleted.
+    pub deleted_status: DeletedStatus,
+    /// Whether the tree is derived.
+    pub is_derived: bool,
+    /// The parent tree, if any.
+    pub parent_id: Option<Id>,
+    /// The AddSeq of the tree's last batch; `None` until its first batch.
+    pub last_add_seq: Option<u64>,
+}
+
+/// A partial update of a head entry: only the fields that are `Some` change.
+///
+/// ```
+/// use spacestore::{DeletedStatus, HeadUpdate};
+/// let u = HeadUpdate::new("tree-1").deleted_status(DeletedStatus::Queued);
+/// assert_eq!(u.heads, None);
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HeadUpdate {
+    /// The entry to update or create.
+    pub id: Id,
+    /// New heads.
+    pub heads: Option<Vec<Id>>,
+    /// New common snapshot.
+    pub common_snapshot: Option<Id>,
+    /// New deleted status.
+    pub deleted_status: Option<DeletedStatus>,
+    /// New derived flag.
+    pub is_derived: Option<bool>,
+    /// New parent id.
+    pub parent_id: Option<Id>,
+    /// New last AddSeq.
+    pub last_add_seq: Option<u64>,
+}
+
+impl HeadUpdate {
+    /// An update of entry `id` that changes nothing yet.
+    pub fn new(id: impl Into<Id>) -> Self {
+        HeadUpdate {
+            id: id.into(),
+            ..HeadUpdate::default()
+        }
+    }
+    /// Sets the heads.
+    pub fn heads<I: IntoIterator<Item = S>, S: Into<Id>>(mut self, heads: I) -> Self {
+        self.heads = Some(heads.into_iter().map(Into::into).collect());
+        self
+    }
+    /// Sets the common snapshot.
+    pub fn common_snapshot(mut self, id: impl Into<Id>) -> Self {
+        self.common_snapshot = Some(id.into());
+        self
+    }
+    /// Sets the deleted status.
+    pub fn deleted_status(mut self, status: DeletedStatus) -> Self {
+        self.deleted_status = Some(status);
+        self
+    }
+    /// Sets the derived flag.
+    pub fn is_derived(mut self, derived: bool) -> Self {
+        self.is_derived = Some(derived);
+        self
+    }
+    /// Sets the parent id.
+    pub fn parent_id(mut self, id: impl Into<Id>) -> Self {
+        self.parent_id = Some(id.into());
+        self
+    }
+    /// Sets the last AddSeq.
+    pub fn last_add_seq(mut self, seq: u64) -> Self {
+        self.last_add_seq = Some(seq);
+        self
+    }
+
+    /// Applies the update to `entry` (a new default entry with this id when `None`); returns the
+    /// entry after the update and whether any value changed.
+    pub(crate) fn apply_to(&self, entry: Option<&HeadEntry>) -> (HeadEntry, bool) {
+        let mut e = match entry {
+            Some(e) => e.clone(),
+            None => HeadEntry {
+                id: self.id.clone(),
+                ..HeadEntry::default()
+            },
+        };
+        if let Some(h) = &self.heads {
+            e.heads = h.clone();
+        }
+        if let Some(c) = &self.common_snapshot {
+            e.common_snapshot = c.clone();
+        }
+        if let Some(d) = self.deleted_status {
+            e.deleted_status = d;
+        }
+        if let Some(d) = self.is_derived {
+            e.is_derived = d;
+        }
+        if let Some(p) = &self.parent_id {
+            e.parent_id = Some(p.clone());
+        }
+        if let Some(s) = self.last_add_seq {
+            e.last_add_seq = Some(s);
+        }
+        let changed = entry != Some(&e);
+        (e, changed)
+    }
+}
+
+/// Which entries [`HeadStorage::iterate_entries`] yields.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IterOptions {
+    /// `true`: only entries with a deleted status of `Queued` or more; `false`: only entries
+    /// that are not deleted.
+    pub deleted: bool,
+    /// When > 0: only entries with `last_add_seq > min_last_add_seq`, sorted by it; entries
+    /// that never had a batch never match. When 0: every entry, sorted by id.
+    pub min_last_add_seq: u64,
+}
+
+/// Told of every effective change of a head entry, after the write is committed.
+///
+/// Observers run inside the commit, in commit order: they may read the space, but a write from
+/// an observer fails with [`Error::WriteFromObserver`]. Any `Fn(&HeadEntry) + Send + Sync`
+/// closure is an observer.
+pub trait HeadObserver: Send + Sync {
+    /// Called with the whole entry after the change.
+    fn on_update(&self, entry: &HeadEntry);
+}
+
+impl<F: Fn(&HeadEntry) + Send + Sync> HeadObserver for F {
+    fn on_update(&self, entry: &HeadEntry) {
+        self(entry)
+    }
+}
+
+/// The head storage of a space: one [`HeadEntry`] per tree.
+///
+/// ```
+/// use spacestore::{HeadUpdate, IterOptions, Space, TreeRoot};
+/// let space = Space::in_memory();
+/// space.create_tree_storage(TreeRoot::new("t", b"root".to_vec()))?;
+/// let heads = space.head_storage();
+/// assert_eq!(heads.get_entry("t")?.heads, vec!["t"]);
+/// heads.update_entry(HeadUpdate::new("t").heads(["c1"]))?;
+/// let all = heads.collect_entries(IterOptions::default())?;
+/// assert_eq!(all.len(), 1);
+/// # Ok::<(), spacestore::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct HeadStorage {
+    commit: Arc<Commit>,
+}
+
+impl HeadStorage {
+    pub(crate) fn new(commit: Arc<Commit>) -> Self {
+        HeadStorage { commit }
+    }
+
+    /// The entry of tree `id`, or [`Error::EntryNotFound`].
+    pub fn get_entry(&self, id: &str) -> Result<HeadEntry> {
+        self.commit
+            .memory()
+            .heads
+            .get(id)
+            .ok_or_else(|| Error::EntryNotFound(Id::from(id)))
+    }
+
+    /// Upserts the entry: only the fields given in `update` change. Observers are told only when
+    /// a value really changed. Returns the entry after the update.
+    pub fn update_entry(&self, update: HeadUpdate) -> Result<HeadEntry> {
+        let id = update.id.clone();
+        self.commit
+            .write(|_| Ok(((), vec![Record::UpdateHead(update)])))?;
+        self.get_entry(&id)
+    }
+
+    /// Deletes the entry of tree `id` (nothing happens when there is none).
+    pub fn delete_entry(&self, id: &str) -> Result<()> {
+        let id = Id::from(id);
+        self.commit.write(|mem| {
+            if mem.memory().heads.get(&id).is_none() {
+                return Ok(((), Vec::new()));
+            }
+            Ok(((), vec![Record::DeleteEntry(id)]))
+        })
+    }
+
+    /// Calls `f` with each entry that `opts` selects (see [`IterOptions`] for the order) until it
+    /// returns `Break` or an error.
+    pub fn iterate_entries<E, F>(&self, opts: IterOptions, mut f: F) -> Result<(), E>
+    where
+        F: FnMut(&HeadEntry) -> Result<ControlFlow<()>, E>,
+    {
+        for entry in self.commit.memory().heads.select(opts) {
+            if f(&entry)?.is_break() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// The entries that `opts` selects, collected.
+    pub fn collect_entries(&self, opts: IterOptions) -> Result<Vec<HeadEntry>> {
+        Ok(self.commit.memory().heads.select(opts))
+    }
+
+    /// Every entry whose parent is `parent_id`, deleted ones included, sorted by id.
+    pub fn entries_by_parent_id(&self, parent_id: &str) -> Result<Vec<HeadEntry>> {
+        Ok(self.commit.memory().heads.by_parent(parent_id))
+    }
+
+    /// The largest `last_add_seq` over all entries (deleted ones included), 0 when none.
+    pub fn max_last_add_seq(&self) -> u64 {
+        self.commit.memory().heads.max_last_add_seq()
+    }
+
+    /// Adds an observer, told of every effective change of an entry from now on.
+    pub fn add_observer(&self, observer: impl HeadObserver + 'static) {
+        self.commit.add_observer(Arc::new(observer));
+    }
+}
+
+impl std::fmt::Debug for HeadStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HeadStorage")
+            .field("entries", &self.commit.memory().heads.len())
+            .finish()
+    }
+}

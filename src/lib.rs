@@ -1,0 +1,54 @@
+//! spacestore: the storage layer of an any-sync space.
+//!
+//! A space holds trees of changes, one head entry per tree and a space-global, monotonically
+//! growing **AddSeq** counter: every `add_all` batch takes one new AddSeq shared by all its
+//! changes, so a consumer that remembers the last AddSeq it processed asks for exactly the
+//! changes added since ([`Space::changes_after_add_seq`], [`TreeStorage::get_after_add_seq`],
+//! [`HeadStorage::iterate_entries`] with `min_last_add_seq`).
+//!
+//! Everything lives in memory. The behaviour matches any-sync's Go storage method by method;
+//! where it deliberately differs, DESIGN.md says so.
+//!
+//! ```
+//! use spacestore::{Space, StorageChange, TreeRoot};
+//! let space = Space::in_memory();
+//! let tree = space.create_tree_storage(TreeRoot::new("tree", b"root".to_vec()))?;
+//! let seq = tree.add_all(
+//!     vec![
+//!         StorageChange::new("c1", "0001", b"one".to_vec()),
+//!         StorageChange::new("c2", "0002", b"two".to_vec()),
+//!     ],
+//!     ["c2"],
+//!     "tree",
+//! )?;
+//! assert_eq!(seq, 1);
+//! assert_eq!(space.collect_changes_after_add_seq(0).len(), 2);
+//! # Ok::<(), spacestore::Error>(())
+//! ```
+#![warn(missing_docs)]
+
+mod change;
+mod commit;
+mod counter;
+mod error;
+mod head;
+mod id;
+mod index;
+mod memory;
+mod record;
+mod space;
+mod sync;
+mod tree;
+
+pub use change::{StorageChange, TreeRoot, ROOT_ORDER_ID};
+pub use counter::AddSeqCounter;
+pub use error::{Error, Result};
+pub use head::{DeletedStatus, HeadEntry, HeadObserver, HeadStorage, HeadUpdate, IterOptions};
+pub use id::Id;
+pub use space::Space;
+pub use tree::{AddOutcome, TreeStorage};
+
+/// The README's example, compiled and run as a doctest so that it cannot go stale.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -1,0 +1,176 @@
+//! [`Space`]: one any-sync space: its trees, its head storage and its AddSeq counter.
+
+use std::ops::ControlFlow;
+use std::sync::Arc;
+
+use crate::commit::Commit;
+use crate::memory::Memory;
+use crate::tree::creation_records;
+use crate::{AddSeqCounter, Error, HeadStorage, Id, Result, StorageChange, TreeRoot, TreeStorage};
+
+/// One any-sync space: tree storages, the head storage and the space-global AddSeq counter.
+///
+/// `Space` is a cheap handle (clone it to share it between threads). Every `add_all` batch takes
+/// one new AddSeq; a consumer that remembers the last AddSeq it processed asks for exactly the
+/// changes added since with [`Space::changes_after_add_seq`], and never misses a batch.
+///
+/// ```
+/// use spacestore::{Space, StorageChange, TreeRoot};
+/// let space = Space::in_memory();
+/// let a = space.create_tree_storage(TreeRoot::new("a", b"root a".to_vec()))?;
+/// let b = space.create_tree_storage(TreeRoot::new("b", b"root b".to_vec()))?;
+/// a.add_all(vec![StorageChange::new("a1", "1", b"x".to_vec())], ["a1"], "a")?;
+/// let mut cursor = 0;
+/// let news = space.collect_changes_after_add_seq(cursor);
+/// assert_eq!(news.len(), 1);
+/// cursor = news.last().unwrap().add_seq;
+/// b.add_all(vec![StorageChange::new("b1", "1", b"y".to_vec())], ["b1"], "b")?;
+/// let news = space.collect_changes_after_add_seq(cursor);
+/// assert_eq!(news[0].id, "b1");
+/// assert_eq!(space.add_seq(), 2);
+/// # Ok::<(), spacestore::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Space {
+    commit: Arc<Commit>,
+}
+
+impl Default for Space {
+    fn default() -> Self {
+        Space::in_memory()
+    }
+}
+
+impl Space {
+    /// A space with no files: everything lives in memory and is gone when the last handle is
+    /// dropped (the test-double mode). Its counter starts at zero.
+    pub fn in_memory() -> Space {
+        Space::in_memory_with_counter(AddSeqCounter::new())
+    }
+
+    /// An in-memory space whose batches take their seqs from `counter`; give it
+    /// [`AddSeqCounter::detached`] for a validation storage that must not move a space's counter.
+    pub fn in_memory_with_counter(counter: AddSeqCounter) -> Space {
+        Space {
+            commit: Arc::new(Commit::new(Memory::default(), counter)),
+        }
+    }
+
+    /// Creates a tree from its root change, in one commit (Go's `CreateTreeStorage`): stores the
+    /// root, checks the parent (when the root names one), creates the head entry (heads and
+    /// common snapshot = the root id), and marks the tree queued for deletion when its parent is.
+    ///
+    /// Fails with [`Error::TreeExists`], [`Error::ParentNotFound`] or [`Error::DerivedParent`].
+    pub fn create_tree_storage(&self, root: TreeRoot) -> Result<TreeStorage> {
+        let id = root.id.clone();
+        let tree = self.commit.write_then(
+            |ctx| Ok(((), creation_records(ctx.memory(), &root)?)),
+            |_| {},
+        );
+        tree?;
+        let state = self.commit.memory().tree(&id);
+        Ok(TreeStorage::new(Arc::clone(&self.commit), root, state))
+    }
+
+    /// A storage for a tree that exists only in memory until its first write (`add_all`,
+    /// `add_all_no_error` or `delete`), which creates the tree and applies the write in one
+    /// commit. Fails with [`Error::TreeExists`] when the tree is already stored.
+    pub fn create_storage_with_deferred_creation(&self, root: TreeRoot) -> Result<TreeStorage> {
+        let memory = self.commit.memory();
+        if memory.tree(&root.id).is_some() || memory.changes.contains(&root.id) {
+            return Err(Error::TreeExists(root.id.clone()));
+        }
+        Ok(TreeStorage::new(Arc::clone(&self.commit), root, None))
+    }
+
+    /// Opens an existing tree, or [`Error::UnknownTree`] when its head entry or its root is
+    /// missing (a deleted tree has no root).
+    pub fn tree_storage(&self, id: &str) -> Result<TreeStorage> {
+        let memory = self.commit.memory();
+        let unknown = || Error::UnknownTree(Id::from(id));
+        let entry = memory.heads.get(id).ok_or_else(unknown)?;
+        let tree = memory.tree(id).ok_or_else(unknown)?;
+        let root = tree.root();
+        let root = TreeRoot {
+            id: root.id.clone(),
+            raw_change: root.raw_change.clone(),
+            order_id: root.order_id.clone(),
+            parent_id: entry.parent_id,
+            is_derived: entry.is_derived,
+        };
+        Ok(TreeStorage::new(Arc::clone(&self.commit), root, Some(tree)))
+    }
+
+    /// The space's head storage.
+    pub fn head_storage(&self) -> HeadStorage {
+        HeadStorage::new(Arc::clone(&self.commit))
+    }
+
+    /// The counter's current value: the last AddSeq handed out (0 for a new space).
+    pub fn add_seq(&self) -> u64 {
+        self.commit.counter().get()
+    }
+
+    /// The space's counter (shared with every tree storage of the space).
+    pub fn counter(&self) -> AddSeqCounter {
+        self.commit.counter().clone()
+    }
+
+    /// Calls `f` with every change of the space whose AddSeq is `> add_seq`, in AddSeq order
+    /// (the changes of one batch in the order they were given), until it returns `Break` or an
+    /// error. Answered from the AddSeq index in O(log n + k).
+    ///
+    /// Cursor safety: a consumer that moves its cursor to the largest AddSeq it received never
+    /// misses a batch, however many writers run in parallel.
+    pub fn changes_after_add_seq<E>(
+        &self,
+        add_seq: u64,
+        mut f: impl FnMut(&StorageChange) -> Result<ControlFlow<()>, E>,
+    ) -> Result<(), E> {
+        let memory = self.commit.memory();
+        for (_, id) in memory.index.after(add_seq) {
+            // A change of a tree deleted since the index was read is gone: skip it.
+            if let Some(change) = memory.changes.get(&id) {
+                if f(&change)?.is_break() {
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Every change of the space whose AddSeq is `> add_seq`, in AddSeq order.
+    pub fn collect_changes_after_add_seq(&self, add_seq: u64) -> Vec<StorageChange> {
+        let mut out = Vec::new();
+        let _ = self.changes_after_add_seq(add_seq, |c| {
+            out.push(c.clone());
+            Ok::<_, std::convert::Infallible>(ControlFlow::Continue(()))
+        });
+        out
+    }
+
+    /// How many changes the space holds (roots included).
+    pub fn change_count(&self) -> usize {
+        self.commit.memory().changes.len()
+    }
+
+    /// How many live trees the space holds.
+    pub fn tree_count(&self) -> usize {
+        self.commit.memory().tree_count()
+    }
+
+    /// How many head entries the space holds.
+    pub fn head_count(&self) -> usize {
+        self.commit.memory().heads.len()
+    }
+}
+
+impl std::fmt::Debug for Space {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Space")
+            .field("trees", &self.tree_count())
+            .field("changes", &self.change_count())
+            .field("add_seq", &self.add_seq())
+            .finish()
+    }
+}

@@ -1,0 +1,29 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use spacestore::{Space, StorageChange, TreeRoot, TreeStorage};
+
+/// A change with the given id and order id, one parent (`prev`) and 256 bytes of payload.
+pub fn change(id: &str, order_id: &str) -> StorageChange {
+    StorageChange::new(id, order_id, vec![7u8; 256])
+}
+
+/// A root with the given id.
+pub fn root(id: &str) -> TreeRoot {
+    TreeRoot::new(id, format!("root of {id}").into_bytes())
+}
+
+/// A new in-memory space with one tree `id`.
+pub fn space_with_tree(id: &str) -> (Space, TreeStorage) {
+    let space = Space::in_memory();
+    let tree = space.create_tree_storage(root(id)).unwrap();
+    (space, tree)
+}
+
+/// The ids of changes, as strings.
+pub fn ids(changes: &[StorageChange]) -> Vec<String> {
+    changes.iter().map(|c| c.id.to_string()).collect()
+}
+
+/// No heads given: the tree's heads stay as they are.
+pub const NO_HEADS: [&str; 0] = [];

@@ -1,0 +1,304 @@
+//! HeadStorage, method by method (Go's `headstorage.HeadStorage`), including any-sync's
+//! `MinLastAddSeq` tests.
+
+mod common;
+
+use std::ops::ControlFlow;
+use std::sync::{Arc, Mutex};
+
+use common::*;
+use spacestore::{DeletedStatus, Error, HeadEntry, HeadUpdate, IterOptions, Space};
+
+fn entry_ids(entries: &[HeadEntry]) -> Vec<String> {
+    entries.iter().map(|e| e.id.to_string()).collect()
+}
+
+fn seqs(entries: &[HeadEntry]) -> Vec<u64> {
+    entries.iter().map(|e| e.last_add_seq.unwrap()).collect()
+}
+
+/// Entries a:10, b:5, c:20, d:15, e:7 (any-sync's `headstorage_test.go`).
+fn space_with_seqs(entries: &[(&str, u64)]) -> Space {
+    let space = Space::in_memory();
+    let heads = space.head_storage();
+    for (id, seq) in entries {
+        heads
+            .update_entry(HeadUpdate::new(*id).heads([*id]).last_add_seq(*seq))
+            .unwrap();
+    }
+    space
+}
+
+const FIVE: [(&str, u64); 5] = [("a", 10), ("b", 5), ("c", 20), ("d", 15), ("e", 7)];
+
+fn live_after(min: u64) -> IterOptions {
+    IterOptions {
+        deleted: false,
+        min_last_add_seq: min,
+    }
+}
+
+#[test]
+fn iterate_entries_with_min_last_add_seq_sorts_by_seq() {
+    let space = space_with_seqs(&FIVE);
+    let got = space.head_storage().collect_entries(live_after(7)).unwrap();
+    assert_eq!(entry_ids(&got), vec!["a", "d", "c"]);
+    assert_eq!(seqs(&got), vec![10, 15, 20]);
+}
+
+#[test]
+fn iterate_entries_with_min_last_add_seq_zero_sorts_by_id() {
+    let space = space_with_seqs(&FIVE);
+    let got = space.head_storage().collect_entries(live_after(0)).unwrap();
+    assert_eq!(entry_ids(&got), vec!["a", "b", "c", "d", "e"]);
+}
+
+#[test]
+fn iterate_entries_with_deleted_selects_only_deleted_entries_above_min() {
+    let space = space_with_seqs(&FIVE);
+    let heads = space.head_storage();
+    heads
+        .update_entry(HeadUpdate::new("c").deleted_status(DeletedStatus::Deleted))
+        .unwrap();
+    heads
+        .update_entry(HeadUpdate::new("e").deleted_status(DeletedStatus::Queued))
+        .unwrap();
+    let got = heads
+        .collect_entries(IterOptions {
+            deleted: true,
+            min_last_add_seq: 10,
+        })
+        .unwrap();
+    assert_eq!(entry_ids(&got), vec!["c"]);
+    let live = heads.collect_entries(live_after(5)).unwrap();
+    assert_eq!(entry_ids(&live), vec!["a", "d"]);
+}
+
+#[test]
+fn entries_that_never_had_a_batch_never_match_min_last_add_seq() {
+    let space = Space::in_memory();
+    space.create_tree_storage(root("t")).unwrap();
+    let got = space.head_storage().collect_entries(live_after(1)).unwrap();
+    assert!(got.is_empty());
+    assert_eq!(
+        space
+            .head_storage()
+            .collect_entries(live_after(0))
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn iterate_entries_stops_when_the_closure_breaks() {
+    let space = space_with_seqs(&FIVE);
+    let mut seen = 0;
+    space
+        .head_storage()
+        .iterate_entries(live_after(0), |_| {
+            seen += 1;
+            Ok::<_, Error>(ControlFlow::Break(()))
+        })
+        .unwrap();
+    assert_eq!(seen, 1);
+}
+
+#[test]
+fn get_entry_of_a_missing_id_is_entry_not_found() {
+    let space = Space::in_memory();
+    assert!(matches!(
+        space.head_storage().get_entry("x"),
+        Err(Error::EntryNotFound(_))
+    ));
+}
+
+#[test]
+fn update_entry_creates_a_missing_entry() {
+    let space = Space::in_memory();
+    let entry = space
+        .head_storage()
+        .update_entry(HeadUpdate::new("x").heads(["h"]))
+        .unwrap();
+    assert_eq!(entry.heads, vec!["h"]);
+    assert_eq!(entry.deleted_status, DeletedStatus::NotDeleted);
+    assert_eq!(space.head_storage().get_entry("x").unwrap(), entry);
+}
+
+#[test]
+fn update_entry_changes_only_the_given_fields() {
+    let space = Space::in_memory();
+    let heads = space.head_storage();
+    heads
+        .update_entry(
+            HeadUpdate::new("x")
+                .heads(["h1"])
+                .common_snapshot("s")
+                .parent_id("p")
+                .last_add_seq(4),
+        )
+        .unwrap();
+    let entry = heads
+        .update_entry(HeadUpdate::new("x").deleted_status(DeletedStatus::Queued))
+        .unwrap();
+    assert_eq!(entry.heads, vec!["h1"]);
+    assert_eq!(entry.common_snapshot, "s");
+    assert_eq!(entry.parent_id.as_deref(), Some("p"));
+    assert_eq!(entry.last_add_seq, Some(4));
+    assert_eq!(entry.deleted_status, DeletedStatus::Queued);
+}
+
+#[test]
+fn observers_are_told_of_an_effective_update_with_the_whole_entry() {
+    let space = Space::in_memory();
+    let heads = space.head_storage();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&seen);
+    heads.add_observer(move |e: &HeadEntry| sink.lock().unwrap().push(e.clone()));
+    heads
+        .update_entry(HeadUpdate::new("x").heads(["h"]).common_snapshot("s"))
+        .unwrap();
+    heads
+        .update_entry(HeadUpdate::new("x").is_derived(true))
+        .unwrap();
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 2);
+    assert_eq!(seen[1].heads, vec!["h"]);
+    assert!(seen[1].is_derived);
+}
+
+#[test]
+fn observers_are_not_told_of_an_update_that_changes_nothing() {
+    let space = Space::in_memory();
+    let heads = space.head_storage();
+    heads
+        .update_entry(HeadUpdate::new("x").heads(["h"]))
+        .unwrap();
+    let count = Arc::new(Mutex::new(0));
+    let sink = Arc::clone(&count);
+    heads.add_observer(move |_: &HeadEntry| *sink.lock().unwrap() += 1);
+    heads
+        .update_entry(HeadUpdate::new("x").heads(["h"]))
+        .unwrap();
+    assert_eq!(*count.lock().unwrap(), 0);
+}
+
+#[test]
+fn observers_are_told_of_every_add_all() {
+    let (space, tree) = space_with_tree("t");
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&seen);
+    space
+        .head_storage()
+        .add_observer(move |e: &HeadEntry| sink.lock().unwrap().push(e.last_add_seq));
+    tree.add_all(vec![change("c1", "1")], NO_HEADS, "t")
+        .unwrap();
+    tree.add_all_no_error(vec![change("c1", "1")], NO_HEADS, "t")
+        .unwrap();
+    assert_eq!(*seen.lock().unwrap(), vec![Some(1), Some(2)]);
+}
+
+#[test]
+fn observers_are_not_told_of_a_failed_batch() {
+    let (space, tree) = space_with_tree("t");
+    tree.add_all(vec![change("c1", "1")], NO_HEADS, "t")
+        .unwrap();
+    let count = Arc::new(Mutex::new(0));
+    let sink = Arc::clone(&count);
+    space
+        .head_storage()
+        .add_observer(move |_: &HeadEntry| *sink.lock().unwrap() += 1);
+    assert!(tree
+        .add_all(vec![change("c1", "2")], NO_HEADS, "t")
+        .is_err());
+    assert_eq!(*count.lock().unwrap(), 0);
+}
+
+#[test]
+fn an_observer_may_read_the_space_but_not_write_to_it() {
+    let (space, tree) = space_with_tree("t");
+    let observed = space.clone();
+    let results = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&results);
+    space.head_storage().add_observer(move |e: &HeadEntry| {
+        let read = observed.head_storage().get_entry(&e.id).is_ok();
+        let write = observed
+            .head_storage()
+            .update_entry(HeadUpdate::new("other").heads(["x"]));
+        sink.lock()
+            .unwrap()
+            .push((read, matches!(write, Err(Error::WriteFromObserver))));
+    });
+    tree.add_all(vec![change("c1", "1")], NO_HEADS, "t")
+        .unwrap();
+    assert_eq!(*results.lock().unwrap(), vec![(true, true)]);
+}
+
+#[test]
+fn delete_entry_removes_the_entry() {
+    let space = space_with_seqs(&FIVE);
+    let heads = space.head_storage();
+    heads.delete_entry("c").unwrap();
+    assert!(matches!(heads.get_entry("c"), Err(Error::EntryNotFound(_))));
+    assert_eq!(
+        entry_ids(&heads.collect_entries(live_after(7)).unwrap()),
+        vec!["a", "d"]
+    );
+}
+
+#[test]
+fn delete_entry_of_a_missing_id_is_not_an_error() {
+    let space = Space::in_memory();
+    space.head_storage().delete_entry("nope").unwrap();
+}
+
+#[test]
+fn entries_by_parent_id_includes_deleted_children() {
+    let space = Space::in_memory();
+    space.create_tree_storage(root("p")).unwrap();
+    space
+        .create_tree_storage(root("c1").with_parent("p", false))
+        .unwrap();
+    space
+        .create_tree_storage(root("c2").with_parent("p", false))
+        .unwrap();
+    space
+        .head_storage()
+        .update_entry(HeadUpdate::new("c2").deleted_status(DeletedStatus::Deleted))
+        .unwrap();
+    let got = space.head_storage().entries_by_parent_id("p").unwrap();
+    assert_eq!(entry_ids(&got), vec!["c1", "c2"]);
+    assert!(space
+        .head_storage()
+        .entries_by_parent_id("c1")
+        .unwrap()
+        .is_empty());
+}
+
+#[test]
+fn max_last_add_seq_is_the_largest_over_all_entries() {
+    let space = space_with_seqs(&FIVE);
+    let heads = space.head_storage();
+    heads
+        .update_entry(HeadUpdate::new("c").deleted_status(DeletedStatus::Deleted))
+        .unwrap();
+    assert_eq!(heads.max_last_add_seq(), 20);
+}
+
+#[test]
+fn max_last_add_seq_is_zero_when_no_entry_had_a_batch() {
+    let space = Space::in_memory();
+    space.create_tree_storage(root("t")).unwrap();
+    assert_eq!(space.head_storage().max_last_add_seq(), 0);
+}
+
+#[test]
+fn max_last_add_seq_follows_a_deleted_entry_but_the_counter_does_not() {
+    let space = space_with_seqs(&[("a", 3)]);
+    let tree = space.create_tree_storage(root("t")).unwrap();
+    tree.add_all(vec![change("c1", "1")], NO_HEADS, "t")
+        .unwrap();
+    space.head_storage().delete_entry("t").unwrap();
+    assert_eq!(space.head_storage().max_last_add_seq(), 3);
+    assert_eq!(space.add_seq(), 1);
+}

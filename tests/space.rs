@@ -1,0 +1,311 @@
+//! Space: creating and opening trees (Go's `CreateTreeStorage`,
+//! `CreateStorageWithDeferredCreation`, `TreeStorage`) and the space-wide AddSeq query.
+
+mod common;
+
+use std::ops::ControlFlow;
+
+use common::*;
+use spacestore::{DeletedStatus, Error, HeadUpdate, Space};
+
+#[test]
+fn create_tree_storage_creates_the_head_entry() {
+    let space = Space::in_memory();
+    space.create_tree_storage(root("t")).unwrap();
+    let entry = space.head_storage().get_entry("t").unwrap();
+    assert_eq!(entry.heads, vec!["t"]);
+    assert_eq!(entry.common_snapshot, "t");
+    assert!(!entry.is_derived);
+    assert_eq!(entry.parent_id, None);
+    assert_eq!(entry.last_add_seq, None);
+    assert_eq!(entry.deleted_status, DeletedStatus::NotDeleted);
+}
+
+#[test]
+fn create_tree_storage_twice_is_tree_exists() {
+    let space = Space::in_memory();
+    space.create_tree_storage(root("t")).unwrap();
+    assert!(matches!(
+        space.create_tree_storage(root("t")),
+        Err(Error::TreeExists(id)) if id == "t"
+    ));
+}
+
+#[test]
+fn create_tree_storage_with_a_root_id_used_by_a_change_is_tree_exists() {
+    let (space, tree) = space_with_tree("t");
+    tree.add_all(vec![change("c1", "1")], NO_HEADS, "t")
+        .unwrap();
+    assert!(matches!(
+        space.create_tree_storage(root("c1")),
+        Err(Error::TreeExists(_))
+    ));
+}
+
+#[test]
+fn create_tree_storage_does_not_move_the_counter() {
+    let space = Space::in_memory();
+    space.create_tree_storage(root("t")).unwrap();
+    assert_eq!(space.add_seq(), 0);
+}
+
+#[test]
+fn create_tree_storage_with_a_missing_parent_is_parent_not_found() {
+    let space = Space::in_memory();
+    let err = space
+        .create_tree_storage(root("child").with_parent("p", false))
+        .unwrap_err();
+    assert!(matches!(err, Error::ParentNotFound(id) if id == "p"));
+    assert!(matches!(
+        space.tree_storage("child"),
+        Err(Error::UnknownTree(_))
+    ));
+    assert!(space.head_storage().get_entry("child").is_err());
+}
+
+#[test]
+fn create_tree_storage_under_a_derived_parent_is_derived_parent() {
+    let space = Space::in_memory();
+    space.create_tree_storage(root("p").derived()).unwrap();
+    let err = space
+        .create_tree_storage(root("child").with_parent("p", false))
+        .unwrap_err();
+    assert!(matches!(err, Error::DerivedParent(id) if id == "p"));
+}
+
+#[test]
+fn create_tree_storage_records_parent_and_derived_flag() {
+    let space = Space::in_memory();
+    space.create_tree_storage(root("p")).unwrap();
+    space
+        .create_tree_storage(root("child").with_parent("p", true))
+        .unwrap();
+    let entry = space.head_storage().get_entry("child").unwrap();
+    assert_eq!(entry.parent_id.as_deref(), Some("p"));
+    assert!(entry.is_derived);
+}
+
+#[test]
+fn child_of_a_parent_queued_for_deletion_is_queued() {
+    let space = Space::in_memory();
+    space.create_tree_storage(root("p")).unwrap();
+    space
+        .head_storage()
+        .update_entry(HeadUpdate::new("p").deleted_status(DeletedStatus::Deleted))
+        .unwrap();
+    space
+        .create_tree_storage(root("child").with_parent("p", false))
+        .unwrap();
+    let entry = space.head_storage().get_entry("child").unwrap();
+    assert_eq!(entry.deleted_status, DeletedStatus::Queued);
+}
+
+#[test]
+fn tree_storage_opens_an_existing_tree() {
+    let (space, tree) = space_with_tree("t");
+    tree.add_all(vec![change("c1", "1")], ["c1"], "t").unwrap();
+    let opened = space.tree_storage("t").unwrap();
+    assert_eq!(opened.heads().unwrap(), vec!["c1"]);
+    assert_eq!(opened.root(), tree.root());
+}
+
+#[test]
+fn tree_storage_of_an_unknown_id_is_unknown_tree() {
+    let space = Space::in_memory();
+    assert!(matches!(space.tree_storage("x"), Err(Error::UnknownTree(id)) if id == "x"));
+}
+
+#[test]
+fn tree_storage_without_a_head_entry_is_unknown_tree() {
+    let (space, _tree) = space_with_tree("t");
+    space.head_storage().delete_entry("t").unwrap();
+    assert!(matches!(
+        space.tree_storage("t"),
+        Err(Error::UnknownTree(_))
+    ));
+}
+
+#[test]
+fn deferred_storage_reads_the_root_before_its_first_write() {
+    let space = Space::in_memory();
+    let tree = space
+        .create_storage_with_deferred_creation(root("t"))
+        .unwrap();
+    assert!(tree.is_deferred());
+    assert_eq!(tree.heads().unwrap(), vec!["t"]);
+    assert_eq!(tree.common_snapshot().unwrap(), "t");
+    assert!(tree.has("t"));
+    assert!(!tree.has("other"));
+    assert_eq!(tree.get("t").unwrap().id, "t");
+    assert!(matches!(tree.get("other"), Err(Error::ChangeNotFound(_))));
+    assert_eq!(ids(&tree.collect_after_order("").unwrap()), vec!["t"]);
+    assert!(tree.collect_after_add_seq(0).unwrap().is_empty());
+}
+
+#[test]
+fn deferred_storage_after_the_roots_order_id_yields_nothing() {
+    let space = Space::in_memory();
+    let tree = space
+        .create_storage_with_deferred_creation(root("t").with_order_id("5"))
+        .unwrap();
+    assert_eq!(ids(&tree.collect_after_order("5").unwrap()), vec!["t"]);
+    assert!(tree.collect_after_order("6").unwrap().is_empty());
+}
+
+#[test]
+fn deferred_storage_is_invisible_to_the_space_until_its_first_write() {
+    let space = Space::in_memory();
+    let _tree = space
+        .create_storage_with_deferred_creation(root("t"))
+        .unwrap();
+    assert!(matches!(
+        space.tree_storage("t"),
+        Err(Error::UnknownTree(_))
+    ));
+    assert!(space.head_storage().get_entry("t").is_err());
+}
+
+#[test]
+fn deferred_storage_first_write_creates_the_tree_and_the_batch_together() {
+    let space = Space::in_memory();
+    let tree = space
+        .create_storage_with_deferred_creation(root("t"))
+        .unwrap();
+    tree.add_all(vec![change("c1", "1")], ["c1"], "t").unwrap();
+    assert!(!tree.is_deferred());
+    let opened = space.tree_storage("t").unwrap();
+    assert_eq!(
+        ids(&opened.collect_after_order("").unwrap()),
+        vec!["t", "c1"]
+    );
+    assert_eq!(opened.heads().unwrap(), vec!["c1"]);
+}
+
+#[test]
+fn deferred_storage_of_an_existing_tree_is_tree_exists() {
+    let (space, _tree) = space_with_tree("t");
+    assert!(matches!(
+        space.create_storage_with_deferred_creation(root("t")),
+        Err(Error::TreeExists(_))
+    ));
+}
+
+#[test]
+fn deferred_storage_first_write_fails_when_the_tree_was_created_meanwhile() {
+    let space = Space::in_memory();
+    let deferred = space
+        .create_storage_with_deferred_creation(root("t"))
+        .unwrap();
+    space.create_tree_storage(root("t")).unwrap();
+    let err = deferred
+        .add_all(vec![change("c1", "1")], NO_HEADS, "t")
+        .unwrap_err();
+    assert!(matches!(err, Error::TreeExists(_)));
+    assert!(deferred.is_deferred());
+}
+
+#[test]
+fn deferred_storage_stays_deferred_when_its_first_write_fails() {
+    let space = Space::in_memory();
+    let other = space.create_tree_storage(root("o")).unwrap();
+    other
+        .add_all(vec![change("dup", "1")], NO_HEADS, "o")
+        .unwrap();
+    let tree = space
+        .create_storage_with_deferred_creation(root("t"))
+        .unwrap();
+    assert!(tree
+        .add_all(vec![change("dup", "1")], NO_HEADS, "t")
+        .is_err());
+    assert!(tree.is_deferred());
+    assert!(matches!(
+        space.tree_storage("t"),
+        Err(Error::UnknownTree(_))
+    ));
+    assert_eq!(
+        tree.add_all(vec![change("c1", "1")], NO_HEADS, "t")
+            .unwrap(),
+        3
+    );
+}
+
+#[test]
+fn deferred_storage_first_write_delete_creates_the_entry_and_no_changes() {
+    let space = Space::in_memory();
+    let tree = space
+        .create_storage_with_deferred_creation(root("t"))
+        .unwrap();
+    tree.delete().unwrap();
+    assert!(space.head_storage().get_entry("t").is_ok());
+    assert!(!tree.has("t"));
+    assert!(matches!(
+        space.tree_storage("t"),
+        Err(Error::UnknownTree(_))
+    ));
+    assert!(matches!(
+        tree.add_all(vec![change("c1", "1")], NO_HEADS, "t"),
+        Err(Error::TreeDeleted(_))
+    ));
+}
+
+#[test]
+fn deferred_storage_under_a_missing_parent_fails_on_first_write() {
+    let space = Space::in_memory();
+    let tree = space
+        .create_storage_with_deferred_creation(root("t").with_parent("p", false))
+        .unwrap();
+    let err = tree
+        .add_all(vec![change("c1", "1")], NO_HEADS, "t")
+        .unwrap_err();
+    assert!(matches!(err, Error::ParentNotFound(_)));
+}
+
+#[test]
+fn changes_after_add_seq_spans_trees_in_add_seq_order() {
+    let space = Space::in_memory();
+    let a = space.create_tree_storage(root("a")).unwrap();
+    let b = space.create_tree_storage(root("b")).unwrap();
+    a.add_all(vec![change("a1", "1"), change("a2", "2")], NO_HEADS, "a")
+        .unwrap();
+    b.add_all(vec![change("b1", "1")], NO_HEADS, "b").unwrap();
+    a.add_all(vec![change("a3", "3")], NO_HEADS, "a").unwrap();
+    let all = space.collect_changes_after_add_seq(0);
+    assert_eq!(ids(&all), vec!["a1", "a2", "b1", "a3"]);
+    assert_eq!(
+        all.iter().map(|c| c.add_seq).collect::<Vec<_>>(),
+        vec![1, 1, 2, 3]
+    );
+    assert_eq!(ids(&space.collect_changes_after_add_seq(2)), vec!["a3"]);
+    assert!(space.collect_changes_after_add_seq(3).is_empty());
+}
+
+#[test]
+fn changes_after_add_seq_never_yields_roots() {
+    let space = Space::in_memory();
+    space.create_tree_storage(root("a")).unwrap();
+    assert!(space.collect_changes_after_add_seq(0).is_empty());
+}
+
+#[test]
+fn changes_after_add_seq_stops_when_the_closure_breaks() {
+    let space = Space::in_memory();
+    let a = space.create_tree_storage(root("a")).unwrap();
+    a.add_all(vec![change("a1", "1"), change("a2", "2")], NO_HEADS, "a")
+        .unwrap();
+    let mut seen = Vec::new();
+    space
+        .changes_after_add_seq(0, |c| {
+            seen.push(c.id.to_string());
+            Ok::<_, Error>(ControlFlow::Break(()))
+        })
+        .unwrap();
+    assert_eq!(seen, vec!["a1"]);
+}
+
+#[test]
+fn a_space_handle_is_send_and_sync() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Space>();
+    assert_send_sync::<spacestore::TreeStorage>();
+    assert_send_sync::<spacestore::HeadStorage>();
+}
