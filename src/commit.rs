@@ -1,23 +1,30 @@
 //! [`Commit`]: the commit path. Every write of the space goes through [`Commit::write`].
 //!
-//! Under one short critical section (the commit lock) a write validates against memory, takes
-//! its AddSeq, is logged (when the space has a log) and is applied to memory; head observers are
-//! told of its effect before the lock is released. Because a seq is taken and published inside
-//! the same critical section, batches become visible in AddSeq order: once a reader sees seq `s`,
-//! every smaller seq that will ever be visible already is (DESIGN.md, "Cursor safety").
-//! Preparation that needs no shared state (building the changes) happens before the lock.
+//! Under one short critical section (the commit lock) a write builds its record (taking its
+//! AddSeq), is checked against memory, is appended to the log (when the space has one) and, in
+//! memory-only and `Buffered` spaces, is applied; head observers are told before the lock is
+//! released. Because a seq is taken, logged and published in that one section, batches become
+//! visible in AddSeq order (DESIGN.md, "Cursor safety").
+//!
+//! In `Sync` spaces the record is queued instead, the lock is released, and the writer joins a
+//! group sync ([`crate::wal::GroupSync`]); afterwards whoever takes the lock first publishes every
+//! queued record the sync covered, in log order. So a batch is visible only once durable, still
+//! in AddSeq order, and one fsync serves every writer queued behind it.
 
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
-use crate::memory::Memory;
+use crate::memory::{Applied, Memory};
 use crate::record::Record;
-use crate::sync::{lock, read, write, Mutex, RwLock};
+use crate::sync::{lock, read, write, Mutex, MutexGuard, RwLock};
+use crate::wal::{Durability, Wal};
 use crate::{AddSeqCounter, Error, HeadEntry, HeadObserver, Result};
 
-/// What a write's validation step sees while it holds the commit lock.
+/// What a write's record builder can do while it holds the commit lock.
 pub(crate) struct Ctx<'a> {
     memory: &'a Memory,
     counter: &'a AddSeqCounter,
+    wal: Option<&'a mut Wal>,
 }
 
 impl Ctx<'_> {
@@ -26,18 +33,34 @@ impl Ctx<'_> {
         self.memory
     }
 
-    /// Takes the batch's AddSeq. Taken before the batch is checked, as Go does, so a batch that
-    /// then fails leaves a gap.
-    pub(crate) fn take_seq(&mut self) -> u64 {
-        self.counter.next()
+    /// Takes the batch's AddSeq (after durably reserving it, when the space has a log). Taken
+    /// before the batch is checked, as Go does, so a batch that then fails leaves a gap.
+    pub(crate) fn take_seq(&mut self) -> Result<u64> {
+        let seq = self.counter.get() + 1;
+        if let Some(wal) = self.wal.as_deref_mut() {
+            wal.reserve(seq)?;
+        }
+        Ok(self.counter.next())
     }
+}
+
+/// The state behind the commit lock.
+struct Inner {
+    wal: Option<Wal>,
+    /// `Sync` only: records logged but not yet known durable, in log order, with their end LSN.
+    queued: VecDeque<(u64, Record)>,
+    /// `Sync` only: results of published records, by end LSN, until their writer takes them.
+    results: HashMap<u64, Result<Applied>>,
+    /// Set once the log can no longer be trusted: every write is refused with this reason.
+    refused: Option<String>,
 }
 
 /// The commit path of one space, with the state it writes to.
 pub(crate) struct Commit {
     memory: Memory,
     counter: AddSeqCounter,
-    lock: Mutex<()>,
+    durability: Durability,
+    inner: Mutex<Inner>,
     observers: RwLock<Vec<Arc<dyn HeadObserver>>>,
 }
 
@@ -53,17 +76,46 @@ fn in_observer() -> bool {
     return false;
 }
 
-fn set_in_observer(_v: bool) {
-    #[cfg(not(loom))]
-    IN_OBSERVER.with(|f| f.set(_v));
+/// Marks the current thread as running observers until dropped (also on unwind).
+struct ObserverScope;
+
+impl ObserverScope {
+    fn enter() -> Self {
+        #[cfg(not(loom))]
+        IN_OBSERVER.with(|f| f.set(true));
+        ObserverScope
+    }
+}
+
+impl Drop for ObserverScope {
+    fn drop(&mut self) {
+        #[cfg(not(loom))]
+        IN_OBSERVER.with(|f| f.set(false));
+    }
 }
 
 impl Commit {
-    pub(crate) fn new(memory: Memory, counter: AddSeqCounter) -> Self {
+    /// A commit path over `memory`, logging to `wal` when there is one.
+    pub(crate) fn new(
+        memory: Memory,
+        counter: AddSeqCounter,
+        wal: Option<Wal>,
+        durability: Durability,
+    ) -> Self {
         Commit {
             memory,
             counter,
-            lock: Mutex::new(()),
+            durability: if wal.is_some() {
+                durability
+            } else {
+                Durability::Buffered
+            },
+            inner: Mutex::new(Inner {
+                wal,
+                queued: VecDeque::new(),
+                results: HashMap::new(),
+                refused: None,
+            }),
             observers: RwLock::new(Vec::new()),
         }
     }
@@ -81,45 +133,118 @@ impl Commit {
         write(&self.observers).push(observer);
     }
 
-    /// Runs one write: `validate` checks the write against memory under the commit lock and
-    /// returns its result and the records that carry it out; the records are then logged and
-    /// applied as one unit, and observers are told. An error from `validate` leaves everything
-    /// as it was (but a seq it took stays a gap).
-    pub(crate) fn write<T>(
-        &self,
-        validate: impl FnOnce(&mut Ctx<'_>) -> Result<(T, Vec<Record>)>,
-    ) -> Result<T> {
-        self.write_then(validate, |_| {})
+    /// Runs `f` with the log under the commit lock (for `sync` and inspection).
+    pub(crate) fn with_wal<T>(&self, f: impl FnOnce(Option<&mut Wal>) -> T) -> T {
+        let mut inner = lock(&self.inner);
+        f(inner.wal.as_mut())
     }
 
-    /// [`Commit::write`], then `applied` with memory after the write, still under the commit lock
-    /// (only when the write succeeded and had records).
-    pub(crate) fn write_then<T>(
+    /// Runs one write: `build` makes its record under the commit lock (and may take a seq);
+    /// the record is checked, logged and applied as one unit, and observers are told.
+    /// `settled` runs after a successful write (under the commit lock, except in `Sync`
+    /// spaces, where the write is published by whichever writer comes first).
+    pub(crate) fn write(
         &self,
-        validate: impl FnOnce(&mut Ctx<'_>) -> Result<(T, Vec<Record>)>,
-        applied: impl FnOnce(&Memory),
-    ) -> Result<T> {
+        build: impl FnOnce(&mut Ctx<'_>) -> Result<Record>,
+        settled: impl FnOnce(),
+    ) -> Result<Applied> {
         if in_observer() {
             return Err(Error::WriteFromObserver);
         }
-        let _guard = lock(&self.lock);
-        let mut ctx = Ctx {
+        let mut inner = lock(&self.inner);
+        if let Some(reason) = &inner.refused {
+            return Err(Error::WritesRefused(reason.clone()));
+        }
+        let record = build(&mut Ctx {
             memory: &self.memory,
             counter: &self.counter,
+            wal: inner.wal.as_mut(),
+        })?;
+        let plan = self.memory.check(&record)?;
+        let Some(wal) = inner.wal.as_mut() else {
+            return Ok(self.publish_now(&record, plan, settled));
         };
-        let (out, records) = validate(&mut ctx)?;
-        if records.is_empty() {
-            return Ok(out);
+        let lsn = match wal.append(&record) {
+            Ok(lsn) => lsn,
+            Err(e) => {
+                if !wal.usable() {
+                    inner.refused = Some(e.to_string());
+                }
+                return Err(e);
+            }
+        };
+        if self.durability == Durability::Buffered {
+            return Ok(self.publish_now(&record, plan, settled));
         }
-        let mut changed = Vec::new();
-        for record in &records {
-            self.memory
-                .apply(record, &mut changed)
-                .map_err(|e| Error::Internal(e.0))?;
+        let group = wal.group();
+        inner.queued.push_back((lsn, record));
+        drop(inner);
+
+        let synced = group.sync_to(lsn);
+        let mut inner = lock(&self.inner);
+        self.publish_queued(&mut inner, group.synced(), synced.as_ref().err());
+        let result = inner
+            .results
+            .remove(&lsn)
+            .unwrap_or_else(|| Err(Error::Internal("a queued write was never published".into())));
+        drop(inner);
+        match (synced, result) {
+            (Err(e), _) => Err(e),
+            (Ok(()), Ok(applied)) => {
+                settled();
+                Ok(applied)
+            }
+            (Ok(()), Err(e)) => Err(e),
         }
-        applied(&self.memory);
-        self.notify(&changed);
-        Ok(out)
+    }
+
+    /// Applies a checked record now, under the commit lock.
+    fn publish_now(
+        &self,
+        record: &Record,
+        plan: crate::memory::Plan,
+        settled: impl FnOnce(),
+    ) -> Applied {
+        let applied = self.memory.execute(record, plan);
+        settled();
+        self.notify(&applied.changed);
+        applied
+    }
+
+    /// `Sync` spaces: publishes, in log order, every queued record whose frame is durable
+    /// (end LSN <= `synced`); after a failed sync, fails every queued record and latches.
+    fn publish_queued(
+        &self,
+        inner: &mut MutexGuard<'_, Inner>,
+        synced: u64,
+        failed: Option<&Error>,
+    ) {
+        if let Some(e) = failed {
+            if inner.refused.is_none() {
+                inner.refused = Some(e.to_string());
+            }
+        }
+        while let Some((lsn, _)) = inner.queued.front() {
+            let lsn = *lsn;
+            if let Some(reason) = inner.refused.clone() {
+                inner.queued.pop_front();
+                inner.results.insert(lsn, Err(Error::WritesRefused(reason)));
+                continue;
+            }
+            if lsn > synced {
+                break;
+            }
+            let Some((_, record)) = inner.queued.pop_front() else {
+                break;
+            };
+            // Checked again: a record queued behind another may conflict with it.
+            let result = self.memory.check(&record).map(|plan| {
+                let applied = self.memory.execute(&record, plan);
+                self.notify(&applied.changed);
+                applied
+            });
+            inner.results.insert(lsn, result);
+        }
     }
 
     fn notify(&self, changed: &[HeadEntry]) {
@@ -130,12 +255,11 @@ impl Commit {
         if observers.is_empty() {
             return;
         }
-        set_in_observer(true);
+        let _scope = ObserverScope::enter();
         for entry in changed {
             for o in &observers {
                 o.on_update(entry);
             }
         }
-        set_in_observer(false);
     }
 }

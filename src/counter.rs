@@ -44,4 +44,9 @@ impl AddSeqCounter {
     pub fn next(&self) -> u64 {
         self.0.fetch_add(1, Ordering::SeqCst) + 1
     }
+
+    /// Moves the counter up to at least `value` (never down); used by replay.
+    pub(crate) fn advance_to(&self, value: u64) {
+        self.0.fetch_max(value, Ordering::SeqCst);
+    }
 }

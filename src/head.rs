@@ -213,19 +213,15 @@ impl HeadStorage {
     pub fn update_entry(&self, update: HeadUpdate) -> Result<HeadEntry> {
         let id = update.id.clone();
         self.commit
-            .write(|_| Ok(((), vec![Record::UpdateHead(update)])))?;
+            .write(|_| Ok(Record::UpdateHead(update)), || {})?;
         self.get_entry(&id)
     }
 
     /// Deletes the entry of tree `id` (nothing happens when there is none).
     pub fn delete_entry(&self, id: &str) -> Result<()> {
         let id = Id::from(id);
-        self.commit.write(|mem| {
-            if mem.memory().heads.get(&id).is_none() {
-                return Ok(((), Vec::new()));
-            }
-            Ok(((), vec![Record::DeleteEntry(id)]))
-        })
+        self.commit.write(|_| Ok(Record::DeleteEntry(id)), || {})?;
+        Ok(())
     }
 
     /// Calls `f` with each entry that `opts` selects (see [`IterOptions`] for the order) until it

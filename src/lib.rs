@@ -39,14 +39,16 @@ mod record;
 mod space;
 mod sync;
 mod tree;
+pub mod wal;
 
 pub use change::{StorageChange, TreeRoot, ROOT_ORDER_ID};
 pub use counter::AddSeqCounter;
 pub use error::{Error, Result};
 pub use head::{DeletedStatus, HeadEntry, HeadObserver, HeadStorage, HeadUpdate, IterOptions};
 pub use id::Id;
-pub use space::Space;
+pub use space::{LogStats, Space};
 pub use tree::{AddOutcome, TreeStorage};
+pub use wal::{Durability, Options, Recovery, RecoveryReport};
 
 /// The README's example, compiled and run as a doctest so that it cannot go stale.
 #[cfg(doctest)]

@@ -1,40 +1,62 @@
-//! [`Record`]: one effect of a write, as the commit path logs it and as memory applies it.
+//! [`Record`]: one write, as the commit path logs it (one frame) and as memory applies it.
 //!
-//! A commit is a list of records that is logged as one frame and applied as one unit; replay
-//! applies the same records in the same order, so memory after replay is memory before the crash.
+//! A record is a command, not a diff: [`crate::memory::Memory::check`] decides whether it applies
+//! (with Go's rules) and [`crate::memory::Memory::execute`] applies it. Replay runs the same two
+//! steps in the same order, so memory after replay is memory before the crash, including for a
+//! record that was logged and then refused (it is refused again, identically).
 
 use std::sync::Arc;
 
 use crate::{HeadUpdate, Id, StorageChange};
 
-/// One effect of a write.
+/// One write of the space.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Record {
-    /// Store a tree's root change (tree id = root id, AddSeq 0) and open the tree.
-    CreateTree(Arc<StorageChange>),
+    /// Create a tree from its root (Go's `CreateTreeStorage`).
+    CreateTree(NewTree),
+    /// An `add_all` / `add_all_no_error` batch.
+    AddBatch(Batch),
     /// Upsert a head entry with the given fields.
     UpdateHead(HeadUpdate),
-    /// Store a batch of a tree's changes, all with the batch's AddSeq, and update the head entry.
-    Batch(Batch),
     /// Remove a head entry.
     DeleteEntry(Id),
     /// Remove every change of a tree, its root included.
-    DeleteTree(Id),
+    DeleteTree {
+        /// The tree.
+        tree_id: Id,
+        /// When the storage was deferred: the tree to create first, in the same commit.
+        create: Option<NewTree>,
+    },
 }
 
-/// The stored part of an `add_all` / `add_all_no_error` call.
+/// A tree to create: its root change (tree id = root id, AddSeq 0) and its head entry's flags.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct NewTree {
+    /// The stored root change.
+    pub(crate) root: Arc<StorageChange>,
+    /// The parent tree, if any.
+    pub(crate) parent_id: Option<Id>,
+    /// Whether the tree is derived.
+    pub(crate) is_derived: bool,
+}
+
+/// An `add_all` / `add_all_no_error` call.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Batch {
     /// The tree.
     pub(crate) tree_id: Id,
     /// The batch's AddSeq, shared by all its changes.
     pub(crate) seq: u64,
-    /// The changes stored (skipped duplicates are not here), `tree_id` and `add_seq` set.
+    /// The changes, `tree_id` and `add_seq` set.
     pub(crate) changes: Vec<Arc<StorageChange>>,
     /// New heads, when the call gave any.
     pub(crate) heads: Option<Vec<Id>>,
     /// The new common snapshot.
     pub(crate) common_snapshot: Id,
+    /// `add_all_no_error`: skip stored ids instead of failing.
+    pub(crate) skip_duplicates: bool,
+    /// When the storage was deferred: the tree to create first, in the same commit.
+    pub(crate) create: Option<NewTree>,
 }
 
 impl Batch {

@@ -1,11 +1,13 @@
 //! [`Space`]: one any-sync space: its trees, its head storage and its AddSeq counter.
 
 use std::ops::ControlFlow;
+use std::path::Path;
 use std::sync::Arc;
 
 use crate::commit::Commit;
 use crate::memory::Memory;
-use crate::tree::creation_records;
+use crate::record::{NewTree, Record};
+use crate::wal::{self, Durability, Options, RecoveryReport};
 use crate::{AddSeqCounter, Error, HeadStorage, Id, Result, StorageChange, TreeRoot, TreeStorage};
 
 /// One any-sync space: tree storages, the head storage and the space-global AddSeq counter.
@@ -33,6 +35,21 @@ use crate::{AddSeqCounter, Error, HeadStorage, Id, Result, StorageChange, TreeRo
 #[derive(Clone)]
 pub struct Space {
     commit: Arc<Commit>,
+    report: Option<Arc<RecoveryReport>>,
+}
+
+/// Figures of an open space's log.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LogStats {
+    /// Frames appended since the space was opened (commits and reservations).
+    pub frames: u64,
+    /// fsyncs of the log since the space was opened (group syncs, reservations, rolls).
+    pub syncs: u64,
+    /// The active segment's sequence number.
+    pub segment: u64,
+    /// The highest AddSeq durably reserved: a restart hands out seqs above it.
+    pub reserved: u64,
 }
 
 impl Default for Space {
@@ -52,8 +69,69 @@ impl Space {
     /// [`AddSeqCounter::detached`] for a validation storage that must not move a space's counter.
     pub fn in_memory_with_counter(counter: AddSeqCounter) -> Space {
         Space {
-            commit: Arc::new(Commit::new(Memory::default(), counter)),
+            commit: Arc::new(Commit::new(
+                Memory::default(),
+                counter,
+                None,
+                Durability::Buffered,
+            )),
+            report: None,
         }
+    }
+
+    /// Opens the space in `dir`, creating the directory and an empty space when there is none:
+    /// locks the directory (a second opener, in this process or another, gets
+    /// [`Error::Locked`]), replays the log to rebuild the trees, head entries, AddSeq index and
+    /// counter, and starts a new log segment. The counter continues above every seq ever handed
+    /// out. What replay found is in [`Space::recovery_report`].
+    ///
+    /// ```
+    /// use spacestore::{Options, Space, StorageChange, TreeRoot};
+    /// let dir = tempfile::tempdir()?;
+    /// {
+    ///     let space = Space::open(dir.path(), Options::default())?;
+    ///     let tree = space.create_tree_storage(TreeRoot::new("t", b"root".to_vec()))?;
+    ///     tree.add_all(vec![StorageChange::new("c1", "1", b"x".to_vec())], ["c1"], "t")?;
+    /// }
+    /// let space = Space::open(dir.path(), Options::default())?;
+    /// assert_eq!(space.tree_storage("t")?.get("c1")?.add_seq, 1);
+    /// assert!(space.recovery_report().unwrap().frames >= 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn open(dir: impl AsRef<Path>, options: Options) -> Result<Space> {
+        let opened = wal::open(dir.as_ref(), &options)?;
+        Ok(Space {
+            commit: Arc::new(Commit::new(
+                opened.memory,
+                opened.counter,
+                Some(opened.wal),
+                options.durability,
+            )),
+            report: Some(Arc::new(opened.report)),
+        })
+    }
+
+    /// What replay found when the space was opened (`None` for an in-memory space).
+    pub fn recovery_report(&self) -> Option<&RecoveryReport> {
+        self.report.as_deref()
+    }
+
+    /// Makes every write so far durable (an fsync of the log; nothing to do in memory or when
+    /// everything is already synced). Useful in a `Buffered` space before a planned shutdown.
+    pub fn sync(&self) -> Result<()> {
+        self.commit.with_wal(|wal| wal.map_or(Ok(()), |w| w.sync()))
+    }
+
+    /// Figures of the log (`None` for an in-memory space).
+    pub fn log_stats(&self) -> Option<LogStats> {
+        self.commit.with_wal(|wal| {
+            wal.map(|w| LogStats {
+                frames: w.frames(),
+                syncs: w.group().syncs(),
+                segment: w.segment_seq(),
+                reserved: w.reserved(),
+            })
+        })
     }
 
     /// Creates a tree from its root change, in one commit (Go's `CreateTreeStorage`): stores the
@@ -62,14 +140,13 @@ impl Space {
     ///
     /// Fails with [`Error::TreeExists`], [`Error::ParentNotFound`] or [`Error::DerivedParent`].
     pub fn create_tree_storage(&self, root: TreeRoot) -> Result<TreeStorage> {
-        let id = root.id.clone();
-        let tree = self.commit.write_then(
-            |ctx| Ok(((), creation_records(ctx.memory(), &root)?)),
-            |_| {},
-        );
-        tree?;
-        let state = self.commit.memory().tree(&id);
-        Ok(TreeStorage::new(Arc::clone(&self.commit), root, state))
+        let new = NewTree {
+            root: Arc::new(root.to_change()),
+            parent_id: root.parent_id.clone(),
+            is_derived: root.is_derived,
+        };
+        self.commit.write(|_| Ok(Record::CreateTree(new)), || {})?;
+        Ok(TreeStorage::new(Arc::clone(&self.commit), root, false))
     }
 
     /// A storage for a tree that exists only in memory until its first write (`add_all`,
@@ -80,7 +157,7 @@ impl Space {
         if memory.tree(&root.id).is_some() || memory.changes.contains(&root.id) {
             return Err(Error::TreeExists(root.id.clone()));
         }
-        Ok(TreeStorage::new(Arc::clone(&self.commit), root, None))
+        Ok(TreeStorage::new(Arc::clone(&self.commit), root, true))
     }
 
     /// Opens an existing tree, or [`Error::UnknownTree`] when its head entry or its root is
@@ -98,7 +175,7 @@ impl Space {
             parent_id: entry.parent_id,
             is_derived: entry.is_derived,
         };
-        Ok(TreeStorage::new(Arc::clone(&self.commit), root, Some(tree)))
+        Ok(TreeStorage::new(Arc::clone(&self.commit), root, false))
     }
 
     /// The space's head storage.

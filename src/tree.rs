@@ -1,15 +1,13 @@
 //! [`TreeStorage`]: one tree of a space (Go's `objecttree.Storage`), including the deferred
 //! state in which a tree exists only in memory until its first write.
 
-use std::collections::HashSet;
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
-use crate::commit::{Commit, Ctx};
-use crate::memory::{Memory, TreeState};
-use crate::record::{Batch, Record};
-use crate::sync::{lock, Mutex};
-use crate::{DeletedStatus, Error, HeadUpdate, Id, Result, StorageChange, TreeRoot};
+use crate::commit::Commit;
+use crate::record::{Batch, NewTree, Record};
+use crate::sync::{AtomicBool, Ordering};
+use crate::{Error, Id, Result, StorageChange, TreeRoot};
 
 /// What [`TreeStorage::add_all_no_error`] did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -47,43 +45,8 @@ pub struct TreeStorage {
     commit: Arc<Commit>,
     root: TreeRoot,
     root_change: Arc<StorageChange>,
-    /// `None` while the storage is deferred; set once, under the commit lock.
-    state: Mutex<Option<Arc<TreeState>>>,
-}
-
-/// The tree a write goes to: an existing one, or one the write must create first.
-enum Target {
-    Existing(Arc<TreeState>),
-    Create(Vec<Record>),
-}
-
-/// The records that create the tree of `root`, after checking it may be created (Go's
-/// `CreateTreeStorage`, steps 1 to 4).
-pub(crate) fn creation_records(memory: &Memory, root: &TreeRoot) -> Result<Vec<Record>> {
-    if memory.changes.contains(&root.id) || memory.tree(&root.id).is_some() {
-        return Err(Error::TreeExists(root.id.clone()));
-    }
-    let mut update = HeadUpdate::new(root.id.clone())
-        .heads([root.id.clone()])
-        .common_snapshot(root.id.clone())
-        .is_derived(root.is_derived);
-    if let Some(parent_id) = &root.parent_id {
-        let parent = memory
-            .heads
-            .get(parent_id)
-            .ok_or_else(|| Error::ParentNotFound(parent_id.clone()))?;
-        if parent.is_derived {
-            return Err(Error::DerivedParent(parent_id.clone()));
-        }
-        update.parent_id = Some(parent_id.clone());
-        if parent.deleted_status >= DeletedStatus::Queued {
-            update.deleted_status = Some(DeletedStatus::Queued);
-        }
-    }
-    Ok(vec![
-        Record::CreateTree(Arc::new(root.to_change())),
-        Record::UpdateHead(update),
-    ])
+    /// True until the first write of a deferred storage succeeds.
+    deferred: AtomicBool,
 }
 
 fn iterate<E>(
@@ -99,21 +62,17 @@ fn iterate<E>(
 }
 
 impl TreeStorage {
-    pub(crate) fn new(commit: Arc<Commit>, root: TreeRoot, state: Option<Arc<TreeState>>) -> Self {
-        let root_change = match &state {
-            Some(tree) => Arc::clone(tree.root()),
-            None => Arc::new(root.to_change()),
+    pub(crate) fn new(commit: Arc<Commit>, root: TreeRoot, deferred: bool) -> Self {
+        let root_change = match commit.memory().tree(&root.id) {
+            Some(tree) if !deferred => Arc::clone(tree.root()),
+            _ => Arc::new(root.to_change()),
         };
         TreeStorage {
             commit,
             root,
             root_change,
-            state: Mutex::new(state),
+            deferred: AtomicBool::new(deferred),
         }
-    }
-
-    fn state(&self) -> Option<Arc<TreeState>> {
-        lock(&self.state).clone()
     }
 
     /// The tree id (the root change's id).
@@ -129,23 +88,23 @@ impl TreeStorage {
     /// Whether the storage is still deferred: its tree exists only in memory until the first
     /// write.
     pub fn is_deferred(&self) -> bool {
-        self.state().is_none()
+        self.deferred.load(Ordering::Acquire)
     }
 
     /// The tree's current heads (`[root id]` while deferred).
     pub fn heads(&self) -> Result<Vec<Id>> {
-        match self.state() {
-            None => Ok(vec![self.root.id.clone()]),
-            Some(_) => Ok(self.entry()?.heads),
+        if self.is_deferred() {
+            return Ok(vec![self.root.id.clone()]);
         }
+        Ok(self.entry()?.heads)
     }
 
     /// The tree's common snapshot (the root id while deferred).
     pub fn common_snapshot(&self) -> Result<Id> {
-        match self.state() {
-            None => Ok(self.root.id.clone()),
-            Some(_) => Ok(self.entry()?.common_snapshot),
+        if self.is_deferred() {
+            return Ok(self.root.id.clone());
         }
+        Ok(self.entry()?.common_snapshot)
     }
 
     fn entry(&self) -> Result<crate::HeadEntry> {
@@ -159,17 +118,18 @@ impl TreeStorage {
     /// Whether a change with this id is stored in the space (any tree: ids are unique across the
     /// space). While deferred, only the root is.
     pub fn has(&self, id: &str) -> bool {
-        match self.state() {
-            None => id == self.root.id.as_str(),
-            Some(_) => self.commit.memory().changes.contains(id),
+        if self.is_deferred() {
+            return id == self.root.id.as_str();
         }
+        self.commit.memory().changes.contains(id)
     }
 
     /// The change with this id, from any tree of the space, or [`Error::ChangeNotFound`].
     pub fn get(&self, id: &str) -> Result<StorageChange> {
-        let found = match self.state() {
-            None => (id == self.root.id.as_str()).then(|| Arc::clone(&self.root_change)),
-            Some(_) => self.commit.memory().changes.get(id),
+        let found = if self.is_deferred() {
+            (id == self.root.id.as_str()).then(|| Arc::clone(&self.root_change))
+        } else {
+            self.commit.memory().changes.get(id)
         };
         found
             .map(|c| (*c).clone())
@@ -177,18 +137,23 @@ impl TreeStorage {
     }
 
     fn after_order(&self, order_id: &str) -> Vec<Arc<StorageChange>> {
-        match self.state() {
-            None if self.root.order_id.as_str() >= order_id => vec![Arc::clone(&self.root_change)],
-            None => Vec::new(),
-            Some(tree) => tree.after_order(order_id),
+        if self.is_deferred() {
+            return if self.root.order_id.as_str() >= order_id {
+                vec![Arc::clone(&self.root_change)]
+            } else {
+                Vec::new()
+            };
         }
+        let tree = self.commit.memory().tree(&self.root.id);
+        tree.map(|t| t.after_order(order_id)).unwrap_or_default()
     }
 
     fn after_add_seq(&self, seq: u64) -> Vec<Arc<StorageChange>> {
-        match self.state() {
-            None => Vec::new(),
-            Some(tree) => tree.after_add_seq(seq),
+        if self.is_deferred() {
+            return Vec::new();
         }
+        let tree = self.commit.memory().tree(&self.root.id);
+        tree.map(|t| t.after_add_seq(seq)).unwrap_or_default()
     }
 
     /// Calls `f` with each change of the tree whose order id is `>= order_id`, in order-id
@@ -229,28 +194,27 @@ impl TreeStorage {
             .collect())
     }
 
-    /// Resolves the tree a write goes to. Runs under the commit lock.
-    fn target(&self, memory: &Memory) -> Result<Target> {
-        if let Some(tree) = self.state() {
-            return Ok(Target::Existing(tree));
+    /// The tree a deferred storage's first write must create, `None` once it exists. Under the
+    /// commit lock, before the write takes a seq: a tree that cannot be created, or is gone,
+    /// fails the write without a gap (Go creates the tree before `AddAll` takes its seq).
+    fn creation(&self, memory: &crate::memory::Memory) -> Result<Option<NewTree>> {
+        if self.is_deferred() {
+            let new = NewTree {
+                root: Arc::clone(&self.root_change),
+                parent_id: self.root.parent_id.clone(),
+                is_derived: self.root.is_derived,
+            };
+            memory.check_new_tree(&new)?;
+            return Ok(Some(new));
         }
-        // Deferred: the first write creates the tree. (A concurrent first write through this
-        // handle has settled `state` under the commit lock, so it is seen above.)
-        Ok(Target::Create(creation_records(memory, &self.root)?))
+        if memory.tree(&self.root.id).is_none() {
+            return Err(Error::TreeDeleted(self.root.id.clone()));
+        }
+        Ok(None)
     }
 
-    /// After a successful write, under the commit lock: a deferred storage now has its tree
-    /// (an empty, deleted one when the first write was `delete`).
-    fn settle(&self, memory: &Memory) {
-        let mut state = lock(&self.state);
-        if state.is_none() {
-            let tree = memory.tree(&self.root.id).unwrap_or_else(|| {
-                let tree = TreeState::new(Arc::clone(&self.root_change));
-                tree.delete();
-                Arc::new(tree)
-            });
-            *state = Some(tree);
-        }
+    fn settle(&self) {
+        self.deferred.store(false, Ordering::Release);
     }
 
     fn add(
@@ -261,67 +225,36 @@ impl TreeStorage {
         skip_duplicates: bool,
     ) -> Result<AddOutcome> {
         let tree_id = self.root.id.clone();
-        let mut prepared = changes;
-        for c in &mut prepared {
-            c.tree_id = tree_id.clone();
-        }
+        let mut changes: Vec<Arc<StorageChange>> = changes
+            .into_iter()
+            .map(|mut c| {
+                c.tree_id = tree_id.clone();
+                Arc::new(c)
+            })
+            .collect();
         let heads = (!heads.is_empty()).then_some(heads);
-        let validate = |ctx: &mut Ctx<'_>| {
-            let memory = ctx.memory();
-            let (tree, mut records) = match self.target(memory)? {
-                Target::Existing(tree) if tree.is_deleted() => {
-                    return Err(Error::TreeDeleted(tree_id.clone()))
+        let applied = self.commit.write(
+            |ctx| {
+                let create = self.creation(ctx.memory())?;
+                let seq = ctx.take_seq()?;
+                for c in &mut changes {
+                    Arc::make_mut(c).add_seq = seq;
                 }
-                Target::Existing(tree) => (Some(tree), Vec::new()),
-                Target::Create(records) => (None, records),
-            };
-            let seq = ctx.take_seq();
-            let memory = ctx.memory();
-            let order_used = |order_id: &str| match &tree {
-                Some(t) => t.order_id_used(order_id),
-                None => order_id == self.root.order_id.as_str(),
-            };
-            let stored = |id: &str| match &tree {
-                Some(_) => memory.changes.contains(id),
-                None => memory.changes.contains(id) || id == self.root.id.as_str(),
-            };
-            let mut outcome = AddOutcome {
-                add_seq: seq,
-                ..AddOutcome::default()
-            };
-            let mut ids = HashSet::with_capacity(prepared.len());
-            let mut orders = HashSet::with_capacity(prepared.len());
-            let mut kept = Vec::with_capacity(prepared.len());
-            for mut change in prepared {
-                if stored(&change.id) || ids.contains(change.id.as_str()) {
-                    if skip_duplicates {
-                        outcome.skipped.push(change.id);
-                        continue;
-                    }
-                    return Err(Error::DuplicateChange(change.id));
-                }
-                if order_used(&change.order_id) || !orders.insert(change.order_id.clone()) {
-                    return Err(Error::OrderIdInUse {
-                        tree_id: tree_id.clone(),
-                        order_id: change.order_id,
-                    });
-                }
-                ids.insert(change.id.clone());
-                outcome.inserted.push(change.id.clone());
-                change.add_seq = seq;
-                kept.push(Arc::new(change));
-            }
-            records.push(Record::Batch(Batch {
-                tree_id: tree_id.clone(),
-                seq,
-                changes: kept,
-                heads,
-                common_snapshot,
-            }));
-            Ok((outcome, records))
-        };
-        self.commit
-            .write_then(validate, |memory| self.settle(memory))
+                Ok(Record::AddBatch(Batch {
+                    tree_id,
+                    seq,
+                    changes,
+                    heads,
+                    common_snapshot,
+                    skip_duplicates,
+                    create,
+                }))
+            },
+            || self.settle(),
+        )?;
+        applied
+            .added
+            .ok_or_else(|| Error::Internal("a batch applied without an outcome".into()))
     }
 
     /// Adds a batch of changes atomically and returns its AddSeq. Every change gets the batch's
@@ -367,23 +300,21 @@ impl TreeStorage {
     /// Removes every change of the tree, the root included, in one commit. The head entry and
     /// the counter are left alone; afterwards [`crate::Space::tree_storage`] gives
     /// [`Error::UnknownTree`] and writes through this handle give [`Error::TreeDeleted`].
-    /// Deleting a deferred storage creates the tree and deletes its changes.
+    /// Deleting a deferred storage creates the tree and deletes its changes. Deleting a deleted
+    /// tree does nothing.
     pub fn delete(&self) -> Result<()> {
         let tree_id = self.root.id.clone();
-        self.commit.write_then(
+        let result = self.commit.write(
             |ctx| {
-                let records = match self.target(ctx.memory())? {
-                    Target::Existing(tree) if tree.is_deleted() => Vec::new(),
-                    Target::Existing(_) => vec![Record::DeleteTree(tree_id.clone())],
-                    Target::Create(mut records) => {
-                        records.push(Record::DeleteTree(tree_id.clone()));
-                        records
-                    }
-                };
-                Ok(((), records))
+                let create = self.creation(ctx.memory())?;
+                Ok(Record::DeleteTree { tree_id, create })
             },
-            |memory| self.settle(memory),
-        )
+            || self.settle(),
+        );
+        match result {
+            Ok(_) | Err(Error::TreeDeleted(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 }
 

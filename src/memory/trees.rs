@@ -12,8 +12,6 @@ struct Changes {
     by_order: BTreeMap<Id, Arc<StorageChange>>,
     /// The tree's batches' changes in AddSeq order (appended in order by the commit path).
     by_seq: Vec<Arc<StorageChange>>,
-    /// Set once the tree is deleted: it holds nothing and takes nothing any more.
-    deleted: bool,
 }
 
 /// One tree of the space.
@@ -38,10 +36,6 @@ impl TreeState {
         &self.root
     }
 
-    pub(crate) fn is_deleted(&self) -> bool {
-        read(&self.changes).deleted
-    }
-
     pub(crate) fn order_id_used(&self, order_id: &str) -> bool {
         read(&self.changes).by_order.contains_key(order_id)
     }
@@ -56,10 +50,9 @@ impl TreeState {
         }
     }
 
-    /// Empties the tree and marks it deleted; returns every change it held.
+    /// Empties the tree; returns every change it held.
     pub(crate) fn delete(&self) -> Vec<Arc<StorageChange>> {
         let mut c = write(&self.changes);
-        c.deleted = true;
         c.by_seq.clear();
         std::mem::take(&mut c.by_order).into_values().collect()
     }

@@ -1,0 +1,142 @@
+//! The log's file abstraction: every byte the log writes or reads goes through [`FileSystem`]
+//! and [`LogFile`], so that tests can put a failing or crash-simulating file system underneath
+//! without touching the log (raft-engine's `env` module is the model).
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{self, Seek, Write};
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+
+/// The file operations the write-ahead log needs.
+///
+/// [`StdFileSystem`] is the real one; tests supply others (failing on command, or keeping
+/// synced and unsynced bytes apart to simulate a power loss).
+pub trait FileSystem: Send + Sync + 'static {
+    /// Creates (or truncates) a file for appending.
+    fn create(&self, path: &Path) -> io::Result<Box<dyn LogFile>>;
+    /// The whole content of a file. The real file system maps it (memmap2), so the bytes are
+    /// not copied and stay valid while any `Bytes` of them lives.
+    fn read(&self, path: &Path) -> io::Result<Bytes>;
+    /// The names of the files in `dir` (not their paths), in any order.
+    fn list(&self, dir: &Path) -> io::Result<Vec<String>>;
+    /// Cuts a file to `len` bytes.
+    fn truncate(&self, path: &Path, len: u64) -> io::Result<()>;
+    /// Removes a file.
+    fn remove(&self, path: &Path) -> io::Result<()>;
+    /// Renames a file, replacing `to`.
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
+    /// Makes the directory's entries (created, renamed, removed files) durable.
+    fn sync_dir(&self, dir: &Path) -> io::Result<()>;
+    /// Creates the directory and its parents.
+    fn create_dir_all(&self, dir: &Path) -> io::Result<()>;
+    /// Takes the exclusive lock of the directory, held until the returned guard is dropped.
+    /// Fails with [`io::ErrorKind::WouldBlock`] when someone else holds it.
+    fn lock_dir(&self, dir: &Path) -> io::Result<Box<dyn Send + Sync>>;
+}
+
+/// A log file open for appending.
+pub trait LogFile: Send + Sync {
+    /// Appends all of `buf` (to the OS; not yet durable).
+    fn append(&self, buf: &[u8]) -> io::Result<()>;
+    /// Makes everything appended so far durable (fdatasync).
+    fn sync_data(&self) -> io::Result<()>;
+    /// Cuts the file to `len` bytes (to take back a frame whose append failed).
+    fn truncate(&self, len: u64) -> io::Result<()>;
+}
+
+/// The real file system: std's files, memmap2 for reading, `File::try_lock` for the lock.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct StdFileSystem;
+
+/// The lock file inside a space directory.
+pub const LOCK_FILE: &str = "LOCK";
+
+struct StdLogFile(File);
+
+impl LogFile for StdLogFile {
+    fn append(&self, buf: &[u8]) -> io::Result<()> {
+        // Only this type writes the file, always at its end, so the cursor is the end.
+        (&self.0).write_all(buf)
+    }
+    fn sync_data(&self) -> io::Result<()> {
+        self.0.sync_data()
+    }
+    fn truncate(&self, len: u64) -> io::Result<()> {
+        self.0.set_len(len)?;
+        (&self.0).seek(io::SeekFrom::Start(len)).map(|_| ())
+    }
+}
+
+impl FileSystem for StdFileSystem {
+    fn create(&self, path: &Path) -> io::Result<Box<dyn LogFile>> {
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .write(true)
+            .open(path)?;
+        Ok(Box::new(StdLogFile(file)))
+    }
+
+    fn read(&self, path: &Path) -> io::Result<Bytes> {
+        let file = File::open(path)?;
+        if file.metadata()?.len() == 0 {
+            return Ok(Bytes::new());
+        }
+        // SAFETY: the map is read-only and the file belongs to a space directory whose lock we
+        // hold (see `lock_dir`), so no other spacestore process writes it. This process only
+        // appends to segments and cuts a torn tail off the last one, past every byte that a
+        // frame (and so a `Bytes` into the map) covers; pages past the cut are never read.
+        // Another program writing the file behind our back would break this, as it would for
+        // any mapped database file (documented in DESIGN.md).
+        let map = unsafe { memmap2::Mmap::map(&file)? };
+        Ok(Bytes::from_owner(map))
+    }
+
+    fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
+        let mut names = Vec::new();
+        for entry in std::fs::read_dir(dir)? {
+            if let Some(name) = entry?.file_name().to_str() {
+                names.push(name.to_owned());
+            }
+        }
+        Ok(names)
+    }
+
+    fn truncate(&self, path: &Path, len: u64) -> io::Result<()> {
+        let file = OpenOptions::new().write(true).open(path)?;
+        file.set_len(len)?;
+        file.sync_all()
+    }
+
+    fn remove(&self, path: &Path) -> io::Result<()> {
+        std::fs::remove_file(path)
+    }
+
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        std::fs::rename(from, to)
+    }
+
+    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        File::open(dir)?.sync_all()
+    }
+
+    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
+        std::fs::create_dir_all(dir)
+    }
+
+    fn lock_dir(&self, dir: &Path) -> io::Result<Box<dyn Send + Sync>> {
+        let path: PathBuf = dir.join(LOCK_FILE);
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(path)?;
+        match file.try_lock() {
+            Ok(()) => Ok(Box::new(file)),
+            Err(TryLockError::WouldBlock) => Err(io::ErrorKind::WouldBlock.into()),
+            Err(TryLockError::Error(e)) => Err(e),
+        }
+    }
+}

@@ -1,0 +1,99 @@
+//! [`GroupSync`]: group commit. A writer that needs its frame durable calls
+//! [`GroupSync::sync_to`] with the frame's end LSN; the first one in becomes the leader and
+//! fsyncs everything written so far, and every writer queued behind it finds its frame covered
+//! and returns without an fsync of its own (raft-engine's write barrier does the same).
+
+use std::sync::Arc;
+
+use super::env::LogFile;
+use crate::sync::{lock, AtomicU64, Mutex, Ordering};
+use crate::{Error, Result};
+
+struct State {
+    /// Every frame ending at or below this LSN is durable.
+    synced: u64,
+    /// The active segment.
+    file: Arc<dyn LogFile>,
+    /// Set by a failed fsync: nothing written since can be trusted.
+    failed: Option<String>,
+    /// fsyncs done (for tests and stats).
+    syncs: u64,
+}
+
+/// The shared sync state of a log.
+pub(crate) struct GroupSync {
+    /// LSN (bytes appended this session) of everything handed to the OS. Written only under
+    /// the commit lock.
+    written: AtomicU64,
+    state: Mutex<State>,
+}
+
+impl GroupSync {
+    pub(crate) fn new(file: Arc<dyn LogFile>) -> Self {
+        GroupSync {
+            written: AtomicU64::new(0),
+            state: Mutex::new(State {
+                synced: 0,
+                file,
+                failed: None,
+                syncs: 0,
+            }),
+        }
+    }
+
+    /// Records `n` more bytes appended; returns the LSN at their end. Under the commit lock.
+    pub(crate) fn appended(&self, n: u64) -> u64 {
+        self.written.fetch_add(n, Ordering::SeqCst) + n
+    }
+
+    /// The LSN of everything appended so far.
+    pub(crate) fn written(&self) -> u64 {
+        self.written.load(Ordering::SeqCst)
+    }
+
+    /// Returns once every frame ending at or below `lsn` is durable, syncing if nobody has.
+    pub(crate) fn sync_to(&self, lsn: u64) -> Result<()> {
+        let mut s = lock(&self.state);
+        if let Some(reason) = &s.failed {
+            return Err(Error::WritesRefused(reason.clone()));
+        }
+        if s.synced >= lsn {
+            return Ok(());
+        }
+        // Everything appended up to now is in `s.file`: a roll to a new file needs this lock.
+        let target = self.written.load(Ordering::SeqCst);
+        match s.file.sync_data() {
+            Ok(()) => {
+                s.synced = target;
+                s.syncs += 1;
+                Ok(())
+            }
+            Err(source) => {
+                s.failed = Some(format!("fsync of the log failed: {source}"));
+                Err(Error::Io {
+                    context: "syncing the log",
+                    source,
+                })
+            }
+        }
+    }
+
+    /// The LSN up to which frames are durable.
+    pub(crate) fn synced(&self) -> u64 {
+        lock(&self.state).synced
+    }
+
+    /// How many fsyncs the group has done.
+    pub(crate) fn syncs(&self) -> u64 {
+        lock(&self.state).syncs
+    }
+
+    /// Switches to a new active segment after the old one was synced whole. Under the commit
+    /// lock.
+    pub(crate) fn switch(&self, file: Arc<dyn LogFile>) {
+        let mut s = lock(&self.state);
+        s.file = file;
+        s.synced = s.synced.max(self.written.load(Ordering::SeqCst));
+        s.syncs += 1;
+    }
+}

@@ -1,0 +1,179 @@
+//! The write-ahead log: segment files of CRC-framed records, replayed at open.
+//!
+//! - `env.rs`: the file abstraction ([`FileSystem`], [`LogFile`]) all log I/O goes through;
+//! - `frame.rs`: segment headers and frames (the byte layout);
+//! - `codec.rs`: records to frame payloads and back, zero-copy on the way back;
+//! - `log.rs`: appending, rolling segments, reserving AddSeq ranges;
+//! - `group.rs`: group commit (one fsync for every writer queued behind it);
+//! - `replay.rs`: rebuilding memory at open, torn tails and corruption.
+
+mod codec;
+pub mod env;
+pub mod frame;
+mod group;
+mod log;
+mod replay;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub use env::{FileSystem, LogFile, StdFileSystem};
+pub(crate) use log::{Wal, WalConfig};
+pub use replay::{RecoveryReport, Repair, TornTail};
+
+use crate::memory::Memory;
+use crate::{AddSeqCounter, Error, Result};
+
+/// When a write is durable, chosen per space.
+///
+/// | mode | a write returns once | a process crash loses | a power loss loses |
+/// | --- | --- | --- | --- |
+/// | `Buffered` | its frame is written to the OS | nothing acknowledged | a suffix of the acknowledged writes (never a part of one, never a reused AddSeq) |
+/// | `Sync` | its frame is on stable storage (fdatasync, shared by concurrent writers) | nothing acknowledged | nothing acknowledged |
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Durability {
+    /// The frame is handed to the OS before the write returns: survives a process crash.
+    #[default]
+    Buffered,
+    /// The frame is on stable storage before the write returns, and only then visible;
+    /// concurrent writers share one fsync (group commit).
+    Sync,
+}
+
+/// What `open` does when the log holds a bad frame followed by valid ones.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Recovery {
+    /// Fail with [`Error::Corrupt`], naming the segment and offset. Nothing is changed.
+    #[default]
+    Strict,
+    /// Keep everything before the bad frame; move the rest to side files next to the segments
+    /// (`*.wal.corrupt-at-N`, `*.wal.corrupt`) and say so in the [`RecoveryReport`].
+    Repair,
+}
+
+/// How to open a space directory.
+///
+/// ```
+/// use spacestore::{Durability, Options};
+/// let options = Options::default().durability(Durability::Sync);
+/// assert_eq!(options.durability, Durability::Sync);
+/// ```
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct Options {
+    /// When writes are durable.
+    pub durability: Durability,
+    /// A segment is rolled once it would grow past this many bytes (a single larger frame
+    /// gets a segment of its own).
+    pub segment_size: u64,
+    /// How many AddSeqs one synced reservation covers. After a crash the counter restarts above
+    /// the last reservation, so at most this many seqs become a gap per restart.
+    pub reserve_ahead: u64,
+    /// What to do about corruption.
+    pub recovery: Recovery,
+    /// The file system under the log.
+    pub fs: Arc<dyn FileSystem>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            durability: Durability::Buffered,
+            segment_size: 64 << 20,
+            reserve_ahead: 1 << 20,
+            recovery: Recovery::Strict,
+            fs: Arc::new(StdFileSystem),
+        }
+    }
+}
+
+impl std::fmt::Debug for Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Options")
+            .field("durability", &self.durability)
+            .field("segment_size", &self.segment_size)
+            .field("reserve_ahead", &self.reserve_ahead)
+            .field("recovery", &self.recovery)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Options {
+    /// Sets the durability.
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+    /// Sets the segment size limit.
+    pub fn segment_size(mut self, bytes: u64) -> Self {
+        self.segment_size = bytes;
+        self
+    }
+    /// Sets how many seqs one reservation covers.
+    pub fn reserve_ahead(mut self, seqs: u64) -> Self {
+        self.reserve_ahead = seqs.max(1);
+        self
+    }
+    /// Sets the recovery mode.
+    pub fn recovery(mut self, recovery: Recovery) -> Self {
+        self.recovery = recovery;
+        self
+    }
+    /// Sets the file system under the log.
+    pub fn file_system(mut self, fs: Arc<dyn FileSystem>) -> Self {
+        self.fs = fs;
+        self
+    }
+}
+
+/// The path of segment `seq` in `dir`.
+pub(crate) fn segment_path(dir: &Path, seq: u64) -> PathBuf {
+    dir.join(format!("{seq:020}.wal"))
+}
+
+/// An opened directory: the replayed memory, the counter above every seq ever handed out, the
+/// log to write to, and the report.
+pub(crate) struct Opened {
+    pub(crate) memory: Memory,
+    pub(crate) counter: AddSeqCounter,
+    pub(crate) wal: Wal,
+    pub(crate) report: RecoveryReport,
+}
+
+/// Locks `dir`, replays its log and starts a new segment.
+pub(crate) fn open(dir: &Path, options: &Options) -> Result<Opened> {
+    let fs = Arc::clone(&options.fs);
+    fs.create_dir_all(dir).map_err(|source| Error::Io {
+        context: "creating the space directory",
+        source,
+    })?;
+    let lock = fs.lock_dir(dir).map_err(|source| {
+        if source.kind() == std::io::ErrorKind::WouldBlock {
+            Error::Locked(dir.to_path_buf())
+        } else {
+            Error::Io {
+                context: "locking the space directory",
+                source,
+            }
+        }
+    })?;
+    let memory = Memory::default();
+    let replayed = replay::replay(fs.as_ref(), dir, &memory, options.recovery)?;
+    let counter = AddSeqCounter::new();
+    counter.advance_to(replayed.report.add_seq);
+    let wal = Wal::create(WalConfig {
+        fs,
+        dir: dir.to_path_buf(),
+        segment_seq: replayed.last_segment + 1,
+        segment_size: options.segment_size,
+        reserved: replayed.reserved.max(replayed.report.add_seq),
+        reserve_ahead: options.reserve_ahead,
+        lock,
+    })?;
+    Ok(Opened {
+        memory,
+        counter,
+        wal,
+        report: replayed.report,
+    })
+}

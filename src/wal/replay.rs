@@ -1,0 +1,369 @@
+//! Replay: rebuilds a space's memory from its log at open.
+//!
+//! Segments are read in order through the file system (memory-mapped on the real one); every
+//! frame's CRC is checked and its record goes through the same check/execute as a live write.
+//! Rules for a bad frame (DESIGN.md, "Replay rules"):
+//! - nothing valid after it (in its segment or any later one): a **torn tail**, cut off and
+//!   reported;
+//! - anything valid after it: **corruption**, `Error::Corrupt` naming the segment and offset,
+//!   unless the caller asked for [`super::Recovery::Repair`], which keeps everything before it and
+//!   moves the rest to side files.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use super::env::FileSystem;
+use super::frame::{self, HeaderError, Parsed};
+use super::{codec, segment_path, Recovery};
+use crate::memory::Memory;
+use crate::{Error, Result};
+
+/// What replay found and did, returned by [`crate::Space::recovery_report`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RecoveryReport {
+    /// Segment files read.
+    pub segments: usize,
+    /// Valid frames read (commits and reservations).
+    pub frames: u64,
+    /// Bytes read from the segments.
+    pub bytes_read: u64,
+    /// Logged writes that were refused when they were made and are refused again by replay
+    /// (a `Sync` write that lost a race at publication).
+    pub refused_records: u64,
+    /// The torn tail that was cut off, if any.
+    pub torn_tail: Option<TornTail>,
+    /// What a repair moved aside, if the caller asked for repair and there was corruption.
+    pub repaired: Option<Repair>,
+    /// The counter after replay: new batches get seqs above it.
+    pub add_seq: u64,
+    /// Highest AddSeq of a batch found in the log.
+    pub max_batch_seq: u64,
+    /// How long replay took.
+    pub duration: Duration,
+}
+
+/// A torn tail cut off by replay: an incomplete or bad frame with nothing valid after it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TornTail {
+    /// The segment it was in.
+    pub segment: PathBuf,
+    /// Where it began.
+    pub offset: u64,
+    /// How many bytes were dropped.
+    pub bytes_dropped: u64,
+}
+
+/// What a repair kept and moved aside.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Repair {
+    /// The segment holding the first bad frame.
+    pub segment: PathBuf,
+    /// The bad frame's offset: everything before it was kept.
+    pub offset: u64,
+    /// Why the frame was bad.
+    pub reason: String,
+    /// Side files holding everything from the bad frame on.
+    pub moved_to: Vec<PathBuf>,
+}
+
+/// The result of a replay.
+pub(crate) struct Replayed {
+    pub(crate) report: RecoveryReport,
+    /// The last segment's sequence number (0 when there was none).
+    pub(crate) last_segment: u64,
+    /// Highest reserved seq found.
+    pub(crate) reserved: u64,
+}
+
+/// The sequence number of a segment file name (`00000000000000000001.wal`).
+pub(crate) fn segment_seq_of(name: &str) -> Option<u64> {
+    let digits = name.strip_suffix(".wal")?;
+    if digits.len() != 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// The segments of `dir`, in order.
+pub(crate) fn list_segments(fs: &dyn FileSystem, dir: &Path) -> Result<Vec<u64>> {
+    let names = fs.list(dir).map_err(|source| Error::Io {
+        context: "listing the space directory",
+        source,
+    })?;
+    let mut seqs: Vec<u64> = names.iter().filter_map(|n| segment_seq_of(n)).collect();
+    seqs.sort_unstable();
+    Ok(seqs)
+}
+
+/// A bad spot in the log.
+struct Bad {
+    segment: usize,
+    offset: usize,
+    reason: String,
+}
+
+/// Whether any valid frame starts in `bytes` after `from`.
+fn valid_frame_after(bytes: &[u8], from: usize, seq: u64) -> bool {
+    (from..bytes.len()).any(|p| matches!(frame::parse(bytes, p, seq), Parsed::Frame { .. }))
+}
+
+fn read_segment(fs: &dyn FileSystem, dir: &Path, seq: u64) -> Result<Bytes> {
+    fs.read(&segment_path(dir, seq))
+        .map_err(|source| Error::Io {
+            context: "reading a log segment",
+            source,
+        })
+}
+
+/// Replays every segment of `dir` into `memory`.
+pub(crate) fn replay(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    memory: &Memory,
+    recovery: Recovery,
+) -> Result<Replayed> {
+    let started = Instant::now();
+    let seqs = list_segments(fs, dir)?;
+    let mut report = RecoveryReport::default();
+    let mut reserved = 0u64;
+    let mut bad: Option<Bad> = None;
+    let mut segment_lens = Vec::with_capacity(seqs.len());
+
+    'segments: for (i, &seq) in seqs.iter().enumerate() {
+        let bytes = read_segment(fs, dir, seq)?;
+        report.segments += 1;
+        report.bytes_read += bytes.len() as u64;
+        segment_lens.push(bytes.len());
+        match frame::check_header(&bytes, seq) {
+            Ok(()) => {}
+            Err(HeaderError::Version(v)) => {
+                return Err(Error::Corrupt {
+                    segment: segment_path(dir, seq),
+                    offset: 0,
+                    reason: format!("format version {v}; this build reads {}", frame::VERSION),
+                })
+            }
+            Err(HeaderError::Short) => {
+                bad = Some(Bad {
+                    segment: i,
+                    offset: 0,
+                    reason: "incomplete segment header".into(),
+                });
+                break 'segments;
+            }
+            Err(HeaderError::Bad(reason)) => {
+                bad = Some(Bad {
+                    segment: i,
+                    offset: 0,
+                    reason: reason.into(),
+                });
+                break 'segments;
+            }
+        }
+        let mut pos = frame::HEADER_LEN;
+        loop {
+            match frame::parse(&bytes, pos, seq) {
+                Parsed::End => {
+                    if valid_frame_after(&bytes, pos + 1, seq) {
+                        bad = Some(Bad {
+                            segment: i,
+                            offset: pos,
+                            reason: "zeros where a frame should start".into(),
+                        });
+                        break 'segments;
+                    }
+                    break;
+                }
+                Parsed::Bad(reason) => {
+                    bad = Some(Bad {
+                        segment: i,
+                        offset: pos,
+                        reason: reason.into(),
+                    });
+                    break 'segments;
+                }
+                Parsed::Frame {
+                    kind,
+                    payload,
+                    next,
+                } => {
+                    let applied = match kind {
+                        frame::KIND_RECORD => match codec::decode(&bytes, payload) {
+                            Ok(record) => {
+                                if let crate::record::Record::AddBatch(b) = &record {
+                                    report.max_batch_seq = report.max_batch_seq.max(b.seq);
+                                }
+                                match memory.check(&record) {
+                                    Ok(plan) => {
+                                        memory.execute(&record, plan);
+                                    }
+                                    Err(_) => report.refused_records += 1,
+                                }
+                                Ok(())
+                            }
+                            Err(reason) => Err(reason),
+                        },
+                        frame::KIND_RESERVE if payload.len() == 8 => {
+                            let mut b = [0u8; 8];
+                            b.copy_from_slice(&bytes[payload]);
+                            reserved = reserved.max(u64::from_le_bytes(b));
+                            Ok(())
+                        }
+                        _ => Err("unknown frame kind"),
+                    };
+                    if let Err(reason) = applied {
+                        // The CRC matched, so this is not a torn write: always corruption.
+                        return corrupt_or_repair(
+                            fs,
+                            dir,
+                            &seqs,
+                            Bad {
+                                segment: i,
+                                offset: pos,
+                                reason: reason.into(),
+                            },
+                            recovery,
+                            report,
+                            reserved,
+                            started,
+                        );
+                    }
+                    report.frames += 1;
+                    pos = next;
+                }
+            }
+        }
+    }
+
+    if let Some(b) = bad {
+        // Torn or corrupt? Corrupt when anything valid follows: a frame later in the same
+        // segment, or a later segment with a valid header.
+        let bytes = read_segment(fs, dir, seqs[b.segment])?;
+        let seq = seqs[b.segment];
+        let scan_from = if b.offset == 0 {
+            frame::HEADER_LEN
+        } else {
+            b.offset + 1
+        };
+        let later_valid = seqs[b.segment + 1..].iter().try_fold(false, |found, &s| {
+            if found {
+                return Ok::<_, Error>(true);
+            }
+            Ok(frame::check_header(&read_segment(fs, dir, s)?, s).is_ok())
+        })?;
+        if later_valid || valid_frame_after(&bytes, scan_from, seq) {
+            return corrupt_or_repair(fs, dir, &seqs, b, recovery, report, reserved, started);
+        }
+        let path = segment_path(dir, seq);
+        let dropped = (bytes.len() - b.offset) as u64;
+        cut(fs, dir, &path, b.offset)?;
+        for &s in &seqs[b.segment + 1..] {
+            // Later segments hold nothing valid (not even a header): empty leftovers.
+            remove(fs, &segment_path(dir, s))?;
+        }
+        report.torn_tail = Some(TornTail {
+            segment: path,
+            offset: b.offset as u64,
+            bytes_dropped: dropped,
+        });
+    }
+    Ok(finish(
+        report,
+        seqs.last().copied().unwrap_or(0),
+        reserved,
+        started,
+    ))
+}
+
+fn finish(
+    mut report: RecoveryReport,
+    last_segment: u64,
+    reserved: u64,
+    started: Instant,
+) -> Replayed {
+    report.add_seq = report.max_batch_seq.max(reserved);
+    report.duration = started.elapsed();
+    Replayed {
+        report,
+        last_segment,
+        reserved,
+    }
+}
+
+/// Cuts segment `path` at `offset`; a segment cut inside its header is removed.
+fn cut(fs: &dyn FileSystem, dir: &Path, path: &Path, offset: usize) -> Result<()> {
+    let result = if offset < frame::HEADER_LEN {
+        fs.remove(path)
+    } else {
+        fs.truncate(path, offset as u64)
+    };
+    result.map_err(|source| Error::Io {
+        context: "cutting off a torn tail",
+        source,
+    })?;
+    fs.sync_dir(dir).map_err(|source| Error::Io {
+        context: "syncing the space directory",
+        source,
+    })
+}
+
+fn remove(fs: &dyn FileSystem, path: &Path) -> Result<()> {
+    fs.remove(path).map_err(|source| Error::Io {
+        context: "removing an empty segment",
+        source,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn corrupt_or_repair(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    seqs: &[u64],
+    b: Bad,
+    recovery: Recovery,
+    mut report: RecoveryReport,
+    reserved: u64,
+    started: Instant,
+) -> Result<Replayed> {
+    let path = segment_path(dir, seqs[b.segment]);
+    if recovery == Recovery::Strict {
+        return Err(Error::Corrupt {
+            segment: path,
+            offset: b.offset as u64,
+            reason: b.reason,
+        });
+    }
+    // Repair: the bad segment's tail goes to a side file, later segments are renamed aside.
+    let io = |context| move |source| Error::Io { context, source };
+    let mut moved_to = Vec::new();
+    let bytes = read_segment(fs, dir, seqs[b.segment])?;
+    let side = path.with_extension(format!("wal.corrupt-at-{}", b.offset));
+    let f = fs.create(&side).map_err(io("writing a repair side file"))?;
+    f.append(&bytes[b.offset..])
+        .map_err(io("writing a repair side file"))?;
+    f.sync_data().map_err(io("writing a repair side file"))?;
+    drop(f);
+    drop(bytes);
+    moved_to.push(side);
+    cut(fs, dir, &path, b.offset)?;
+    for &s in &seqs[b.segment + 1..] {
+        let from = segment_path(dir, s);
+        let to = from.with_extension("wal.corrupt");
+        fs.rename(&from, &to)
+            .map_err(io("moving a segment aside"))?;
+        moved_to.push(to);
+    }
+    fs.sync_dir(dir)
+        .map_err(io("syncing the space directory"))?;
+    report.repaired = Some(Repair {
+        segment: path,
+        offset: b.offset as u64,
+        reason: b.reason,
+        moved_to,
+    });
+    let last = seqs.last().copied().unwrap_or(0);
+    Ok(finish(report, last, reserved, started))
+}

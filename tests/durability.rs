@@ -1,0 +1,527 @@
+//! The write-ahead log: reopen, torn tails, corruption, the directory lock, group commit.
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread;
+
+use common::*;
+use spacestore::{
+    DeletedStatus, Durability, Error, HeadUpdate, Options, Recovery, Space, StorageChange,
+};
+
+fn segments(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "wal"))
+        .collect();
+    v.sort();
+    v
+}
+
+fn open(dir: &Path) -> Space {
+    Space::open(dir, Options::default()).unwrap()
+}
+
+/// A space with trees "a" and "b" and `batches` one-change batches alternating between them.
+fn write_batches(dir: &Path, batches: usize) -> Vec<u64> {
+    let space = open(dir);
+    let a = space.create_tree_storage(root("a")).unwrap();
+    let b = space.create_tree_storage(root("b")).unwrap();
+    (0..batches)
+        .map(|i| {
+            let tree = if i % 2 == 0 { &a } else { &b };
+            tree.add_all(
+                vec![change(&format!("c{i}"), &format!("{i:04}"))],
+                [format!("c{i}")],
+                tree.id().clone(),
+            )
+            .unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn reopen_restores_trees_changes_heads_and_index() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let space = open(dir.path());
+        let t = space.create_tree_storage(root("t")).unwrap();
+        t.add_all(
+            vec![
+                change("c1", "1").with_prev_ids(["t"]).with_snapshot("t", 2),
+                change("c2", "2"),
+            ],
+            ["c2"],
+            "c1",
+        )
+        .unwrap();
+        space
+            .create_tree_storage(root("child").with_parent("t", true))
+            .unwrap();
+        space
+            .head_storage()
+            .update_entry(HeadUpdate::new("t").deleted_status(DeletedStatus::Queued))
+            .unwrap();
+    }
+    let space = open(dir.path());
+    let t = space.tree_storage("t").unwrap();
+    let c1 = t.get("c1").unwrap();
+    assert_eq!(c1.prev_ids, vec!["t"]);
+    assert_eq!(c1.snapshot_id, "t");
+    assert_eq!(c1.snapshot_counter, 2);
+    assert_eq!(c1.add_seq, 1);
+    assert_eq!(c1.tree_id, "t");
+    assert_eq!(t.heads().unwrap(), vec!["c2"]);
+    assert_eq!(t.common_snapshot().unwrap(), "c1");
+    assert_eq!(
+        ids(&space.collect_changes_after_add_seq(0)),
+        vec!["c1", "c2"]
+    );
+    let child = space.head_storage().get_entry("child").unwrap();
+    assert_eq!(child.parent_id.as_deref(), Some("t"));
+    assert!(child.is_derived);
+    let entry = space.head_storage().get_entry("t").unwrap();
+    assert_eq!(entry.deleted_status, DeletedStatus::Queued);
+    assert_eq!(entry.last_add_seq, Some(1));
+}
+
+#[test]
+fn reopen_continues_the_counter_above_every_seq_handed_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let seqs = write_batches(dir.path(), 5);
+    let space = open(dir.path());
+    assert!(space.add_seq() >= *seqs.last().unwrap());
+    let t = space.tree_storage("a").unwrap();
+    let next = t
+        .add_all(vec![change("new", "9999")], NO_HEADS, "a")
+        .unwrap();
+    assert!(next > *seqs.last().unwrap());
+}
+
+#[test]
+fn reopen_does_not_reuse_a_seq_whose_batch_failed() {
+    let dir = tempfile::tempdir().unwrap();
+    let failed_seq;
+    {
+        let space = open(dir.path());
+        let t = space.create_tree_storage(root("t")).unwrap();
+        t.add_all(vec![change("c1", "1")], NO_HEADS, "t").unwrap();
+        assert!(t.add_all(vec![change("c1", "2")], NO_HEADS, "t").is_err());
+        failed_seq = space.add_seq();
+    }
+    let space = open(dir.path());
+    let t = space.tree_storage("t").unwrap();
+    assert!(t.add_all(vec![change("c2", "2")], NO_HEADS, "t").unwrap() > failed_seq);
+}
+
+#[test]
+fn reopen_does_not_go_back_when_the_highest_head_entry_is_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let space = open(dir.path());
+        let t = space.create_tree_storage(root("t")).unwrap();
+        t.add_all(vec![change("c1", "1")], NO_HEADS, "t").unwrap();
+        space.head_storage().delete_entry("t").unwrap();
+    }
+    let space = open(dir.path());
+    assert_eq!(space.head_storage().max_last_add_seq(), 0);
+    assert!(space.add_seq() >= 1);
+}
+
+#[test]
+fn reopen_restores_deleted_trees_as_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let space = open(dir.path());
+        let t = space.create_tree_storage(root("t")).unwrap();
+        t.add_all(vec![change("c1", "1")], NO_HEADS, "t").unwrap();
+        t.delete().unwrap();
+    }
+    let space = open(dir.path());
+    assert!(matches!(
+        space.tree_storage("t"),
+        Err(Error::UnknownTree(_))
+    ));
+    assert!(space.collect_changes_after_add_seq(0).is_empty());
+    assert!(space.head_storage().get_entry("t").is_ok());
+}
+
+#[test]
+fn reopen_restores_a_deferred_trees_first_write() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let space = open(dir.path());
+        let t = space
+            .create_storage_with_deferred_creation(root("t"))
+            .unwrap();
+        t.add_all(vec![change("c1", "1")], ["c1"], "t").unwrap();
+    }
+    let space = open(dir.path());
+    assert_eq!(
+        space.tree_storage("t").unwrap().heads().unwrap(),
+        vec!["c1"]
+    );
+}
+
+#[test]
+fn segments_roll_at_the_size_limit_and_replay_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = Options::default().segment_size(4096);
+    {
+        let space = Space::open(dir.path(), options.clone()).unwrap();
+        let t = space.create_tree_storage(root("t")).unwrap();
+        for i in 0..100 {
+            t.add_all(
+                vec![change(&format!("c{i}"), &format!("{i:04}"))],
+                NO_HEADS,
+                "t",
+            )
+            .unwrap();
+        }
+    }
+    assert!(segments(dir.path()).len() > 5);
+    let space = Space::open(dir.path(), options).unwrap();
+    let all = space.collect_changes_after_add_seq(0);
+    assert_eq!(all.len(), 100);
+    assert!(all.windows(2).all(|w| w[0].add_seq < w[1].add_seq));
+}
+
+#[test]
+fn an_empty_directory_opens_as_an_empty_space() {
+    let dir = tempfile::tempdir().unwrap();
+    let space = Space::open(dir.path().join("new"), Options::default()).unwrap();
+    assert_eq!(space.add_seq(), 0);
+    assert_eq!(space.tree_count(), 0);
+    let report = space.recovery_report().unwrap();
+    assert_eq!(report.frames, 0);
+    assert_eq!(report.torn_tail, None);
+}
+
+#[test]
+fn recovery_report_counts_segments_frames_and_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    write_batches(dir.path(), 10);
+    let space = open(dir.path());
+    let report = space.recovery_report().unwrap();
+    assert_eq!(report.segments, 1);
+    // Two tree creations, ten batches, one reservation.
+    assert_eq!(report.frames, 13);
+    assert_eq!(
+        report.bytes_read,
+        fs::metadata(&segments(dir.path())[0]).unwrap().len()
+    );
+    assert!(report.add_seq >= 10);
+}
+
+/// Offsets at which the frames of the segment start, found by reopening after each cut.
+fn last_frame_start(dir: &Path, seg: &Path) -> u64 {
+    let len = fs::metadata(seg).unwrap().len();
+    // Walk the frames: len u32 | crc u32 | body.
+    let bytes = fs::read(seg).unwrap();
+    let mut pos = 24usize;
+    let mut last = pos;
+    while pos + 8 <= bytes.len() {
+        let n = u32::from_le_bytes(bytes[pos..pos + 4].try_into().unwrap()) as usize;
+        last = pos;
+        pos += 8 + n;
+    }
+    assert_eq!(pos as u64, len, "{dir:?} frames walk to the end");
+    last as u64
+}
+
+#[test]
+fn a_torn_tail_at_every_byte_of_the_last_frame_is_cut_off_and_reported() {
+    let template = tempfile::tempdir().unwrap();
+    write_batches(template.path(), 3);
+    let seg = segments(template.path()).remove(0);
+    let original = fs::read(&seg).unwrap();
+    let last = last_frame_start(template.path(), &seg) as usize;
+    for cut in last..original.len() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(seg.file_name().unwrap());
+        fs::write(&path, &original[..cut]).unwrap();
+        let space = open(dir.path());
+        let report = space.recovery_report().unwrap().clone();
+        // The last batch (c2, seq 3) is gone whole; c0 and c1 are there.
+        assert_eq!(
+            ids(&space.collect_changes_after_add_seq(0)),
+            vec!["c0", "c1"],
+            "cut {cut}"
+        );
+        if cut > last {
+            let torn = report.torn_tail.expect("a torn tail is reported");
+            assert_eq!(torn.offset, last as u64);
+            assert_eq!(torn.bytes_dropped, (cut - last) as u64);
+        }
+        // The seq of the lost batch is not handed out again: a reservation covers it.
+        assert!(space.add_seq() >= 3, "cut {cut}");
+    }
+}
+
+#[test]
+fn a_torn_tail_does_not_become_corruption_after_the_next_open() {
+    let dir = tempfile::tempdir().unwrap();
+    write_batches(dir.path(), 3);
+    let seg = segments(dir.path()).remove(0);
+    let len = fs::metadata(&seg).unwrap().len();
+    let f = fs::OpenOptions::new().write(true).open(&seg).unwrap();
+    f.set_len(len - 5).unwrap();
+    drop(f);
+    {
+        let space = open(dir.path());
+        let a = space.tree_storage("a").unwrap();
+        a.add_all(vec![change("after", "9999")], NO_HEADS, "a")
+            .unwrap();
+    }
+    let space = open(dir.path());
+    assert!(space.tree_storage("a").unwrap().has("after"));
+    assert_eq!(space.recovery_report().unwrap().torn_tail, None);
+}
+
+#[test]
+fn flipping_any_byte_either_recovers_a_prefix_or_is_a_typed_corruption_error() {
+    let template = tempfile::tempdir().unwrap();
+    write_batches(template.path(), 4);
+    let seg = segments(template.path()).remove(0);
+    let original = fs::read(&seg).unwrap();
+    let last = last_frame_start(template.path(), &seg) as usize;
+    let full = vec!["c0", "c1", "c2", "c3"];
+    let (mut recovered, mut corrupt) = (0, 0);
+    for at in 0..original.len() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut bytes = original.clone();
+        bytes[at] ^= 0x5a;
+        fs::write(dir.path().join(seg.file_name().unwrap()), &bytes).unwrap();
+        match Space::open(dir.path(), Options::default()) {
+            Ok(space) => {
+                // Only a flip inside the last frame can pass for a torn tail.
+                assert!(
+                    at >= last,
+                    "flip at {at} (last frame at {last}) was not detected"
+                );
+                assert_eq!(
+                    ids(&space.collect_changes_after_add_seq(0)),
+                    full[..3].to_vec()
+                );
+                recovered += 1;
+            }
+            Err(Error::Corrupt {
+                offset, segment, ..
+            }) => {
+                assert!(offset as usize <= at, "flip at {at} reported at {offset}");
+                assert_eq!(segment.file_name(), seg.file_name());
+                corrupt += 1;
+            }
+            Err(e) => panic!("flip at {at}: unexpected error {e}"),
+        }
+    }
+    assert!(recovered > 0 && corrupt > 0);
+}
+
+#[test]
+fn repair_keeps_everything_before_the_bad_frame_and_moves_the_rest_aside() {
+    let dir = tempfile::tempdir().unwrap();
+    write_batches(dir.path(), 4);
+    let seg = segments(dir.path()).remove(0);
+    let mut bytes = fs::read(&seg).unwrap();
+    // Damage the first batch frame's payload (after the two tree creations).
+    let mut pos = 24usize;
+    for _ in 0..3 {
+        let n = u32::from_le_bytes(bytes[pos..pos + 4].try_into().unwrap()) as usize;
+        pos += 8 + n;
+    }
+    bytes[pos + 20] ^= 0xff;
+    fs::write(&seg, &bytes).unwrap();
+    assert!(matches!(
+        Space::open(dir.path(), Options::default()),
+        Err(Error::Corrupt { .. })
+    ));
+    let space = Space::open(dir.path(), Options::default().recovery(Recovery::Repair)).unwrap();
+    let repair = space.recovery_report().unwrap().repaired.clone().unwrap();
+    assert_eq!(repair.offset, pos as u64);
+    assert!(repair.moved_to[0].exists());
+    assert_eq!(space.tree_count(), 2);
+    drop(space);
+    // The repaired directory opens cleanly afterwards.
+    let space = open(dir.path());
+    assert_eq!(space.tree_count(), 2);
+}
+
+#[test]
+fn a_second_open_of_the_same_directory_is_locked() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = open(dir.path());
+    assert!(matches!(
+        Space::open(dir.path(), Options::default()),
+        Err(Error::Locked(_))
+    ));
+    drop(first);
+    // A child process forked by a concurrently running test holds a copy of every descriptor
+    // (and so of the lock) until it execs: give it a moment.
+    let reopened = (0..100).find_map(|_| match Space::open(dir.path(), Options::default()) {
+        Err(Error::Locked(_)) => {
+            thread::sleep(std::time::Duration::from_millis(10));
+            None
+        }
+        other => Some(other),
+    });
+    assert!(matches!(reopened, Some(Ok(_))));
+}
+
+#[test]
+fn a_second_process_gets_locked_until_the_first_ends() {
+    if let Ok(dir) = std::env::var("SPACESTORE_LOCK_CHILD") {
+        match Space::open(&dir, Options::default()) {
+            Err(Error::Locked(_)) => println!("child: locked"),
+            Ok(_) => println!("child: opened"),
+            Err(e) => println!("child: error {e}"),
+        }
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let child = || {
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "a_second_process_gets_locked_until_the_first_ends",
+                "--nocapture",
+            ])
+            .env("SPACESTORE_LOCK_CHILD", dir.path())
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let first = open(dir.path());
+    assert!(child().contains("child: locked"));
+    drop(first);
+    assert!(child().contains("child: opened"));
+}
+
+#[test]
+fn sync_writes_from_many_threads_share_fsyncs_and_are_all_durable() {
+    let dir = tempfile::tempdir().unwrap();
+    let threads = 8;
+    let per_thread = 25;
+    let syncs;
+    {
+        let space = Arc::new(
+            Space::open(dir.path(), Options::default().durability(Durability::Sync)).unwrap(),
+        );
+        let before = space.log_stats().unwrap().syncs;
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let space = Arc::clone(&space);
+                thread::spawn(move || {
+                    let id = format!("tree{t}");
+                    let tree = space.create_tree_storage(root(&id)).unwrap();
+                    for i in 0..per_thread {
+                        tree.add_all(
+                            vec![change(&format!("{id}-{i}"), &format!("{i:04}"))],
+                            NO_HEADS,
+                            id.as_str(),
+                        )
+                        .unwrap();
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+        syncs = space.log_stats().unwrap().syncs - before;
+    }
+    let batches = threads * per_thread;
+    let space = open(dir.path());
+    assert_eq!(space.collect_changes_after_add_seq(0).len(), batches);
+    // Every commit (tree creations included) needed durability; fewer fsyncs than commits.
+    assert!(
+        (syncs as usize) < batches + threads,
+        "{syncs} fsyncs for {} commits",
+        batches + threads
+    );
+}
+
+#[test]
+fn sync_batches_are_visible_only_after_they_return_durable() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let space =
+            Space::open(dir.path(), Options::default().durability(Durability::Sync)).unwrap();
+        let t = space.create_tree_storage(root("t")).unwrap();
+        let seq = t.add_all(vec![change("c1", "1")], NO_HEADS, "t").unwrap();
+        assert_eq!(space.collect_changes_after_add_seq(0)[0].add_seq, seq);
+        // Simulate a crash: the process dies without any further sync.
+        std::mem::forget(space);
+        std::mem::forget(t);
+    }
+    // The lock died with nothing; a leaked space still holds it in this process, so copy the
+    // directory as a crashed process would leave it.
+    let copy = tempfile::tempdir().unwrap();
+    for seg in segments(dir.path()) {
+        fs::copy(&seg, copy.path().join(seg.file_name().unwrap())).unwrap();
+    }
+    let space = open(copy.path());
+    assert!(space.tree_storage("t").unwrap().has("c1"));
+}
+
+#[test]
+fn open_with_a_file_that_is_not_a_segment_is_a_corruption_error() {
+    let dir = tempfile::tempdir().unwrap();
+    write_batches(dir.path(), 2);
+    fs::write(
+        dir.path().join("00000000000000000009.wal"),
+        b"this is not a log segment at all, no",
+    )
+    .unwrap();
+    // A garbage segment after valid ones, with nothing valid in it: a torn (empty) segment.
+    let space = open(dir.path());
+    assert!(space.recovery_report().unwrap().torn_tail.is_some());
+    drop(space);
+    // A garbage segment *before* a valid one is corruption.
+    let dir = tempfile::tempdir().unwrap();
+    write_batches(dir.path(), 2);
+    fs::write(
+        dir.path().join("00000000000000000000.wal"),
+        b"garbage garbage garbage garbage!",
+    )
+    .unwrap();
+    assert!(matches!(
+        Space::open(dir.path(), Options::default()),
+        Err(Error::Corrupt { .. })
+    ));
+}
+
+#[test]
+fn changes_read_back_after_reopen_equal_what_was_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let written: Vec<StorageChange> = (0..20)
+        .map(|i| {
+            change(&format!("c{i}"), &format!("{i:04}"))
+                .with_prev_ids([format!("c{}", i.max(1) - 1)])
+        })
+        .collect();
+    {
+        let space = open(dir.path());
+        let t = space.create_tree_storage(root("t")).unwrap();
+        for c in &written {
+            t.add_all(vec![c.clone()], NO_HEADS, "t").unwrap();
+        }
+    }
+    let space = open(dir.path());
+    let back = space
+        .tree_storage("t")
+        .unwrap()
+        .collect_after_add_seq(0)
+        .unwrap();
+    for (w, b) in written.iter().zip(&back) {
+        assert_eq!(w.id, b.id);
+        assert_eq!(w.raw_change, b.raw_change);
+        assert_eq!(w.prev_ids, b.prev_ids);
+        assert_eq!(w.order_id, b.order_id);
+        assert_eq!(b.tree_id, "t");
+    }
+}
