@@ -60,6 +60,7 @@ pub(crate) struct Commit {
     memory: Memory,
     counter: AddSeqCounter,
     durability: Durability,
+    read_only: bool,
     inner: Mutex<Inner>,
     observers: RwLock<Vec<Arc<dyn HeadObserver>>>,
 }
@@ -110,6 +111,7 @@ impl Commit {
             } else {
                 Durability::Buffered
             },
+            read_only: false,
             inner: Mutex::new(Inner {
                 wal,
                 queued: VecDeque::new(),
@@ -117,6 +119,14 @@ impl Commit {
                 refused: None,
             }),
             observers: RwLock::new(Vec::new()),
+        }
+    }
+
+    /// A commit path that refuses every write.
+    pub(crate) fn read_only(memory: Memory, counter: AddSeqCounter) -> Self {
+        Commit {
+            read_only: true,
+            ..Commit::new(memory, counter, None, Durability::Buffered)
         }
     }
 
@@ -150,6 +160,9 @@ impl Commit {
     ) -> Result<Applied> {
         if in_observer() {
             return Err(Error::WriteFromObserver);
+        }
+        if self.read_only {
+            return Err(Error::ReadOnly);
         }
         let mut inner = lock(&self.inner);
         if let Some(reason) = &inner.refused {

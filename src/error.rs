@@ -66,6 +66,9 @@ pub enum Error {
     /// writes until it is reopened. Reads go on.
     #[error("the space refuses writes after a failed sync of its log; reopen it: {0}")]
     WritesRefused(String),
+    /// The space was opened read-only ([`crate::Space::open_read_only`]).
+    #[error("the space is open read-only")]
+    ReadOnly,
     /// Another `Space` (in this process or another) holds the directory.
     #[error("the space directory {0} is locked by another open space")]
     Locked(PathBuf),

@@ -111,6 +111,18 @@ impl Space {
         })
     }
 
+    /// Opens a snapshot of the space in `dir` without taking its lock and without changing
+    /// anything on disk (a torn tail is reported, not cut): for looking inside a directory that
+    /// another process may hold open. Every write fails with [`Error::ReadOnly`]. A directory
+    /// being written meanwhile may show a torn tail that is really a frame in flight.
+    pub fn open_read_only(dir: impl AsRef<Path>, options: Options) -> Result<Space> {
+        let (memory, counter, report) = wal::open_read_only(dir.as_ref(), &options)?;
+        Ok(Space {
+            commit: Arc::new(Commit::read_only(memory, counter)),
+            report: Some(Arc::new(report)),
+        })
+    }
+
     /// What replay found when the space was opened (`None` for an in-memory space).
     pub fn recovery_report(&self) -> Option<&RecoveryReport> {
         self.report.as_deref()

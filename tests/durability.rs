@@ -525,3 +525,31 @@ fn changes_read_back_after_reopen_equal_what_was_written() {
         assert_eq!(b.tree_id, "t");
     }
 }
+
+#[test]
+fn open_read_only_reads_a_locked_directory_and_refuses_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    write_batches(dir.path(), 3);
+    let _holder = open(dir.path());
+    let snapshot = Space::open_read_only(dir.path(), Options::default()).unwrap();
+    assert_eq!(snapshot.collect_changes_after_add_seq(0).len(), 3);
+    let err = snapshot.create_tree_storage(root("new")).unwrap_err();
+    assert!(matches!(err, Error::ReadOnly));
+}
+
+#[test]
+fn open_read_only_reports_a_torn_tail_without_cutting_it() {
+    let dir = tempfile::tempdir().unwrap();
+    write_batches(dir.path(), 3);
+    let seg = segments(dir.path()).remove(0);
+    let len = fs::metadata(&seg).unwrap().len();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&seg)
+        .unwrap()
+        .set_len(len - 3)
+        .unwrap();
+    let snapshot = Space::open_read_only(dir.path(), Options::default()).unwrap();
+    assert!(snapshot.recovery_report().unwrap().torn_tail.is_some());
+    assert_eq!(fs::metadata(&seg).unwrap().len(), len - 3);
+}

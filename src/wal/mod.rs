@@ -140,6 +140,18 @@ pub(crate) struct Opened {
     pub(crate) report: RecoveryReport,
 }
 
+/// Replays the log of `dir` into a new memory without locking or changing anything on disk.
+pub(crate) fn open_read_only(
+    dir: &Path,
+    options: &Options,
+) -> Result<(Memory, AddSeqCounter, RecoveryReport)> {
+    let memory = Memory::default();
+    let replayed = replay::replay(options.fs.as_ref(), dir, &memory, Recovery::Strict, true)?;
+    let counter = AddSeqCounter::new();
+    counter.advance_to(replayed.report.add_seq);
+    Ok((memory, counter, replayed.report))
+}
+
 /// Locks `dir`, replays its log and starts a new segment.
 pub(crate) fn open(dir: &Path, options: &Options) -> Result<Opened> {
     let fs = Arc::clone(&options.fs);
@@ -158,7 +170,7 @@ pub(crate) fn open(dir: &Path, options: &Options) -> Result<Opened> {
         }
     })?;
     let memory = Memory::default();
-    let replayed = replay::replay(fs.as_ref(), dir, &memory, options.recovery)?;
+    let replayed = replay::replay(fs.as_ref(), dir, &memory, options.recovery, false)?;
     let counter = AddSeqCounter::new();
     counter.advance_to(replayed.report.add_seq);
     let wal = Wal::create(WalConfig {

@@ -119,11 +119,15 @@ fn read_segment(fs: &dyn FileSystem, dir: &Path, seq: u64) -> Result<Bytes> {
 }
 
 /// Replays every segment of `dir` into `memory`.
+///
+/// `read_only`: change nothing on disk (a torn tail is reported but not cut; corruption is an
+/// error even in repair mode).
 pub(crate) fn replay(
     fs: &dyn FileSystem,
     dir: &Path,
     memory: &Memory,
     recovery: Recovery,
+    read_only: bool,
 ) -> Result<Replayed> {
     let started = Instant::now();
     let seqs = list_segments(fs, dir)?;
@@ -225,7 +229,11 @@ pub(crate) fn replay(
                                 offset: pos,
                                 reason: reason.into(),
                             },
-                            recovery,
+                            if read_only {
+                                Recovery::Strict
+                            } else {
+                                recovery
+                            },
                             report,
                             reserved,
                             started,
@@ -255,14 +263,21 @@ pub(crate) fn replay(
             Ok(frame::check_header(&read_segment(fs, dir, s)?, s).is_ok())
         })?;
         if later_valid || valid_frame_after(&bytes, scan_from, seq) {
+            let recovery = if read_only {
+                Recovery::Strict
+            } else {
+                recovery
+            };
             return corrupt_or_repair(fs, dir, &seqs, b, recovery, report, reserved, started);
         }
         let path = segment_path(dir, seq);
         let dropped = (bytes.len() - b.offset) as u64;
-        cut(fs, dir, &path, b.offset)?;
-        for &s in &seqs[b.segment + 1..] {
-            // Later segments hold nothing valid (not even a header): empty leftovers.
-            remove(fs, &segment_path(dir, s))?;
+        if !read_only {
+            cut(fs, dir, &path, b.offset)?;
+            for &s in &seqs[b.segment + 1..] {
+                // Later segments hold nothing valid (not even a header): empty leftovers.
+                remove(fs, &segment_path(dir, s))?;
+            }
         }
         report.torn_tail = Some(TornTail {
             segment: path,
