@@ -1,74 +1,104 @@
-//! Quickstart: writers add batches to several trees of one space while a consumer follows an
-//! AddSeq cursor and receives every change exactly once.
+//! Quickstart: writers add batches to several trees of a space kept in a data directory while a
+//! consumer follows an AddSeq cursor; then the space is closed and reopened, and the consumer
+//! carries on from its cursor. Run it twice: the second run replays the first run's log and
+//! continues the counter above it.
+//!
+//! `cargo run --release --example quickstart [DIR]` (default `./spacestore-data`).
 
 use std::ops::ControlFlow;
 use std::thread;
 
-use spacestore::{Space, StorageChange, TreeRoot};
+use spacestore::{Error, Options, Space, StorageChange, TreeRoot, TreeStorage};
 
-fn main() -> Result<(), spacestore::Error> {
-    let space = Space::in_memory();
-    let trees = ["notes", "tasks", "chat"];
-    for id in trees {
-        space.create_tree_storage(TreeRoot::new(id, format!("root of {id}").into_bytes()))?;
+const TREES: [&str; 3] = ["notes", "tasks", "chat"];
+
+fn tree(space: &Space, id: &str) -> Result<TreeStorage, Error> {
+    match space.tree_storage(id) {
+        Err(Error::UnknownTree(_)) => {
+            space.create_tree_storage(TreeRoot::new(id, format!("root of {id}").into_bytes()))
+        }
+        other => other,
     }
+}
 
-    // Three writers, one per tree, each adding 5 batches of 2 changes.
-    let writers: Vec<_> = trees
+/// Three writers, one per tree, each adding `batches` batches of 2 changes, while the consumer
+/// follows the cursor. Returns the new cursor and how many changes the consumer received.
+fn write_and_follow(space: &Space, mut cursor: u64, batches: u64) -> Result<(u64, usize), Error> {
+    let run = space.add_seq();
+    let writers: Vec<_> = TREES
         .iter()
         .map(|&id| {
-            let tree = space.tree_storage(id).expect("tree was just created");
-            thread::spawn(move || -> Result<(), spacestore::Error> {
-                for batch in 0..5 {
+            let tree = tree(space, id)?;
+            Ok(thread::spawn(move || -> Result<(), Error> {
+                for batch in 0..batches {
                     let changes = (0..2)
                         .map(|i| {
-                            let n = batch * 2 + i;
-                            StorageChange::new(
-                                format!("{id}-{n}"),
-                                format!("{n:04}"),
-                                vec![0u8; 256],
-                            )
+                            let n = format!("{run:08}-{batch:04}-{i}");
+                            StorageChange::new(format!("{id}-{n}"), n, vec![0u8; 256])
                         })
                         .collect();
-                    let head = format!("{id}-{}", batch * 2 + 1);
-                    tree.add_all(changes, [head], id)?;
+                    tree.add_all(changes, [] as [&str; 0], id)?;
                 }
                 Ok(())
-            })
+            }))
         })
-        .collect();
-
-    // The consumer: remembers the last AddSeq it processed and asks only for newer changes.
-    let mut cursor = 0u64;
-    let mut received = 0usize;
-    loop {
-        let done = writers.iter().all(|w| w.is_finished());
-        space.changes_after_add_seq(cursor, |change| {
-            println!(
-                "seq {:>2}  tree {:<6} change {:<9} order {}",
-                change.add_seq, change.tree_id, change.id, change.order_id
-            );
-            cursor = change.add_seq;
+        .collect::<Result<_, Error>>()?;
+    let mut received = 0;
+    let mut follow = |cursor: &mut u64| {
+        space.changes_after_add_seq(*cursor, |change| {
+            *cursor = change.add_seq;
             received += 1;
-            Ok::<_, spacestore::Error>(ControlFlow::Continue(()))
-        })?;
-        if done {
-            break;
-        }
+            Ok::<_, Error>(ControlFlow::Continue(()))
+        })
+    };
+    while !writers.iter().all(|w| w.is_finished()) {
+        follow(&mut cursor)?;
         thread::yield_now();
     }
     for w in writers {
         w.join().expect("writer panicked")?;
     }
-    space.changes_after_add_seq(cursor, |_| {
-        received += 1;
-        Ok::<_, spacestore::Error>(ControlFlow::Continue(()))
-    })?;
+    follow(&mut cursor)?;
+    Ok((cursor, received))
+}
 
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let dir = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "spacestore-data".into());
+
+    let space = Space::open(&dir, Options::default())?;
+    let report = space
+        .recovery_report()
+        .expect("an on-disk space has a report");
     println!(
-        "received {received} changes from {} trees; cursor = {cursor}, space AddSeq = {}",
-        trees.len(),
+        "opened {dir}: {} changes in {} trees replayed from {} frames in {:.1?}; AddSeq {}",
+        space.change_count(),
+        space.tree_count(),
+        report.frames,
+        report.duration,
         space.add_seq()
+    );
+    // A consumer that starts now only wants what is added from here on.
+    let cursor = space.add_seq();
+    let (cursor, received) = write_and_follow(&space, cursor, 5)?;
+    println!("consumer received {received} changes; cursor = {cursor}");
+    drop(space);
+
+    let space = Space::open(&dir, Options::default())?;
+    println!(
+        "reopened: AddSeq {} (restarts above every seq ever handed out), replay took {:.1?}",
+        space.add_seq(),
+        space
+            .recovery_report()
+            .map(|r| r.duration)
+            .unwrap_or_default()
+    );
+    let before = space.collect_changes_after_add_seq(cursor).len();
+    let (cursor, received) = write_and_follow(&space, cursor, 5)?;
+    println!(
+        "after the restart: {before} changes above the old cursor before writing; consumer \
+         received {received} new changes; cursor = {cursor}"
     );
     Ok(())
 }

@@ -124,10 +124,9 @@ impl Commit {
 
     /// A commit path that refuses every write.
     pub(crate) fn read_only(memory: Memory, counter: AddSeqCounter) -> Self {
-        Commit {
-            read_only: true,
-            ..Commit::new(memory, counter, None, Durability::Buffered)
-        }
+        let mut commit = Commit::new(memory, counter, None, Durability::Buffered);
+        commit.read_only = true;
+        commit
     }
 
     /// The space's state, for readers.
@@ -260,6 +259,12 @@ impl Commit {
         }
     }
 
+    /// Whether writes are refused (after a failed sync or an append that could not be taken
+    /// back), and why.
+    pub(crate) fn refused(&self) -> Option<String> {
+        lock(&self.inner).refused.clone()
+    }
+
     fn notify(&self, changed: &[HeadEntry]) {
         if changed.is_empty() {
             return;
@@ -272,6 +277,17 @@ impl Commit {
         for entry in changed {
             for o in &observers {
                 o.on_update(entry);
+            }
+        }
+    }
+}
+
+impl Drop for Commit {
+    fn drop(&mut self) {
+        let mut inner = lock(&self.inner);
+        if inner.refused.is_none() {
+            if let Some(wal) = inner.wal.as_mut() {
+                wal.close(self.counter.get());
             }
         }
     }

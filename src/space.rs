@@ -134,6 +134,13 @@ impl Space {
         self.commit.with_wal(|wal| wal.map_or(Ok(()), |w| w.sync()))
     }
 
+    /// Why the space refuses writes, if it does: after a failed fsync of its log (the page
+    /// cache can no longer be trusted) or an append that could not be taken back. Reads go on;
+    /// reopen the space to write again.
+    pub fn writes_refused(&self) -> Option<String> {
+        self.commit.refused()
+    }
+
     /// Figures of the log (`None` for an in-memory space).
     pub fn log_stats(&self) -> Option<LogStats> {
         self.commit.with_wal(|wal| {

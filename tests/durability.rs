@@ -208,8 +208,8 @@ fn recovery_report_counts_segments_frames_and_bytes() {
     let space = open(dir.path());
     let report = space.recovery_report().unwrap();
     assert_eq!(report.segments, 1);
-    // Two tree creations, ten batches, one reservation.
-    assert_eq!(report.frames, 13);
+    // Two tree creations, ten batches, one reservation, one clean close.
+    assert_eq!(report.frames, 14);
     assert_eq!(
         report.bytes_read,
         fs::metadata(&segments(dir.path())[0]).unwrap().len()
@@ -217,47 +217,53 @@ fn recovery_report_counts_segments_frames_and_bytes() {
     assert!(report.add_seq >= 10);
 }
 
-/// Offsets at which the frames of the segment start, found by reopening after each cut.
-fn last_frame_start(dir: &Path, seg: &Path) -> u64 {
-    let len = fs::metadata(seg).unwrap().len();
-    // Walk the frames: len u32 | crc u32 | body.
+/// The offsets at which the frames of a segment start (after its 24-byte header).
+fn frame_starts(seg: &Path) -> Vec<usize> {
     let bytes = fs::read(seg).unwrap();
     let mut pos = 24usize;
-    let mut last = pos;
+    let mut starts = Vec::new();
     while pos + 8 <= bytes.len() {
+        starts.push(pos);
         let n = u32::from_le_bytes(bytes[pos..pos + 4].try_into().unwrap()) as usize;
-        last = pos;
         pos += 8 + n;
     }
-    assert_eq!(pos as u64, len, "{dir:?} frames walk to the end");
-    last as u64
+    assert_eq!(pos, bytes.len(), "frames walk to the end");
+    starts
 }
 
 #[test]
-fn a_torn_tail_at_every_byte_of_the_last_frame_is_cut_off_and_reported() {
+fn a_torn_tail_at_every_byte_of_the_last_frames_is_cut_off_and_reported() {
     let template = tempfile::tempdir().unwrap();
     write_batches(template.path(), 3);
     let seg = segments(template.path()).remove(0);
     let original = fs::read(&seg).unwrap();
-    let last = last_frame_start(template.path(), &seg) as usize;
-    for cut in last..original.len() {
+    let starts = frame_starts(&seg);
+    // The last frame is the clean close; the one before it, the last batch.
+    let (batch, close) = (starts[starts.len() - 2], starts[starts.len() - 1]);
+    for cut in batch..original.len() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(seg.file_name().unwrap());
         fs::write(&path, &original[..cut]).unwrap();
         let space = open(dir.path());
         let report = space.recovery_report().unwrap().clone();
-        // The last batch (c2, seq 3) is gone whole; c0 and c1 are there.
+        let expected = if cut < close {
+            // The last batch (c2, seq 3) is gone whole; c0 and c1 are there.
+            vec!["c0", "c1"]
+        } else {
+            vec!["c0", "c1", "c2"]
+        };
         assert_eq!(
             ids(&space.collect_changes_after_add_seq(0)),
-            vec!["c0", "c1"],
+            expected,
             "cut {cut}"
         );
-        if cut > last {
+        let torn_from = if cut < close { batch } else { close };
+        if cut > torn_from {
             let torn = report.torn_tail.expect("a torn tail is reported");
-            assert_eq!(torn.offset, last as u64);
-            assert_eq!(torn.bytes_dropped, (cut - last) as u64);
+            assert_eq!(torn.offset, torn_from as u64);
+            assert_eq!(torn.bytes_dropped, (cut - torn_from) as u64);
         }
-        // The seq of the lost batch is not handed out again: a reservation covers it.
+        // The seq of a lost batch is not handed out again: a reservation covers it.
         assert!(space.add_seq() >= 3, "cut {cut}");
     }
 }
@@ -288,7 +294,7 @@ fn flipping_any_byte_either_recovers_a_prefix_or_is_a_typed_corruption_error() {
     write_batches(template.path(), 4);
     let seg = segments(template.path()).remove(0);
     let original = fs::read(&seg).unwrap();
-    let last = last_frame_start(template.path(), &seg) as usize;
+    let close = *frame_starts(&seg).last().unwrap();
     let full = vec!["c0", "c1", "c2", "c3"];
     let (mut recovered, mut corrupt) = (0, 0);
     for at in 0..original.len() {
@@ -298,15 +304,13 @@ fn flipping_any_byte_either_recovers_a_prefix_or_is_a_typed_corruption_error() {
         fs::write(dir.path().join(seg.file_name().unwrap()), &bytes).unwrap();
         match Space::open(dir.path(), Options::default()) {
             Ok(space) => {
-                // Only a flip inside the last frame can pass for a torn tail.
+                // Only a flip inside the last frame (the clean close) can pass for a torn tail,
+                // and every batch is before it.
                 assert!(
-                    at >= last,
-                    "flip at {at} (last frame at {last}) was not detected"
+                    at >= close,
+                    "flip at {at} (last frame at {close}) was not detected"
                 );
-                assert_eq!(
-                    ids(&space.collect_changes_after_add_seq(0)),
-                    full[..3].to_vec()
-                );
+                assert_eq!(ids(&space.collect_changes_after_add_seq(0)), full);
                 recovered += 1;
             }
             Err(Error::Corrupt {
@@ -552,4 +556,31 @@ fn open_read_only_reports_a_torn_tail_without_cutting_it() {
     let snapshot = Space::open_read_only(dir.path(), Options::default()).unwrap();
     assert!(snapshot.recovery_report().unwrap().torn_tail.is_some());
     assert_eq!(fs::metadata(&seg).unwrap().len(), len - 3);
+}
+
+#[test]
+fn after_a_clean_close_the_counter_continues_right_above_the_last_seq() {
+    let dir = tempfile::tempdir().unwrap();
+    let seqs = write_batches(dir.path(), 3);
+    let space = open(dir.path());
+    assert_eq!(space.add_seq(), *seqs.last().unwrap());
+}
+
+#[test]
+fn after_a_crash_the_counter_restarts_above_the_reservation() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let space = Space::open(dir.path(), Options::default().reserve_ahead(100)).unwrap();
+        let t = space.create_tree_storage(root("t")).unwrap();
+        t.add_all(vec![change("c1", "1")], NO_HEADS, "t").unwrap();
+        // A crash: no close frame is written.
+        std::mem::forget(space);
+        std::mem::forget(t);
+    }
+    let copy = tempfile::tempdir().unwrap();
+    for seg in segments(dir.path()) {
+        fs::copy(&seg, copy.path().join(seg.file_name().unwrap())).unwrap();
+    }
+    let space = open(copy.path());
+    assert_eq!(space.add_seq(), 100);
 }

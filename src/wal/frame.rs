@@ -24,6 +24,9 @@ pub const FRAME_PREFIX: usize = 8;
 pub const KIND_RECORD: u8 = 1;
 /// Frame kind: an AddSeq reservation (payload: the highest reserved seq, u64).
 pub const KIND_RESERVE: u8 = 2;
+/// Frame kind: a clean close (payload: the last seq handed out, u64); seqs above it that an
+/// earlier reservation covered were never handed out, so a restart may begin right above it.
+pub const KIND_CLOSE: u8 = 3;
 
 /// The header of segment `seq`.
 pub fn header(seq: u64) -> [u8; HEADER_LEN] {

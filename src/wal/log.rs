@@ -131,6 +131,21 @@ impl Wal {
         Ok(())
     }
 
+    /// Records a clean close: `last_seq` is the last seq handed out, so a restart may begin
+    /// right above it instead of above the reservation. Synced; best effort (a close that does
+    /// not reach the disk only costs a gap).
+    pub(crate) fn close(&mut self, last_seq: u64) {
+        if !self.usable {
+            return;
+        }
+        self.encode(frame::KIND_CLOSE, |o| {
+            o.extend_from_slice(&last_seq.to_le_bytes())
+        });
+        if let Ok(lsn) = self.write_buf() {
+            let _ = self.group.sync_to(lsn);
+        }
+    }
+
     /// The highest reserved seq.
     pub(crate) fn reserved(&self) -> u64 {
         self.reserved

@@ -216,6 +216,14 @@ pub(crate) fn replay(
                             reserved = reserved.max(u64::from_le_bytes(b));
                             Ok(())
                         }
+                        frame::KIND_CLOSE if payload.len() == 8 => {
+                            // Everything handed out is at or below the close's seq; a later
+                            // reservation frame raises the bar again.
+                            let mut b = [0u8; 8];
+                            b.copy_from_slice(&bytes[payload]);
+                            reserved = u64::from_le_bytes(b);
+                            Ok(())
+                        }
                         _ => Err("unknown frame kind"),
                     };
                     if let Err(reason) = applied {
