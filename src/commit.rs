@@ -17,7 +17,7 @@ use std::sync::Arc;
 use crate::memory::{Applied, Memory};
 use crate::record::Record;
 use crate::sync::{lock, read, write, Mutex, MutexGuard, RwLock};
-use crate::wal::{Durability, Wal};
+use crate::wal::{CheckpointStats, Durability, Wal};
 use crate::{AddSeqCounter, Error, HeadEntry, HeadObserver, Result};
 
 /// What a write's record builder can do while it holds the commit lock.
@@ -61,6 +61,8 @@ pub(crate) struct Commit {
     counter: AddSeqCounter,
     durability: Durability,
     read_only: bool,
+    /// Automatic checkpoints: (factor, minimum log bytes).
+    auto_checkpoint: Option<(u64, u64)>,
     inner: Mutex<Inner>,
     observers: RwLock<Vec<Arc<dyn HeadObserver>>>,
 }
@@ -112,6 +114,7 @@ impl Commit {
                 Durability::Buffered
             },
             read_only: false,
+            auto_checkpoint: None,
             inner: Mutex::new(Inner {
                 wal,
                 queued: VecDeque::new(),
@@ -127,6 +130,52 @@ impl Commit {
         let mut commit = Commit::new(memory, counter, None, Durability::Buffered);
         commit.read_only = true;
         commit
+    }
+
+    /// Turns automatic checkpoints on: when the log exceeds `factor` times the live data and
+    /// `min_bytes`, the write that notices runs a checkpoint before it returns.
+    pub(crate) fn with_auto_checkpoint(mut self, factor: u64, min_bytes: u64) -> Self {
+        self.auto_checkpoint = Some((factor, min_bytes));
+        self
+    }
+
+    /// Writes the live state to a new segment and drops the old ones (see `Wal::checkpoint`).
+    /// Holds the commit lock throughout: writes wait for it; reads go on. In a `Sync` space,
+    /// queued writes are synced and published first.
+    pub(crate) fn checkpoint(&self) -> Result<Option<CheckpointStats>> {
+        let mut inner = lock(&self.inner);
+        if let Some(reason) = &inner.refused {
+            return Err(Error::WritesRefused(reason.clone()));
+        }
+        let Some(wal) = inner.wal.as_ref() else {
+            return Ok(None);
+        };
+        let group = wal.group();
+        if !inner.queued.is_empty() {
+            let synced = group.sync_to(group.written());
+            self.publish_queued(&mut inner, group.synced(), synced.as_ref().err());
+            synced?;
+        }
+        let Some(wal) = inner.wal.as_mut() else {
+            return Ok(None);
+        };
+        wal.checkpoint(&self.memory).map(Some)
+    }
+
+    /// After a write: runs an automatic checkpoint when the log has grown enough. A failure is
+    /// not the write's failure (the write is durable already): the next write tries again.
+    fn maybe_checkpoint(&self, inner: &mut MutexGuard<'_, Inner>) {
+        let Some((factor, min_bytes)) = self.auto_checkpoint else {
+            return;
+        };
+        if !inner.queued.is_empty() {
+            return;
+        }
+        if let Some(wal) = inner.wal.as_mut() {
+            if wal.wants_checkpoint(factor, min_bytes) {
+                let _ = wal.checkpoint(&self.memory);
+            }
+        }
     }
 
     /// The space's state, for readers.
@@ -186,7 +235,9 @@ impl Commit {
             }
         };
         if self.durability == Durability::Buffered {
-            return Ok(self.publish_now(&record, plan, settled));
+            let applied = self.publish_now(&record, plan, settled);
+            self.maybe_checkpoint(&mut inner);
+            return Ok(applied);
         }
         let group = wal.group();
         inner.queued.push_back((lsn, record));
@@ -199,6 +250,7 @@ impl Commit {
             .results
             .remove(&lsn)
             .unwrap_or_else(|| Err(Error::Internal("a queued write was never published".into())));
+        self.maybe_checkpoint(&mut inner);
         drop(inner);
         match (synced, result) {
             (Err(e), _) => Err(e),

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::commit::Commit;
 use crate::memory::Memory;
 use crate::record::{NewTree, Record};
-use crate::wal::{self, Durability, Options, RecoveryReport};
+use crate::wal::{self, CheckpointStats, Durability, Options, RecoveryReport};
 use crate::{AddSeqCounter, Error, HeadStorage, Id, Result, StorageChange, TreeRoot, TreeStorage};
 
 /// One any-sync space: tree storages, the head storage and the space-global AddSeq counter.
@@ -50,6 +50,8 @@ pub struct LogStats {
     pub segment: u64,
     /// The highest AddSeq durably reserved: a restart hands out seqs above it.
     pub reserved: u64,
+    /// Bytes of the log's segment files.
+    pub log_bytes: u64,
 }
 
 impl Default for Space {
@@ -100,13 +102,17 @@ impl Space {
     /// ```
     pub fn open(dir: impl AsRef<Path>, options: Options) -> Result<Space> {
         let opened = wal::open(dir.as_ref(), &options)?;
+        let mut commit = Commit::new(
+            opened.memory,
+            opened.counter,
+            Some(opened.wal),
+            options.durability,
+        );
+        if let Some(factor) = options.auto_checkpoint_factor {
+            commit = commit.with_auto_checkpoint(factor, options.auto_checkpoint_min_bytes);
+        }
         Ok(Space {
-            commit: Arc::new(Commit::new(
-                opened.memory,
-                opened.counter,
-                Some(opened.wal),
-                options.durability,
-            )),
+            commit: Arc::new(commit),
             report: Some(Arc::new(opened.report)),
         })
     }
@@ -134,6 +140,18 @@ impl Space {
         self.commit.with_wal(|wal| wal.map_or(Ok(()), |w| w.sync()))
     }
 
+    /// Writes the live state (trees, changes, head entries, the AddSeq reservation) to a new
+    /// segment and removes the old segments, crash-safely (write, fsync, rename, fsync the
+    /// directory, then remove). Deleted trees are gone from disk afterwards, and replay time
+    /// becomes proportional to the live data. Writes wait while it runs; reads go on. Returns
+    /// `None` for an in-memory space.
+    ///
+    /// Disk space of removed segments whose changes are still held in memory (replayed changes
+    /// point into the mapped segments) returns to the file system when the space is closed.
+    pub fn checkpoint(&self) -> Result<Option<CheckpointStats>> {
+        self.commit.checkpoint()
+    }
+
     /// Why the space refuses writes, if it does: after a failed fsync of its log (the page
     /// cache can no longer be trusted) or an append that could not be taken back. Reads go on;
     /// reopen the space to write again.
@@ -149,6 +167,7 @@ impl Space {
                 syncs: w.group().syncs(),
                 segment: w.segment_seq(),
                 reserved: w.reserved(),
+                log_bytes: w.log_bytes(),
             })
         })
     }

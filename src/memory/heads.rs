@@ -119,6 +119,11 @@ impl HeadTable {
             .map_or(0, |(s, _)| *s)
     }
 
+    /// Every entry, by id.
+    pub(crate) fn all(&self) -> Vec<HeadEntry> {
+        read(&self.table).entries.values().cloned().collect()
+    }
+
     pub(crate) fn len(&self) -> usize {
         read(&self.table).entries.len()
     }

@@ -4,6 +4,7 @@
 mod apply;
 mod changes;
 mod heads;
+mod snapshot;
 mod trees;
 
 use std::collections::HashMap;

@@ -50,6 +50,19 @@ impl TreeState {
         }
     }
 
+    /// The tree's batches in AddSeq order: each seq with its changes.
+    pub(crate) fn batches(&self) -> Vec<(u64, Vec<Arc<StorageChange>>)> {
+        let c = read(&self.changes);
+        let mut out: Vec<(u64, Vec<Arc<StorageChange>>)> = Vec::new();
+        for change in &c.by_seq {
+            match out.last_mut() {
+                Some((seq, v)) if *seq == change.add_seq => v.push(Arc::clone(change)),
+                _ => out.push((change.add_seq, vec![Arc::clone(change)])),
+            }
+        }
+        out
+    }
+
     /// Empties the tree; returns every change it held.
     pub(crate) fn delete(&self) -> Vec<Arc<StorageChange>> {
         let mut c = write(&self.changes);

@@ -27,6 +27,9 @@ pub const KIND_RESERVE: u8 = 2;
 /// Frame kind: a clean close (payload: the last seq handed out, u64); seqs above it that an
 /// earlier reservation covered were never handed out, so a restart may begin right above it.
 pub const KIND_CLOSE: u8 = 3;
+/// Frame kind: the first frame of a checkpoint segment (payload: the reserved seq, u64). The
+/// segment holds the whole live state; every segment before it is superseded.
+pub const KIND_CHECKPOINT: u8 = 4;
 
 /// The header of segment `seq`.
 pub fn header(seq: u64) -> [u8; HEADER_LEN] {

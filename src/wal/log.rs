@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use super::env::{FileSystem, LogFile};
 use super::group::GroupSync;
+use super::replay::list_segments;
 use super::{codec, frame, segment_path};
+use crate::memory::Memory;
 use crate::record::Record;
 use crate::{Error, Result};
 
@@ -27,6 +29,11 @@ pub(crate) struct Wal {
     /// False once a failed append could not be taken back: the file's tail is unknown.
     usable: bool,
     frames: u64,
+    /// Bytes of every segment file in the directory.
+    log_bytes: u64,
+    /// Bytes of the last checkpoint's snapshot (or of the log replayed at open): the estimate of
+    /// the live data that automatic checkpoints compare the log with.
+    live_bytes: u64,
     /// The directory lock, released when the log is dropped.
     _lock: Box<dyn Send + Sync>,
 }
@@ -60,6 +67,22 @@ pub(crate) struct WalConfig {
     pub(crate) reserved: u64,
     pub(crate) reserve_ahead: u64,
     pub(crate) lock: Box<dyn Send + Sync>,
+    /// Bytes of the segments already in the directory.
+    pub(crate) existing_bytes: u64,
+}
+
+/// What a checkpoint did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CheckpointStats {
+    /// Bytes of the log's segments before the checkpoint.
+    pub bytes_before: u64,
+    /// Bytes of the log's segments after it (the snapshot and the new active segment).
+    pub bytes_after: u64,
+    /// Segment files removed.
+    pub segments_removed: usize,
+    /// Records in the snapshot.
+    pub records: u64,
 }
 
 impl Wal {
@@ -79,6 +102,8 @@ impl Wal {
             buf: Vec::new(),
             usable: true,
             frames: 0,
+            log_bytes: config.existing_bytes + frame::HEADER_LEN as u64,
+            live_bytes: config.existing_bytes,
             _lock: config.lock,
         })
     }
@@ -169,8 +194,87 @@ impl Wal {
             });
         }
         self.len += self.buf.len() as u64;
+        self.log_bytes += self.buf.len() as u64;
         self.frames += 1;
         Ok(self.group.appended(self.buf.len() as u64))
+    }
+
+    /// Bytes of every segment file of the log.
+    pub(crate) fn log_bytes(&self) -> u64 {
+        self.log_bytes
+    }
+
+    /// Whether the log has grown past `factor` times the live data (and past `min_bytes`).
+    pub(crate) fn wants_checkpoint(&self, factor: u64, min_bytes: u64) -> bool {
+        self.log_bytes > min_bytes && self.log_bytes > self.live_bytes.saturating_mul(factor)
+    }
+
+    /// Writes the live state (`memory`) to a new segment and switches over crash-safely: the
+    /// snapshot goes to a temporary file, is synced, renamed into place (its first frame marks it
+    /// a checkpoint, so replay starts there), the directory synced; then the older segments are
+    /// removed and a new active segment begins. A crash at any step leaves either the old log
+    /// or the checkpoint (plus, at worst, superseded segments that the next open removes).
+    pub(crate) fn checkpoint(&mut self, memory: &Memory) -> Result<CheckpointStats> {
+        let io = |context| move |source| Error::Io { context, source };
+        self.file
+            .sync_data()
+            .map_err(io("syncing the log before a checkpoint"))?;
+        let bytes_before = self.log_bytes;
+        let old_segments = list_segments(self.fs.as_ref(), &self.dir)?;
+        let seq = self.segment_seq + 1;
+        let path = segment_path(&self.dir, seq);
+        let tmp = path.with_extension("wal.tmp");
+        let file = self.fs.create(&tmp).map_err(io("creating a checkpoint"))?;
+        let mut out = frame::header(seq).to_vec();
+        frame::encode(&mut out, seq, frame::KIND_CHECKPOINT, |o| {
+            o.extend_from_slice(&self.reserved.to_le_bytes())
+        });
+        let mut records = 0u64;
+        let mut snapshot_len = 0u64;
+        memory.snapshot(|record| {
+            frame::encode(&mut out, seq, frame::KIND_RECORD, |o| {
+                codec::encode(record, o)
+            });
+            records += 1;
+            if out.len() >= 1 << 20 {
+                file.append(&out).map_err(io("writing a checkpoint"))?;
+                snapshot_len += out.len() as u64;
+                out.clear();
+            }
+            Ok(())
+        })?;
+        file.append(&out).map_err(io("writing a checkpoint"))?;
+        snapshot_len += out.len() as u64;
+        file.sync_data().map_err(io("syncing a checkpoint"))?;
+        drop(file);
+        self.fs
+            .rename(&tmp, &path)
+            .map_err(io("renaming a checkpoint into place"))?;
+        self.fs
+            .sync_dir(&self.dir)
+            .map_err(io("syncing the space directory"))?;
+        // The checkpoint is durable: from here on replay starts at it.
+        for &old in &old_segments {
+            self.fs
+                .remove(&segment_path(&self.dir, old))
+                .map_err(io("removing a superseded segment"))?;
+        }
+        self.fs
+            .sync_dir(&self.dir)
+            .map_err(io("syncing the space directory"))?;
+        let active = create_segment(self.fs.as_ref(), &self.dir, seq + 1)?;
+        self.group.switch(Arc::clone(&active));
+        self.file = active;
+        self.segment_seq = seq + 1;
+        self.len = frame::HEADER_LEN as u64;
+        self.log_bytes = snapshot_len + frame::HEADER_LEN as u64;
+        self.live_bytes = snapshot_len;
+        Ok(CheckpointStats {
+            bytes_before,
+            bytes_after: self.log_bytes,
+            segments_removed: old_segments.len(),
+            records,
+        })
     }
 
     /// Closes the active segment (synced whole) and starts the next one.
@@ -188,6 +292,7 @@ impl Wal {
         self.file = file;
         self.segment_seq = next;
         self.len = frame::HEADER_LEN as u64;
+        self.log_bytes += frame::HEADER_LEN as u64;
         Ok(())
     }
 

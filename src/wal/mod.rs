@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub use env::{FileSystem, LogFile, StdFileSystem};
+pub use log::CheckpointStats;
 pub(crate) use log::{Wal, WalConfig};
 pub use replay::{RecoveryReport, Repair, TornTail};
 
@@ -71,6 +72,12 @@ pub struct Options {
     pub reserve_ahead: u64,
     /// What to do about corruption.
     pub recovery: Recovery,
+    /// Checkpoint automatically once the log is larger than this many times the live data
+    /// (estimated as the last checkpoint's size, or the log's size at open) and larger than
+    /// [`Options::auto_checkpoint_min_bytes`]. `None`: only [`crate::Space::checkpoint`] does.
+    pub auto_checkpoint_factor: Option<u64>,
+    /// The log size below which no automatic checkpoint happens.
+    pub auto_checkpoint_min_bytes: u64,
     /// The file system under the log.
     pub fs: Arc<dyn FileSystem>,
 }
@@ -82,6 +89,8 @@ impl Default for Options {
             segment_size: 64 << 20,
             reserve_ahead: 1 << 20,
             recovery: Recovery::Strict,
+            auto_checkpoint_factor: Some(4),
+            auto_checkpoint_min_bytes: 64 << 20,
             fs: Arc::new(StdFileSystem),
         }
     }
@@ -94,6 +103,8 @@ impl std::fmt::Debug for Options {
             .field("segment_size", &self.segment_size)
             .field("reserve_ahead", &self.reserve_ahead)
             .field("recovery", &self.recovery)
+            .field("auto_checkpoint_factor", &self.auto_checkpoint_factor)
+            .field("auto_checkpoint_min_bytes", &self.auto_checkpoint_min_bytes)
             .finish_non_exhaustive()
     }
 }
@@ -117,6 +128,13 @@ impl Options {
     /// Sets the recovery mode.
     pub fn recovery(mut self, recovery: Recovery) -> Self {
         self.recovery = recovery;
+        self
+    }
+    /// Sets automatic checkpoints: when the log exceeds `factor` times the live data and
+    /// `min_bytes`; `None` turns them off.
+    pub fn auto_checkpoint(mut self, factor: Option<u64>, min_bytes: u64) -> Self {
+        self.auto_checkpoint_factor = factor;
+        self.auto_checkpoint_min_bytes = min_bytes;
         self
     }
     /// Sets the file system under the log.
@@ -181,6 +199,12 @@ pub(crate) fn open(dir: &Path, options: &Options) -> Result<Opened> {
         reserved: replayed.reserved.max(replayed.report.add_seq),
         reserve_ahead: options.reserve_ahead,
         lock,
+        existing_bytes: replayed.report.bytes_read
+            - replayed
+                .report
+                .torn_tail
+                .as_ref()
+                .map_or(0, |t| t.bytes_dropped),
     })?;
     Ok(Opened {
         memory,

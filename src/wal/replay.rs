@@ -98,6 +98,22 @@ pub(crate) fn list_segments(fs: &dyn FileSystem, dir: &Path) -> Result<Vec<u64>>
     Ok(seqs)
 }
 
+/// The index in `seqs` of the last segment that begins with a checkpoint frame (0 when none):
+/// replay starts there.
+fn checkpoint_start(fs: &dyn FileSystem, dir: &Path, seqs: &[u64]) -> Result<usize> {
+    for (i, &seq) in seqs.iter().enumerate().rev() {
+        let bytes = read_segment(fs, dir, seq)?;
+        if frame::check_header(&bytes, seq).is_ok() {
+            if let Parsed::Frame { kind, .. } = frame::parse(&bytes, frame::HEADER_LEN, seq) {
+                if kind == frame::KIND_CHECKPOINT {
+                    return Ok(i);
+                }
+            }
+        }
+    }
+    Ok(0)
+}
+
 /// A bad spot in the log.
 struct Bad {
     segment: usize,
@@ -130,7 +146,25 @@ pub(crate) fn replay(
     read_only: bool,
 ) -> Result<Replayed> {
     let started = Instant::now();
-    let seqs = list_segments(fs, dir)?;
+    let mut seqs = list_segments(fs, dir)?;
+    let start = checkpoint_start(fs, dir, &seqs)?;
+    if !read_only {
+        // Segments before the last checkpoint are superseded (left by a crash between the
+        // checkpoint's rename and their removal), and a `.wal.tmp` is a checkpoint that never
+        // got renamed: remove both.
+        let io = |context| move |source| Error::Io { context, source };
+        for &s in &seqs[..start] {
+            fs.remove(&segment_path(dir, s))
+                .map_err(io("removing a superseded segment"))?;
+        }
+        for name in fs.list(dir).map_err(io("listing the space directory"))? {
+            if name.ends_with(".wal.tmp") {
+                fs.remove(&dir.join(name))
+                    .map_err(io("removing an unfinished checkpoint"))?;
+            }
+        }
+    }
+    seqs.drain(..start);
     let mut report = RecoveryReport::default();
     let mut reserved = 0u64;
     let mut bad: Option<Bad> = None;
@@ -211,6 +245,12 @@ pub(crate) fn replay(
                             Err(reason) => Err(reason),
                         },
                         frame::KIND_RESERVE if payload.len() == 8 => {
+                            let mut b = [0u8; 8];
+                            b.copy_from_slice(&bytes[payload]);
+                            reserved = reserved.max(u64::from_le_bytes(b));
+                            Ok(())
+                        }
+                        frame::KIND_CHECKPOINT if payload.len() == 8 => {
                             let mut b = [0u8; 8];
                             b.copy_from_slice(&bytes[payload]);
                             reserved = reserved.max(u64::from_le_bytes(b));

@@ -1,0 +1,1058 @@
+//! Model-based property test: random sequences of operations run against a
+//! `Space::in_memory()` and against a plain reference model of any-sync's storage (Go semantics,
+//! see the reference notes) written with `Vec`s, `BTreeMap`s, linear scans and sorting. The model
+//! shares no code with the crate. After every operation the result (value or error, payload
+//! included) and every read of the space, of each tree handle and of the head storage are
+//! compared, and so is what a head observer was told.
+//!
+//! Where the port deliberately differs from Go (DESIGN.md, "Deviations from Go") the model
+//! follows the port: a write to a deleted tree is `TreeDeleted` and takes no seq, `get` on a
+//! deferred storage finds only the root, observers hear only committed changes,
+//! `entries_by_parent_id` is sorted by id.
+//!
+//! Set `PROPTEST_CASES` to run more or fewer cases than the default 256.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Debug;
+use std::ops::ControlFlow;
+use std::sync::{Arc, Mutex};
+
+use proptest::prelude::*;
+use proptest::sample::Index;
+use proptest::test_runner::TestCaseError;
+use spacestore::{
+    AddOutcome, DeletedStatus, Error, HeadEntry, HeadUpdate, Id, IterOptions, Space, StorageChange,
+    TreeRoot, TreeStorage,
+};
+
+/// The id alphabet, shared by tree ids and change ids so that they collide: tree ids come from
+/// the first `TREE_IDS`, head-entry ids and parents from the first `ENTRY_IDS`, change ids from
+/// all of them.
+const IDS: [&str; 20] = [
+    "a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m", "n", "o", "p", "q", "r", "s",
+    "t",
+];
+const TREE_IDS: usize = 4;
+const ENTRY_IDS: usize = 6;
+/// Order ids of changes; "" is also the default order id of a root.
+const ORDERS: [&str; 9] = ["", "1", "2", "3", "4", "5", "6", "7", "8"];
+/// Order ids a root may take.
+const ROOT_ORDERS: [&str; 3] = ["", "", "3"];
+/// Order ids to query `get_after_order` with (between and around the ones used).
+const ORDER_PROBES: [&str; 6] = ["", "0", "2", "35", "8", "9"];
+
+// ---------------------------------------------------------------------------------------------
+// The reference model.
+// ---------------------------------------------------------------------------------------------
+
+/// One stored change, as Go stores it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct MChange {
+    id: String,
+    tree_id: String,
+    order_id: String,
+    add_seq: u64,
+    raw: Vec<u8>,
+    prev_ids: Vec<String>,
+    snapshot_id: String,
+    snapshot_counter: u32,
+    /// Insertion number: changes of a batch keep the order they were given in.
+    ins: u64,
+}
+
+/// One head entry (the id is the map key).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct MEntry {
+    heads: Vec<String>,
+    common_snapshot: String,
+    deleted: u8,
+    derived: bool,
+    parent: Option<String>,
+    last: Option<u64>,
+}
+
+/// A partial head update (upsert).
+#[derive(Clone, Debug, Default)]
+struct MUpdate {
+    id: String,
+    heads: Option<Vec<String>>,
+    common_snapshot: Option<String>,
+    deleted: Option<u8>,
+    derived: Option<bool>,
+    parent: Option<String>,
+    last: Option<u64>,
+}
+
+#[derive(Clone, Debug)]
+struct MRoot {
+    id: String,
+    raw: Vec<u8>,
+    order_id: String,
+    parent: Option<String>,
+    derived: bool,
+}
+
+impl MRoot {
+    fn change(&self) -> MChange {
+        MChange {
+            id: self.id.clone(),
+            tree_id: self.id.clone(),
+            order_id: self.order_id.clone(),
+            add_seq: 0,
+            raw: self.raw.clone(),
+            prev_ids: Vec::new(),
+            snapshot_id: String::new(),
+            snapshot_counter: 1,
+            ins: 0,
+        }
+    }
+}
+
+/// A tree storage handle. Once it is not deferred, it reads and writes the tree by its id, as
+/// Go's storage does: after the tree is deleted its writes are refused, and once a tree with
+/// that id is created again the handle sees (and writes to) the new tree. Its `root` stays the
+/// one it was built with.
+#[derive(Clone, Debug)]
+struct MHandle {
+    root: MRoot,
+    root_change: MChange,
+    deferred: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum MErr {
+    TreeExists(String),
+    UnknownTree(String),
+    DuplicateChange(String),
+    OrderIdInUse(String, String),
+    ParentNotFound(String),
+    DerivedParent(String),
+    ChangeNotFound(String),
+    EntryNotFound(String),
+    TreeDeleted(String),
+}
+
+/// A change as a caller hands it to `add_all`.
+#[derive(Clone, Debug)]
+struct MInput {
+    id: String,
+    order_id: String,
+    raw: Vec<u8>,
+    prev_ids: Vec<String>,
+    snapshot_id: String,
+    snapshot_counter: u32,
+}
+
+#[derive(Default)]
+struct Model {
+    counter: u64,
+    /// Every stored change of the space, roots included (ids are unique).
+    changes: Vec<MChange>,
+    /// Live trees (deleted ones are not).
+    live: BTreeSet<String>,
+    entries: BTreeMap<String, MEntry>,
+    next_ins: u64,
+    /// What head observers were told since the last check: (entry id, entry after the change),
+    /// one per effective change of an entry.
+    notified: Vec<(String, MEntry)>,
+}
+
+impl Model {
+    fn find(&self, id: &str) -> Option<&MChange> {
+        self.changes.iter().find(|c| c.id == id)
+    }
+
+    fn upsert(&mut self, u: MUpdate) -> MEntry {
+        let before = self.entries.get(&u.id).cloned();
+        let e = self.entries.entry(u.id.clone()).or_default();
+        if let Some(h) = u.heads {
+            e.heads = h;
+        }
+        if let Some(c) = u.common_snapshot {
+            e.common_snapshot = c;
+        }
+        if let Some(d) = u.deleted {
+            e.deleted = d;
+        }
+        if let Some(d) = u.derived {
+            e.derived = d;
+        }
+        if let Some(p) = u.parent {
+            e.parent = Some(p);
+        }
+        if let Some(s) = u.last {
+            e.last = Some(s);
+        }
+        let after = e.clone();
+        // Observers are told only when some value really changed (a new entry always is).
+        if before.as_ref() != Some(&after) {
+            self.notified.push((u.id, after.clone()));
+        }
+        after
+    }
+
+    /// CreateTreeStorage, steps 1 and 2 (the checks).
+    fn creation_check(&self, root: &MRoot) -> Result<(), MErr> {
+        if self.find(&root.id).is_some() || self.live.contains(&root.id) {
+            return Err(MErr::TreeExists(root.id.clone()));
+        }
+        if let Some(p) = &root.parent {
+            match self.entries.get(p) {
+                None => return Err(MErr::ParentNotFound(p.clone())),
+                Some(e) if e.derived => return Err(MErr::DerivedParent(p.clone())),
+                Some(_) => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// CreateTreeStorage, steps 1, 3 and 4 (the effects).
+    fn create(&mut self, root: &MRoot) {
+        let parent_deleted = root
+            .parent
+            .as_ref()
+            .and_then(|p| self.entries.get(p))
+            .map(|e| e.deleted);
+        self.changes.push(root.change());
+        self.live.insert(root.id.clone());
+        self.upsert(MUpdate {
+            id: root.id.clone(),
+            heads: Some(vec![root.id.clone()]),
+            common_snapshot: Some(root.id.clone()),
+            derived: Some(root.derived),
+            parent: root.parent.clone(),
+            deleted: match parent_deleted {
+                Some(d) if d >= 1 => Some(1),
+                _ => None,
+            },
+            last: None,
+        });
+    }
+
+    fn create_tree_storage(&mut self, root: MRoot) -> Result<MHandle, MErr> {
+        self.creation_check(&root)?;
+        self.create(&root);
+        Ok(MHandle {
+            root_change: root.change(),
+            root,
+            deferred: false,
+        })
+    }
+
+    fn create_deferred(&mut self, root: MRoot) -> Result<MHandle, MErr> {
+        if self.find(&root.id).is_some() || self.live.contains(&root.id) {
+            return Err(MErr::TreeExists(root.id.clone()));
+        }
+        Ok(MHandle {
+            root_change: root.change(),
+            root,
+            deferred: true,
+        })
+    }
+
+    fn open(&self, id: &str) -> Result<MHandle, MErr> {
+        let unknown = || MErr::UnknownTree(id.to_string());
+        let entry = self.entries.get(id).ok_or_else(unknown)?;
+        if !self.live.contains(id) {
+            return Err(unknown());
+        }
+        let root_change = self.find(id).ok_or_else(unknown)?.clone();
+        Ok(MHandle {
+            root: MRoot {
+                id: id.to_string(),
+                raw: root_change.raw.clone(),
+                order_id: root_change.order_id.clone(),
+                parent: entry.parent.clone(),
+                derived: entry.derived,
+            },
+            root_change,
+            deferred: false,
+        })
+    }
+
+    /// AddAll / AddAllNoError: (seq, inserted, skipped).
+    fn add(
+        &mut self,
+        h: &mut MHandle,
+        batch: &[MInput],
+        heads: &[String],
+        common_snapshot: &str,
+        no_error: bool,
+    ) -> Result<(u64, Vec<String>, Vec<String>), MErr> {
+        let tree_id = h.root.id.clone();
+        let creating = if h.deferred {
+            self.creation_check(&h.root)?;
+            true
+        } else if !self.live.contains(&tree_id) {
+            return Err(MErr::TreeDeleted(tree_id));
+        } else {
+            false
+        };
+        // The seq is taken before the batch is checked: a failing batch leaves a gap.
+        self.counter += 1;
+        let seq = self.counter;
+        let mut used_orders: Vec<String> = if creating {
+            vec![h.root.order_id.clone()]
+        } else {
+            self.changes
+                .iter()
+                .filter(|c| c.tree_id == tree_id)
+                .map(|c| c.order_id.clone())
+                .collect()
+        };
+        let mut kept: Vec<&MInput> = Vec::new();
+        let mut skipped = Vec::new();
+        for c in batch {
+            let stored = self.find(&c.id).is_some() || (creating && c.id == h.root.id);
+            if stored || kept.iter().any(|k| k.id == c.id) {
+                if no_error {
+                    skipped.push(c.id.clone());
+                    continue;
+                }
+                return Err(MErr::DuplicateChange(c.id.clone()));
+            }
+            if used_orders.contains(&c.order_id) {
+                return Err(MErr::OrderIdInUse(tree_id, c.order_id.clone()));
+            }
+            used_orders.push(c.order_id.clone());
+            kept.push(c);
+        }
+        if creating {
+            self.create(&h.root);
+            h.deferred = false;
+        }
+        let mut inserted = Vec::new();
+        for c in kept {
+            self.next_ins += 1;
+            self.changes.push(MChange {
+                id: c.id.clone(),
+                tree_id: tree_id.clone(),
+                order_id: c.order_id.clone(),
+                add_seq: seq,
+                raw: c.raw.clone(),
+                prev_ids: c.prev_ids.clone(),
+                snapshot_id: c.snapshot_id.clone(),
+                snapshot_counter: c.snapshot_counter,
+                ins: self.next_ins,
+            });
+            inserted.push(c.id.clone());
+        }
+        self.upsert(MUpdate {
+            id: tree_id,
+            heads: (!heads.is_empty()).then(|| heads.to_vec()),
+            common_snapshot: Some(common_snapshot.to_string()),
+            last: Some(seq),
+            ..MUpdate::default()
+        });
+        Ok((seq, inserted, skipped))
+    }
+
+    fn delete(&mut self, h: &mut MHandle) -> Result<(), MErr> {
+        let tree_id = h.root.id.clone();
+        if h.deferred {
+            self.creation_check(&h.root)?;
+            self.create(&h.root);
+            h.deferred = false;
+        }
+        self.changes.retain(|c| c.tree_id != tree_id);
+        self.live.remove(&tree_id);
+        Ok(())
+    }
+
+    /// The changes a handle sees as its tree's (order-id order not applied yet).
+    fn tree_changes(&self, h: &MHandle) -> Vec<MChange> {
+        if h.deferred {
+            return vec![h.root_change.clone()];
+        }
+        self.changes
+            .iter()
+            .filter(|c| c.tree_id == h.root.id)
+            .cloned()
+            .collect()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Model values as the crate's types, and comparisons.
+// ---------------------------------------------------------------------------------------------
+
+fn sc(m: &MChange) -> StorageChange {
+    StorageChange {
+        id: Id::from(m.id.as_str()),
+        raw_change: m.raw.clone().into(),
+        prev_ids: m.prev_ids.iter().map(Id::from).collect(),
+        snapshot_id: Id::from(m.snapshot_id.as_str()),
+        snapshot_counter: m.snapshot_counter,
+        order_id: Id::from(m.order_id.as_str()),
+        change_size: m.raw.len() as u64,
+        tree_id: Id::from(m.tree_id.as_str()),
+        add_seq: m.add_seq,
+    }
+}
+
+fn status(d: u8) -> DeletedStatus {
+    match d {
+        0 => DeletedStatus::NotDeleted,
+        1 => DeletedStatus::Queued,
+        _ => DeletedStatus::Deleted,
+    }
+}
+
+fn entry(id: &str, e: &MEntry) -> HeadEntry {
+    HeadEntry {
+        id: Id::from(id),
+        heads: e.heads.iter().map(Id::from).collect(),
+        common_snapshot: Id::from(e.common_snapshot.as_str()),
+        deleted_status: status(e.deleted),
+        is_derived: e.derived,
+        parent_id: e.parent.as_deref().map(Id::from),
+        last_add_seq: e.last,
+    }
+}
+
+fn ids(v: &[String]) -> Vec<Id> {
+    v.iter().map(Id::from).collect()
+}
+
+fn same_error(e: &Error, m: &MErr) -> bool {
+    match m {
+        MErr::TreeExists(id) => matches!(e, Error::TreeExists(x) if x == id.as_str()),
+        MErr::UnknownTree(id) => matches!(e, Error::UnknownTree(x) if x == id.as_str()),
+        MErr::DuplicateChange(id) => matches!(e, Error::DuplicateChange(x) if x == id.as_str()),
+        MErr::OrderIdInUse(t, o) => matches!(
+            e,
+            Error::OrderIdInUse { tree_id, order_id } if tree_id == t.as_str() && order_id == o.as_str()
+        ),
+        MErr::ParentNotFound(id) => matches!(e, Error::ParentNotFound(x) if x == id.as_str()),
+        MErr::DerivedParent(id) => matches!(e, Error::DerivedParent(x) if x == id.as_str()),
+        MErr::ChangeNotFound(id) => matches!(e, Error::ChangeNotFound(x) if x == id.as_str()),
+        MErr::EntryNotFound(id) => matches!(e, Error::EntryNotFound(x) if x == id.as_str()),
+        MErr::TreeDeleted(id) => matches!(e, Error::TreeDeleted(x) if x == id.as_str()),
+    }
+}
+
+/// Compares a result of the crate with the model's: equal values, or the same error.
+fn check<T: PartialEq + Debug>(
+    what: &str,
+    actual: Result<T, Error>,
+    expected: Result<T, MErr>,
+) -> Result<(), TestCaseError> {
+    match (&actual, &expected) {
+        (Ok(a), Ok(e)) => prop_assert_eq!(a, e, "{}", what),
+        (Err(a), Err(e)) => prop_assert!(
+            same_error(a, e),
+            "{}: got error {:?}, the model expects {:?}",
+            what,
+            a,
+            e
+        ),
+        _ => prop_assert!(
+            false,
+            "{}: got {:?}, the model expects {:?}",
+            what,
+            actual,
+            expected
+        ),
+    }
+    Ok(())
+}
+
+/// Cursor values to query with: around every interesting point of the counter.
+fn seq_probes(counter: u64) -> Vec<u64> {
+    let mut v = vec![
+        0,
+        1,
+        2,
+        counter / 2,
+        counter.saturating_sub(1),
+        counter,
+        counter + 1,
+        u64::MAX,
+    ];
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+fn check_handle(
+    n: &str,
+    h: &TreeStorage,
+    mh: &MHandle,
+    model: &Model,
+) -> Result<(), TestCaseError> {
+    let id = mh.root.id.as_str();
+    prop_assert_eq!(h.id().as_str(), id, "{} id", n);
+    prop_assert_eq!(h.is_deferred(), mh.deferred, "{} is_deferred", n);
+    prop_assert_eq!(h.root(), sc(&mh.root_change), "{} root", n);
+
+    let entry = || {
+        model
+            .entries
+            .get(id)
+            .ok_or_else(|| MErr::UnknownTree(id.to_string()))
+    };
+    let (heads, cs) = if mh.deferred {
+        (Ok(vec![Id::from(id)]), Ok(Id::from(id)))
+    } else {
+        (
+            entry().map(|e| ids(&e.heads)),
+            entry().map(|e| Id::from(e.common_snapshot.as_str())),
+        )
+    };
+    check(&format!("{n} ({id}) heads"), h.heads(), heads)?;
+    check(
+        &format!("{n} ({id}) common_snapshot"),
+        h.common_snapshot(),
+        cs,
+    )?;
+
+    for x in IDS {
+        let found = if mh.deferred {
+            (x == id).then(|| mh.root_change.clone())
+        } else {
+            model.find(x).cloned()
+        };
+        prop_assert_eq!(h.has(x), found.is_some(), "{} ({}) has({})", n, id, x);
+        check(
+            &format!("{n} ({id}) get({x})"),
+            h.get(x),
+            found
+                .map(|c| sc(&c))
+                .ok_or_else(|| MErr::ChangeNotFound(x.to_string())),
+        )?;
+    }
+
+    let mut tree = model.tree_changes(mh);
+    tree.sort_by(|a, b| a.order_id.cmp(&b.order_id));
+    for o in ORDER_PROBES {
+        let expected: Vec<_> = tree
+            .iter()
+            .filter(|c| c.order_id.as_str() >= o)
+            .map(sc)
+            .collect();
+        check(
+            &format!("{n} ({id}) collect_after_order({o:?})"),
+            h.collect_after_order(o),
+            Ok(expected),
+        )?;
+    }
+    for s in seq_probes(model.counter) {
+        let expected: Vec<_> = tree.iter().filter(|c| c.add_seq > s).map(sc).collect();
+        check(
+            &format!("{n} ({id}) collect_after_add_seq({s})"),
+            h.collect_after_add_seq(s),
+            Ok(expected),
+        )?;
+    }
+
+    // The callback forms stop at Break and return the callback's error.
+    let mut first = Vec::new();
+    h.get_after_order("", |c| {
+        first.push(c.clone());
+        Ok::<_, ()>(ControlFlow::Break(()))
+    })
+    .unwrap();
+    prop_assert_eq!(
+        first,
+        tree.iter().take(1).map(sc).collect::<Vec<_>>(),
+        "{} get_after_order with Break",
+        n
+    );
+    let r = h.get_after_add_seq(0, |_| Err::<ControlFlow<()>, _>("stop"));
+    let any_after_zero = tree.iter().any(|c| c.add_seq > 0);
+    prop_assert_eq!(
+        r,
+        if any_after_zero { Err("stop") } else { Ok(()) },
+        "{} get_after_add_seq returning an error",
+        n
+    );
+    Ok(())
+}
+
+/// What a head observer registered on the space has been told since the last check.
+type Told = Arc<Mutex<Vec<HeadEntry>>>;
+
+fn check_all(
+    told: &Told,
+    space: &Space,
+    handles: &[TreeStorage],
+    model: &mut Model,
+    mhandles: &[MHandle],
+) -> Result<(), TestCaseError> {
+    let told = std::mem::take(&mut *told.lock().unwrap());
+    let expected: Vec<_> = model
+        .notified
+        .drain(..)
+        .map(|(id, e)| entry(&id, &e))
+        .collect();
+    prop_assert_eq!(told, expected, "head observer notifications");
+    let model = &*model;
+    prop_assert_eq!(space.add_seq(), model.counter, "space.add_seq()");
+    prop_assert_eq!(space.counter().get(), model.counter, "space.counter()");
+    prop_assert_eq!(space.change_count(), model.changes.len(), "change_count");
+    prop_assert_eq!(space.tree_count(), model.live.len(), "tree_count");
+    prop_assert_eq!(space.head_count(), model.entries.len(), "head_count");
+
+    // The space's AddSeq feed: AddSeq order, a batch's changes in the order given.
+    let mut by_seq: Vec<&MChange> = model.changes.iter().collect();
+    by_seq.sort_by_key(|c| (c.add_seq, c.ins));
+    for x in seq_probes(model.counter) {
+        let expected: Vec<_> = by_seq
+            .iter()
+            .filter(|c| c.add_seq > x)
+            .map(|c| sc(c))
+            .collect();
+        prop_assert_eq!(
+            space.collect_changes_after_add_seq(x),
+            expected,
+            "collect_changes_after_add_seq({})",
+            x
+        );
+    }
+
+    // Opening trees.
+    for id in &IDS[..ENTRY_IDS] {
+        let opened = space.tree_storage(id);
+        let expected = model.open(id);
+        match (opened, expected) {
+            (Ok(h), Ok(mh)) => check_handle(&format!("tree_storage({id})"), &h, &mh, model)?,
+            (Err(a), Err(e)) => prop_assert!(
+                same_error(&a, &e),
+                "tree_storage({}): got {:?}, the model expects {:?}",
+                id,
+                a,
+                e
+            ),
+            (a, e) => prop_assert!(
+                false,
+                "tree_storage({}): got {:?}, the model expects {:?}",
+                id,
+                a.map(|h| h.id().clone()),
+                e
+            ),
+        }
+    }
+
+    for (n, (h, mh)) in handles.iter().zip(mhandles).enumerate() {
+        check_handle(&format!("handle #{n}"), h, mh, model)?;
+    }
+
+    // The head storage.
+    let hs = space.head_storage();
+    for id in &IDS[..ENTRY_IDS] {
+        check(
+            &format!("get_entry({id})"),
+            hs.get_entry(id),
+            model
+                .entries
+                .get(*id)
+                .map(|e| entry(id, e))
+                .ok_or_else(|| MErr::EntryNotFound(id.to_string())),
+        )?;
+        let expected: Vec<_> = model
+            .entries
+            .iter()
+            .filter(|(_, e)| e.parent.as_deref() == Some(*id))
+            .map(|(k, e)| entry(k, e))
+            .collect();
+        check(
+            &format!("entries_by_parent_id({id})"),
+            hs.entries_by_parent_id(id),
+            Ok(expected),
+        )?;
+    }
+    let max = model.entries.values().filter_map(|e| e.last).max();
+    prop_assert_eq!(hs.max_last_add_seq(), max.unwrap_or(0), "max_last_add_seq");
+
+    let mut mins = seq_probes(model.counter);
+    mins.extend(model.entries.values().filter_map(|e| e.last));
+    mins.sort_unstable();
+    mins.dedup();
+    for deleted in [false, true] {
+        for &min in &mins {
+            let opts = IterOptions {
+                deleted,
+                min_last_add_seq: min,
+            };
+            let mut actual = hs.collect_entries(opts).unwrap();
+            let mut expected: Vec<HeadEntry> = model
+                .entries
+                .iter()
+                .filter(|(_, e)| (e.deleted >= 1) == deleted)
+                .filter(|(_, e)| min == 0 || e.last.is_some_and(|s| s > min))
+                .map(|(k, e)| entry(k, e))
+                .collect();
+            if min > 0 {
+                // Sorted by last_add_seq, ties in any order.
+                prop_assert!(
+                    actual
+                        .windows(2)
+                        .all(|w| w[0].last_add_seq <= w[1].last_add_seq),
+                    "collect_entries({:?}) is not sorted by last_add_seq: {:?}",
+                    opts,
+                    actual
+                );
+                actual.sort_by(|a, b| (a.last_add_seq, &a.id).cmp(&(b.last_add_seq, &b.id)));
+                expected.sort_by(|a, b| (a.last_add_seq, &a.id).cmp(&(b.last_add_seq, &b.id)));
+            }
+            prop_assert_eq!(&actual, &expected, "collect_entries({:?})", opts);
+
+            // iterate_entries stops at Break, and returns the callback's error.
+            let mut prefix = Vec::new();
+            hs.iterate_entries(opts, |e| {
+                prefix.push(e.clone());
+                Ok::<_, ()>(if prefix.len() == 2 {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                })
+            })
+            .unwrap();
+            prop_assert_eq!(prefix.len(), expected.len().min(2), "iterate_entries Break");
+            let r = hs.iterate_entries(opts, |_| Err::<ControlFlow<()>, _>("stop"));
+            prop_assert_eq!(
+                r,
+                if expected.is_empty() {
+                    Ok(())
+                } else {
+                    Err("stop")
+                },
+                "iterate_entries returning an error"
+            );
+        }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Operations.
+// ---------------------------------------------------------------------------------------------
+
+/// Which handle an operation goes to: the newest one (to make first writes to deferred storages
+/// frequent) or any.
+#[derive(Clone, Debug)]
+struct Pick {
+    newest: bool,
+    index: Index,
+}
+
+impl Pick {
+    fn get(&self, len: usize) -> usize {
+        if self.newest {
+            len - 1
+        } else {
+            self.index.index(len)
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+enum Op {
+    Create {
+        tree: usize,
+        parent: Option<usize>,
+        derived: bool,
+        root_order: usize,
+        deferred: bool,
+    },
+    Open {
+        tree: usize,
+    },
+    Add {
+        handle: Pick,
+        /// (change id, order id) indexes.
+        changes: Vec<(usize, usize)>,
+        heads: Vec<usize>,
+        common_snapshot: usize,
+        no_error: bool,
+    },
+    Delete {
+        handle: Pick,
+    },
+    UpdateEntry {
+        id: usize,
+        heads: Option<Vec<usize>>,
+        common_snapshot: Option<usize>,
+        deleted: Option<u8>,
+        derived: Option<bool>,
+        parent: Option<usize>,
+        last_add_seq: Option<u64>,
+    },
+    DeleteEntry {
+        id: usize,
+    },
+}
+
+fn pick() -> impl Strategy<Value = Pick> {
+    (prop::bool::weighted(0.4), any::<Index>()).prop_map(|(newest, index)| Pick { newest, index })
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        4 => (
+            0..TREE_IDS,
+            prop::option::weighted(0.35, prop_oneof![6 => 0..TREE_IDS, 1 => Just(TREE_IDS)]),
+            prop::bool::weighted(0.25),
+            0..ROOT_ORDERS.len(),
+            any::<bool>(),
+        )
+            .prop_map(|(tree, parent, derived, root_order, deferred)| Op::Create {
+                tree,
+                parent,
+                derived,
+                root_order,
+                deferred,
+            }),
+        1 => (0..ENTRY_IDS).prop_map(|tree| Op::Open { tree }),
+        8 => (
+            pick(),
+            prop::collection::vec((0..IDS.len(), 0..ORDERS.len()), 0..4),
+            prop::collection::vec(0..IDS.len(), 0..3),
+            0..IDS.len(),
+            prop::bool::weighted(0.3),
+        )
+            .prop_map(|(handle, changes, heads, common_snapshot, no_error)| Op::Add {
+                handle,
+                changes,
+                heads,
+                common_snapshot,
+                no_error,
+            }),
+        1 => pick().prop_map(|handle| Op::Delete { handle }),
+        2 => (
+            0..ENTRY_IDS,
+            prop::option::of(prop::collection::vec(0..IDS.len(), 0..3)),
+            prop::option::of(0..IDS.len()),
+            prop::option::of(0u8..3),
+            prop::option::of(any::<bool>()),
+            prop::option::of(0..ENTRY_IDS),
+            prop::option::of(prop_oneof![9 => 0u64..40, 1 => Just(u64::MAX)]),
+        )
+            .prop_map(
+                |(id, heads, common_snapshot, deleted, derived, parent, last_add_seq)| {
+                    Op::UpdateEntry {
+                        id,
+                        heads,
+                        common_snapshot,
+                        deleted,
+                        derived,
+                        parent,
+                        last_add_seq,
+                    }
+                }
+            ),
+        1 => (0..ENTRY_IDS).prop_map(|id| Op::DeleteEntry { id }),
+    ]
+}
+
+fn names(v: &[usize]) -> Vec<String> {
+    v.iter().map(|&i| IDS[i].to_string()).collect()
+}
+
+/// Runs one operation on both sides and compares the results.
+fn step(
+    step_no: usize,
+    op: &Op,
+    space: &Space,
+    handles: &mut Vec<TreeStorage>,
+    model: &mut Model,
+    mhandles: &mut Vec<MHandle>,
+) -> Result<(), TestCaseError> {
+    let what = format!("step {step_no}: {op:?}");
+    match op {
+        Op::Create {
+            tree,
+            parent,
+            derived,
+            root_order,
+            deferred,
+        } => {
+            let root = MRoot {
+                id: IDS[*tree].to_string(),
+                raw: format!("root {} #{step_no}", IDS[*tree]).into_bytes(),
+                order_id: ROOT_ORDERS[*root_order].to_string(),
+                parent: parent.map(|p| IDS[p].to_string()),
+                derived: *derived,
+            };
+            let mut r = TreeRoot::new(root.id.as_str(), root.raw.clone())
+                .with_order_id(root.order_id.as_str());
+            if let Some(p) = &root.parent {
+                r = r.with_parent(p.as_str(), root.derived);
+            } else if root.derived {
+                r = r.derived();
+            }
+            let (actual, expected) = if *deferred {
+                (
+                    space.create_storage_with_deferred_creation(r),
+                    model.create_deferred(root),
+                )
+            } else {
+                (
+                    space.create_tree_storage(r),
+                    model.create_tree_storage(root),
+                )
+            };
+            match (actual, expected) {
+                (Ok(h), Ok(mh)) => {
+                    handles.push(h);
+                    mhandles.push(mh);
+                }
+                (a, e) => check(&what, a.map(|_| ()), e.map(|_| ()))?,
+            }
+        }
+        Op::Open { tree } => match (space.tree_storage(IDS[*tree]), model.open(IDS[*tree])) {
+            (Ok(h), Ok(mh)) => {
+                handles.push(h);
+                mhandles.push(mh);
+            }
+            (a, e) => check(&what, a.map(|_| ()), e.map(|_| ()))?,
+        },
+        Op::Add {
+            handle,
+            changes,
+            heads,
+            common_snapshot,
+            no_error,
+        } => {
+            if handles.is_empty() {
+                return Ok(());
+            }
+            let n = handle.get(handles.len());
+            let heads = names(heads);
+            let cs = IDS[*common_snapshot];
+            let input: Vec<MInput> = changes
+                .iter()
+                .enumerate()
+                .map(|(k, &(c, o))| MInput {
+                    id: IDS[c].to_string(),
+                    order_id: ORDERS[o].to_string(),
+                    raw: format!("{} @{step_no}.{k}", IDS[c]).into_bytes(),
+                    prev_ids: heads.clone(),
+                    snapshot_id: cs.to_string(),
+                    snapshot_counter: step_no as u32,
+                })
+                .collect();
+            let batch: Vec<StorageChange> = input
+                .iter()
+                .map(|c| {
+                    let mut s =
+                        StorageChange::new(c.id.as_str(), c.order_id.as_str(), c.raw.clone())
+                            .with_prev_ids(c.prev_ids.iter())
+                            .with_snapshot(c.snapshot_id.as_str(), c.snapshot_counter);
+                    // The storage sets these itself, whatever the caller put there.
+                    s.tree_id = Id::from("junk");
+                    s.add_seq = 999_999;
+                    s
+                })
+                .collect();
+            let expected = model.add(&mut mhandles[n], &input, &heads, cs, *no_error);
+            if *no_error {
+                let actual = handles[n].add_all_no_error(batch, heads.iter(), cs);
+                let expected = expected.map(|(add_seq, inserted, skipped)| AddOutcome {
+                    add_seq,
+                    inserted: ids(&inserted),
+                    skipped: ids(&skipped),
+                });
+                check(&what, actual, expected)?;
+            } else {
+                let actual = handles[n].add_all(batch, heads.iter(), cs);
+                check(&what, actual, expected.map(|(seq, _, _)| seq))?;
+            }
+        }
+        Op::Delete { handle } => {
+            if handles.is_empty() {
+                return Ok(());
+            }
+            let n = handle.get(handles.len());
+            let expected = model.delete(&mut mhandles[n]);
+            check(&what, handles[n].delete(), expected)?;
+        }
+        Op::UpdateEntry {
+            id,
+            heads,
+            common_snapshot,
+            deleted,
+            derived,
+            parent,
+            last_add_seq,
+        } => {
+            let u = MUpdate {
+                id: IDS[*id].to_string(),
+                heads: heads.as_deref().map(names),
+                common_snapshot: common_snapshot.map(|c| IDS[c].to_string()),
+                deleted: *deleted,
+                derived: *derived,
+                parent: parent.map(|p| IDS[p].to_string()),
+                last: *last_add_seq,
+            };
+            let mut hu = HeadUpdate::new(u.id.as_str());
+            if let Some(h) = &u.heads {
+                hu = hu.heads(h.iter());
+            }
+            if let Some(c) = &u.common_snapshot {
+                hu = hu.common_snapshot(c.as_str());
+            }
+            if let Some(d) = u.deleted {
+                hu = hu.deleted_status(status(d));
+            }
+            if let Some(d) = u.derived {
+                hu = hu.is_derived(d);
+            }
+            if let Some(p) = &u.parent {
+                hu = hu.parent_id(p.as_str());
+            }
+            if let Some(s) = u.last {
+                hu = hu.last_add_seq(s);
+            }
+            let id = u.id.clone();
+            let expected = model.upsert(u);
+            check(
+                &what,
+                space.head_storage().update_entry(hu),
+                Ok(entry(&id, &expected)),
+            )?;
+        }
+        Op::DeleteEntry { id } => {
+            model.entries.remove(IDS[*id]);
+            check(&what, space.head_storage().delete_entry(IDS[*id]), Ok(()))?;
+        }
+    }
+    Ok(())
+}
+
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(256)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: cases(),
+        // Keep the test to this one file: no regression files are written.
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn space_matches_reference_model_under_random_operations(
+        ops in prop::collection::vec(op(), 1..40)
+    ) {
+        let space = Space::in_memory();
+        let told = Told::default();
+        let sink = Arc::clone(&told);
+        space
+            .head_storage()
+            .add_observer(move |e: &HeadEntry| sink.lock().unwrap().push(e.clone()));
+        let mut handles = Vec::new();
+        let mut model = Model::default();
+        let mut mhandles = Vec::new();
+        check_all(&told, &space, &handles, &mut model, &mhandles)?;
+        for (step_no, op) in ops.iter().enumerate() {
+            step(step_no, op, &space, &mut handles, &mut model, &mut mhandles)?;
+            check_all(&told, &space, &handles, &mut model, &mhandles)
+                .map_err(|e| TestCaseError::fail(format!("after step {step_no} ({op:?}): {e}")))?;
+        }
+    }
+}
