@@ -1,0 +1,286 @@
+//! loom models of spacestore's concurrency, over the project's own code (the counter, the
+//! index, the commit and publish path, the group commit), compiled with `--cfg loom` so that
+//! every lock and atomic in `spacestore::sync` is loom's.
+//!
+//! `RUSTFLAGS="--cfg loom" cargo test -p loom-tests --release`. The preemption bound is 3 unless
+//! `LOOM_MAX_PREEMPTIONS` says otherwise (DESIGN.md, "Model checking").
+#![cfg(loom)]
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use loom::thread;
+use loom_tests::MemFs;
+use spacestore::{
+    AddSeqCounter, Durability, Error, HeadEntry, HeadUpdate, Options, Space, StorageChange,
+    TreeRoot,
+};
+
+fn model(f: impl Fn() + Sync + Send + 'static) {
+    let mut builder = loom::model::Builder::new();
+    if builder.preemption_bound.is_none() {
+        builder.preemption_bound = Some(3);
+    }
+    builder.check(f);
+}
+
+fn change(id: &str) -> StorageChange {
+    StorageChange::new(id, id, b"x".to_vec())
+}
+
+fn root(id: &str) -> TreeRoot {
+    TreeRoot::new(id, b"r".to_vec())
+}
+
+const NO_HEADS: [&str; 0] = [];
+
+/// Model 1: batches from different trees on one shared counter get distinct seqs, all changes
+/// of a batch share theirs, and the counter ends at the number of batches.
+#[test]
+fn batches_on_different_trees_get_distinct_seqs() {
+    model(|| {
+        let space = Space::in_memory();
+        let a = space.create_tree_storage(root("a")).unwrap();
+        let b = space.create_tree_storage(root("b")).unwrap();
+        let t = thread::spawn(move || {
+            a.add_all(vec![change("a1"), change("a2")], NO_HEADS, "a")
+                .unwrap()
+        });
+        let sb = b.add_all(vec![change("b1")], NO_HEADS, "b").unwrap();
+        let sa = t.join().unwrap();
+        assert_ne!(sa, sb);
+        assert_eq!(space.add_seq(), 2);
+        let all = space.collect_changes_after_add_seq(0);
+        let of = |id: &str| all.iter().find(|c| c.id == id).unwrap().add_seq;
+        assert_eq!(of("a1"), sa);
+        assert_eq!(of("a2"), sa);
+        assert_eq!(of("b1"), sb);
+    });
+}
+
+/// Model 2: `add_all_no_error` racing on the same change id: one insert wins, the other skips
+/// it, and the counter still moves for each batch.
+#[test]
+fn add_all_no_error_racing_on_one_id_inserts_it_once() {
+    model(|| {
+        let space = Space::in_memory();
+        let a = space.create_tree_storage(root("a")).unwrap();
+        let b = space.create_tree_storage(root("b")).unwrap();
+        let t = thread::spawn(move || {
+            a.add_all_no_error(vec![change("same")], NO_HEADS, "a")
+                .unwrap()
+        });
+        let ob = b
+            .add_all_no_error(vec![change("same")], NO_HEADS, "b")
+            .unwrap();
+        let oa = t.join().unwrap();
+        assert_eq!(oa.inserted.len() + ob.inserted.len(), 1);
+        assert_eq!(oa.skipped.len() + ob.skipped.len(), 1);
+        assert_ne!(oa.add_seq, ob.add_seq);
+        assert_eq!(space.add_seq(), 2);
+        assert_eq!(space.collect_changes_after_add_seq(0).len(), 1);
+    });
+}
+
+/// The seqs a reader saw must be closed downwards within what eventually became visible: it
+/// never saw `s` while a smaller seq that later became visible was still invisible.
+fn assert_prefix(seen: &BTreeSet<u64>, all: &BTreeSet<u64>) {
+    if let Some(&max) = seen.iter().next_back() {
+        for s in all.range(..max) {
+            assert!(
+                seen.contains(s),
+                "reader saw seq {max} but not the earlier seq {s}"
+            );
+        }
+    }
+}
+
+/// Model 3: cursor safety. Writers on two trees and a reader following a cursor: the reader
+/// never sees seq `s` while a smaller seq that later becomes visible is still invisible.
+#[test]
+fn a_reader_following_the_cursor_never_skips_a_batch() {
+    model(|| {
+        let space = Space::in_memory();
+        let a = space.create_tree_storage(root("a")).unwrap();
+        let b = space.create_tree_storage(root("b")).unwrap();
+        let wa = thread::spawn(move || a.add_all(vec![change("a1")], NO_HEADS, "a").unwrap());
+        let wb = thread::spawn(move || b.add_all(vec![change("b1")], NO_HEADS, "b").unwrap());
+        let mut cursor = 0;
+        let mut seen = BTreeSet::new();
+        for _ in 0..2 {
+            for c in space.collect_changes_after_add_seq(cursor) {
+                assert!(c.add_seq > cursor);
+                seen.insert(c.add_seq);
+                cursor = cursor.max(c.add_seq);
+            }
+        }
+        let all: BTreeSet<u64> = [wa.join().unwrap(), wb.join().unwrap()].into();
+        assert_prefix(&seen, &all);
+    });
+}
+
+/// Model 4a: a batch that fails after taking its seq (a duplicate id) leaves a gap that never
+/// blocks the reader from seeing later batches.
+#[test]
+fn a_failed_batch_gap_never_blocks_later_batches() {
+    model(|| {
+        let space = Space::in_memory();
+        let a = space.create_tree_storage(root("a")).unwrap();
+        let b = space.create_tree_storage(root("b")).unwrap();
+        // "b" is a stored id (b's root): a's batch fails after taking its seq.
+        let wa = thread::spawn(move || a.add_all(vec![change("b")], NO_HEADS, "a"));
+        let sb = b.add_all(vec![change("b1")], NO_HEADS, "b").unwrap();
+        let seen: Vec<u64> = space
+            .collect_changes_after_add_seq(0)
+            .iter()
+            .map(|c| c.add_seq)
+            .collect();
+        // b's batch returned before we read, so it is visible, gap or no gap.
+        assert_eq!(seen, vec![sb]);
+        assert!(matches!(wa.join().unwrap(), Err(Error::DuplicateChange(_))));
+        assert_eq!(space.add_seq(), 2);
+    });
+}
+
+/// Model 4b: the same with an injected log error: the failed append's batch is not applied, its
+/// seq stays a gap, and a later batch is visible.
+#[test]
+fn a_log_error_gap_never_blocks_later_batches() {
+    model(|| {
+        let fs = MemFs::default();
+        let options = Options::default().file_system(Arc::new(fs.clone()));
+        let space = Space::open("/space", options).unwrap();
+        let a = space.create_tree_storage(root("a")).unwrap();
+        let b = space.create_tree_storage(root("b")).unwrap();
+        // The next batch's frame (after the reservation frame) fails to append.
+        space.sync().unwrap();
+        let _ = a.add_all(vec![change("warm")], NO_HEADS, "a").unwrap();
+        fs.fail_append(0);
+        let wa = thread::spawn(move || a.add_all(vec![change("a1")], NO_HEADS, "a"));
+        let wb = thread::spawn(move || b.add_all(vec![change("b1")], NO_HEADS, "b"));
+        let (ra, rb) = (wa.join().unwrap(), wb.join().unwrap());
+        // Exactly one of the two appends failed.
+        assert!(ra.is_ok() != rb.is_ok());
+        let ok_seq = ra.as_ref().or(rb.as_ref()).copied().unwrap();
+        let seen: Vec<u64> = space
+            .collect_changes_after_add_seq(1)
+            .iter()
+            .map(|c| c.add_seq)
+            .collect();
+        assert_eq!(seen, vec![ok_seq]);
+    });
+}
+
+/// Model 5: two threads making the first write to the same deferred storage: the tree is
+/// created once and both batches land.
+#[test]
+fn two_first_writes_to_one_deferred_storage_create_the_tree_once() {
+    model(|| {
+        let space = Space::in_memory();
+        let t = Arc::new(
+            space
+                .create_storage_with_deferred_creation(root("t"))
+                .unwrap(),
+        );
+        let t2 = Arc::clone(&t);
+        let w = thread::spawn(move || t2.add_all(vec![change("c1")], NO_HEADS, "t").unwrap());
+        let s2 = t.add_all(vec![change("c2")], NO_HEADS, "t").unwrap();
+        let s1 = w.join().unwrap();
+        assert_ne!(s1, s2);
+        assert_eq!(space.tree_count(), 1);
+        assert_eq!(
+            space
+                .tree_storage("t")
+                .unwrap()
+                .collect_after_order("")
+                .unwrap()
+                .len(),
+            3
+        );
+    });
+}
+
+/// Model 6: a validation storage's batches (on a detached counter) never move the space's
+/// counter while the space is written concurrently.
+#[test]
+fn a_detached_counter_never_moves_the_spaces() {
+    model(|| {
+        let space = Space::in_memory();
+        let validation = Space::in_memory_with_counter(AddSeqCounter::detached());
+        let a = space.create_tree_storage(root("a")).unwrap();
+        let v = validation.create_tree_storage(root("v")).unwrap();
+        let w = thread::spawn(move || {
+            (
+                v.add_all(vec![change("v1")], NO_HEADS, "v").unwrap(),
+                v.add_all(vec![change("v2")], NO_HEADS, "v").unwrap(),
+            )
+        });
+        let sa = a.add_all(vec![change("a1")], NO_HEADS, "a").unwrap();
+        let (v1, v2) = w.join().unwrap();
+        assert_eq!(sa, 1);
+        assert_eq!((v1, v2), (1, 2));
+        assert_eq!(space.add_seq(), 1);
+        assert_eq!(validation.add_seq(), 2);
+    });
+}
+
+/// Model 7: group commit. Two `Sync` committers: each returns only after an fsync that covers
+/// its frame, each is acknowledged exactly once, and the batches are durable.
+#[test]
+fn sync_committers_return_only_after_a_covering_fsync() {
+    model(|| {
+        let fs = MemFs::default();
+        let options = Options::default()
+            .durability(Durability::Sync)
+            .file_system(Arc::new(fs.clone()));
+        let space = Space::open("/space", options).unwrap();
+        let a = space.create_tree_storage(root("a")).unwrap();
+        let b = space.create_tree_storage(root("b")).unwrap();
+        // Take the reservation fsync out of the way.
+        a.add_all(vec![change("warm")], NO_HEADS, "a").unwrap();
+        let syncs_before = fs.syncs();
+        let fa = fs.clone();
+        let wa = thread::spawn(move || {
+            let seq = a.add_all(vec![change("alpha")], NO_HEADS, "a").unwrap();
+            assert!(fa.durable_contains(b"alpha"), "acknowledged before durable");
+            seq
+        });
+        let sb = b.add_all(vec![change("bravo")], NO_HEADS, "b").unwrap();
+        assert!(fs.durable_contains(b"bravo"), "acknowledged before durable");
+        let sa = wa.join().unwrap();
+        assert_ne!(sa, sb);
+        let syncs = fs.syncs() - syncs_before;
+        assert!((1..=2).contains(&syncs), "{syncs} fsyncs for two commits");
+        assert_eq!(space.collect_changes_after_add_seq(1).len(), 2);
+    });
+}
+
+/// Model 8: head observers see each effective update once, in the order readers can observe
+/// them: the last entry an observer saw is the entry a reader finds at the end.
+#[test]
+fn observers_see_each_effective_update_once_in_commit_order() {
+    model(|| {
+        let space = Space::in_memory();
+        let heads = space.head_storage();
+        let seen: Arc<loom::sync::Mutex<Vec<HeadEntry>>> = Arc::default();
+        let sink = Arc::clone(&seen);
+        heads.add_observer(move |e: &HeadEntry| sink.lock().unwrap().push(e.clone()));
+        heads
+            .update_entry(HeadUpdate::new("x").heads(["h0"]))
+            .unwrap();
+        let h2 = heads.clone();
+        let w = thread::spawn(move || {
+            h2.update_entry(HeadUpdate::new("x").heads(["h1"])).unwrap();
+        });
+        // Same value as the current one or as h1: effective only if it changes something.
+        heads
+            .update_entry(HeadUpdate::new("x").heads(["h1"]))
+            .unwrap();
+        w.join().unwrap();
+        let seen = seen.lock().unwrap();
+        // h0, then h1 exactly once: the second identical update changes nothing.
+        let heads_seen: Vec<String> = seen.iter().map(|e| e.heads[0].to_string()).collect();
+        assert_eq!(heads_seen, vec!["h0", "h1"]);
+        assert_eq!(&heads.get_entry("x").unwrap(), seen.last().unwrap());
+    });
+}
