@@ -269,7 +269,7 @@ impl Commit {
         plan: crate::memory::Plan,
         settled: impl FnOnce(),
     ) -> Applied {
-        let applied = self.memory.execute(record, plan);
+        let applied = self.memory.execute(record, plan, self.has_observers());
         settled();
         self.notify(&applied.changed);
         applied
@@ -303,7 +303,7 @@ impl Commit {
             };
             // Checked again: a record queued behind another may conflict with it.
             let result = self.memory.check(&record).map(|plan| {
-                let applied = self.memory.execute(&record, plan);
+                let applied = self.memory.execute(&record, plan, self.has_observers());
                 self.notify(&applied.changed);
                 applied
             });
@@ -315,6 +315,10 @@ impl Commit {
     /// back), and why.
     pub(crate) fn refused(&self) -> Option<String> {
         lock(&self.inner).refused.clone()
+    }
+
+    fn has_observers(&self) -> bool {
+        !read(&self.observers).is_empty()
     }
 
     fn notify(&self, changed: &[HeadEntry]) {

@@ -115,38 +115,6 @@ impl HeadUpdate {
         self.last_add_seq = Some(seq);
         self
     }
-
-    /// Applies the update to `entry` (a new default entry with this id when `None`); returns the
-    /// entry after the update and whether any value changed.
-    pub(crate) fn apply_to(&self, entry: Option<&HeadEntry>) -> (HeadEntry, bool) {
-        let mut e = match entry {
-            Some(e) => e.clone(),
-            None => HeadEntry {
-                id: self.id.clone(),
-                ..HeadEntry::default()
-            },
-        };
-        if let Some(h) = &self.heads {
-            e.heads = h.clone();
-        }
-        if let Some(c) = &self.common_snapshot {
-            e.common_snapshot = c.clone();
-        }
-        if let Some(d) = self.deleted_status {
-            e.deleted_status = d;
-        }
-        if let Some(d) = self.is_derived {
-            e.is_derived = d;
-        }
-        if let Some(p) = &self.parent_id {
-            e.parent_id = Some(p.clone());
-        }
-        if let Some(s) = self.last_add_seq {
-            e.last_add_seq = Some(s);
-        }
-        let changed = entry != Some(&e);
-        (e, changed)
-    }
 }
 
 /// Which entries [`HeadStorage::iterate_entries`] yields.

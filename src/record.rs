@@ -61,13 +61,15 @@ pub(crate) struct Batch {
 
 impl Batch {
     /// The head update the batch makes: heads (when given), common snapshot, last AddSeq.
-    pub(crate) fn head_update(&self) -> HeadUpdate {
-        HeadUpdate {
-            id: self.tree_id.clone(),
-            heads: self.heads.clone(),
-            common_snapshot: Some(self.common_snapshot.clone()),
+    pub(crate) fn head_update(&self) -> crate::memory::UpdateRef<'_> {
+        crate::memory::UpdateRef {
+            id: &self.tree_id,
+            heads: self.heads.as_deref(),
+            common_snapshot: Some(&self.common_snapshot),
+            deleted_status: None,
+            is_derived: None,
+            parent_id: None,
             last_add_seq: Some(self.seq),
-            ..HeadUpdate::default()
         }
     }
 }

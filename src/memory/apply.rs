@@ -23,8 +23,39 @@ pub(crate) struct Plan {
 pub(crate) struct Applied {
     /// For a batch: its seq and the ids inserted and skipped.
     pub(crate) added: Option<AddOutcome>,
-    /// Every head entry that changed, after the change (for observers).
+    /// Every head entry that changed, after the change (only when asked to notify).
     pub(crate) changed: Vec<HeadEntry>,
+    /// Whether to collect `changed`.
+    notify: bool,
+}
+
+/// Duplicate detection within one batch: a linear scan for small batches (no allocation), a
+/// hash set for large ones.
+enum Seen<'a> {
+    Few(Vec<&'a str>),
+    Many(HashSet<&'a str>),
+}
+
+impl<'a> Seen<'a> {
+    fn new(n: usize) -> Self {
+        if n <= 16 {
+            Seen::Few(Vec::new())
+        } else {
+            Seen::Many(HashSet::with_capacity(n))
+        }
+    }
+
+    /// Adds `s`; false when it was already there.
+    fn insert(&mut self, s: &'a str) -> bool {
+        match self {
+            Seen::Few(v) if v.contains(&s) => false,
+            Seen::Few(v) => {
+                v.push(s);
+                true
+            }
+            Seen::Many(h) => h.insert(s),
+        }
+    }
 }
 
 impl Memory {
@@ -83,8 +114,8 @@ impl Memory {
             (None, None) => false,
         };
         let mut plan = Plan::default();
-        let mut ids = HashSet::with_capacity(batch.changes.len());
-        let mut orders = HashSet::with_capacity(batch.changes.len());
+        let mut ids = Seen::new(batch.changes.len());
+        let mut orders = Seen::new(batch.changes.len());
         for (i, change) in batch.changes.iter().enumerate() {
             if stored(&change.id) || !ids.insert(change.id.as_str()) {
                 if batch.skip_duplicates {
@@ -104,12 +135,15 @@ impl Memory {
     }
 
     /// Applies a record that [`Memory::check`] accepted with `plan`, with nothing written in
-    /// between.
+    /// between. `notify`: collect the head entries that changed (for observers).
     ///
     /// A batch is made visible in this order: the change map, the tree, the AddSeq index, the
     /// head entry, so that whatever a reader finds first, what it points to is already there.
-    pub(crate) fn execute(&self, record: &Record, plan: Plan) -> Applied {
-        let mut applied = Applied::default();
+    pub(crate) fn execute(&self, record: &Record, plan: Plan, notify: bool) -> Applied {
+        let mut applied = Applied {
+            notify,
+            ..Applied::default()
+        };
         match record {
             Record::CreateTree(new) => self.create_tree(new, &mut applied),
             Record::AddBatch(batch) => {
@@ -118,7 +152,10 @@ impl Memory {
                 }
                 applied.added = Some(self.add_batch(batch, &plan, &mut applied));
             }
-            Record::UpdateHead(update) => applied.changed.extend(self.heads.update(update)),
+            Record::UpdateHead(update) => {
+                let changed = self.heads.update(update.into(), notify);
+                applied.changed.extend(changed);
+            }
             Record::DeleteEntry(id) => self.heads.delete(id),
             Record::DeleteTree { tree_id, create } => {
                 if let Some(new) = create {
@@ -148,7 +185,8 @@ impl Memory {
                 update.deleted_status = Some(DeletedStatus::Queued);
             }
         }
-        applied.changed.extend(self.heads.update(&update));
+        let changed = self.heads.update((&update).into(), applied.notify);
+        applied.changed.extend(changed);
     }
 
     fn add_batch(&self, batch: &Batch, plan: &Plan, applied: &mut Applied) -> AddOutcome {
@@ -164,17 +202,16 @@ impl Memory {
                 outcome.skipped.push(change.id.clone());
                 continue;
             }
-            outcome.inserted.push(change.id.clone());
             self.changes.insert(Arc::clone(change));
             kept.push(Arc::clone(change));
         }
         if let Some(tree) = self.tree(&batch.tree_id) {
             tree.add(&kept);
         }
+        outcome.inserted = kept.iter().map(|c| c.id.clone()).collect();
         self.index.publish(batch.seq, outcome.inserted.clone());
-        applied
-            .changed
-            .extend(self.heads.update(&batch.head_update()));
+        let changed = self.heads.update(batch.head_update(), applied.notify);
+        applied.changed.extend(changed);
         outcome
     }
 

@@ -6,6 +6,56 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use crate::sync::{read, write, RwLock};
 use crate::{DeletedStatus, HeadEntry, HeadUpdate, Id, IterOptions};
 
+/// A head update by reference: what [`HeadTable::update`] applies, without cloning the update.
+#[derive(Clone, Copy)]
+pub(crate) struct UpdateRef<'a> {
+    pub(crate) id: &'a Id,
+    pub(crate) heads: Option<&'a [Id]>,
+    pub(crate) common_snapshot: Option<&'a Id>,
+    pub(crate) deleted_status: Option<DeletedStatus>,
+    pub(crate) is_derived: Option<bool>,
+    pub(crate) parent_id: Option<&'a Id>,
+    pub(crate) last_add_seq: Option<u64>,
+}
+
+impl<'a> From<&'a HeadUpdate> for UpdateRef<'a> {
+    fn from(u: &'a HeadUpdate) -> Self {
+        UpdateRef {
+            id: &u.id,
+            heads: u.heads.as_deref(),
+            common_snapshot: u.common_snapshot.as_ref(),
+            deleted_status: u.deleted_status,
+            is_derived: u.is_derived,
+            parent_id: u.parent_id.as_ref(),
+            last_add_seq: u.last_add_seq,
+        }
+    }
+}
+
+impl UpdateRef<'_> {
+    /// Writes every given field into `e`.
+    fn write_into(&self, e: &mut HeadEntry) {
+        if let Some(h) = self.heads {
+            e.heads = h.to_vec();
+        }
+        if let Some(c) = self.common_snapshot {
+            e.common_snapshot = c.clone();
+        }
+        if let Some(d) = self.deleted_status {
+            e.deleted_status = d;
+        }
+        if let Some(d) = self.is_derived {
+            e.is_derived = d;
+        }
+        if let Some(p) = self.parent_id {
+            e.parent_id = Some(p.clone());
+        }
+        if let Some(s) = self.last_add_seq {
+            e.last_add_seq = Some(s);
+        }
+    }
+}
+
 #[derive(Default)]
 struct Table {
     entries: BTreeMap<Id, HeadEntry>,
@@ -56,20 +106,70 @@ impl HeadTable {
         read(&self.table).entries.get(id).cloned()
     }
 
-    /// Applies `update`; returns the entry after it when some value changed.
-    pub(crate) fn update(&self, update: &HeadUpdate) -> Option<HeadEntry> {
-        let mut t = write(&self.table);
-        let old = t.entries.get(update.id.as_str());
-        let (new, changed) = update.apply_to(old);
-        if !changed {
-            return None;
+    /// Applies `update` in place. When some value changed and `want_entry`, returns the entry
+    /// after the change (for observers; cloning it is skipped when nobody listens).
+    pub(crate) fn update(&self, u: UpdateRef<'_>, want_entry: bool) -> Option<HeadEntry> {
+        let mut guard = write(&self.table);
+        let t = &mut *guard;
+        let Some(e) = t.entries.get_mut(u.id.as_str()) else {
+            let mut e = HeadEntry {
+                id: u.id.clone(),
+                ..HeadEntry::default()
+            };
+            u.write_into(&mut e);
+            t.index(&e);
+            let out = want_entry.then(|| e.clone());
+            t.entries.insert(e.id.clone(), e);
+            return out;
+        };
+        let mut changed = false;
+        if let Some(h) = u.heads {
+            if e.heads != h {
+                e.heads = h.to_vec();
+                changed = true;
+            }
         }
-        if let Some(old) = old.cloned() {
-            t.unindex(&old);
+        if let Some(c) = u.common_snapshot {
+            if e.common_snapshot != *c {
+                e.common_snapshot = c.clone();
+                changed = true;
+            }
         }
-        t.index(&new);
-        t.entries.insert(new.id.clone(), new.clone());
-        Some(new)
+        if let Some(d) = u.deleted_status {
+            changed |= e.deleted_status != d;
+            e.deleted_status = d;
+        }
+        if let Some(d) = u.is_derived {
+            changed |= e.is_derived != d;
+            e.is_derived = d;
+        }
+        if let Some(p) = u.parent_id {
+            if e.parent_id.as_ref() != Some(p) {
+                if let Some(old) = e.parent_id.replace(p.clone()) {
+                    if let Some(set) = t.by_parent.get_mut(&old) {
+                        set.remove(&e.id);
+                        if set.is_empty() {
+                            t.by_parent.remove(&old);
+                        }
+                    }
+                }
+                t.by_parent
+                    .entry(p.clone())
+                    .or_default()
+                    .insert(e.id.clone());
+                changed = true;
+            }
+        }
+        if let Some(s) = u.last_add_seq {
+            if e.last_add_seq != Some(s) {
+                if let Some(old) = e.last_add_seq.replace(s) {
+                    t.by_seq.remove(&(old, e.id.clone()));
+                }
+                t.by_seq.insert((s, e.id.clone()));
+                changed = true;
+            }
+        }
+        (changed && want_entry).then(|| e.clone())
     }
 
     pub(crate) fn delete(&self, id: &str) {

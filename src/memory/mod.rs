@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 pub(crate) use apply::{Applied, Plan};
 pub(crate) use changes::ChangeMap;
-pub(crate) use heads::HeadTable;
+pub(crate) use heads::{HeadTable, UpdateRef};
 pub(crate) use trees::TreeState;
 
 use crate::index::SeqIndex;

@@ -236,7 +236,7 @@ pub(crate) fn replay(
                                 }
                                 match memory.check(&record) {
                                     Ok(plan) => {
-                                        memory.execute(&record, plan);
+                                        memory.execute(&record, plan, false);
                                     }
                                     Err(_) => report.refused_records += 1,
                                 }
