@@ -20,6 +20,18 @@ pub(crate) struct ChangeMap {
 }
 
 impl ChangeMap {
+    pub(crate) fn with_capacity(n: usize) -> Self {
+        #[cfg(not(loom))]
+        return ChangeMap {
+            map: dashmap::DashMap::with_capacity_and_hasher(n, ahash::RandomState::new()),
+        };
+        #[cfg(loom)]
+        return {
+            let _ = n;
+            ChangeMap::default()
+        };
+    }
+
     pub(crate) fn get(&self, id: &str) -> Option<Arc<StorageChange>> {
         #[cfg(not(loom))]
         return self.map.get(id).map(|c| Arc::clone(c.value()));

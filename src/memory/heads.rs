@@ -1,7 +1,9 @@
 //! [`HeadTable`]: the head entries of a space with their secondary indexes (by last AddSeq and
 //! by parent), behind one lock so that the three always agree.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
+
+use ahash::RandomState;
 
 use crate::sync::{read, write, RwLock};
 use crate::{DeletedStatus, HeadEntry, HeadUpdate, Id, IterOptions};
@@ -58,9 +60,10 @@ impl UpdateRef<'_> {
 
 #[derive(Default)]
 struct Table {
-    entries: BTreeMap<Id, HeadEntry>,
+    /// By id; sorted on demand when iterated by id.
+    entries: HashMap<Id, HeadEntry, RandomState>,
     by_seq: BTreeSet<(u64, Id)>,
-    by_parent: HashMap<Id, BTreeSet<Id>>,
+    by_parent: HashMap<Id, BTreeSet<Id>, RandomState>,
 }
 
 impl Table {
@@ -193,11 +196,14 @@ impl HeadTable {
                 .cloned()
                 .collect()
         } else {
-            t.entries
+            let mut out: Vec<HeadEntry> = t
+                .entries
                 .values()
                 .filter(|e| selected(e, opts.deleted))
                 .cloned()
-                .collect()
+                .collect();
+            out.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+            out
         }
     }
 
@@ -221,7 +227,9 @@ impl HeadTable {
 
     /// Every entry, by id.
     pub(crate) fn all(&self) -> Vec<HeadEntry> {
-        read(&self.table).entries.values().cloned().collect()
+        let mut out: Vec<HeadEntry> = read(&self.table).entries.values().cloned().collect();
+        out.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+        out
     }
 
     pub(crate) fn len(&self) -> usize {

@@ -25,7 +25,7 @@ pub(crate) struct Memory {
     /// Every change of the space by id (roots included).
     pub(crate) changes: ChangeMap,
     /// Every live tree by id.
-    trees: RwLock<HashMap<Id, Arc<TreeState>>>,
+    trees: RwLock<HashMap<Id, Arc<TreeState>, ahash::RandomState>>,
     /// The head entries.
     pub(crate) heads: HeadTable,
     /// The AddSeq index.
@@ -33,6 +33,15 @@ pub(crate) struct Memory {
 }
 
 impl Memory {
+    /// An empty memory expecting about `changes` changes (replay presizes the change map from
+    /// the log's size, so that it does not rehash while filling).
+    pub(crate) fn with_capacity(changes: usize) -> Self {
+        Memory {
+            changes: ChangeMap::with_capacity(changes),
+            ..Memory::default()
+        }
+    }
+
     pub(crate) fn tree(&self, id: &str) -> Option<Arc<TreeState>> {
         read(&self.trees).get(id).cloned()
     }

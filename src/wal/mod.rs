@@ -11,6 +11,7 @@ mod codec;
 pub mod env;
 pub mod frame;
 mod group;
+
 mod log;
 mod replay;
 
@@ -163,7 +164,7 @@ pub(crate) fn open_read_only(
     dir: &Path,
     options: &Options,
 ) -> Result<(Memory, AddSeqCounter, RecoveryReport)> {
-    let memory = Memory::default();
+    let memory = Memory::with_capacity(replay::estimate_changes(options.fs.as_ref(), dir)?);
     let replayed = replay::replay(options.fs.as_ref(), dir, &memory, Recovery::Strict, true)?;
     let counter = AddSeqCounter::new();
     counter.advance_to(replayed.report.add_seq);
@@ -187,7 +188,7 @@ pub(crate) fn open(dir: &Path, options: &Options) -> Result<Opened> {
             }
         }
     })?;
-    let memory = Memory::default();
+    let memory = Memory::with_capacity(replay::estimate_changes(fs.as_ref(), dir)?);
     let replayed = replay::replay(fs.as_ref(), dir, &memory, options.recovery, false)?;
     let counter = AddSeqCounter::new();
     counter.advance_to(replayed.report.add_seq);

@@ -114,6 +114,18 @@ fn checkpoint_start(fs: &dyn FileSystem, dir: &Path, seqs: &[u64]) -> Result<usi
     Ok(0)
 }
 
+/// An estimate of how many changes replaying `dir` will store, from the size of the segments
+/// from the last checkpoint on (a change's frame takes a few hundred bytes), to presize memory.
+pub(crate) fn estimate_changes(fs: &dyn FileSystem, dir: &Path) -> Result<usize> {
+    let seqs = list_segments(fs, dir)?;
+    let start = checkpoint_start(fs, dir, &seqs)?;
+    let mut bytes = 0usize;
+    for &seq in &seqs[start..] {
+        bytes += read_segment(fs, dir, seq)?.len();
+    }
+    Ok(bytes / 512)
+}
+
 /// A bad spot in the log.
 struct Bad {
     segment: usize,
