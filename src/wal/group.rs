@@ -10,8 +10,6 @@ use crate::sync::{lock, AtomicU64, Mutex, Ordering};
 use crate::{Error, Result};
 
 struct State {
-    /// Every frame ending at or below this LSN is durable.
-    synced: u64,
     /// The active segment.
     file: Arc<dyn LogFile>,
     /// Set by a failed fsync: nothing written since can be trusted.
@@ -25,6 +23,9 @@ pub(crate) struct GroupSync {
     /// LSN (bytes appended this session) of everything handed to the OS. Written only under
     /// the commit lock.
     written: AtomicU64,
+    /// Every frame ending at or below this LSN is durable. Written only under `state`'s lock;
+    /// read without it, so that a publisher holding the commit lock never waits for an fsync.
+    synced: AtomicU64,
     state: Mutex<State>,
 }
 
@@ -32,8 +33,8 @@ impl GroupSync {
     pub(crate) fn new(file: Arc<dyn LogFile>) -> Self {
         GroupSync {
             written: AtomicU64::new(0),
+            synced: AtomicU64::new(0),
             state: Mutex::new(State {
-                synced: 0,
                 file,
                 failed: None,
                 syncs: 0,
@@ -57,14 +58,14 @@ impl GroupSync {
         if let Some(reason) = &s.failed {
             return Err(Error::WritesRefused(reason.clone()));
         }
-        if s.synced >= lsn {
+        if self.synced.load(Ordering::SeqCst) >= lsn {
             return Ok(());
         }
         // Everything appended up to now is in `s.file`: a roll to a new file needs this lock.
         let target = self.written.load(Ordering::SeqCst);
         match s.file.sync_data() {
             Ok(()) => {
-                s.synced = target;
+                self.synced.fetch_max(target, Ordering::SeqCst);
                 s.syncs += 1;
                 Ok(())
             }
@@ -78,9 +79,9 @@ impl GroupSync {
         }
     }
 
-    /// The LSN up to which frames are durable.
+    /// The LSN up to which frames are durable. Never waits for an fsync in progress.
     pub(crate) fn synced(&self) -> u64 {
-        lock(&self.state).synced
+        self.synced.load(Ordering::SeqCst)
     }
 
     /// How many fsyncs the group has done.
@@ -93,7 +94,8 @@ impl GroupSync {
     pub(crate) fn switch(&self, file: Arc<dyn LogFile>) {
         let mut s = lock(&self.state);
         s.file = file;
-        s.synced = s.synced.max(self.written.load(Ordering::SeqCst));
+        self.synced
+            .fetch_max(self.written.load(Ordering::SeqCst), Ordering::SeqCst);
         s.syncs += 1;
     }
 }

@@ -133,9 +133,23 @@ struct Bad {
     reason: String,
 }
 
-/// Whether any valid frame starts in `bytes` after `from`.
+/// Whether any valid frame starts in `bytes` after `from`. Runs of zeros (preallocated space)
+/// are skipped at once: no frame starts with a zero length.
 fn valid_frame_after(bytes: &[u8], from: usize, seq: u64) -> bool {
-    (from..bytes.len()).any(|p| matches!(frame::parse(bytes, p, seq), Parsed::Frame { .. }))
+    let mut p = from;
+    while p < bytes.len() {
+        match bytes[p..].iter().position(|&b| b != 0) {
+            None => return false,
+            Some(skip) => p += skip,
+        }
+        // A frame's first byte may be a zero (its length's low byte): look a little back too.
+        let back = p.saturating_sub(3).max(from);
+        if (back..=p).any(|q| matches!(frame::parse(bytes, q, seq), Parsed::Frame { .. })) {
+            return true;
+        }
+        p += 1;
+    }
+    false
 }
 
 fn read_segment(fs: &dyn FileSystem, dir: &Path, seq: u64) -> Result<Bytes> {
@@ -224,6 +238,10 @@ pub(crate) fn replay(
                             reason: "zeros where a frame should start".into(),
                         });
                         break 'segments;
+                    }
+                    if pos < bytes.len() && i + 1 == seqs.len() && !read_only {
+                        // Preallocated zeros after the last frame (a crash kept them): cut.
+                        cut(fs, dir, &segment_path(dir, seq), pos)?;
                     }
                     break;
                 }
