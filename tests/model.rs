@@ -1,28 +1,42 @@
-//! Model-based property test: random sequences of operations run against a
-//! `Space::in_memory()` and against a plain reference model of any-sync's storage (Go semantics,
-//! see the reference notes) written with `Vec`s, `BTreeMap`s, linear scans and sorting. The model
-//! shares no code with the crate. After every operation the result (value or error, payload
-//! included) and every read of the space, of each tree handle and of the head storage are
-//! compared, and so is what a head observer was told.
+//! Model-based property tests: random sequences of operations run against a space and against a
+//! plain reference model of any-sync's storage (Go semantics, see the reference notes) written
+//! with `Vec`s, `BTreeMap`s, linear scans and sorting. The model shares no code with the crate.
+//! After every operation the result (value or error, payload included) and every read of the
+//! space, of each tree handle and of the head storage are compared, and so is what a head
+//! observer was told.
 //!
 //! Where the port deliberately differs from Go (DESIGN.md, "Deviations from Go") the model
 //! follows the port: a write to a deleted tree is `TreeDeleted` and takes no seq, `get` on a
 //! deferred storage finds only the root, observers hear only committed changes,
 //! `entries_by_parent_id` is sorted by id.
 //!
-//! Set `PROPTEST_CASES` to run more or fewer cases than the default 256.
+//! - `space_matches_reference_model_under_random_operations`: on `Space::in_memory()`; the
+//!   counter is exact (every `add_all` / `add_all_no_error` past the tree checks takes one seq,
+//!   also when it then fails).
+//! - `reopened_space_matches_reference_model`: the same operations on `Space::open` of a temporary
+//!   directory (`Buffered` or `Sync`; default segments without automatic checkpoints, or
+//!   512-byte segments with automatic checkpoints), plus reopening the directory (a clean close,
+//!   then every tree handle opened again by id; deferred handles that never wrote are gone and
+//!   observers are registered again), `checkpoint`, and `open_read_only` next to the open space.
+//!   Every read is compared after each of them. Between reopens the counter is exact; across a
+//!   reopen it may jump, so the model checks that it restarts at or above every seq handed out
+//!   before and that no later batch takes one of those again. Every case ends with a reopen.
+//!
+//! Set `PROPTEST_CASES` to run more or fewer cases than the defaults (256 in memory,
+//! `DURABLE_CASES` with a directory).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
 use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::TestCaseError;
 use spacestore::{
-    AddOutcome, DeletedStatus, Error, HeadEntry, HeadUpdate, Id, IterOptions, Space, StorageChange,
-    TreeRoot, TreeStorage,
+    AddOutcome, DeletedStatus, Durability, Error, HeadEntry, HeadUpdate, Id, IterOptions, Options,
+    Space, StorageChange, TreeRoot, TreeStorage,
 };
 
 /// The id alphabet, shared by tree ids and change ids so that they collide: tree ids come from
@@ -40,6 +54,10 @@ const ORDERS: [&str; 9] = ["", "1", "2", "3", "4", "5", "6", "7", "8"];
 const ROOT_ORDERS: [&str; 3] = ["", "", "3"];
 /// Order ids to query `get_after_order` with (between and around the ones used).
 const ORDER_PROBES: [&str; 6] = ["", "0", "2", "35", "8", "9"];
+/// Cases of the durability test when `PROPTEST_CASES` is not set (each opens files and syncs).
+const DURABLE_CASES: u32 = 96;
+/// Operations per case of the durability test, at most (one less).
+const DURABLE_OPS: usize = 80;
 
 // ---------------------------------------------------------------------------------------------
 // The reference model.
@@ -589,6 +607,18 @@ fn check_all(
     let model = &*model;
     prop_assert_eq!(space.add_seq(), model.counter, "space.add_seq()");
     prop_assert_eq!(space.counter().get(), model.counter, "space.counter()");
+    check_reads(space, handles, model, mhandles)
+}
+
+/// Every read of the space (its counts, its AddSeq feed, each tree opened by id, each of
+/// `handles`, the head storage) against the model. The counter itself is not compared here
+/// (callers do: exactly, or as a lower bound after a reopen).
+fn check_reads(
+    space: &Space,
+    handles: &[TreeStorage],
+    model: &Model,
+    mhandles: &[MHandle],
+) -> Result<(), TestCaseError> {
     prop_assert_eq!(space.change_count(), model.changes.len(), "change_count");
     prop_assert_eq!(space.tree_count(), model.live.len(), "tree_count");
     prop_assert_eq!(space.head_count(), model.entries.len(), "head_count");
@@ -845,6 +875,14 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
+/// A change's raw bytes: its label, padded to between 64 and 1023 bytes, so that a
+/// durability case writes enough log to roll tiny segments and trigger automatic checkpoints.
+fn payload(label: &str, n: usize) -> Vec<u8> {
+    let mut raw = label.as_bytes().to_vec();
+    raw.resize(64 + n * 97 % 960, b'.');
+    raw
+}
+
 fn names(v: &[usize]) -> Vec<String> {
     v.iter().map(|&i| IDS[i].to_string()).collect()
 }
@@ -926,7 +964,7 @@ fn step(
                 .map(|(k, &(c, o))| MInput {
                     id: IDS[c].to_string(),
                     order_id: ORDERS[o].to_string(),
-                    raw: format!("{} @{step_no}.{k}", IDS[c]).into_bytes(),
+                    raw: payload(&format!("{} @{step_no}.{k}", IDS[c]), step_no + k),
                     prev_ids: heads.clone(),
                     snapshot_id: cs.to_string(),
                     snapshot_counter: step_no as u32,
@@ -1020,16 +1058,17 @@ fn step(
     Ok(())
 }
 
-fn cases() -> u32 {
+/// `PROPTEST_CASES` when set, else `default`.
+fn cases_or(default: u32) -> u32 {
     std::env::var("PROPTEST_CASES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(256)
+        .unwrap_or(default)
 }
 
 proptest! {
     #![proptest_config(ProptestConfig {
-        cases: cases(),
+        cases: cases_or(256),
         // Keep the test to this one file: no regression files are written.
         failure_persistence: None,
         ..ProptestConfig::default()
@@ -1054,5 +1093,348 @@ proptest! {
             check_all(&told, &space, &handles, &mut model, &mhandles)
                 .map_err(|e| TestCaseError::fail(format!("after step {step_no} ({op:?}): {e}")))?;
         }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Durability: the same operations on a space with a log, reopened along the way.
+// ---------------------------------------------------------------------------------------------
+
+/// How a case's space directory is opened (the same options at every reopen of the case).
+#[derive(Clone, Debug)]
+struct Setup {
+    sync: bool,
+    /// Tiny segments (rolls every few frames) and automatic checkpoints once the log is twice
+    /// the live data and over this many bytes, instead of the default segment size with
+    /// automatic checkpoints off.
+    small: Option<u64>,
+    /// Reserve only a few seqs ahead, so that reservation frames happen between reopens too.
+    short_reservations: bool,
+}
+
+impl Setup {
+    fn options(&self) -> Options {
+        let options = Options::default().durability(if self.sync {
+            Durability::Sync
+        } else {
+            Durability::Buffered
+        });
+        let options = if let Some(min_bytes) = self.small {
+            options
+                .segment_size(512)
+                .auto_checkpoint(Some(2), min_bytes)
+        } else {
+            options.auto_checkpoint(None, 0)
+        };
+        if self.short_reservations {
+            options.reserve_ahead(3)
+        } else {
+            options
+        }
+    }
+}
+
+fn setup() -> impl Strategy<Value = Setup> {
+    (
+        any::<bool>(),
+        prop::option::of(prop_oneof![Just(4096u64), Just(1024)]),
+        prop::bool::weighted(0.3),
+    )
+        .prop_map(|(sync, small, short_reservations)| Setup {
+            sync,
+            small,
+            short_reservations,
+        })
+}
+
+#[derive(Clone, Debug)]
+enum DurableOp {
+    /// One of the in-memory test's operations.
+    Op(Op),
+    /// Drop every handle and the space (a clean close), open the directory again, and get the
+    /// tree handles back by id.
+    Reopen,
+    /// `space.checkpoint()`.
+    Checkpoint,
+    /// Compare the reads of `Space::open_read_only` of the directory, with the space open.
+    ReopenReadOnly,
+}
+
+fn durable_op() -> impl Strategy<Value = DurableOp> {
+    prop_oneof![
+        20 => op().prop_map(DurableOp::Op),
+        2 => Just(DurableOp::Reopen),
+        1 => Just(DurableOp::Checkpoint),
+        1 => Just(DurableOp::ReopenReadOnly),
+    ]
+}
+
+/// A case's temporary directory. The test simulates no crash, so the log's fsyncs only cost
+/// time: on a memory file system (`/dev/shm`, where there is one) they are free, and a case does
+/// not wait on a disk shared with other work. `SPACESTORE_MODEL_DIR` names another parent (a
+/// real disk, say).
+fn case_dir() -> tempfile::TempDir {
+    let builder = || {
+        let mut b = tempfile::Builder::new();
+        b.prefix("spacestore-model-");
+        b
+    };
+    let parent = std::env::var_os("SPACESTORE_MODEL_DIR")
+        .map(PathBuf::from)
+        .or_else(|| Some(PathBuf::from("/dev/shm")).filter(|p| p.is_dir()));
+    parent
+        .and_then(|p| builder().tempdir_in(p).ok())
+        .unwrap_or_else(|| builder().tempdir().unwrap())
+}
+
+/// Opens the directory and registers the head observer (observers do not survive a reopen).
+fn open_space(dir: &Path, options: &Options, told: &Told) -> Result<Space, TestCaseError> {
+    let space = Space::open(dir, options.clone())
+        .map_err(|e| TestCaseError::fail(format!("Space::open: {e}")))?;
+    let sink = Arc::clone(told);
+    space
+        .head_storage()
+        .add_observer(move |e: &HeadEntry| sink.lock().unwrap().push(e.clone()));
+    Ok(space)
+}
+
+/// What replay must have found in a log this test wrote: no torn tail (every write finished),
+/// nothing repaired, and no logged record refused (records are checked before they are logged,
+/// and writes here never race).
+fn check_report(what: &str, space: &Space) -> Result<(), TestCaseError> {
+    let report = space.recovery_report();
+    prop_assert!(report.is_some(), "{}: no recovery report", what);
+    let report = report.unwrap();
+    prop_assert!(
+        report.torn_tail.is_none(),
+        "{}: torn tail {:?}",
+        what,
+        report.torn_tail
+    );
+    prop_assert!(
+        report.repaired.is_none(),
+        "{}: repaired {:?}",
+        what,
+        report.repaired
+    );
+    prop_assert_eq!(
+        report.refused_records,
+        0,
+        "{}: records refused by replay",
+        what
+    );
+    prop_assert_eq!(
+        report.add_seq,
+        space.add_seq(),
+        "{}: the report's counter",
+        what
+    );
+    Ok(())
+}
+
+/// A case of the durability test: the directory, the open space, its handles, and the model.
+struct Durable {
+    dir: tempfile::TempDir,
+    options: Options,
+    space: Option<Space>,
+    handles: Vec<TreeStorage>,
+    told: Told,
+    model: Model,
+    mhandles: Vec<MHandle>,
+    /// The highest seq ever handed out (by a batch that succeeded or failed), over every open of
+    /// the directory. No seq at or below it may be handed out again.
+    handed_out: u64,
+}
+
+impl Durable {
+    fn path(&self) -> PathBuf {
+        self.dir.path().join("space")
+    }
+
+    fn space(&self) -> &Space {
+        self.space.as_ref().expect("the space is open")
+    }
+
+    fn check_all(&mut self) -> Result<(), TestCaseError> {
+        let space = self.space.as_ref().expect("the space is open");
+        check_all(
+            &self.told,
+            space,
+            &self.handles,
+            &mut self.model,
+            &self.mhandles,
+        )?;
+        prop_assert_eq!(space.writes_refused(), None, "writes_refused");
+        // Every seq handed out is durably reserved first.
+        let log = space.log_stats().unwrap();
+        prop_assert!(
+            log.reserved >= space.add_seq(),
+            "reserved {} below the counter {}",
+            log.reserved,
+            space.add_seq()
+        );
+        Ok(())
+    }
+
+    /// Closes the space cleanly and opens the directory again.
+    fn reopen(&mut self) -> Result<(), TestCaseError> {
+        // Between reopens the counter is exact, so the last seq handed out is the counter.
+        self.handed_out = self.handed_out.max(self.model.counter);
+        // Every handle holds the space open (and its directory locked): drop them all.
+        self.handles.clear();
+        self.space = None;
+        let space = open_space(&self.path(), &self.options, &self.told)?;
+        check_report("reopen", &space)?;
+
+        // The counter continues at or above every seq handed out before; it may jump (a
+        // reservation), so from here on the model counts from wherever it restarted. Every
+        // later batch then takes counter + 1 > every seq handed out: no reuse.
+        let restarted = space.add_seq();
+        prop_assert!(
+            restarted >= self.handed_out,
+            "after a reopen the counter is {}, below the seq {} handed out before",
+            restarted,
+            self.handed_out
+        );
+        self.model.counter = restarted;
+
+        // Deferred handles that never wrote existed only in memory: they are gone. The others
+        // are opened again by id; a handle whose tree was deleted cannot be.
+        for mh in std::mem::take(&mut self.mhandles) {
+            if mh.deferred {
+                continue;
+            }
+            let id = mh.root.id.as_str();
+            match (space.tree_storage(id), self.model.open(id)) {
+                (Ok(h), Ok(mh)) => {
+                    self.handles.push(h);
+                    self.mhandles.push(mh);
+                }
+                (Err(a), Err(e)) => prop_assert!(
+                    same_error(&a, &e),
+                    "reopen: tree_storage({}): got {:?}, the model expects {:?}",
+                    id,
+                    a,
+                    e
+                ),
+                (a, e) => prop_assert!(
+                    false,
+                    "reopen: tree_storage({}): got {:?}, the model expects {:?}",
+                    id,
+                    a.map(|h| h.id().clone()),
+                    e
+                ),
+            }
+        }
+        self.space = Some(space);
+        Ok(())
+    }
+
+    /// Opens the directory read-only next to the open space and compares its reads.
+    fn read_only(&self) -> Result<(), TestCaseError> {
+        let ro = Space::open_read_only(self.path(), self.options.clone())
+            .map_err(|e| TestCaseError::fail(format!("Space::open_read_only: {e}")))?;
+        check_report("open_read_only", &ro)?;
+        // The log holds no close frame yet: the counter is at the last reservation, at or
+        // above every seq handed out.
+        let handed_out = self.handed_out.max(self.model.counter);
+        prop_assert!(
+            ro.add_seq() >= handed_out,
+            "read-only counter {} below the seq {} handed out",
+            ro.add_seq(),
+            handed_out
+        );
+        check_reads(&ro, &[], &self.model, &[])?;
+        let refused = ro.head_storage().update_entry(HeadUpdate::new(IDS[0]));
+        prop_assert!(
+            matches!(refused, Err(Error::ReadOnly)),
+            "a write to a read-only space: {:?}",
+            refused
+        );
+        Ok(())
+    }
+
+    fn run(&mut self, step_no: usize, op: &DurableOp) -> Result<(), TestCaseError> {
+        match op {
+            DurableOp::Op(op) => {
+                let space = self.space.as_ref().expect("the space is open");
+                let before = self.model.counter;
+                step(
+                    step_no,
+                    op,
+                    space,
+                    &mut self.handles,
+                    &mut self.model,
+                    &mut self.mhandles,
+                )?;
+                // A batch took a seq (the model's, which `step` and `check_all` compare with
+                // the space's result and counter): never one handed out before, by this open
+                // of the directory or an earlier one.
+                if self.model.counter != before {
+                    prop_assert!(
+                        self.model.counter > self.handed_out,
+                        "step {}: seq {} reused (seqs up to {} were handed out)",
+                        step_no,
+                        self.model.counter,
+                        self.handed_out
+                    );
+                }
+            }
+            DurableOp::Reopen => self.reopen()?,
+            DurableOp::Checkpoint => {
+                let stats = self.space().checkpoint();
+                prop_assert!(
+                    matches!(stats, Ok(Some(_))),
+                    "step {}: checkpoint: {:?}",
+                    step_no,
+                    stats
+                );
+                let stats = stats.unwrap().unwrap();
+                let log = self.space().log_stats().unwrap();
+                prop_assert_eq!(stats.bytes_after, log.log_bytes, "checkpoint bytes_after");
+            }
+            DurableOp::ReopenReadOnly => self.read_only()?,
+        }
+        self.handed_out = self.handed_out.max(self.model.counter);
+        self.check_all()
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: cases_or(DURABLE_CASES),
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    /// The in-memory test's operations on `Space::open` of a directory (`Buffered` or `Sync`),
+    /// with reopens, checkpoints and read-only opens in between; every case ends with a reopen.
+    #[test]
+    fn reopened_space_matches_reference_model(
+        setup in setup(),
+        ops in prop::collection::vec(durable_op(), 1..DURABLE_OPS),
+    ) {
+        let dir = case_dir();
+        let options = setup.options();
+        let told = Told::default();
+        let space = open_space(&dir.path().join("space"), &options, &told)?;
+        let mut case = Durable {
+            dir,
+            options,
+            space: Some(space),
+            handles: Vec::new(),
+            told,
+            model: Model::default(),
+            mhandles: Vec::new(),
+            handed_out: 0,
+        };
+        case.check_all()?;
+        for (step_no, op) in ops.iter().enumerate() {
+            case.run(step_no, op)
+                .map_err(|e| TestCaseError::fail(format!("after step {step_no} ({op:?}): {e}")))?;
+        }
+        let last = ops.len();
+        case.run(last, &DurableOp::Reopen)
+            .map_err(|e| TestCaseError::fail(format!("after the final reopen: {e}")))?;
     }
 }
