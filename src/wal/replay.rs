@@ -18,6 +18,7 @@ use super::env::FileSystem;
 use super::frame::{self, HeaderError, Parsed};
 use super::{codec, segment_path, Recovery};
 use crate::memory::Memory;
+use crate::record::Record;
 use crate::{Error, Result};
 
 /// What replay found and did, returned by [`crate::Space::recovery_report`].
@@ -126,6 +127,163 @@ pub(crate) fn estimate_changes(fs: &dyn FileSystem, dir: &Path) -> Result<usize>
     Ok(bytes / 512)
 }
 
+/// What `scan` finds, in log order.
+enum Event {
+    /// A segment begins (its length, for the report).
+    Segment { len: usize },
+    /// A commit's record.
+    Record(Record),
+    /// An AddSeq reservation, or a checkpoint's.
+    Reserve(u64),
+    /// A clean close with the last seq handed out.
+    Close(u64),
+    /// A frame whose CRC matches but whose content does not decode: corruption. Ends the scan.
+    Undecodable(Bad),
+}
+
+/// How many events go to the applying thread at a time.
+const CHUNK: usize = 256;
+
+/// Runs `produce` (which hands chunks of events to its sink, and stops when the sink says so)
+/// on a second thread, and `consume` on this one, in order. Under loom, in line.
+fn pipeline<T: Send>(
+    produce: impl FnOnce(&mut dyn FnMut(Vec<Event>) -> bool) -> T + Send,
+    consume: &mut dyn FnMut(Vec<Event>) -> bool,
+) -> T {
+    #[cfg(loom)]
+    return produce(consume);
+    #[cfg(not(loom))]
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Event>>(16);
+        let producer = scope.spawn(move || produce(&mut |events| tx.send(events).is_ok()));
+        for events in rx.iter() {
+            if !consume(events) {
+                break;
+            }
+        }
+        // Dropping the receiver (here, by leaving the loop and the scope's borrow) stops a
+        // producer that is still sending.
+        drop(rx);
+        producer
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
+}
+
+/// Reads every segment in `seqs`, checks headers and frame CRCs, decodes records and hands them
+/// to `emit` in chunks. Returns the first bad spot (a torn tail or corruption, decided by the
+/// caller), or `None` when the log ends cleanly. Cuts preallocated zeros after the last frame
+/// of the last segment (unless `read_only`).
+fn scan(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    seqs: &[u64],
+    read_only: bool,
+    emit: &mut dyn FnMut(Vec<Event>) -> bool,
+) -> Result<Option<Bad>> {
+    let mut chunk = Vec::with_capacity(CHUNK);
+    let mut flush = |chunk: &mut Vec<Event>, force: bool| -> bool {
+        if chunk.len() >= CHUNK || (force && !chunk.is_empty()) {
+            emit(std::mem::replace(chunk, Vec::with_capacity(CHUNK)))
+        } else {
+            true
+        }
+    };
+    let read_u64 = |bytes: &Bytes, r: std::ops::Range<usize>| {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&bytes[r]);
+        u64::from_le_bytes(b)
+    };
+    for (i, &seq) in seqs.iter().enumerate() {
+        let bytes = read_segment(fs, dir, seq)?;
+        chunk.push(Event::Segment { len: bytes.len() });
+        let bad = |offset: usize, reason: &str| {
+            Some(Bad {
+                segment: i,
+                offset,
+                reason: reason.into(),
+            })
+        };
+        match frame::check_header(&bytes, seq) {
+            Ok(()) => {}
+            Err(HeaderError::Version(v)) => {
+                return Err(Error::Corrupt {
+                    segment: segment_path(dir, seq),
+                    offset: 0,
+                    reason: format!("format version {v}; this build reads {}", frame::VERSION),
+                })
+            }
+            Err(HeaderError::Short) => {
+                flush(&mut chunk, true);
+                return Ok(bad(0, "incomplete segment header"));
+            }
+            Err(HeaderError::Bad(reason)) => {
+                flush(&mut chunk, true);
+                return Ok(bad(0, reason));
+            }
+        }
+        let mut pos = frame::HEADER_LEN;
+        loop {
+            match frame::parse(&bytes, pos, seq) {
+                Parsed::End => {
+                    if valid_frame_after(&bytes, pos + 1, seq) {
+                        flush(&mut chunk, true);
+                        return Ok(bad(pos, "zeros where a frame should start"));
+                    }
+                    if pos < bytes.len() && i + 1 == seqs.len() && !read_only {
+                        // Preallocated zeros after the last frame (a crash kept them): cut.
+                        cut(fs, dir, &segment_path(dir, seq), pos)?;
+                    }
+                    break;
+                }
+                Parsed::Bad(reason) => {
+                    flush(&mut chunk, true);
+                    return Ok(bad(pos, reason));
+                }
+                Parsed::Frame {
+                    kind,
+                    payload,
+                    next,
+                } => {
+                    let event = match kind {
+                        frame::KIND_RECORD => match codec::decode(&bytes, payload) {
+                            Ok(record) => Event::Record(record),
+                            Err(reason) => Event::Undecodable(Bad {
+                                segment: i,
+                                offset: pos,
+                                reason: reason.into(),
+                            }),
+                        },
+                        frame::KIND_RESERVE | frame::KIND_CHECKPOINT if payload.len() == 8 => {
+                            Event::Reserve(read_u64(&bytes, payload))
+                        }
+                        frame::KIND_CLOSE if payload.len() == 8 => {
+                            Event::Close(read_u64(&bytes, payload))
+                        }
+                        _ => Event::Undecodable(Bad {
+                            segment: i,
+                            offset: pos,
+                            reason: "unknown frame kind".into(),
+                        }),
+                    };
+                    let last = matches!(event, Event::Undecodable(_));
+                    chunk.push(event);
+                    if last {
+                        flush(&mut chunk, true);
+                        return Ok(None);
+                    }
+                    if !flush(&mut chunk, false) {
+                        return Ok(None);
+                    }
+                    pos = next;
+                }
+            }
+        }
+    }
+    flush(&mut chunk, true);
+    Ok(None)
+}
+
 /// A bad spot in the log.
 struct Bad {
     segment: usize,
@@ -193,135 +351,58 @@ pub(crate) fn replay(
     seqs.drain(..start);
     let mut report = RecoveryReport::default();
     let mut reserved = 0u64;
-    let mut bad: Option<Bad> = None;
-    let mut segment_lens = Vec::with_capacity(seqs.len());
 
-    'segments: for (i, &seq) in seqs.iter().enumerate() {
-        let bytes = read_segment(fs, dir, seq)?;
-        report.segments += 1;
-        report.bytes_read += bytes.len() as u64;
-        segment_lens.push(bytes.len());
-        match frame::check_header(&bytes, seq) {
-            Ok(()) => {}
-            Err(HeaderError::Version(v)) => {
-                return Err(Error::Corrupt {
-                    segment: segment_path(dir, seq),
-                    offset: 0,
-                    reason: format!("format version {v}; this build reads {}", frame::VERSION),
-                })
-            }
-            Err(HeaderError::Short) => {
-                bad = Some(Bad {
-                    segment: i,
-                    offset: 0,
-                    reason: "incomplete segment header".into(),
-                });
-                break 'segments;
-            }
-            Err(HeaderError::Bad(reason)) => {
-                bad = Some(Bad {
-                    segment: i,
-                    offset: 0,
-                    reason: reason.into(),
-                });
-                break 'segments;
-            }
-        }
-        let mut pos = frame::HEADER_LEN;
-        loop {
-            match frame::parse(&bytes, pos, seq) {
-                Parsed::End => {
-                    if valid_frame_after(&bytes, pos + 1, seq) {
-                        bad = Some(Bad {
-                            segment: i,
-                            offset: pos,
-                            reason: "zeros where a frame should start".into(),
-                        });
-                        break 'segments;
-                    }
-                    if pos < bytes.len() && i + 1 == seqs.len() && !read_only {
-                        // Preallocated zeros after the last frame (a crash kept them): cut.
-                        cut(fs, dir, &segment_path(dir, seq), pos)?;
-                    }
-                    break;
+    // Reading, checking and decoding frames (`scan`) runs on a second thread, ahead of the
+    // records' application to memory on this one; they meet through a bounded channel of
+    // chunks, in log order.
+    let mut undecodable = None;
+    let mut apply = |events: Vec<Event>| -> bool {
+        for event in events {
+            match event {
+                Event::Segment { len } => {
+                    report.segments += 1;
+                    report.bytes_read += len as u64;
                 }
-                Parsed::Bad(reason) => {
-                    bad = Some(Bad {
-                        segment: i,
-                        offset: pos,
-                        reason: reason.into(),
-                    });
-                    break 'segments;
-                }
-                Parsed::Frame {
-                    kind,
-                    payload,
-                    next,
-                } => {
-                    let applied = match kind {
-                        frame::KIND_RECORD => match codec::decode(&bytes, payload) {
-                            Ok(record) => {
-                                if let crate::record::Record::AddBatch(b) = &record {
-                                    report.max_batch_seq = report.max_batch_seq.max(b.seq);
-                                }
-                                match memory.check(&record) {
-                                    Ok(plan) => {
-                                        memory.execute(&record, plan, false);
-                                    }
-                                    Err(_) => report.refused_records += 1,
-                                }
-                                Ok(())
-                            }
-                            Err(reason) => Err(reason),
-                        },
-                        frame::KIND_RESERVE if payload.len() == 8 => {
-                            let mut b = [0u8; 8];
-                            b.copy_from_slice(&bytes[payload]);
-                            reserved = reserved.max(u64::from_le_bytes(b));
-                            Ok(())
-                        }
-                        frame::KIND_CHECKPOINT if payload.len() == 8 => {
-                            let mut b = [0u8; 8];
-                            b.copy_from_slice(&bytes[payload]);
-                            reserved = reserved.max(u64::from_le_bytes(b));
-                            Ok(())
-                        }
-                        frame::KIND_CLOSE if payload.len() == 8 => {
-                            // Everything handed out is at or below the close's seq; a later
-                            // reservation frame raises the bar again.
-                            let mut b = [0u8; 8];
-                            b.copy_from_slice(&bytes[payload]);
-                            reserved = u64::from_le_bytes(b);
-                            Ok(())
-                        }
-                        _ => Err("unknown frame kind"),
-                    };
-                    if let Err(reason) = applied {
-                        // The CRC matched, so this is not a torn write: always corruption.
-                        return corrupt_or_repair(
-                            fs,
-                            dir,
-                            &seqs,
-                            Bad {
-                                segment: i,
-                                offset: pos,
-                                reason: reason.into(),
-                            },
-                            if read_only {
-                                Recovery::Strict
-                            } else {
-                                recovery
-                            },
-                            report,
-                            reserved,
-                            started,
-                        );
-                    }
+                Event::Record(record) => {
                     report.frames += 1;
-                    pos = next;
+                    if let Record::AddBatch(b) = &record {
+                        report.max_batch_seq = report.max_batch_seq.max(b.seq);
+                    }
+                    match memory.check(&record) {
+                        Ok(plan) => {
+                            memory.execute(&record, plan, false);
+                        }
+                        Err(_) => report.refused_records += 1,
+                    }
+                }
+                Event::Reserve(upto) => {
+                    report.frames += 1;
+                    reserved = reserved.max(upto);
+                }
+                Event::Close(last) => {
+                    // Everything handed out is at or below the close's seq; a later
+                    // reservation frame raises the bar again.
+                    report.frames += 1;
+                    reserved = last;
+                }
+                Event::Undecodable(b) => {
+                    undecodable = Some(b);
+                    return false;
                 }
             }
         }
+        true
+    };
+    let scanned = pipeline(|emit| scan(fs, dir, &seqs, read_only, emit), &mut apply);
+    let bad = scanned?;
+    if let Some(b) = undecodable {
+        // The CRC matched, so this is not a torn write: always corruption.
+        let recovery = if read_only {
+            Recovery::Strict
+        } else {
+            recovery
+        };
+        return corrupt_or_repair(fs, dir, &seqs, b, recovery, report, reserved, started);
     }
 
     if let Some(b) = bad {
