@@ -11,6 +11,7 @@ mod codec;
 pub mod env;
 pub mod frame;
 mod group;
+pub mod inspect;
 
 mod log;
 mod replay;

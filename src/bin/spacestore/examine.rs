@@ -1,0 +1,351 @@
+//! `inspect` and `verify`: read-only looks at a space directory (a frame scan with plain reads,
+//! no lock taken, nothing changed), so both work on a space another process has open.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use spacestore::wal::inspect::{self, lock_held, Scan};
+use spacestore::{Error, Options, Space};
+
+use crate::failure::{io_failure, require_space, Failure};
+use crate::ui::{plural, say, size, took, Progress};
+
+/// Scans `dir` with a progress bar.
+///
+/// While another process holds the space, a segment may vanish under the scan (the writer's
+/// checkpoint removed it) and a frame being written may be caught half-way: then the scan runs
+/// again, a few times. A real problem stays.
+pub fn scan_with_progress(dir: &Path) -> Result<Scan, Failure> {
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let live = || matches!(lock_held(dir), Ok(Some(true)));
+        let bar = Progress::bytes(0, "reading the log");
+        match inspect::scan(dir, &mut |done, total| {
+            bar.set_len(total);
+            bar.set(done);
+        }) {
+            Err(Error::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound && tries < 5 && live() => {}
+            Ok(scan) if scan.first_problem().is_some() && tries < 5 && live() => {}
+            other => return Ok(other?),
+        }
+    }
+}
+
+/// What the lock says, in words.
+fn lock_state(dir: &Path) -> Result<(bool, &'static str), Failure> {
+    Ok(
+        match lock_held(dir).map_err(|e| io_failure("checking the LOCK file", &e))? {
+            None => (false, "no LOCK file"),
+            Some(false) => (false, "free (no process has the space open)"),
+            Some(true) => (
+                true,
+                "held by another process: these figures are a snapshot, and a torn tail may be a \
+             frame being written",
+            ),
+        },
+    )
+}
+
+fn seq_range(range: Option<(u64, u64)>) -> String {
+    match range {
+        Some((lo, hi)) if lo == hi => format!("{lo}"),
+        Some((lo, hi)) => format!("{lo}..{hi}"),
+        None => "none".into(),
+    }
+}
+
+/// `spacestore inspect DIR`.
+pub fn inspect(dir: &Path) -> Result<(), Failure> {
+    require_space(dir)?;
+    let (_, lock) = lock_state(dir)?;
+    let scan = scan_with_progress(dir)?;
+    let f = &scan.frames;
+    say(format_args!("space {}", dir.display()))?;
+    say(format_args!("  lock           {lock}"))?;
+    say(format_args!(
+        "  bytes on disk  {} ({} bytes in {})",
+        size(scan.bytes_on_disk),
+        scan.bytes_on_disk,
+        plural(
+            (scan.segments.len() + scan.other_files.len() + usize::from(scan.lock_file)) as u64,
+            "file"
+        )
+    ))?;
+    let start = scan.segments.iter().find(|s| !s.superseded);
+    say(format_args!(
+        "  segments       {}{}",
+        scan.segments.len(),
+        match start {
+            Some(s) if s.checkpoint =>
+                format!(", replay starts at the checkpoint {}", file_name(&s.path)),
+            _ => String::new(),
+        }
+    ))?;
+    for s in &scan.segments {
+        let mut notes = Vec::new();
+        if s.checkpoint {
+            notes.push("checkpoint".to_string());
+        }
+        if s.superseded {
+            notes.push("superseded by a checkpoint: the next open removes it".into());
+        }
+        if let Some(why) = &s.bad_header {
+            notes.push(format!("bad header: {why}"));
+        }
+        if !s.read && !s.superseded {
+            notes.push("not read: it follows the corruption".into());
+        }
+        say(format_args!(
+            "    {}  {:>10}  {:>8} frames{}",
+            file_name(&s.path),
+            size(s.bytes),
+            s.frames,
+            if notes.is_empty() {
+                String::new()
+            } else {
+                format!("  ({})", notes.join("; "))
+            }
+        ))?;
+    }
+    for o in &scan.other_files {
+        say(format_args!(
+            "    {}  {:>10}  (not a segment: replay ignores it)",
+            o.name,
+            size(o.bytes)
+        ))?;
+    }
+    say(format_args!(
+        "  frames         {}: records {} (create tree {}, add batch {}, update head {}, \
+         delete entry {}, delete tree {}), reservations {}, closes {}, checkpoints {}",
+        f.total(),
+        f.records(),
+        f.create_tree,
+        f.add_batch,
+        f.update_head,
+        f.delete_entry,
+        f.delete_tree,
+        f.reserve,
+        f.close,
+        f.checkpoint
+    ))?;
+    if scan.refused_records > 0 {
+        say(format_args!(
+            "                 {} logged records were refused when written, and again by replay",
+            scan.refused_records
+        ))?;
+    }
+    say(format_args!("  trees          {}", scan.trees))?;
+    say(format_args!(
+        "  changes        {} ({} roots, {} in batches)",
+        scan.changes,
+        scan.trees,
+        scan.changes.saturating_sub(scan.trees)
+    ))?;
+    say(format_args!(
+        "  head entries   {} ({} queued for deletion or deleted)",
+        scan.head_entries, scan.deleted_entries
+    ))?;
+    say(format_args!(
+        "  AddSeq         stored changes carry {}; batches in the log {}; counter {} (the \
+         next batch gets {})",
+        seq_range(scan.stored_seqs),
+        seq_range(scan.batch_seqs),
+        scan.counter,
+        scan.counter + 1
+    ))?;
+    match &scan.torn_tail {
+        None => say(format_args!("  torn tail      none"))?,
+        Some(t) => say(format_args!(
+            "  torn tail      {} at {} byte offset {} ({}): an unfinished write, cut off at the \
+             next open",
+            size(scan.torn_bytes),
+            file_name(&t.segment),
+            t.offset,
+            t.reason
+        ))?,
+    }
+    if let Some(c) = &scan.corruption {
+        say(format_args!(
+            "  corruption     at {} byte offset {}: {}; replay stops there (the figures above \
+             are those of the log before it)",
+            file_name(&c.segment),
+            c.offset,
+            c.reason
+        ))?;
+    }
+    say(format_args!("  scanned in     {}", took(scan.duration)))?;
+    if let Some(c) = &scan.corruption {
+        return Err(Failure::Corrupt {
+            segment: c.segment.clone(),
+            offset: c.offset,
+            reason: c.reason.clone(),
+        });
+    }
+    Ok(())
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string())
+}
+
+/// A copy of a live space's segments in a temporary directory, removed on drop.
+struct Copy(PathBuf);
+
+impl Drop for Copy {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Copies the segments of `dir` (each read with [`inspect::read_consistent`]) to a new
+/// temporary directory. A segment removed meanwhile (the writer's checkpoint) fails with
+/// `NotFound`.
+fn copy_segments(dir: &Path) -> std::io::Result<Copy> {
+    static COPIES: AtomicU64 = AtomicU64::new(0);
+    let to = std::env::temp_dir().join(format!(
+        "spacestore-snapshot-{}-{}",
+        std::process::id(),
+        COPIES.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&to)?;
+    let copy = Copy(to);
+    let mut names: Vec<String> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".wal"))
+        .collect();
+    names.sort();
+    for name in names {
+        let bytes = inspect::read_consistent(&dir.join(&name))?;
+        std::fs::write(copy.0.join(&name), bytes)?;
+    }
+    Ok(copy)
+}
+
+/// Opens a read-only snapshot of the space with the library's replay.
+///
+/// The library maps the segments; while another process writes the space, it may cut a
+/// segment under the map (giving back preallocated space), and its replay reads the last
+/// segment twice. So when the lock is held, the replay runs on a consistent copy of the
+/// segments in a temporary directory (removed once opened: the maps keep what they need),
+/// copied again when a segment vanished or the copy caught a frame being written.
+pub fn open_snapshot(dir: &Path) -> Result<Space, Failure> {
+    let _spin = Progress::spinner("replaying the log (read-only)");
+    if !matches!(lock_held(dir), Ok(Some(true))) {
+        return Ok(Space::open_read_only(dir, Options::default())?);
+    }
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let copy = match copy_segments(dir) {
+            Ok(copy) => copy,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && tries < 5 => continue,
+            Err(e) => return Err(io_failure("copying the segments of a live space", &e)),
+        };
+        match Space::open_read_only(&copy.0, Options::default()) {
+            Err(Error::Corrupt { .. }) if tries < 5 => continue,
+            Err(Error::Corrupt {
+                segment,
+                offset,
+                reason,
+            }) => {
+                // Name the original segment, not the copy.
+                let segment = dir.join(segment.file_name().unwrap_or_default());
+                return Err(Failure::Corrupt {
+                    segment,
+                    offset,
+                    reason,
+                });
+            }
+            other => return Ok(other?),
+        }
+    }
+}
+
+/// `spacestore verify DIR`.
+pub fn verify(dir: &Path) -> Result<(), Failure> {
+    require_space(dir)?;
+    let (held, _) = lock_state(dir)?;
+    let scan = scan_with_progress(dir)?;
+    if let Some((p, corrupt)) = scan.first_problem() {
+        say(format_args!(
+            "FAILED {}: segment {}, byte offset {}: {}",
+            dir.display(),
+            p.segment.display(),
+            p.offset,
+            p.reason
+        ))?;
+        return Err(if corrupt {
+            Failure::Corrupt {
+                segment: p.segment.clone(),
+                offset: p.offset,
+                reason: p.reason.clone(),
+            }
+        } else {
+            Failure::Inconsistent {
+                segment: p.segment.clone(),
+                offset: p.offset,
+                reason: p.reason.clone(),
+                more: scan.inconsistency_count.saturating_sub(1),
+            }
+        });
+    }
+    // A second opinion: the library's own replay, read-only.
+    match open_snapshot(dir) {
+        Ok(_) => {}
+        Err(Failure::Corrupt {
+            segment,
+            offset,
+            reason,
+        }) => {
+            say(format_args!(
+                "FAILED {}: segment {}, byte offset {offset}: {reason}",
+                dir.display(),
+                segment.display()
+            ))?;
+            return Err(Failure::Corrupt {
+                segment,
+                offset,
+                reason,
+            });
+        }
+        Err(f) => return Err(f),
+    }
+    let f = &scan.frames;
+    say(format_args!(
+        "ok {}: {} frames in {} ({}) checked, {} records replayed; {} trees, {} changes, \
+         {} head entries; every change's tree exists, every head names a stored change, no \
+         seq above the counter {}",
+        dir.display(),
+        f.total(),
+        plural(
+            scan.segments.iter().filter(|s| s.read).count() as u64,
+            "segment"
+        ),
+        size(scan.bytes_read),
+        f.records(),
+        scan.trees,
+        scan.changes,
+        scan.head_entries,
+        scan.counter
+    ))?;
+    if let Some(t) = &scan.torn_tail {
+        say(format_args!(
+            "note: a torn tail of {} at {} byte offset {} ({}){}",
+            size(scan.torn_bytes),
+            t.segment.display(),
+            t.offset,
+            t.reason,
+            if held {
+                ": the space is open, so this may be a frame being written"
+            } else {
+                ": an unfinished write, cut off at the next open (not an error)"
+            }
+        ))?;
+    }
+    Ok(())
+}
