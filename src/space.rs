@@ -269,6 +269,12 @@ impl Space {
         self.commit.memory().changes.len()
     }
 
+    /// The ids of the live trees, sorted (a tree whose head entry was deleted is listed; a
+    /// deleted tree is not).
+    pub fn tree_ids(&self) -> Vec<Id> {
+        self.commit.memory().tree_ids()
+    }
+
     /// How many live trees the space holds.
     pub fn tree_count(&self) -> usize {
         self.commit.memory().tree_count()

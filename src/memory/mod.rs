@@ -46,6 +46,12 @@ impl Memory {
         read(&self.trees).get(id).cloned()
     }
 
+    pub(crate) fn tree_ids(&self) -> Vec<Id> {
+        let mut ids: Vec<Id> = read(&self.trees).keys().cloned().collect();
+        ids.sort_unstable();
+        ids
+    }
+
     pub(crate) fn tree_count(&self) -> usize {
         read(&self.trees).len()
     }

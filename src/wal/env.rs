@@ -20,6 +20,11 @@ pub trait FileSystem: Send + Sync + 'static {
     /// The whole content of a file. The real file system maps it (memmap2), so the bytes are
     /// not copied and stay valid while any `Bytes` of them lives.
     fn read(&self, path: &Path) -> io::Result<Bytes>;
+    /// The whole content of a file, copied: for reading a directory that another process may
+    /// be writing (and cutting), where a memory map could fault. By default a copy of `read`.
+    fn read_copy(&self, path: &Path) -> io::Result<Bytes> {
+        self.read(path).map(|b| Bytes::copy_from_slice(&b))
+    }
     /// The names of the files in `dir` (not their paths), in any order.
     fn list(&self, dir: &Path) -> io::Result<Vec<String>>;
     /// Cuts a file to `len` bytes.
@@ -139,6 +144,10 @@ impl FileSystem for StdFileSystem {
         // any mapped database file (documented in DESIGN.md).
         let map = unsafe { memmap2::Mmap::map(&file)? };
         Ok(Bytes::from_owner(map))
+    }
+
+    fn read_copy(&self, path: &Path) -> io::Result<Bytes> {
+        std::fs::read(path).map(Bytes::from)
     }
 
     fn list(&self, dir: &Path) -> io::Result<Vec<String>> {

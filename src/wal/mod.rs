@@ -192,7 +192,13 @@ pub(crate) fn open(dir: &Path, options: &Options) -> Result<Opened> {
     let memory = Memory::with_capacity(replay::estimate_changes(fs.as_ref(), dir)?);
     let replayed = replay::replay(fs.as_ref(), dir, &memory, options.recovery, false)?;
     let counter = AddSeqCounter::new();
-    counter.advance_to(replayed.report.add_seq);
+    let mut restart_at = replayed.report.add_seq;
+    if replayed.report.repaired.is_some() {
+        // What was moved aside may have held a reservation (and batches under it) that no
+        // frame still readable names: restart one reservation span higher, to be safe.
+        restart_at = restart_at.saturating_add(options.reserve_ahead);
+    }
+    counter.advance_to(restart_at);
     let wal = Wal::create(WalConfig {
         fs,
         dir: dir.to_path_buf(),
@@ -208,10 +214,17 @@ pub(crate) fn open(dir: &Path, options: &Options) -> Result<Opened> {
                 .as_ref()
                 .map_or(0, |t| t.bytes_dropped),
     })?;
+    let mut wal = wal;
+    if restart_at > replayed.report.add_seq {
+        // Make the jump durable before anything is handed out above the old bar.
+        wal.reserve(restart_at)?;
+    }
+    let mut report = replayed.report;
+    report.add_seq = restart_at;
     Ok(Opened {
         memory,
         counter,
         wal,
-        report: replayed.report,
+        report,
     })
 }

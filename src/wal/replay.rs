@@ -180,7 +180,7 @@ fn scan(
     seqs: &[u64],
     read_only: bool,
     emit: &mut dyn FnMut(Vec<Event>) -> bool,
-) -> Result<Option<Bad>> {
+) -> Result<Option<(Bad, Bytes)>> {
     let mut chunk = Vec::with_capacity(CHUNK);
     let mut flush = |chunk: &mut Vec<Event>, force: bool| -> bool {
         if chunk.len() >= CHUNK || (force && !chunk.is_empty()) {
@@ -195,14 +195,17 @@ fn scan(
         u64::from_le_bytes(b)
     };
     for (i, &seq) in seqs.iter().enumerate() {
-        let bytes = read_segment(fs, dir, seq)?;
+        let bytes = read_segment_as(fs, dir, seq, read_only)?;
         chunk.push(Event::Segment { len: bytes.len() });
         let bad = |offset: usize, reason: &str| {
-            Some(Bad {
-                segment: i,
-                offset,
-                reason: reason.into(),
-            })
+            Some((
+                Bad {
+                    segment: i,
+                    offset,
+                    reason: reason.into(),
+                },
+                bytes.clone(),
+            ))
         };
         match frame::check_header(&bytes, seq) {
             Ok(()) => {}
@@ -310,6 +313,21 @@ fn valid_frame_after(bytes: &[u8], from: usize, seq: u64) -> bool {
     false
 }
 
+/// Maps segment `seq` (copies it when `copy`: read-only opens of a directory another process
+/// may be writing and cutting, where a map could fault).
+fn read_segment_as(fs: &dyn FileSystem, dir: &Path, seq: u64, copy: bool) -> Result<Bytes> {
+    let path = segment_path(dir, seq);
+    let read = if copy {
+        fs.read_copy(&path)
+    } else {
+        fs.read(&path)
+    };
+    read.map_err(|source| Error::Io {
+        context: "reading a log segment",
+        source,
+    })
+}
+
 fn read_segment(fs: &dyn FileSystem, dir: &Path, seq: u64) -> Result<Bytes> {
     fs.read(&segment_path(dir, seq))
         .map_err(|source| Error::Io {
@@ -405,10 +423,10 @@ pub(crate) fn replay(
         return corrupt_or_repair(fs, dir, &seqs, b, recovery, report, reserved, started);
     }
 
-    if let Some(b) = bad {
+    if let Some((b, bytes)) = bad {
         // Torn or corrupt? Corrupt when anything valid follows: a frame later in the same
-        // segment, or a later segment with a valid header.
-        let bytes = read_segment(fs, dir, seqs[b.segment])?;
+        // segment (in the bytes scanned, not a later read: a writer may have appended since),
+        // or a later segment with a valid header.
         let seq = seqs[b.segment];
         let scan_from = if b.offset == 0 {
             frame::HEADER_LEN
@@ -419,7 +437,7 @@ pub(crate) fn replay(
             if found {
                 return Ok::<_, Error>(true);
             }
-            Ok(frame::check_header(&read_segment(fs, dir, s)?, s).is_ok())
+            Ok(frame::check_header(&read_segment_as(fs, dir, s, read_only)?, s).is_ok())
         })?;
         if later_valid || valid_frame_after(&bytes, scan_from, seq) {
             let recovery = if read_only {
@@ -491,6 +509,40 @@ fn remove(fs: &dyn FileSystem, path: &Path) -> Result<()> {
     })
 }
 
+/// The highest AddSeq that any valid frame in `bytes` from `from` on names (a batch's seq, a
+/// reservation, a checkpoint's or a close's): what a repair moves aside may have handed out seqs
+/// that the kept part does not know of.
+fn highest_seq_in(bytes: &Bytes, from: usize, seq: u64) -> u64 {
+    let mut highest = 0;
+    let mut p = from;
+    while p < bytes.len() {
+        match frame::parse(bytes, p, seq) {
+            Parsed::Frame {
+                kind,
+                payload,
+                next,
+            } => {
+                let named = match kind {
+                    frame::KIND_RECORD => match codec::decode(bytes, payload) {
+                        Ok(Record::AddBatch(b)) => b.seq,
+                        _ => 0,
+                    },
+                    _ if payload.len() == 8 => {
+                        let mut b = [0u8; 8];
+                        b.copy_from_slice(&bytes[payload]);
+                        u64::from_le_bytes(b)
+                    }
+                    _ => 0,
+                };
+                highest = highest.max(named);
+                p = next;
+            }
+            _ => p += 1,
+        }
+    }
+    highest
+}
+
 #[allow(clippy::too_many_arguments)]
 fn corrupt_or_repair(
     fs: &dyn FileSystem,
@@ -514,6 +566,13 @@ fn corrupt_or_repair(
     let io = |context| move |source| Error::Io { context, source };
     let mut moved_to = Vec::new();
     let bytes = read_segment(fs, dir, seqs[b.segment])?;
+    // Seqs named by what is moved aside must not be handed out again.
+    let mut moved_highest = highest_seq_in(&bytes, b.offset + 1, seqs[b.segment]);
+    for &s in &seqs[b.segment + 1..] {
+        let later = read_segment(fs, dir, s)?;
+        moved_highest = moved_highest.max(highest_seq_in(&later, frame::HEADER_LEN, s));
+    }
+    let reserved = reserved.max(moved_highest);
     let side = path.with_extension(format!("wal.corrupt-at-{}", b.offset));
     let f = fs.create(&side).map_err(io("writing a repair side file"))?;
     f.append(&bytes[b.offset..])
