@@ -12,10 +12,12 @@ use crate::tree::AddOutcome;
 use crate::{DeletedStatus, Error, HeadEntry, HeadUpdate, Id, Result, StorageChange};
 
 /// What [`Memory::check`] found: which changes of a batch to skip.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub(crate) struct Plan {
     /// Indexes into the batch's changes that are already stored (`add_all_no_error` only).
     skipped: Vec<usize>,
+    /// The batch's tree, when it exists already (found once, by the check).
+    tree: Option<Arc<TreeState>>,
 }
 
 /// What executing a record did.
@@ -113,7 +115,10 @@ impl Memory {
             (None, Some(r)) => r.order_id.as_str() == order_id,
             (None, None) => false,
         };
-        let mut plan = Plan::default();
+        let mut plan = Plan {
+            tree: tree.clone(),
+            ..Plan::default()
+        };
         let mut ids = Seen::new(batch.changes.len());
         let mut orders = Seen::new(batch.changes.len());
         for (i, change) in batch.changes.iter().enumerate() {
@@ -205,11 +210,21 @@ impl Memory {
             self.changes.insert(Arc::clone(change));
             kept.push(Arc::clone(change));
         }
-        if let Some(tree) = self.tree(&batch.tree_id) {
-            tree.add(&kept);
+        match &plan.tree {
+            Some(tree) => tree.add(&kept),
+            // Created by this record: look it up now.
+            None => {
+                if let Some(tree) = self.tree(&batch.tree_id) {
+                    tree.add(&kept);
+                }
+            }
         }
-        outcome.inserted = kept.iter().map(|c| c.id.clone()).collect();
-        self.index.publish(batch.seq, outcome.inserted.clone());
+        let ids: Vec<Id> = kept.iter().map(|c| c.id.clone()).collect();
+        if batch.skip_duplicates {
+            // Only `add_all_no_error` reports which ids it inserted.
+            outcome.inserted = ids.clone();
+        }
+        self.index.publish(batch.seq, ids);
         let changed = self.heads.update(batch.head_update(), applied.notify);
         applied.changed.extend(changed);
         outcome

@@ -128,7 +128,8 @@ impl HeadTable {
         let mut changed = false;
         if let Some(h) = u.heads {
             if e.heads != h {
-                e.heads = h.to_vec();
+                e.heads.clear();
+                e.heads.extend_from_slice(h);
                 changed = true;
             }
         }

@@ -6,6 +6,7 @@ use std::fs::{File, OpenOptions, TryLockError};
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use bytes::Bytes;
@@ -50,6 +51,10 @@ pub trait LogFile: Send + Sync {
     fn sync_data(&self) -> io::Result<()>;
     /// Cuts the file to `len` bytes (to take back a frame whose append failed).
     fn truncate(&self, len: u64) -> io::Result<()>;
+    /// Asks the file to keep allocated, synced space ahead of its data so that an fdatasync
+    /// after an append has no metadata to write (`Sync` spaces ask; `Buffered` ones do not, as
+    /// they do not fsync per commit). A hint: the default ignores it.
+    fn preallocate(&self, _enabled: bool) {}
 }
 
 /// The real file system: std's files, memmap2 for reading, `File::try_lock` for the lock.
@@ -62,8 +67,8 @@ pub const LOCK_FILE: &str = "LOCK";
 /// How far ahead of the data a log file is filled with zeros.
 const PREALLOCATE: u64 = 1 << 20;
 
-/// A segment being appended to. Space ahead of the data is preallocated by writing zeros (in
-/// steps of [`PREALLOCATE`] bytes), so that appends overwrite allocated blocks of a file whose
+/// A segment being appended to. When asked (`Sync` spaces), space ahead of the data is
+/// preallocated by writing zeros (in steps of [`PREALLOCATE`] bytes), so that appends overwrite allocated blocks of a file whose
 /// size does not change, and an `fdatasync` flushes data only, with no metadata to journal
 /// (what makes `Sync` commits approach the disk's limit). Zeros end a segment for replay; the
 /// file is cut back to its data when it is closed.
@@ -71,6 +76,8 @@ struct StdLogFile {
     file: File,
     /// (bytes of data, bytes allocated); appends are serialised by the commit lock anyway.
     lens: Mutex<(u64, u64)>,
+    /// Whether to keep zeros ahead of the data (see `LogFile::preallocate`).
+    preallocate: AtomicBool,
 }
 
 impl StdLogFile {
@@ -84,7 +91,7 @@ impl LogFile for StdLogFile {
         let mut lens = self.lens();
         let (len, allocated) = *lens;
         let end = len + buf.len() as u64;
-        if end > allocated {
+        if end > allocated && self.preallocate.load(Ordering::Relaxed) {
             let upto = end + PREALLOCATE;
             let zeros = vec![0u8; (upto - allocated) as usize];
             self.file.write_all_at(&zeros, allocated)?;
@@ -95,6 +102,7 @@ impl LogFile for StdLogFile {
         }
         self.file.write_all_at(buf, len)?;
         lens.0 = end;
+        lens.1 = lens.1.max(end);
         Ok(())
     }
     fn sync_data(&self) -> io::Result<()> {
@@ -105,6 +113,9 @@ impl LogFile for StdLogFile {
         self.file.set_len(len)?;
         *lens = (len, len);
         Ok(())
+    }
+    fn preallocate(&self, enabled: bool) {
+        self.preallocate.store(enabled, Ordering::Relaxed);
     }
 }
 
@@ -128,6 +139,7 @@ impl FileSystem for StdFileSystem {
         Ok(Box::new(StdLogFile {
             file,
             lens: Mutex::new((0, 0)),
+            preallocate: AtomicBool::new(false),
         }))
     }
 

@@ -29,6 +29,8 @@ pub(crate) struct Wal {
     /// False once a failed append could not be taken back: the file's tail is unknown.
     usable: bool,
     frames: u64,
+    /// Keep synced zeros ahead of the data (for `Sync` spaces).
+    preallocate: bool,
     /// Bytes of every segment file in the directory.
     log_bytes: u64,
     /// Bytes of the last checkpoint's snapshot (or of the log replayed at open): the estimate of
@@ -39,13 +41,19 @@ pub(crate) struct Wal {
 }
 
 /// Creates segment `seq` with its header and makes its directory entry durable.
-fn create_segment(fs: &dyn FileSystem, dir: &Path, seq: u64) -> Result<Arc<dyn LogFile>> {
+fn create_segment(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    seq: u64,
+    preallocate: bool,
+) -> Result<Arc<dyn LogFile>> {
     let file: Arc<dyn LogFile> = Arc::from(fs.create(&segment_path(dir, seq)).map_err(
         |source| Error::Io {
             context: "creating a log segment",
             source,
         },
     )?);
+    file.preallocate(preallocate);
     file.append(&frame::header(seq))
         .map_err(|source| Error::Io {
             context: "writing a segment header",
@@ -69,6 +77,8 @@ pub(crate) struct WalConfig {
     pub(crate) lock: Box<dyn Send + Sync>,
     /// Bytes of the segments already in the directory.
     pub(crate) existing_bytes: u64,
+    /// Keep synced zeros ahead of the data (for `Sync` spaces).
+    pub(crate) preallocate: bool,
 }
 
 /// What a checkpoint did.
@@ -88,7 +98,12 @@ pub struct CheckpointStats {
 impl Wal {
     /// Starts a new segment `config.segment_seq` and logs to it.
     pub(crate) fn create(config: WalConfig) -> Result<Wal> {
-        let file = create_segment(config.fs.as_ref(), &config.dir, config.segment_seq)?;
+        let file = create_segment(
+            config.fs.as_ref(),
+            &config.dir,
+            config.segment_seq,
+            config.preallocate,
+        )?;
         Ok(Wal {
             group: Arc::new(GroupSync::new(Arc::clone(&file))),
             fs: config.fs,
@@ -102,6 +117,7 @@ impl Wal {
             buf: Vec::new(),
             usable: true,
             frames: 0,
+            preallocate: config.preallocate,
             log_bytes: config.existing_bytes + frame::HEADER_LEN as u64,
             live_bytes: config.existing_bytes,
             _lock: config.lock,
@@ -262,7 +278,7 @@ impl Wal {
         self.fs
             .sync_dir(&self.dir)
             .map_err(io("syncing the space directory"))?;
-        let active = create_segment(self.fs.as_ref(), &self.dir, seq + 1)?;
+        let active = create_segment(self.fs.as_ref(), &self.dir, seq + 1, self.preallocate)?;
         self.group.switch(Arc::clone(&active));
         self.file = active;
         self.segment_seq = seq + 1;
@@ -287,7 +303,7 @@ impl Wal {
             }
         })?;
         let next = self.segment_seq + 1;
-        let file = create_segment(self.fs.as_ref(), &self.dir, next)?;
+        let file = create_segment(self.fs.as_ref(), &self.dir, next, self.preallocate)?;
         self.group.switch(Arc::clone(&file));
         self.file = file;
         self.segment_seq = next;

@@ -207,6 +207,7 @@ pub(crate) fn open(dir: &Path, options: &Options) -> Result<Opened> {
         reserved: replayed.reserved.max(replayed.report.add_seq),
         reserve_ahead: options.reserve_ahead,
         lock,
+        preallocate: options.durability == Durability::Sync,
         existing_bytes: replayed.report.bytes_read
             - replayed
                 .report

@@ -27,3 +27,4 @@ pub fn ids(changes: &[StorageChange]) -> Vec<String> {
 
 /// No heads given: the tree's heads stay as they are.
 pub const NO_HEADS: [&str; 0] = [];
+pub mod simfs;

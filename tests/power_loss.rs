@@ -1,0 +1,569 @@
+//! Simulated power loss: random workloads on a [`SimFs`] that keeps synced bytes apart from
+//! written ones, the power cut at every mutating file-system call of the workload in turn
+//! (dropping what was not synced, landing a prefix of it, tearing the last write at a random
+//! byte), then a reopen checked against the durability table (DESIGN.md, "Durability"):
+//!
+//! - the recovered state is exactly the state after some prefix of the attempted writes: no half
+//!   batch, no later write kept while an earlier one is lost;
+//! - that prefix holds every write made durable by a sync, a checkpoint or a clean reopen, and in
+//!   `Sync` mode every acknowledged write;
+//! - the counter restarts at or above every seq handed out before the cut, and a new batch takes
+//!   a seq above all of them; a clean reopen after the recovery shows the same state.
+//!
+//! A quarter of the cuts also cut the power a second time during the recovery itself.
+//!
+//! `SPACESTORE_POWER_CUTS` sets how many cuts each durability mode runs (default 4000).
+
+mod common;
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use common::simfs::workload::{
+    self, check_continues, dump, power_cut_scenario, Config, Driver, Step,
+};
+use common::simfs::{Op, Rng, SimFs, Tear};
+use spacestore::{Durability, Space, StorageChange, TreeRoot};
+
+fn cuts_per_mode() -> usize {
+    std::env::var("SPACESTORE_POWER_CUTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(4000)
+}
+
+/// Runs the scenario; on failure runs it again with a trace and panics with everything needed
+/// to replay it.
+fn run_or_explain(
+    seed: u64,
+    config: Config,
+    steps: &[Step],
+    cut: u64,
+    tear: Tear,
+    recovery_cut: Option<u64>,
+) {
+    let rng = Rng::new(seed ^ cut.wrapping_mul(0x100_0000_01b3));
+    if power_cut_scenario(
+        &mut rng.clone(),
+        config,
+        steps,
+        cut,
+        tear,
+        recovery_cut,
+        false,
+    )
+    .is_err()
+    {
+        let why = power_cut_scenario(
+            &mut rng.clone(),
+            config,
+            steps,
+            cut,
+            tear,
+            recovery_cut,
+            true,
+        )
+        .unwrap_err();
+        panic!(
+            "power cut scenario failed: {why}\n seed {seed}, cut at call {cut}, tear {tear:?}, \
+             recovery cut {recovery_cut:?}\n config {config:?}\n steps {steps:?}"
+        );
+    }
+}
+
+/// Every call of a workload, then the next workload, until `budget` cuts ran. Returns the
+/// number of cuts.
+fn power_cuts(durability: Durability, seed0: u64, budget: usize, crashes: bool) -> usize {
+    let mut cuts = 0;
+    let mut seed = seed0;
+    while cuts < budget {
+        seed += 1;
+        let mut rng = Rng::new(seed);
+        let config = workload::config(&mut rng, durability);
+        let len = 8 + rng.below(14) as usize;
+        let steps = workload::steps(&mut rng, len, crashes);
+        // A dry run counts the workload's calls.
+        let fs = SimFs::new();
+        let mut d = Driver::open(&fs, config).expect("open");
+        for s in &steps {
+            d.step(s)
+                .result
+                .expect("the workload runs on a healthy file system");
+        }
+        let total = fs.ops();
+        drop(d);
+        for cut in 0..=total {
+            let tear = Tear::ALL[rng.below(3) as usize];
+            let recovery_cut = rng.chance(1, 4).then(|| rng.below(8));
+            run_or_explain(seed, config, &steps, cut, tear, recovery_cut);
+            cuts += 1;
+        }
+    }
+    cuts
+}
+
+#[test]
+fn buffered_power_cuts_recover_a_prefix_of_the_writes_and_reuse_no_seq() {
+    let started = Instant::now();
+    let cuts = power_cuts(Durability::Buffered, 1_000, cuts_per_mode(), false);
+    eprintln!("buffered: {cuts} power cuts in {:.1?}", started.elapsed());
+}
+
+#[test]
+fn sync_power_cuts_lose_no_acknowledged_write_and_reuse_no_seq() {
+    let started = Instant::now();
+    let cuts = power_cuts(Durability::Sync, 2_000_000, cuts_per_mode(), false);
+    eprintln!("sync: {cuts} power cuts in {:.1?}", started.elapsed());
+}
+
+/// The same workloads with process crashes in them: the process is killed (what it wrote stays
+/// in the page cache, unsynced) and the space opened again, then the power is cut later. The
+/// writes replayed after the restart were visible, so they must survive as long as anything
+/// written after them does (the log stays a prefix), and open must not fail.
+#[test]
+#[ignore = "bug: open replays unsynced segments without syncing them, then builds on them; a \
+            later power cut loses them behind durable writes (a hole) or leaves a torn segment \
+            before a valid one (Error::Corrupt)"]
+fn power_cuts_after_a_process_crash_and_restart_keep_the_log_a_prefix() {
+    let started = Instant::now();
+    let a = power_cuts(Durability::Buffered, 3_000_000, cuts_per_mode() / 2, true);
+    let b = power_cuts(Durability::Sync, 4_000_000, cuts_per_mode() / 2, true);
+    eprintln!(
+        "with process crashes: {} power cuts in {:.1?}",
+        a + b,
+        started.elapsed()
+    );
+}
+
+/// Minimal case 1: the process dies right after the first open (the new segment's header was
+/// written, its directory entry synced, its bytes not), the space is opened again and a `Sync`
+/// write is acknowledged; then the power goes. The first segment is empty on disk, the second
+/// one valid: open must still work and show the acknowledged write.
+#[test]
+#[ignore = "bug: a segment header is never fsynced (create_segment syncs only the directory), and \
+            open does not sync the segment it replayed: an empty segment before a valid one is \
+            Error::Corrupt after a power cut"]
+fn a_sync_write_after_a_restart_survives_a_power_cut_when_the_first_segment_was_never_synced() {
+    let config = Config {
+        durability: Durability::Sync,
+        segment_size: 64 << 20,
+        reserve_ahead: 1 << 20,
+        auto_checkpoint: None,
+    };
+    let fs = SimFs::new();
+    let space = Space::open(workload::dir(), config.options(&fs)).unwrap();
+    let fs = fs.kill_process();
+    drop(space);
+    let space = Space::open(workload::dir(), config.options(&fs)).unwrap();
+    let tree = space
+        .create_tree_storage(TreeRoot::new("t", b"root".to_vec()))
+        .unwrap();
+    let seq = tree
+        .add_all(
+            vec![StorageChange::new("c", "1", b"x".to_vec())],
+            ["c"],
+            "t",
+        )
+        .unwrap();
+    fs.cut_power();
+    let fs = fs.reboot(Tear::DropUnsynced, &mut Rng::new(1));
+    drop(tree);
+    drop(space);
+    let space = Space::open(workload::dir(), config.options(&fs))
+        .unwrap_or_else(|e| panic!("an acknowledged Sync write made unreachable: {e}"));
+    assert_eq!(
+        space.tree_storage("t").unwrap().get("c").unwrap().add_seq,
+        seq
+    );
+}
+
+/// Minimal case 2: a `Buffered` write A is in the page cache when the process dies; the space
+/// is opened again (A is replayed and visible), write B follows and `Space::sync` makes "every
+/// write so far" durable. After a power cut, B is there and A is not: a later write kept while
+/// an earlier one is lost, which the durability table rules out.
+#[test]
+#[ignore = "bug: open does not fsync the replayed segment, and Space::sync only syncs the active \
+            segment: writes replayed after a process crash are lost by a later power cut while \
+            later writes survive"]
+fn writes_replayed_after_a_process_crash_survive_a_later_sync_and_power_cut() {
+    let config = Config {
+        durability: Durability::Buffered,
+        segment_size: 64 << 20,
+        reserve_ahead: 1 << 20,
+        auto_checkpoint: None,
+    };
+    let fs = SimFs::new();
+    let space = Space::open(workload::dir(), config.options(&fs)).unwrap();
+    let tree = space
+        .create_tree_storage(TreeRoot::new("t", b"root".to_vec()))
+        .unwrap();
+    space.sync().unwrap();
+    tree.add_all(
+        vec![StorageChange::new("a", "1", b"a".to_vec())],
+        ["a"],
+        "t",
+    )
+    .unwrap();
+    let fs = fs.kill_process();
+    drop(tree);
+    drop(space);
+    let space = Space::open(workload::dir(), config.options(&fs)).unwrap();
+    let tree = space.tree_storage("t").unwrap();
+    assert!(
+        tree.get("a").is_ok(),
+        "a process crash loses nothing acknowledged"
+    );
+    tree.add_all(
+        vec![StorageChange::new("b", "2", b"b".to_vec())],
+        ["b"],
+        "t",
+    )
+    .unwrap();
+    space.sync().unwrap();
+    fs.cut_power();
+    let fs = fs.reboot(Tear::DropUnsynced, &mut Rng::new(1));
+    drop(tree);
+    drop(space);
+    let space = Space::open(workload::dir(), config.options(&fs)).unwrap();
+    let tree = space.tree_storage("t").unwrap();
+    assert!(tree.get("b").is_ok());
+    assert!(
+        tree.get("a").is_ok(),
+        "write a was lost while the later write b survived"
+    );
+}
+
+/// A space with some history (batches on three trees, head entries, a deleted tree, a clean
+/// reopen so that there are two segments), all of it synced, to checkpoint.
+fn checkpoint_fixture(fs: &SimFs, config: Config) -> Driver {
+    let mut d = Driver::open(fs, config).unwrap();
+    let steps = [
+        Step::CreateTree(0),
+        Step::CreateTree(1),
+        Step::CreateTree(2),
+        Step::Batch {
+            tree: 0,
+            changes: 2,
+            size: 100,
+        },
+        Step::Batch {
+            tree: 1,
+            changes: 1,
+            size: 30,
+        },
+        Step::PutEntry,
+        Step::Reopen,
+        Step::Batch {
+            tree: 2,
+            changes: 3,
+            size: 10,
+        },
+        Step::DeleteTree(1),
+        Step::PutEntry,
+        Step::DeleteEntry(0),
+        Step::Batch {
+            tree: 0,
+            changes: 1,
+            size: 200,
+        },
+        // Everything durable (also in `Buffered` mode), so that the old state and the new one
+        // are the same state.
+        Step::Sync,
+    ];
+    for s in &steps {
+        d.step(s).result.unwrap();
+    }
+    d
+}
+
+#[test]
+fn a_crash_at_every_step_of_the_checkpoint_switch_recovers_the_old_or_the_new_state() {
+    let mut covered = 0;
+    for durability in [Durability::Buffered, Durability::Sync] {
+        let config = Config {
+            durability,
+            segment_size: 64 << 20,
+            reserve_ahead: 1 << 20,
+            auto_checkpoint: None,
+        };
+        // Where the checkpoint's calls begin and end.
+        let fs = SimFs::new();
+        fs.enable_trace();
+        let d = checkpoint_fixture(&fs, config);
+        let before = dump(d.space.as_ref().unwrap());
+        let counter = d.space.as_ref().unwrap().add_seq();
+        let start = fs.ops();
+        d.space.as_ref().unwrap().checkpoint().unwrap().unwrap();
+        let end = fs.ops();
+        let calls: Vec<String> = fs.trace()[start as usize..end as usize].to_vec();
+        // The switch's steps, in order: create tmp, write, fsync, rename, sync dir, remove the
+        // old segments, sync dir, create the new active segment, its header, sync dir.
+        let kinds: Vec<&str> = calls
+            .iter()
+            .map(|c| {
+                c.split_whitespace()
+                    .nth(1)
+                    .unwrap()
+                    .split('[')
+                    .next()
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(
+            &kinds[..5],
+            ["Fsync", "Create", "Write", "Fsync", "Rename"],
+            "{calls:?}"
+        );
+        assert!(kinds.contains(&"Remove"), "{calls:?}");
+        drop(d);
+
+        for k in start..=end {
+            for (t, tear) in Tear::ALL.into_iter().enumerate() {
+                for rep in 0..3u64 {
+                    let mut rng = Rng::new(k * 31 + t as u64 * 7 + rep);
+                    let fs = SimFs::new();
+                    let mut d = checkpoint_fixture(&fs, config);
+                    fs.cut_power_at(k - fs.ops());
+                    let r = d.space.as_ref().unwrap().checkpoint();
+                    let step = calls
+                        .get((k - start) as usize)
+                        .map_or("after the checkpoint", |s| s.as_str());
+                    if k == end {
+                        // After the last call: the checkpoint is complete.
+                        assert!(r.is_ok(), "{r:?}");
+                        fs.cut_power();
+                    }
+                    assert!(
+                        fs.power_is_off(),
+                        "{durability:?}, cut at {step}: the cut did not happen ({r:?})"
+                    );
+                    let fs2 = fs.reboot(tear, &mut rng);
+                    drop(d.space.take());
+                    let space =
+                        Space::open(workload::dir(), config.options(&fs2)).unwrap_or_else(|e| {
+                            panic!("{durability:?}, cut at {step}, {tear:?}: open failed: {e}")
+                        });
+                    assert_eq!(
+                        dump(&space),
+                        before,
+                        "{durability:?}, cut at {step}, {tear:?}: not the state before the checkpoint"
+                    );
+                    assert!(space.add_seq() >= counter);
+                    let segments: Vec<String> = fs2
+                        .names(&workload::dir())
+                        .into_iter()
+                        .filter(|n| n.ends_with(".wal") || n.contains(".wal."))
+                        .collect();
+                    assert!(
+                        !segments.iter().any(|n| n.ends_with(".tmp")),
+                        "{durability:?}, cut at {step}: a temporary checkpoint survived the open: {segments:?}"
+                    );
+                    check_continues(&fs2, config, space, counter)
+                        .unwrap_or_else(|e| panic!("{durability:?}, cut at {step}, {tear:?}: {e}"));
+                    covered += 1;
+                }
+            }
+        }
+    }
+    eprintln!("checkpoint switch: {covered} crashes");
+}
+
+/// `Sync` writers on four threads share fsyncs (group commit); a cut at a random call loses none
+/// of the batches that were acknowledged, and keeps each batch whole.
+#[test]
+fn sync_group_commit_under_power_cuts_loses_no_acknowledged_batch() {
+    use std::sync::{Arc, Mutex};
+    use std::thread;
+    let runs = (cuts_per_mode() / 15).max(10);
+    for run in 0..runs as u64 {
+        let mut rng = Rng::new(run + 77);
+        let config = Config {
+            durability: Durability::Sync,
+            segment_size: [400, 64 << 20][rng.below(2) as usize],
+            reserve_ahead: [2, 1 << 20][rng.below(2) as usize],
+            auto_checkpoint: None,
+        };
+        let fs = SimFs::new();
+        let space = Space::open(workload::dir(), config.options(&fs)).unwrap();
+        for t in 0..4 {
+            space
+                .create_tree_storage(TreeRoot::new(format!("t{t}"), b"root".to_vec()))
+                .unwrap();
+        }
+        let max_counter = Arc::new(Mutex::new(0u64));
+        fs.cut_power_at(rng.below(60));
+        let acked: Vec<(String, u64)> = thread::scope(|s| {
+            let handles: Vec<_> = (0..4)
+                .map(|t| {
+                    let space = space.clone();
+                    let max_counter = Arc::clone(&max_counter);
+                    s.spawn(move || {
+                        let tree = space.tree_storage(&format!("t{t}")).unwrap();
+                        let mut acked = Vec::new();
+                        for i in 0..15 {
+                            let base = format!("t{t}-{i}");
+                            let r = tree.add_all(
+                                vec![
+                                    StorageChange::new(
+                                        format!("{base}-a"),
+                                        format!("{i:04}a"),
+                                        vec![1; 20],
+                                    ),
+                                    StorageChange::new(
+                                        format!("{base}-b"),
+                                        format!("{i:04}b"),
+                                        vec![2; 20],
+                                    ),
+                                ],
+                                [format!("{base}-b")],
+                                format!("t{t}"),
+                            );
+                            let mut m = max_counter.lock().unwrap();
+                            *m = (*m).max(space.add_seq());
+                            match r {
+                                Ok(seq) => acked.push((base, seq)),
+                                Err(_) => break,
+                            }
+                        }
+                        acked
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap())
+                .collect()
+        });
+        let max_counter = *max_counter.lock().unwrap();
+        if !fs.power_is_off() {
+            fs.cut_power();
+        }
+        let fs2 = fs.reboot(Tear::ALL[(run % 3) as usize], &mut rng);
+        drop(space);
+        let space = Space::open(workload::dir(), config.options(&fs2)).unwrap();
+        for (base, seq) in &acked {
+            for part in ["a", "b"] {
+                let t = &base[..2];
+                let c = space
+                    .tree_storage(t)
+                    .unwrap()
+                    .get(&format!("{base}-{part}"))
+                    .unwrap_or_else(|e| panic!("run {run}: acknowledged {base} lost: {e}"));
+                assert_eq!(c.add_seq, *seq);
+            }
+        }
+        let changes = space.collect_changes_after_add_seq(0);
+        for c in &changes {
+            let partner = match c.id.strip_suffix("-a") {
+                Some(b) => format!("{b}-b"),
+                None => format!("{}-a", c.id.strip_suffix("-b").unwrap()),
+            };
+            assert!(
+                changes
+                    .iter()
+                    .any(|o| o.id.as_str() == partner && o.add_seq == c.add_seq),
+                "run {run}: half batch {}",
+                c.id
+            );
+        }
+        assert!(
+            space.add_seq() >= max_counter,
+            "run {run}: counter went back"
+        );
+        let seq = space
+            .tree_storage("t0")
+            .unwrap()
+            .add_all(
+                vec![StorageChange::new("z", "z", b"z".to_vec())],
+                ["z"],
+                "t0",
+            )
+            .unwrap();
+        assert!(seq > max_counter, "run {run}: seq {seq} reused");
+    }
+}
+
+/// The record of a torn frame may hold bytes that happen to form a valid frame (a change's raw
+/// bytes are whatever a peer sent). When that frame is the torn tail, replay must still see a
+/// torn tail, not corruption: the embedded "frame" starts inside the torn frame's extent.
+#[test]
+#[ignore = "bug: a torn frame whose payload embeds a valid frame is reported as Error::Corrupt \
+            (replay scans for valid frames from the bad frame's offset + 1)"]
+fn a_torn_frame_whose_payload_embeds_a_valid_frame_is_a_torn_tail() {
+    let config = Config {
+        durability: Durability::Buffered,
+        segment_size: 64 << 20,
+        reserve_ahead: 1 << 20,
+        auto_checkpoint: None,
+    };
+    let fs = SimFs::new();
+    let space = Space::open(workload::dir(), config.options(&fs)).unwrap();
+    let tree = space
+        .create_tree_storage(TreeRoot::new("t", b"root".to_vec()))
+        .unwrap();
+    space.sync().unwrap();
+    // The first open's segment is 1: a frame that is valid there.
+    let mut inner = Vec::new();
+    spacestore::wal::frame::encode(&mut inner, 1, spacestore::wal::frame::KIND_RECORD, |o| {
+        o.extend_from_slice(b"anything at all")
+    });
+    let mut raw = inner.clone();
+    raw.extend_from_slice(&[0xAB; 64]);
+    tree.add_all(vec![StorageChange::new("c", "1", raw)], ["c"], "t")
+        .unwrap();
+    // Power cut: the batch's frame lands torn after the embedded frame but before its end.
+    fs.cut_power();
+    let seg: PathBuf = workload::dir().join("00000000000000000001.wal");
+    let whole = fs.get(&seg).unwrap();
+    let pos = whole
+        .windows(inner.len())
+        .position(|w| w == inner.as_slice())
+        .unwrap();
+    let mut rng = Rng::new(1);
+    let fs2 = fs.reboot(Tear::DropUnsynced, &mut rng);
+    drop(tree);
+    drop(space);
+    let synced = fs2.get(&seg).unwrap();
+    let mut torn = synced.clone();
+    torn.extend_from_slice(&whole[synced.len()..pos + inner.len() + 10]);
+    fs2.put(&seg, &torn);
+    let space = Space::open(workload::dir(), config.options(&fs2))
+        .unwrap_or_else(|e| panic!("a power loss made the space unopenable: {e}"));
+    assert!(space.recovery_report().unwrap().torn_tail.is_some());
+    assert!(space.tree_storage("t").unwrap().get("c").is_err());
+}
+
+/// The op counts of the workloads, for the report: how many calls of each kind a typical
+/// workload makes (so the cuts above hit every kind).
+#[test]
+fn workloads_exercise_every_kind_of_call() {
+    let mut totals = [0u64; 8];
+    for seed in 1_001..1_021 {
+        let mut rng = Rng::new(seed);
+        let config = workload::config(&mut rng, Durability::Buffered);
+        let len = 8 + rng.below(14) as usize;
+        let steps = workload::steps(&mut rng, len, true);
+        let fs = SimFs::new();
+        let mut d = Driver::open(&fs, config).unwrap();
+        for s in &steps {
+            d.step(s).result.unwrap();
+        }
+        drop(d);
+        for (t, c) in totals.iter_mut().zip(fs.counts()) {
+            *t += c;
+        }
+    }
+    for op in [
+        Op::Create,
+        Op::Write,
+        Op::Fsync,
+        Op::Rename,
+        Op::Remove,
+        Op::SyncDir,
+    ] {
+        assert!(
+            totals[op as usize] > 0,
+            "no {op:?} in the workloads: {totals:?}"
+        );
+    }
+}
