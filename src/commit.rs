@@ -36,11 +36,15 @@ impl Ctx<'_> {
     /// Takes the batch's AddSeq (after durably reserving it, when the space has a log). Taken
     /// before the batch is checked, as Go does, so a batch that then fails leaves a gap.
     pub(crate) fn take_seq(&mut self) -> Result<u64> {
-        let seq = self.counter.get() + 1;
+        let seq = self
+            .counter
+            .get()
+            .checked_add(1)
+            .ok_or(Error::AddSeqExhausted)?;
         if let Some(wal) = self.wal.as_deref_mut() {
             wal.reserve(seq)?;
         }
-        Ok(self.counter.next())
+        self.counter.next().ok_or(Error::AddSeqExhausted)
     }
 }
 
@@ -144,9 +148,7 @@ impl Commit {
     /// queued writes are synced and published first.
     pub(crate) fn checkpoint(&self) -> Result<Option<CheckpointStats>> {
         let mut inner = lock(&self.inner);
-        if let Some(reason) = &inner.refused {
-            return Err(Error::WritesRefused(reason.clone()));
-        }
+        Self::latch(&mut inner)?;
         let Some(wal) = inner.wal.as_ref() else {
             return Ok(None);
         };
@@ -213,9 +215,7 @@ impl Commit {
             return Err(Error::ReadOnly);
         }
         let mut inner = lock(&self.inner);
-        if let Some(reason) = &inner.refused {
-            return Err(Error::WritesRefused(reason.clone()));
-        }
+        Self::latch(&mut inner)?;
         let record = build(&mut Ctx {
             memory: &self.memory,
             counter: &self.counter,
@@ -314,7 +314,23 @@ impl Commit {
     /// Whether writes are refused (after a failed sync or an append that could not be taken
     /// back), and why.
     pub(crate) fn refused(&self) -> Option<String> {
-        lock(&self.inner).refused.clone()
+        let mut inner = lock(&self.inner);
+        Self::latch(&mut inner)
+            .err()
+            .map(|_| inner.refused.clone().unwrap_or_default())
+    }
+
+    /// Latches a refusal the log reports (a failed fsync anywhere: a group sync, a reservation,
+    /// `Space::sync`, a checkpoint; an append that could not be taken back), and fails if
+    /// writes are refused.
+    fn latch(inner: &mut MutexGuard<'_, Inner>) -> Result<()> {
+        if inner.refused.is_none() {
+            inner.refused = inner.wal.as_ref().and_then(|w| w.refusal());
+        }
+        match &inner.refused {
+            Some(reason) => Err(Error::WritesRefused(reason.clone())),
+            None => Ok(()),
+        }
     }
 
     fn has_observers(&self) -> bool {
@@ -341,7 +357,7 @@ impl Commit {
 impl Drop for Commit {
     fn drop(&mut self) {
         let mut inner = lock(&self.inner);
-        if inner.refused.is_none() {
+        if Self::latch(&mut inner).is_ok() {
             if let Some(wal) = inner.wal.as_mut() {
                 wal.close(self.counter.get());
             }

@@ -14,10 +14,10 @@ use crate::sync::{AtomicU64, Ordering};
 /// use spacestore::AddSeqCounter;
 /// let space_counter = AddSeqCounter::new();
 /// let shared = space_counter.clone();
-/// assert_eq!(shared.next(), 1);
+/// assert_eq!(shared.next(), Some(1));
 /// assert_eq!(space_counter.get(), 1);
 /// let detached = AddSeqCounter::detached();
-/// assert_eq!(detached.next(), 1);
+/// assert_eq!(detached.next(), Some(1));
 /// assert_eq!(space_counter.get(), 1);
 /// ```
 #[derive(Clone, Debug, Default)]
@@ -40,9 +40,15 @@ impl AddSeqCounter {
         self.0.load(Ordering::SeqCst)
     }
 
-    /// Takes the next value: one more than the last one handed out.
-    pub fn next(&self) -> u64 {
-        self.0.fetch_add(1, Ordering::SeqCst) + 1
+    /// Takes the next value: one more than the last one handed out; `None` once `u64::MAX`
+    /// was handed out (the counter never wraps, so a value is never handed out twice).
+    // Not `Iterator::next`: the counter is shared and never ends by itself.
+    #[allow(clippy::should_implement_trait)]
+    pub fn next(&self) -> Option<u64> {
+        self.0
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |v| v.checked_add(1))
+            .ok()
+            .map(|v| v + 1)
     }
 
     /// Moves the counter up to at least `value` (never down); used by replay.

@@ -66,6 +66,10 @@ pub enum Error {
     /// writes until it is reopened. Reads go on.
     #[error("the space refuses writes after a failed sync of its log; reopen it: {0}")]
     WritesRefused(String),
+    /// The AddSeq counter reached `u64::MAX`: no new batch can get a seq (the counter never
+    /// wraps). Only a damaged or hostile log can claim such a seq.
+    #[error("the AddSeq counter is exhausted (u64::MAX was handed out)")]
+    AddSeqExhausted,
     /// The space was opened read-only ([`crate::Space::open_read_only`]).
     #[error("the space is open read-only")]
     ReadOnly,

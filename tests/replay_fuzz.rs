@@ -287,8 +287,6 @@ fn fuzz_regressions_pass_the_fuzz_checks() {
 /// next batch must fail cleanly, not overflow (a panic in debug builds, a wrap to seq 0, a reused
 /// seq, in release builds).
 #[test]
-#[ignore = "bug: Ctx::take_seq computes counter.get() + 1 and AddSeqCounter::next fetch_add(1) + 1 \
-            without overflow checks; replay accepts any seq up to u64::MAX"]
 fn a_log_that_claims_the_last_seq_makes_the_next_batch_fail_without_panicking() {
     let _serial = serial();
     let fs = SimFs::new();
@@ -323,8 +321,6 @@ fn a_log_that_claims_the_last_seq_makes_the_next_batch_fail_without_panicking() 
 /// already removed the segments that checkpoint supersedes; DESIGN.md promises "nothing changed
 /// on disk" (and with the old segments gone, neither repair nor a person can go back to them).
 #[test]
-#[ignore = "bug: replay removes the segments before the last checkpoint (and *.wal.tmp) before it \
-            has replayed the checkpoint, also when it then returns Error::Corrupt"]
 fn a_strict_open_that_finds_corruption_after_a_checkpoint_removes_nothing() {
     let _serial = serial();
     let fs = SimFs::new();

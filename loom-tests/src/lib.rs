@@ -138,6 +138,12 @@ impl FileSystem for MemFs {
         s.files.insert(to.to_path_buf(), f);
         Ok(())
     }
+    fn sync_file(&self, path: &Path) -> io::Result<()> {
+        let mut s = self.state();
+        let len = s.files.get(path).map_or(0, Vec::len);
+        s.durable.insert(path.to_path_buf(), len);
+        Ok(())
+    }
     fn sync_dir(&self, _dir: &Path) -> io::Result<()> {
         Ok(())
     }

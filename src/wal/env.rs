@@ -34,6 +34,10 @@ pub trait FileSystem: Send + Sync + 'static {
     fn remove(&self, path: &Path) -> io::Result<()>;
     /// Renames a file, replacing `to`.
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
+    /// Makes a file's content durable (fdatasync). Open does this to the segments it replayed:
+    /// after a process crash they may hold frames that were never synced, and new writes must
+    /// not become durable before them.
+    fn sync_file(&self, path: &Path) -> io::Result<()>;
     /// Makes the directory's entries (created, renamed, removed files) durable.
     fn sync_dir(&self, dir: &Path) -> io::Result<()>;
     /// Creates the directory and its parents.
@@ -184,6 +188,10 @@ impl FileSystem for StdFileSystem {
 
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
         std::fs::rename(from, to)
+    }
+
+    fn sync_file(&self, path: &Path) -> io::Result<()> {
+        File::open(path)?.sync_data()
     }
 
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {

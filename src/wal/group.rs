@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use super::env::LogFile;
-use crate::sync::{lock, AtomicU64, Mutex, Ordering};
+use crate::sync::{lock, AtomicBool, AtomicU64, Mutex, Ordering};
 use crate::{Error, Result};
 
 struct State {
@@ -26,6 +26,8 @@ pub(crate) struct GroupSync {
     /// Every frame ending at or below this LSN is durable. Written only under `state`'s lock;
     /// read without it, so that a publisher holding the commit lock never waits for an fsync.
     synced: AtomicU64,
+    /// Set once an fsync failed (the reason is in `state`); read without the lock.
+    failed: AtomicBool,
     state: Mutex<State>,
 }
 
@@ -34,6 +36,7 @@ impl GroupSync {
         GroupSync {
             written: AtomicU64::new(0),
             synced: AtomicU64::new(0),
+            failed: AtomicBool::new(false),
             state: Mutex::new(State {
                 file,
                 failed: None,
@@ -71,12 +74,21 @@ impl GroupSync {
             }
             Err(source) => {
                 s.failed = Some(format!("fsync of the log failed: {source}"));
+                self.failed.store(true, Ordering::SeqCst);
                 Err(Error::Io {
                     context: "syncing the log",
                     source,
                 })
             }
         }
+    }
+
+    /// Why writes must stop, if an fsync failed. Waits for the sync lock only after a failure.
+    pub(crate) fn failed(&self) -> Option<String> {
+        if !self.failed.load(Ordering::SeqCst) {
+            return None;
+        }
+        lock(&self.state).failed.clone()
     }
 
     /// The LSN up to which frames are durable. Never waits for an fsync in progress.

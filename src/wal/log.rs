@@ -17,6 +17,8 @@ pub(crate) struct Wal {
     fs: Arc<dyn FileSystem>,
     dir: PathBuf,
     segment_seq: u64,
+    /// The number the next new segment gets.
+    next_segment_seq: u64,
     file: Arc<dyn LogFile>,
     /// Bytes in the active segment.
     len: u64,
@@ -31,6 +33,9 @@ pub(crate) struct Wal {
     frames: u64,
     /// Keep synced zeros ahead of the data (for `Sync` spaces).
     preallocate: bool,
+    /// The active segment was superseded by a checkpoint that failed after its rename: the next
+    /// append must start a new segment.
+    stale: bool,
     /// Bytes of every segment file in the directory.
     log_bytes: u64,
     /// Bytes of the last checkpoint's snapshot (or of the log replayed at open): the estimate of
@@ -40,30 +45,55 @@ pub(crate) struct Wal {
     _lock: Box<dyn Send + Sync>,
 }
 
-/// Creates segment `seq` with its header and makes its directory entry durable.
+/// Why a new segment could not be started, and whether its file may have been left behind (a
+/// file left between two segments would read as corruption, so the log must stop).
+struct SegmentError {
+    error: Error,
+    left_behind: bool,
+}
+
+/// Creates segment `seq` with its header, makes both durable (the header's fsync, then the
+/// directory's), and returns it. On failure the file is removed again if it can be.
 fn create_segment(
     fs: &dyn FileSystem,
     dir: &Path,
     seq: u64,
     preallocate: bool,
-) -> Result<Arc<dyn LogFile>> {
-    let file: Arc<dyn LogFile> = Arc::from(fs.create(&segment_path(dir, seq)).map_err(
-        |source| Error::Io {
-            context: "creating a log segment",
-            source,
-        },
-    )?);
+) -> std::result::Result<Arc<dyn LogFile>, SegmentError> {
+    let path = segment_path(dir, seq);
+    let io = |context| move |source| Error::Io { context, source };
+    let file: Arc<dyn LogFile> = match fs.create(&path) {
+        Ok(file) => Arc::from(file),
+        Err(source) => {
+            return Err(SegmentError {
+                error: io("creating a log segment")(source),
+                left_behind: fs.read(&path).is_ok() && fs.remove(&path).is_err(),
+            })
+        }
+    };
     file.preallocate(preallocate);
-    file.append(&frame::header(seq))
-        .map_err(|source| Error::Io {
-            context: "writing a segment header",
-            source,
-        })?;
-    fs.sync_dir(dir).map_err(|source| Error::Io {
-        context: "syncing the space directory",
-        source,
-    })?;
-    Ok(file)
+    let mut fsync_failed = false;
+    let written = file
+        .append(&frame::header(seq))
+        .map_err(io("writing a segment header"))
+        .and_then(|()| {
+            file.sync_data().map_err(|source| {
+                fsync_failed = true;
+                io("syncing a segment header")(source)
+            })
+        })
+        .and_then(|()| fs.sync_dir(dir).map_err(io("syncing the space directory")));
+    match written {
+        Ok(()) => Ok(file),
+        Err(error) => {
+            drop(file);
+            Err(SegmentError {
+                error,
+                // A failed fsync stops the log like any other (the page cache is suspect).
+                left_behind: fs.remove(&path).is_err() || fsync_failed,
+            })
+        }
+    }
 }
 
 /// Settings of a [`Wal`].
@@ -103,12 +133,14 @@ impl Wal {
             &config.dir,
             config.segment_seq,
             config.preallocate,
-        )?;
+        )
+        .map_err(|e| e.error)?;
         Ok(Wal {
             group: Arc::new(GroupSync::new(Arc::clone(&file))),
             fs: config.fs,
             dir: config.dir,
             segment_seq: config.segment_seq,
+            next_segment_seq: config.segment_seq + 1,
             file,
             len: frame::HEADER_LEN as u64,
             segment_size: config.segment_size,
@@ -118,6 +150,7 @@ impl Wal {
             usable: true,
             frames: 0,
             preallocate: config.preallocate,
+            stale: false,
             log_bytes: config.existing_bytes + frame::HEADER_LEN as u64,
             live_bytes: config.existing_bytes,
             _lock: config.lock,
@@ -134,6 +167,13 @@ impl Wal {
         self.usable
     }
 
+    /// Why the log refuses writes, if it does: a failed fsync, or a tail it cannot vouch for.
+    pub(crate) fn refusal(&self) -> Option<String> {
+        self.group.failed().or_else(|| {
+            (!self.usable).then(|| "a failed write to the log could not be taken back".into())
+        })
+    }
+
     /// Frames appended since the space was opened.
     pub(crate) fn frames(&self) -> u64 {
         self.frames
@@ -146,6 +186,7 @@ impl Wal {
 
     /// Appends the frame of `record`; returns the LSN at its end. Not yet durable.
     pub(crate) fn append(&mut self, record: &Record) -> Result<u64> {
+        self.ensure_fresh()?;
         self.encode(frame::KIND_RECORD, |o| codec::encode(record, o));
         if self.len + self.buf.len() as u64 > self.segment_size
             && self.len > frame::HEADER_LEN as u64
@@ -163,6 +204,7 @@ impl Wal {
             return Ok(());
         }
         let upto = seq.saturating_add(self.reserve_ahead - 1);
+        self.ensure_fresh()?;
         self.encode(frame::KIND_RESERVE, |o| {
             o.extend_from_slice(&upto.to_le_bytes())
         });
@@ -176,7 +218,7 @@ impl Wal {
     /// right above it instead of above the reservation. Synced; best effort (a close that does
     /// not reach the disk only costs a gap).
     pub(crate) fn close(&mut self, last_seq: u64) {
-        if !self.usable {
+        if !self.usable || self.ensure_fresh().is_err() {
             return;
         }
         self.encode(frame::KIND_CLOSE, |o| {
@@ -232,12 +274,14 @@ impl Wal {
     /// or the checkpoint (plus, at worst, superseded segments that the next open removes).
     pub(crate) fn checkpoint(&mut self, memory: &Memory) -> Result<CheckpointStats> {
         let io = |context| move |source| Error::Io { context, source };
-        self.file
-            .sync_data()
-            .map_err(io("syncing the log before a checkpoint"))?;
+        // Through the group, so that a failure latches like any failed fsync.
+        self.group.sync_to(self.group.written())?;
         let bytes_before = self.log_bytes;
-        let old_segments = list_segments(self.fs.as_ref(), &self.dir)?;
-        let seq = self.segment_seq + 1;
+        let seq = self.take_segment_seq();
+        let old_segments: Vec<u64> = list_segments(self.fs.as_ref(), &self.dir)?
+            .into_iter()
+            .filter(|&s| s < seq)
+            .collect();
         let path = segment_path(&self.dir, seq);
         let tmp = path.with_extension("wal.tmp");
         let file = self.fs.create(&tmp).map_err(io("creating a checkpoint"))?;
@@ -261,15 +305,42 @@ impl Wal {
         })?;
         file.append(&out).map_err(io("writing a checkpoint"))?;
         snapshot_len += out.len() as u64;
+        // (A failed fsync here concerns the temporary file only, which is abandoned.)
         file.sync_data().map_err(io("syncing a checkpoint"))?;
         drop(file);
         self.fs
             .rename(&tmp, &path)
             .map_err(io("renaming a checkpoint into place"))?;
-        self.fs
+        // From here on the checkpoint may be what the next open starts at: the old active
+        // segment must never be written again. Any failure before the new active segment is in
+        // place stops all writes (reopen to go on).
+        let switched = self
+            .fs
             .sync_dir(&self.dir)
-            .map_err(io("syncing the space directory"))?;
-        // The checkpoint is durable: from here on replay starts at it.
+            .map_err(io("syncing the space directory"))
+            .and_then(|()| {
+                let next = self.take_segment_seq();
+                create_segment(self.fs.as_ref(), &self.dir, next, self.preallocate)
+                    .map(|file| (next, file))
+                    .map_err(|e| {
+                        if e.left_behind {
+                            self.usable = false;
+                        }
+                        e.error
+                    })
+            });
+        self.log_bytes = snapshot_len;
+        self.live_bytes = snapshot_len;
+        match switched {
+            Ok((active_seq, active)) => self.switch_to(active_seq, active),
+            Err(e) => {
+                // The next append starts a new segment first (and fails until it can).
+                self.stale = true;
+                return Err(e);
+            }
+        }
+        // The superseded segments go. If that fails the checkpoint still stands and writes go
+        // on; the error is reported, and the next open removes what is left.
         for &old in &old_segments {
             self.fs
                 .remove(&segment_path(&self.dir, old))
@@ -278,19 +349,52 @@ impl Wal {
         self.fs
             .sync_dir(&self.dir)
             .map_err(io("syncing the space directory"))?;
-        let active = create_segment(self.fs.as_ref(), &self.dir, seq + 1, self.preallocate)?;
-        self.group.switch(Arc::clone(&active));
-        self.file = active;
-        self.segment_seq = seq + 1;
-        self.len = frame::HEADER_LEN as u64;
-        self.log_bytes = snapshot_len + frame::HEADER_LEN as u64;
-        self.live_bytes = snapshot_len;
+        let removed = old_segments.len();
         Ok(CheckpointStats {
             bytes_before,
             bytes_after: self.log_bytes,
-            segments_removed: old_segments.len(),
+            segments_removed: removed,
             records,
         })
+    }
+
+    /// The next unused segment number: above every segment this log created or tried to
+    /// create (a failed roll may leave its file behind), so numbers are never reused.
+    fn take_segment_seq(&mut self) -> u64 {
+        let seq = self.next_segment_seq;
+        self.next_segment_seq += 1;
+        seq
+    }
+
+    /// Makes `file` (segment `seq`, just created with its header) the active segment.
+    fn switch_to(&mut self, seq: u64, file: Arc<dyn LogFile>) {
+        self.group.switch(Arc::clone(&file));
+        self.file = file;
+        self.segment_seq = seq;
+        self.len = frame::HEADER_LEN as u64;
+        self.log_bytes += frame::HEADER_LEN as u64;
+        self.stale = false;
+    }
+
+    /// Starts a new segment when the active one must not be written any more (a checkpoint
+    /// that failed after its rename superseded it).
+    fn ensure_fresh(&mut self) -> Result<()> {
+        if !self.stale {
+            return Ok(());
+        }
+        let next = self.take_segment_seq();
+        match create_segment(self.fs.as_ref(), &self.dir, next, self.preallocate) {
+            Ok(file) => {
+                self.switch_to(next, file);
+                Ok(())
+            }
+            Err(e) => {
+                if e.left_behind {
+                    self.usable = false;
+                }
+                Err(e.error)
+            }
+        }
     }
 
     /// Closes the active segment (synced whole) and starts the next one.
@@ -302,13 +406,19 @@ impl Wal {
                 source,
             }
         })?;
-        let next = self.segment_seq + 1;
-        let file = create_segment(self.fs.as_ref(), &self.dir, next, self.preallocate)?;
-        self.group.switch(Arc::clone(&file));
-        self.file = file;
-        self.segment_seq = next;
-        self.len = frame::HEADER_LEN as u64;
-        self.log_bytes += frame::HEADER_LEN as u64;
+        let next = self.take_segment_seq();
+        let file = match create_segment(self.fs.as_ref(), &self.dir, next, self.preallocate) {
+            Ok(file) => file,
+            Err(e) => {
+                // Writing goes on in the current (synced, full) segment, unless a broken file
+                // may sit between it and the next one.
+                if e.left_behind {
+                    self.usable = false;
+                }
+                return Err(e.error);
+            }
+        };
+        self.switch_to(next, file);
         Ok(())
     }
 

@@ -191,6 +191,15 @@ pub(crate) fn open(dir: &Path, options: &Options) -> Result<Opened> {
     })?;
     let memory = Memory::with_capacity(replay::estimate_changes(fs.as_ref(), dir)?);
     let replayed = replay::replay(fs.as_ref(), dir, &memory, options.recovery, false)?;
+    // Frames replayed from the page cache after a process crash may never have been synced:
+    // make them durable before anything new is, so the log on disk stays a prefix.
+    for seq in replay::list_segments(fs.as_ref(), dir)? {
+        fs.sync_file(&segment_path(dir, seq))
+            .map_err(|source| Error::Io {
+                context: "syncing a replayed segment",
+                source,
+            })?;
+    }
     let counter = AddSeqCounter::new();
     let mut restart_at = replayed.report.add_seq;
     if replayed.report.repaired.is_some() {

@@ -105,8 +105,12 @@ fn checkpoint_start(fs: &dyn FileSystem, dir: &Path, seqs: &[u64]) -> Result<usi
     for (i, &seq) in seqs.iter().enumerate().rev() {
         let bytes = read_segment(fs, dir, seq)?;
         if frame::check_header(&bytes, seq).is_ok() {
-            if let Parsed::Frame { kind, .. } = frame::parse(&bytes, frame::HEADER_LEN, seq) {
-                if kind == frame::KIND_CHECKPOINT {
+            if let Parsed::Frame { kind, payload, .. } =
+                frame::parse(&bytes, frame::HEADER_LEN, seq)
+            {
+                // A checkpoint frame only when it is a well-formed one: a bad one must not make
+                // the segments before it look superseded.
+                if kind == frame::KIND_CHECKPOINT && payload.len() == 8 {
                     return Ok(i);
                 }
             }
@@ -294,8 +298,26 @@ struct Bad {
     reason: String,
 }
 
-/// Whether any valid frame starts in `bytes` after `from`. Runs of zeros (preallocated space)
-/// are skipped at once: no frame starts with a zero length.
+/// Whether a run of valid frames starts at `p` and goes on, frame after frame, to the end of
+/// the segment's data. (A single valid-looking frame is not enough: a change's raw bytes come
+/// from peers and may embed one, and a torn write can cut right after it.)
+fn valid_run_from(bytes: &[u8], mut p: usize, seq: u64) -> bool {
+    let mut frames = 0;
+    loop {
+        match frame::parse(bytes, p, seq) {
+            Parsed::Frame { next, .. } => {
+                frames += 1;
+                p = next;
+            }
+            Parsed::End => return frames > 0,
+            Parsed::Bad(_) => return false,
+        }
+    }
+}
+
+/// Whether valid frames that run to the end of the data start in `bytes` after `from`: what
+/// tells corruption (good frames after a bad one) from a torn tail. Runs of zeros
+/// (preallocated space) are skipped at once: no frame starts with a zero length.
 fn valid_frame_after(bytes: &[u8], from: usize, seq: u64) -> bool {
     let mut p = from;
     while p < bytes.len() {
@@ -305,7 +327,7 @@ fn valid_frame_after(bytes: &[u8], from: usize, seq: u64) -> bool {
         }
         // A frame's first byte may be a zero (its length's low byte): look a little back too.
         let back = p.saturating_sub(3).max(from);
-        if (back..=p).any(|q| matches!(frame::parse(bytes, q, seq), Parsed::Frame { .. })) {
+        if (back..=p).any(|q| valid_run_from(bytes, q, seq)) {
             return true;
         }
         p += 1;
@@ -350,22 +372,7 @@ pub(crate) fn replay(
     let started = Instant::now();
     let mut seqs = list_segments(fs, dir)?;
     let start = checkpoint_start(fs, dir, &seqs)?;
-    if !read_only {
-        // Segments before the last checkpoint are superseded (left by a crash between the
-        // checkpoint's rename and their removal), and a `.wal.tmp` is a checkpoint that never
-        // got renamed: remove both.
-        let io = |context| move |source| Error::Io { context, source };
-        for &s in &seqs[..start] {
-            fs.remove(&segment_path(dir, s))
-                .map_err(io("removing a superseded segment"))?;
-        }
-        for name in fs.list(dir).map_err(io("listing the space directory"))? {
-            if name.ends_with(".wal.tmp") {
-                fs.remove(&dir.join(name))
-                    .map_err(io("removing an unfinished checkpoint"))?;
-            }
-        }
-    }
+    let superseded: Vec<u64> = seqs[..start].to_vec();
     seqs.drain(..start);
     let mut report = RecoveryReport::default();
     let mut reserved = 0u64;
@@ -462,12 +469,30 @@ pub(crate) fn replay(
             bytes_dropped: dropped,
         });
     }
-    Ok(finish(
-        report,
-        seqs.last().copied().unwrap_or(0),
-        reserved,
-        started,
-    ))
+    if !read_only {
+        remove_superseded(fs, dir, &superseded)?;
+    }
+    let last = seqs.last().copied().max(superseded.last().copied());
+    Ok(finish(report, last.unwrap_or(0), reserved, started))
+}
+
+/// After a clean replay: segments before the last checkpoint are superseded (left by a crash
+/// between the checkpoint's rename and their removal), and a `.wal.tmp` is a checkpoint that
+/// never got renamed: remove both. (Never before: a strict open that then finds corruption
+/// must leave the disk as it was.)
+fn remove_superseded(fs: &dyn FileSystem, dir: &Path, superseded: &[u64]) -> Result<()> {
+    let io = |context| move |source| Error::Io { context, source };
+    for &s in superseded {
+        fs.remove(&segment_path(dir, s))
+            .map_err(io("removing a superseded segment"))?;
+    }
+    for name in fs.list(dir).map_err(io("listing the space directory"))? {
+        if name.ends_with(".wal.tmp") {
+            fs.remove(&dir.join(name))
+                .map_err(io("removing an unfinished checkpoint"))?;
+        }
+    }
+    Ok(())
 }
 
 fn finish(

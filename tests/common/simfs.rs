@@ -697,6 +697,22 @@ fn fault_result(fault: Option<Fault>) -> io::Result<()> {
 }
 
 impl FileSystem for SimFs {
+    fn sync_file(&self, path: &Path) -> io::Result<()> {
+        let mut s = self.state();
+        let Some(&ino) = s.names.get(path) else {
+            return Err(io::ErrorKind::NotFound.into());
+        };
+        match s.enter(Op::Fsync, self.boot, Some(path), 0) {
+            Ok(None) => {
+                s.inodes[ino].sync();
+                Ok(())
+            }
+            Ok(Some(Fault::Error(code))) => Err(os_error(code)),
+            Ok(Some(Fault::Short(_))) => Err(os_error(ENOSPC)),
+            Err(_) => Err(power_lost()),
+        }
+    }
+
     fn create(&self, path: &Path) -> io::Result<Box<dyn LogFile>> {
         let mut s = self.state();
         let cut = match s.enter(Op::Create, self.boot, Some(path), 0) {
