@@ -208,11 +208,12 @@ pub fn replay_bytes(data: &[u8]) {
     }
 }
 
-/// Whether to check what known bugs break (README, "Fuzzing"): the ops target then also kills
-/// and restarts the process, and the replay target also checks that a strict open that finds
-/// corruption removed no superseded segment. Set `SPACESTORE_FUZZ_KNOWN_BUGS=1`.
+/// Whether to check what the bugs this fuzzing found used to break (README, "Fuzzing"): the ops
+/// target also kills and restarts the process, and the replay target also checks that a strict
+/// open that finds corruption removed no superseded segment. They are fixed, so the checks are
+/// on; `SPACESTORE_FUZZ_SKIP_FIXED=1` turns them off.
 fn known_bugs() -> bool {
-    std::env::var_os("SPACESTORE_FUZZ_KNOWN_BUGS").is_some()
+    std::env::var_os("SPACESTORE_FUZZ_SKIP_FIXED").is_none()
 }
 
 /// Whether segment `seq` begins with a valid checkpoint frame (which supersedes every segment
