@@ -96,6 +96,12 @@ pub fn encode(out: &mut Vec<u8>, seq: u64, kind: u8, write_payload: impl FnOnce(
     LE::write_u32(&mut out[start + 4..start + 8], crc);
 }
 
+/// The u64 payload of a reservation, close or checkpoint frame; `None` when the payload is not
+/// exactly 8 bytes.
+pub fn payload_u64(bytes: &[u8], payload: std::ops::Range<usize>) -> Option<u64> {
+    (payload.len() == 8).then(|| LE::read_u64(&bytes[payload]))
+}
+
 /// What is at a position of a segment.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Parsed {

@@ -876,35 +876,31 @@ fn walk_frames(
                 payload,
                 next,
             } => {
-                let u64_payload = || {
-                    let mut b = [0u8; 8];
-                    b.copy_from_slice(&bytes[payload.clone()]);
-                    u64::from_le_bytes(b)
-                };
-                let ok: std::result::Result<(), String> = match kind {
-                    frame::KIND_RECORD => match codec::decode(bytes, payload.clone()) {
+                let value = frame::payload_u64(bytes, payload.clone());
+                let ok: std::result::Result<(), String> = match (kind, value) {
+                    (frame::KIND_RECORD, _) => match codec::decode(bytes, payload.clone()) {
                         Ok(record) => {
                             walk.record(&record, (&path, pos), in_checkpoint);
                             Ok(())
                         }
                         Err(reason) => Err(format!("a record does not decode: {reason}")),
                     },
-                    frame::KIND_RESERVE if payload.len() == 8 => {
-                        walk.reserved = walk.reserved.max(u64_payload());
+                    (frame::KIND_RESERVE, Some(upto)) => {
+                        walk.reserved = walk.reserved.max(upto);
                         walk.scan.frames.reserve += 1;
                         Ok(())
                     }
-                    frame::KIND_CHECKPOINT if payload.len() == 8 => {
-                        walk.reserved = walk.reserved.max(u64_payload());
+                    (frame::KIND_CHECKPOINT, Some(upto)) => {
+                        walk.reserved = walk.reserved.max(upto);
                         walk.scan.frames.checkpoint += 1;
                         Ok(())
                     }
-                    frame::KIND_CLOSE if payload.len() == 8 => {
-                        walk.reserved = u64_payload();
+                    (frame::KIND_CLOSE, Some(last)) => {
+                        walk.reserved = last;
                         walk.scan.frames.close += 1;
                         Ok(())
                     }
-                    k => Err(format!("unknown frame kind {k} (or a bad payload length)")),
+                    (k, _) => Err(format!("unknown frame kind {k} (or a bad payload length)")),
                 };
                 if let Err(reason) = ok {
                     walk.scan.corruption = Some(Problem {

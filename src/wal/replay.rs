@@ -110,7 +110,7 @@ fn checkpoint_start(fs: &dyn FileSystem, dir: &Path, seqs: &[u64]) -> Result<usi
             {
                 // A checkpoint frame only when it is a well-formed one: a bad one must not make
                 // the segments before it look superseded.
-                if kind == frame::KIND_CHECKPOINT && payload.len() == 8 {
+                if kind == frame::KIND_CHECKPOINT && frame::payload_u64(&bytes, payload).is_some() {
                     return Ok(i);
                 }
             }
@@ -193,11 +193,6 @@ fn scan(
             true
         }
     };
-    let read_u64 = |bytes: &Bytes, r: std::ops::Range<usize>| {
-        let mut b = [0u8; 8];
-        b.copy_from_slice(&bytes[r]);
-        u64::from_le_bytes(b)
-    };
     for (i, &seq) in seqs.iter().enumerate() {
         let bytes = read_segment_as(fs, dir, seq, read_only)?;
         chunk.push(Event::Segment { len: bytes.len() });
@@ -252,8 +247,9 @@ fn scan(
                     payload,
                     next,
                 } => {
-                    let event = match kind {
-                        frame::KIND_RECORD => match codec::decode(&bytes, payload) {
+                    let value = frame::payload_u64(&bytes, payload.clone());
+                    let event = match (kind, value) {
+                        (frame::KIND_RECORD, _) => match codec::decode(&bytes, payload) {
                             Ok(record) => Event::Record(record),
                             Err(reason) => Event::Undecodable(Bad {
                                 segment: i,
@@ -261,12 +257,10 @@ fn scan(
                                 reason: reason.into(),
                             }),
                         },
-                        frame::KIND_RESERVE | frame::KIND_CHECKPOINT if payload.len() == 8 => {
-                            Event::Reserve(read_u64(&bytes, payload))
+                        (frame::KIND_RESERVE | frame::KIND_CHECKPOINT, Some(upto)) => {
+                            Event::Reserve(upto)
                         }
-                        frame::KIND_CLOSE if payload.len() == 8 => {
-                            Event::Close(read_u64(&bytes, payload))
-                        }
+                        (frame::KIND_CLOSE, Some(last)) => Event::Close(last),
                         _ => Event::Undecodable(Bad {
                             segment: i,
                             offset: pos,
@@ -351,11 +345,7 @@ fn read_segment_as(fs: &dyn FileSystem, dir: &Path, seq: u64, copy: bool) -> Res
 }
 
 fn read_segment(fs: &dyn FileSystem, dir: &Path, seq: u64) -> Result<Bytes> {
-    fs.read(&segment_path(dir, seq))
-        .map_err(|source| Error::Io {
-            context: "reading a log segment",
-            source,
-        })
+    read_segment_as(fs, dir, seq, false)
 }
 
 /// Replays every segment of `dir` into `memory`.
@@ -552,12 +542,7 @@ fn highest_seq_in(bytes: &Bytes, from: usize, seq: u64) -> u64 {
                         Ok(Record::AddBatch(b)) => b.seq,
                         _ => 0,
                     },
-                    _ if payload.len() == 8 => {
-                        let mut b = [0u8; 8];
-                        b.copy_from_slice(&bytes[payload]);
-                        u64::from_le_bytes(b)
-                    }
-                    _ => 0,
+                    _ => frame::payload_u64(bytes, payload).unwrap_or(0),
                 };
                 highest = highest.max(named);
                 p = next;
