@@ -14,23 +14,29 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
-use crate::memory::{Applied, Memory};
-use crate::record::Record;
+use crate::memory::{Applied, Memory, Plan, Target};
+use crate::record::{NewTree, Record};
 use crate::sync::{lock, read, write, Mutex, MutexGuard, RwLock};
-use crate::wal::{CheckpointStats, Durability, Wal};
-use crate::{AddSeqCounter, Error, HeadEntry, HeadObserver, Result};
+use crate::wal::{CheckpointStats, Health, Refusal, Wal};
+use crate::{AddSeqCounter, Durability, Error, HeadEntry, HeadObserver, Id, Result};
 
 /// What a write's record builder can do while it holds the commit lock.
 pub(crate) struct Ctx<'a> {
     memory: &'a Memory,
     counter: &'a AddSeqCounter,
     wal: Option<&'a mut Wal>,
+    /// The tree the record writes to, checked by [`Ctx::check_target`]: the record's check
+    /// reuses it instead of checking again.
+    target: Option<Target>,
 }
 
 impl Ctx<'_> {
-    /// The space's state, stable for as long as the commit lock is held.
-    pub(crate) fn memory(&self) -> &Memory {
-        self.memory
+    /// Checks the tree a batch or deletion writes to (see [`Memory::check_target`]) before the
+    /// write takes a seq, so that a tree that cannot be written costs no gap; the record's own
+    /// check then reuses the result.
+    pub(crate) fn check_target(&mut self, tree_id: &Id, create: Option<&NewTree>) -> Result<()> {
+        self.target = Some(self.memory.check_target(tree_id, create)?);
+        Ok(())
     }
 
     /// Takes the batch's AddSeq (after durably reserving it, when the space has a log). Taken
@@ -48,15 +54,26 @@ impl Ctx<'_> {
     }
 }
 
+/// A `Sync` write logged but not yet known durable.
+struct Queued {
+    /// The LSN at the end of its frame.
+    lsn: u64,
+    record: Record,
+    /// Its check's plan, valid while nothing was published since (`published` unchanged).
+    plan: Plan,
+    /// [`Inner::published`] when it was checked.
+    checked_at: u64,
+}
+
 /// The state behind the commit lock.
 struct Inner {
     wal: Option<Wal>,
-    /// `Sync` only: records logged but not yet known durable, in log order, with their end LSN.
-    queued: VecDeque<(u64, Record)>,
+    /// `Sync` only: writes logged but not yet known durable, in log order.
+    queued: VecDeque<Queued>,
     /// `Sync` only: results of published records, by end LSN, until their writer takes them.
     results: HashMap<u64, Result<Applied>>,
-    /// Set once the log can no longer be trusted: every write is refused with this reason.
-    refused: Option<String>,
+    /// How many records were applied to memory: a plan made at another count is stale.
+    published: u64,
 }
 
 /// The commit path of one space, with the state it writes to.
@@ -67,6 +84,8 @@ pub(crate) struct Commit {
     read_only: bool,
     /// Automatic checkpoints: (factor, minimum log bytes).
     auto_checkpoint: Option<(u64, u64)>,
+    /// The one latch: once the log cannot vouch for what it holds, every write is refused.
+    health: Arc<Health>,
     inner: Mutex<Inner>,
     observers: RwLock<Vec<Arc<dyn HeadObserver>>>,
 }
@@ -112,6 +131,7 @@ impl Commit {
         Commit {
             memory,
             counter,
+            health: wal.as_ref().map_or_else(Arc::default, Wal::health),
             durability: if wal.is_some() {
                 durability
             } else {
@@ -123,7 +143,7 @@ impl Commit {
                 wal,
                 queued: VecDeque::new(),
                 results: HashMap::new(),
-                refused: None,
+                published: 0,
             }),
             observers: RwLock::new(Vec::new()),
         }
@@ -148,20 +168,20 @@ impl Commit {
     /// queued writes are synced and published first.
     pub(crate) fn checkpoint(&self) -> Result<Option<CheckpointStats>> {
         let mut inner = lock(&self.inner);
-        Self::latch(&mut inner)?;
+        self.health.check()?;
         let Some(wal) = inner.wal.as_ref() else {
             return Ok(None);
         };
         let group = wal.group();
         if !inner.queued.is_empty() {
             let synced = group.sync_to(group.written());
-            self.publish_queued(&mut inner, group.synced(), synced.as_ref().err());
+            self.publish_queued(&mut inner, group.synced());
             synced?;
         }
         let Some(wal) = inner.wal.as_mut() else {
             return Ok(None);
         };
-        wal.checkpoint(&self.memory).map(Some)
+        wal.checkpoint(&|emit| self.memory.snapshot(emit)).map(Some)
     }
 
     /// After a write: runs an automatic checkpoint when the log has grown enough. A failure is
@@ -175,7 +195,7 @@ impl Commit {
         }
         if let Some(wal) = inner.wal.as_mut() {
             if wal.wants_checkpoint(factor, min_bytes) {
-                let _ = wal.checkpoint(&self.memory);
+                let _ = wal.checkpoint(&|emit| self.memory.snapshot(emit));
             }
         }
     }
@@ -215,37 +235,37 @@ impl Commit {
             return Err(Error::ReadOnly);
         }
         let mut inner = lock(&self.inner);
-        Self::latch(&mut inner)?;
-        let record = build(&mut Ctx {
+        self.health.check()?;
+        let mut ctx = Ctx {
             memory: &self.memory,
             counter: &self.counter,
             wal: inner.wal.as_mut(),
-        })?;
-        let plan = self.memory.check(&record)?;
+            target: None,
+        };
+        let record = build(&mut ctx)?;
+        let plan = self.memory.check(&record, ctx.target.take())?;
         let Some(wal) = inner.wal.as_mut() else {
-            return Ok(self.publish_now(&record, plan, settled));
+            return Ok(self.publish_now(&mut inner, &record, plan, settled));
         };
-        let lsn = match wal.append(&record) {
-            Ok(lsn) => lsn,
-            Err(e) => {
-                if !wal.usable() {
-                    inner.refused = Some(e.to_string());
-                }
-                return Err(e);
-            }
-        };
+        let lsn = wal.append(&record)?;
         if self.durability == Durability::Buffered {
-            let applied = self.publish_now(&record, plan, settled);
+            let applied = self.publish_now(&mut inner, &record, plan, settled);
             self.maybe_checkpoint(&mut inner);
             return Ok(applied);
         }
         let group = wal.group();
-        inner.queued.push_back((lsn, record));
+        let checked_at = inner.published;
+        inner.queued.push_back(Queued {
+            lsn,
+            record,
+            plan,
+            checked_at,
+        });
         drop(inner);
 
         let synced = group.sync_to(lsn);
         let mut inner = lock(&self.inner);
-        self.publish_queued(&mut inner, group.synced(), synced.as_ref().err());
+        self.publish_queued(&mut inner, group.synced());
         let result = inner
             .results
             .remove(&lsn)
@@ -265,45 +285,44 @@ impl Commit {
     /// Applies a checked record now, under the commit lock.
     fn publish_now(
         &self,
+        inner: &mut MutexGuard<'_, Inner>,
         record: &Record,
-        plan: crate::memory::Plan,
+        plan: Plan,
         settled: impl FnOnce(),
     ) -> Applied {
         let applied = self.memory.execute(record, plan, self.has_observers());
+        inner.published += 1;
         settled();
         self.notify(&applied.changed);
         applied
     }
 
     /// `Sync` spaces: publishes, in log order, every queued record whose frame is durable
-    /// (end LSN <= `synced`); after a failed sync, fails every queued record and latches.
-    fn publish_queued(
-        &self,
-        inner: &mut MutexGuard<'_, Inner>,
-        synced: u64,
-        failed: Option<&Error>,
-    ) {
-        if let Some(e) = failed {
-            if inner.refused.is_none() {
-                inner.refused = Some(e.to_string());
-            }
-        }
-        while let Some((lsn, _)) = inner.queued.front() {
-            let lsn = *lsn;
-            if let Some(reason) = inner.refused.clone() {
-                inner.queued.pop_front();
-                inner.results.insert(lsn, Err(Error::WritesRefused(reason)));
-                continue;
-            }
-            if lsn > synced {
+    /// (end LSN <= `synced`); once the latch is tripped (a failed sync), fails every queued
+    /// record instead.
+    fn publish_queued(&self, inner: &mut MutexGuard<'_, Inner>, synced: u64) {
+        while let Some(lsn) = inner.queued.front().map(|q| q.lsn) {
+            let refused = self.health.refusal();
+            if refused.is_none() && lsn > synced {
                 break;
             }
-            let Some((_, record)) = inner.queued.pop_front() else {
+            let Some(q) = inner.queued.pop_front() else {
                 break;
             };
-            // Checked again: a record queued behind another may conflict with it.
-            let result = self.memory.check(&record).map(|plan| {
-                let applied = self.memory.execute(&record, plan, self.has_observers());
+            if let Some(why) = refused {
+                inner.results.insert(lsn, Err(Error::WritesRefused(why)));
+                continue;
+            }
+            // A record queued behind another was checked before that one was applied and may
+            // conflict with it: its plan holds only while nothing was published since.
+            let plan = if q.checked_at == inner.published {
+                Ok(q.plan)
+            } else {
+                self.memory.check(&q.record, None)
+            };
+            let result = plan.map(|plan| {
+                let applied = self.memory.execute(&q.record, plan, self.has_observers());
+                inner.published += 1;
                 self.notify(&applied.changed);
                 applied
             });
@@ -311,26 +330,9 @@ impl Commit {
         }
     }
 
-    /// Whether writes are refused (after a failed sync or an append that could not be taken
-    /// back), and why.
-    pub(crate) fn refused(&self) -> Option<String> {
-        let mut inner = lock(&self.inner);
-        Self::latch(&mut inner)
-            .err()
-            .map(|_| inner.refused.clone().unwrap_or_default())
-    }
-
-    /// Latches a refusal the log reports (a failed fsync anywhere: a group sync, a reservation,
-    /// `Space::sync`, a checkpoint; an append that could not be taken back), and fails if
-    /// writes are refused.
-    fn latch(inner: &mut MutexGuard<'_, Inner>) -> Result<()> {
-        if inner.refused.is_none() {
-            inner.refused = inner.wal.as_ref().and_then(|w| w.refusal());
-        }
-        match &inner.refused {
-            Some(reason) => Err(Error::WritesRefused(reason.clone())),
-            None => Ok(()),
-        }
+    /// Why writes are refused, if they are (after a failure the log cannot vouch for).
+    pub(crate) fn refused(&self) -> Option<Refusal> {
+        self.health.refusal()
     }
 
     fn has_observers(&self) -> bool {
@@ -357,7 +359,7 @@ impl Commit {
 impl Drop for Commit {
     fn drop(&mut self) {
         let mut inner = lock(&self.inner);
-        if Self::latch(&mut inner).is_ok() {
+        if self.health.check().is_ok() {
             if let Some(wal) = inner.wal.as_mut() {
                 wal.close(self.counter.get());
             }

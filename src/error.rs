@@ -62,10 +62,11 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// An earlier fsync failed, so the page cache can no longer be trusted: the space refuses
-    /// writes until it is reopened. Reads go on.
-    #[error("the space refuses writes after a failed sync of its log; reopen it: {0}")]
-    WritesRefused(String),
+    /// An earlier failure of the log (a failed fsync, after which the page cache can no longer
+    /// be trusted; an append that could not be taken back) makes the space refuse writes until
+    /// it is reopened. Reads go on.
+    #[error("the space refuses writes (reopen it to write again): {0}")]
+    WritesRefused(crate::wal::Refusal),
     /// The AddSeq counter reached `u64::MAX`: no new batch can get a seq (the counter never
     /// wraps). Only a damaged or hostile log can claim such a seq.
     #[error("the AddSeq counter is exhausted (u64::MAX was handed out)")]

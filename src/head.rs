@@ -3,54 +3,11 @@
 
 use std::ops::ControlFlow;
 
-use crate::commit::Commit;
-use crate::record::Record;
-use crate::{Error, Id, Result};
 use std::sync::Arc;
 
-/// Whether a tree is deleted (Go's `DeletedStatus`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-#[repr(u8)]
-pub enum DeletedStatus {
-    /// Not deleted (Go's `DeletedStatusNotDeleted`, 0).
-    #[default]
-    NotDeleted = 0,
-    /// Queued for deletion (1).
-    Queued = 1,
-    /// Deleted (2).
-    Deleted = 2,
-}
-
-impl DeletedStatus {
-    /// The status for its Go number, `None` for an unknown one.
-    pub fn from_u8(v: u8) -> Option<Self> {
-        match v {
-            0 => Some(DeletedStatus::NotDeleted),
-            1 => Some(DeletedStatus::Queued),
-            2 => Some(DeletedStatus::Deleted),
-            _ => None,
-        }
-    }
-}
-
-/// The head entry of one tree.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct HeadEntry {
-    /// The tree id.
-    pub id: Id,
-    /// The tree's current heads.
-    pub heads: Vec<Id>,
-    /// The tree's common snapshot.
-    pub common_snapshot: Id,
-    /// Whether the tree is (queued to be) deleted.
-    pub deleted_status: DeletedStatus,
-    /// Whether the tree is derived.
-    pub is_derived: bool,
-    /// The parent tree, if any.
-    pub parent_id: Option<Id>,
-    /// The AddSeq of the tree's last batch; `None` until its first batch.
-    pub last_add_seq: Option<u64>,
-}
+use crate::commit::Commit;
+use crate::record::{HeadFields, Record};
+use crate::{DeletedStatus, Error, HeadEntry, Id, Result};
 
 /// A partial update of a head entry: only the fields that are `Some` change.
 ///
@@ -114,6 +71,20 @@ impl HeadUpdate {
     pub fn last_add_seq(mut self, seq: u64) -> Self {
         self.last_add_seq = Some(seq);
         self
+    }
+}
+
+impl From<HeadUpdate> for HeadFields {
+    fn from(u: HeadUpdate) -> Self {
+        HeadFields {
+            id: u.id,
+            heads: u.heads,
+            common_snapshot: u.common_snapshot,
+            deleted_status: u.deleted_status,
+            is_derived: u.is_derived,
+            parent_id: u.parent_id,
+            last_add_seq: u.last_add_seq,
+        }
     }
 }
 
@@ -181,7 +152,7 @@ impl HeadStorage {
     pub fn update_entry(&self, update: HeadUpdate) -> Result<HeadEntry> {
         let id = update.id.clone();
         self.commit
-            .write(|_| Ok(Record::UpdateHead(update)), || {})?;
+            .write(|_| Ok(Record::UpdateHead(update.into())), || {})?;
         self.get_entry(&id)
     }
 
@@ -198,7 +169,7 @@ impl HeadStorage {
     where
         F: FnMut(&HeadEntry) -> Result<ControlFlow<()>, E>,
     {
-        for entry in self.commit.memory().heads.select(opts) {
+        for entry in self.select(opts) {
             if f(&entry)?.is_break() {
                 break;
             }
@@ -208,7 +179,14 @@ impl HeadStorage {
 
     /// The entries that `opts` selects, collected.
     pub fn collect_entries(&self, opts: IterOptions) -> Result<Vec<HeadEntry>> {
-        Ok(self.commit.memory().heads.select(opts))
+        Ok(self.select(opts))
+    }
+
+    fn select(&self, opts: IterOptions) -> Vec<HeadEntry> {
+        self.commit
+            .memory()
+            .heads
+            .select(opts.deleted, opts.min_last_add_seq)
     }
 
     /// Every entry whose parent is `parent_id`, deleted ones included, sorted by id.

@@ -30,25 +30,46 @@
 mod change;
 mod commit;
 mod counter;
+mod engine;
+mod entry;
 mod error;
 mod head;
 mod id;
 mod index;
+#[cfg(feature = "internals")]
+mod inspect;
 mod memory;
+mod options;
 mod record;
+mod replay;
+mod report;
 mod space;
 mod sync;
 mod tree;
-pub mod wal;
+mod wal;
 
 pub use change::{StorageChange, TreeRoot, ROOT_ORDER_ID};
 pub use counter::AddSeqCounter;
+pub use entry::{DeletedStatus, HeadEntry};
 pub use error::{Error, Result};
-pub use head::{DeletedStatus, HeadEntry, HeadObserver, HeadStorage, HeadUpdate, IterOptions};
+pub use head::{HeadObserver, HeadStorage, HeadUpdate, IterOptions};
 pub use id::Id;
+pub use options::{Durability, Options, Recovery};
+pub use report::{RecoveryReport, Repair, TornTail};
 pub use space::{LogStats, Space};
 pub use tree::{AddOutcome, TreeStorage};
-pub use wal::{Durability, Options, Recovery, RecoveryReport};
+pub use wal::{CheckpointStats, FileSystem, LogFile, Refusal, StdFileSystem};
+
+/// The log's internals, for the workspace's own tools and tests (`spacestore-cli`, the fuzz
+/// targets): the frame layout, the directory's file names, and the frame-level inspection and
+/// verification behind `spacestore inspect` and `verify`. Behind the `internals` feature; not
+/// part of the public API and not under semver.
+#[cfg(feature = "internals")]
+#[doc(hidden)]
+pub mod internals {
+    pub use crate::inspect::{scan, FrameCounts, OtherFile, Problem, Scan, SegmentInfo};
+    pub use crate::wal::{format, frame};
+}
 
 /// The README's example, compiled and run as a doctest so that it cannot go stale.
 #[cfg(doctest)]

@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use crate::{HeadUpdate, Id, StorageChange};
+use crate::{DeletedStatus, Id, StorageChange};
 
 /// One write of the space.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -17,7 +17,7 @@ pub(crate) enum Record {
     /// An `add_all` / `add_all_no_error` batch.
     AddBatch(Batch),
     /// Upsert a head entry with the given fields.
-    UpdateHead(HeadUpdate),
+    UpdateHead(HeadFields),
     /// Remove a head entry.
     DeleteEntry(Id),
     /// Remove every change of a tree, its root included.
@@ -59,17 +59,23 @@ pub(crate) struct Batch {
     pub(crate) create: Option<NewTree>,
 }
 
-impl Batch {
-    /// The head update the batch makes: heads (when given), common snapshot, last AddSeq.
-    pub(crate) fn head_update(&self) -> crate::memory::UpdateRef<'_> {
-        crate::memory::UpdateRef {
-            id: &self.tree_id,
-            heads: self.heads.as_deref(),
-            common_snapshot: Some(&self.common_snapshot),
-            deleted_status: None,
-            is_derived: None,
-            parent_id: None,
-            last_add_seq: Some(self.seq),
-        }
-    }
+/// The fields of a head entry that an update sets (`None`: left as it is). The log's own type:
+/// the public builder (`HeadUpdate`) converts into it, so the builder can grow without changing
+/// the log's format.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct HeadFields {
+    /// The entry to update or create.
+    pub(crate) id: Id,
+    /// New heads.
+    pub(crate) heads: Option<Vec<Id>>,
+    /// New common snapshot.
+    pub(crate) common_snapshot: Option<Id>,
+    /// New deleted status.
+    pub(crate) deleted_status: Option<DeletedStatus>,
+    /// New derived flag.
+    pub(crate) is_derived: Option<bool>,
+    /// New parent id.
+    pub(crate) parent_id: Option<Id>,
+    /// New last AddSeq.
+    pub(crate) last_add_seq: Option<u64>,
 }

@@ -5,10 +5,14 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::commit::Commit;
+use crate::engine;
 use crate::memory::Memory;
 use crate::record::{NewTree, Record};
-use crate::wal::{self, CheckpointStats, Durability, Options, RecoveryReport};
-use crate::{AddSeqCounter, Error, HeadStorage, Id, Result, StorageChange, TreeRoot, TreeStorage};
+use crate::wal::{CheckpointStats, Refusal};
+use crate::{
+    AddSeqCounter, Durability, Error, HeadStorage, Id, Options, RecoveryReport, Result,
+    StorageChange, TreeRoot, TreeStorage,
+};
 
 /// One any-sync space: tree storages, the head storage and the space-global AddSeq counter.
 ///
@@ -101,7 +105,7 @@ impl Space {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn open(dir: impl AsRef<Path>, options: Options) -> Result<Space> {
-        let opened = wal::open(dir.as_ref(), &options)?;
+        let opened = engine::open(dir.as_ref(), &options)?;
         let mut commit = Commit::new(
             opened.memory,
             opened.counter,
@@ -122,7 +126,7 @@ impl Space {
     /// another process may hold open. Every write fails with [`Error::ReadOnly`]. A directory
     /// being written meanwhile may show a torn tail that is really a frame in flight.
     pub fn open_read_only(dir: impl AsRef<Path>, options: Options) -> Result<Space> {
-        let (memory, counter, report) = wal::open_read_only(dir.as_ref(), &options)?;
+        let (memory, counter, report) = engine::open_read_only(dir.as_ref(), &options)?;
         Ok(Space {
             commit: Arc::new(Commit::read_only(memory, counter)),
             report: Some(Arc::new(report)),
@@ -155,7 +159,7 @@ impl Space {
     /// Why the space refuses writes, if it does: after a failed fsync of its log (the page
     /// cache can no longer be trusted) or an append that could not be taken back. Reads go on;
     /// reopen the space to write again.
-    pub fn writes_refused(&self) -> Option<String> {
+    pub fn writes_refused(&self) -> Option<Refusal> {
         self.commit.refused()
     }
 

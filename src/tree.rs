@@ -4,7 +4,7 @@
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
-use crate::commit::Commit;
+use crate::commit::{Commit, Ctx};
 use crate::record::{Batch, NewTree, Record};
 use crate::sync::{AtomicBool, Ordering};
 use crate::{Error, Id, Result, StorageChange, TreeRoot};
@@ -194,23 +194,18 @@ impl TreeStorage {
             .collect())
     }
 
-    /// The tree a deferred storage's first write must create, `None` once it exists. Under the
-    /// commit lock, before the write takes a seq: a tree that cannot be created, or is gone,
-    /// fails the write without a gap (Go creates the tree before `AddAll` takes its seq).
-    fn creation(&self, memory: &crate::memory::Memory) -> Result<Option<NewTree>> {
-        if self.is_deferred() {
-            let new = NewTree {
-                root: Arc::clone(&self.root_change),
-                parent_id: self.root.parent_id.clone(),
-                is_derived: self.root.is_derived,
-            };
-            memory.check_new_tree(&new)?;
-            return Ok(Some(new));
-        }
-        if memory.tree(&self.root.id).is_none() {
-            return Err(Error::TreeDeleted(self.root.id.clone()));
-        }
-        Ok(None)
+    /// The tree a deferred storage's first write must create, `None` once it exists; checked
+    /// (it can be created, or it exists) under the commit lock before the write takes a seq: a
+    /// tree that cannot be created, or is gone, fails the write without a gap (Go creates the
+    /// tree before `AddAll` takes its seq).
+    fn creation(&self, ctx: &mut Ctx<'_>) -> Result<Option<NewTree>> {
+        let create = self.is_deferred().then(|| NewTree {
+            root: Arc::clone(&self.root_change),
+            parent_id: self.root.parent_id.clone(),
+            is_derived: self.root.is_derived,
+        });
+        ctx.check_target(&self.root.id, create.as_ref())?;
+        Ok(create)
     }
 
     fn settle(&self) {
@@ -233,10 +228,12 @@ impl TreeStorage {
             })
             .collect();
         let heads = (!heads.is_empty()).then_some(heads);
+        let mut add_seq = 0;
         let applied = self.commit.write(
             |ctx| {
-                let create = self.creation(ctx.memory())?;
+                let create = self.creation(ctx)?;
                 let seq = ctx.take_seq()?;
+                add_seq = seq;
                 for c in &mut changes {
                     Arc::make_mut(c).add_seq = seq;
                 }
@@ -252,9 +249,11 @@ impl TreeStorage {
             },
             || self.settle(),
         )?;
-        applied
-            .added
-            .ok_or_else(|| Error::Internal("a batch applied without an outcome".into()))
+        Ok(AddOutcome {
+            add_seq,
+            inserted: applied.inserted,
+            skipped: applied.skipped,
+        })
     }
 
     /// Adds a batch of changes atomically and returns its AddSeq. Every change gets the batch's
@@ -306,7 +305,7 @@ impl TreeStorage {
         let tree_id = self.root.id.clone();
         let result = self.commit.write(
             |ctx| {
-                let create = self.creation(ctx.memory())?;
+                let create = self.creation(ctx)?;
                 Ok(Record::DeleteTree { tree_id, create })
             },
             || self.settle(),

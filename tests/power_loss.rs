@@ -495,9 +495,12 @@ fn a_torn_frame_whose_payload_embeds_a_valid_frame_is_a_torn_tail() {
     space.sync().unwrap();
     // The first open's segment is 1: a frame that is valid there.
     let mut inner = Vec::new();
-    spacestore::wal::frame::encode(&mut inner, 1, spacestore::wal::frame::KIND_RECORD, |o| {
-        o.extend_from_slice(b"anything at all")
-    });
+    spacestore::internals::frame::encode(
+        &mut inner,
+        1,
+        spacestore::internals::frame::KIND_RECORD,
+        |o| o.extend_from_slice(b"anything at all"),
+    );
     let mut raw = inner.clone();
     raw.extend_from_slice(&[0xAB; 64]);
     tree.add_all(vec![StorageChange::new("c", "1", raw)], ["c"], "t")

@@ -24,7 +24,7 @@ use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use fuzzlib::simfs::SimFs;
 use proptest::prelude::*;
-use spacestore::wal::frame;
+use spacestore::internals::frame;
 use spacestore::{Error, Options, Recovery, Space, StorageChange, TreeRoot};
 
 /// Counts the bytes allocated (by every thread: replay decodes on a second thread) while

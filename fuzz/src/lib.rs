@@ -11,13 +11,11 @@
 //!   reference model (the writes acknowledged, in order): the recovered state is a prefix of
 //!   the writes, holds every durable one, and reuses no seq.
 
-#[path = "../../tests/common/simfs.rs"]
-#[allow(missing_docs)]
-pub mod simfs;
+pub use spacestore_test_kit::simfs;
 
 use std::path::{Path, PathBuf};
 
-use spacestore::wal::frame;
+use spacestore::internals::frame;
 use spacestore::{Error, Options, Recovery, Space, StorageChange, TreeRoot};
 
 use simfs::workload::{self, dump, power_cut_scenario};

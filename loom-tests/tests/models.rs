@@ -10,11 +10,11 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use loom::thread;
-use loom_tests::MemFs;
 use spacestore::{
     AddSeqCounter, Durability, Error, HeadEntry, HeadUpdate, Options, Space, StorageChange,
     TreeRoot,
 };
+use spacestore_test_kit::simfs::{Fault, Op, SimFs, EIO};
 
 fn model(f: impl Fn() + Sync + Send + 'static) {
     let mut builder = loom::model::Builder::new();
@@ -147,15 +147,15 @@ fn a_failed_batch_gap_never_blocks_later_batches() {
 #[test]
 fn a_log_error_gap_never_blocks_later_batches() {
     model(|| {
-        let fs = MemFs::default();
-        let options = Options::default().file_system(Arc::new(fs.clone()));
+        let fs = SimFs::new();
+        let options = Options::default().file_system(fs.arc());
         let space = Space::open("/space", options).unwrap();
         let a = space.create_tree_storage(root("a")).unwrap();
         let b = space.create_tree_storage(root("b")).unwrap();
         // The next batch's frame (after the reservation frame) fails to append.
         space.sync().unwrap();
         let _ = a.add_all(vec![change("warm")], NO_HEADS, "a").unwrap();
-        fs.fail_append(0);
+        fs.fail_next(Op::Write, Fault::Error(EIO));
         let wa = thread::spawn(move || a.add_all(vec![change("a1")], NO_HEADS, "a"));
         let wb = thread::spawn(move || b.add_all(vec![change("b1")], NO_HEADS, "b"));
         let (ra, rb) = (wa.join().unwrap(), wb.join().unwrap());
@@ -229,16 +229,16 @@ fn a_detached_counter_never_moves_the_spaces() {
 #[test]
 fn sync_committers_return_only_after_a_covering_fsync() {
     model(|| {
-        let fs = MemFs::default();
+        let fs = SimFs::new();
         let options = Options::default()
             .durability(Durability::Sync)
-            .file_system(Arc::new(fs.clone()));
+            .file_system(fs.arc());
         let space = Space::open("/space", options).unwrap();
         let a = space.create_tree_storage(root("a")).unwrap();
         let b = space.create_tree_storage(root("b")).unwrap();
         // Take the reservation fsync out of the way.
         a.add_all(vec![change("warm")], NO_HEADS, "a").unwrap();
-        let syncs_before = fs.syncs();
+        let syncs_before = fs.count(Op::Fsync);
         let fa = fs.clone();
         let wa = thread::spawn(move || {
             let seq = a.add_all(vec![change("alpha")], NO_HEADS, "a").unwrap();
@@ -249,7 +249,7 @@ fn sync_committers_return_only_after_a_covering_fsync() {
         assert!(fs.durable_contains(b"bravo"), "acknowledged before durable");
         let sa = wa.join().unwrap();
         assert_ne!(sa, sb);
-        let syncs = fs.syncs() - syncs_before;
+        let syncs = fs.count(Op::Fsync) - syncs_before;
         assert!((1..=2).contains(&syncs), "{syncs} fsyncs for two commits");
         assert_eq!(space.collect_changes_after_add_seq(1).len(), 2);
     });

@@ -5,11 +5,22 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use super::{Memory, TreeState};
+use super::{Memory, TreeState, UpdateRef};
+use crate::change::StorageChange;
+use crate::entry::{DeletedStatus, HeadEntry};
+use crate::error::{Error, Result};
+use crate::id::Id;
 use crate::record::{Batch, NewTree, Record};
 use crate::sync::write;
-use crate::tree::AddOutcome;
-use crate::{DeletedStatus, Error, HeadEntry, HeadUpdate, Id, Result, StorageChange};
+
+/// The tree a batch or a deletion writes to, as checked before the write takes its seq
+/// ([`Memory::check_target`]), kept for [`Memory::check`] so that it is not checked twice.
+pub(crate) enum Target {
+    /// The tree exists.
+    Existing(Arc<TreeState>),
+    /// The record creates it first (a deferred storage's first write), and it can be created.
+    New,
+}
 
 /// What [`Memory::check`] found: which changes of a batch to skip.
 #[derive(Default)]
@@ -23,8 +34,10 @@ pub(crate) struct Plan {
 /// What executing a record did.
 #[derive(Debug, Default)]
 pub(crate) struct Applied {
-    /// For a batch: its seq and the ids inserted and skipped.
-    pub(crate) added: Option<AddOutcome>,
+    /// For an `add_all_no_error` batch: the ids inserted, in the order given.
+    pub(crate) inserted: Vec<Id>,
+    /// For a batch: the ids skipped because they were stored already.
+    pub(crate) skipped: Vec<Id>,
     /// Every head entry that changed, after the change (only when asked to notify).
     pub(crate) changed: Vec<HeadEntry>,
     /// Whether to collect `changed`.
@@ -61,13 +74,20 @@ impl<'a> Seen<'a> {
 }
 
 impl Memory {
-    /// Decides whether `record` applies to the current state. Read-only.
-    pub(crate) fn check(&self, record: &Record) -> Result<Plan> {
+    /// Decides whether `record` applies to the current state. Read-only. `target`: the tree of
+    /// a batch or deletion when [`Memory::check_target`] checked it already, in this state.
+    pub(crate) fn check(&self, record: &Record, target: Option<Target>) -> Result<Plan> {
         match record {
             Record::CreateTree(new) => self.check_new_tree(new).map(|_| Plan::default()),
-            Record::AddBatch(batch) => self.check_batch(batch),
+            Record::AddBatch(batch) => {
+                let target = match target {
+                    Some(t) => t,
+                    None => self.check_target(&batch.tree_id, batch.create.as_ref())?,
+                };
+                self.check_batch(batch, target)
+            }
             Record::DeleteTree { create, .. } => {
-                if let Some(new) = create {
+                if let (Some(new), None) = (create, target) {
                     self.check_new_tree(new)?;
                 }
                 Ok(Plan::default())
@@ -76,9 +96,21 @@ impl Memory {
         }
     }
 
+    /// Checks the tree a batch or a deletion writes to: the tree `create` makes can be created,
+    /// or tree `tree_id` exists ([`Error::TreeDeleted`] when it does not).
+    pub(crate) fn check_target(&self, tree_id: &Id, create: Option<&NewTree>) -> Result<Target> {
+        match create {
+            Some(new) => self.check_new_tree(new).map(|()| Target::New),
+            None => self
+                .tree(tree_id)
+                .map(Target::Existing)
+                .ok_or_else(|| Error::TreeDeleted(tree_id.clone())),
+        }
+    }
+
     /// Go's `CreateTreeStorage` checks: the root is not stored; the parent, when named, has a
     /// head entry and is not derived.
-    pub(crate) fn check_new_tree(&self, new: &NewTree) -> Result<()> {
+    fn check_new_tree(&self, new: &NewTree) -> Result<()> {
         let id = &new.root.id;
         if self.changes.contains(id) || self.tree(id).is_some() {
             return Err(Error::TreeExists(id.clone()));
@@ -95,16 +127,10 @@ impl Memory {
         Ok(())
     }
 
-    fn check_batch(&self, batch: &Batch) -> Result<Plan> {
-        let tree = match &batch.create {
-            Some(new) => {
-                self.check_new_tree(new)?;
-                None
-            }
-            None => Some(
-                self.tree(&batch.tree_id)
-                    .ok_or_else(|| Error::TreeDeleted(batch.tree_id.clone()))?,
-            ),
+    fn check_batch(&self, batch: &Batch, target: Target) -> Result<Plan> {
+        let tree = match target {
+            Target::New => None,
+            Target::Existing(tree) => Some(tree),
         };
         let root_of_new = batch.create.as_ref().map(|n| &n.root);
         let stored = |id: &str| {
@@ -155,7 +181,7 @@ impl Memory {
                 if let Some(new) = &batch.create {
                     self.create_tree(new, &mut applied);
                 }
-                applied.added = Some(self.add_batch(batch, &plan, &mut applied));
+                self.add_batch(batch, &plan, &mut applied);
             }
             Record::UpdateHead(update) => {
                 let changed = self.heads.update(update.into(), notify);
@@ -176,35 +202,31 @@ impl Memory {
         let root = &new.root;
         self.changes.insert(Arc::clone(root));
         write(&self.trees).insert(root.id.clone(), Arc::new(TreeState::new(Arc::clone(root))));
-        let mut update = HeadUpdate::new(root.id.clone())
-            .heads([root.id.clone()])
-            .common_snapshot(root.id.clone())
-            .is_derived(new.is_derived);
-        if let Some(parent_id) = &new.parent_id {
-            update.parent_id = Some(parent_id.clone());
-            let parent_deleted = self
-                .heads
+        let parent_deleted = new.parent_id.as_ref().is_some_and(|parent_id| {
+            self.heads
                 .get(parent_id)
-                .is_some_and(|p| p.deleted_status >= DeletedStatus::Queued);
-            if parent_deleted {
-                update.deleted_status = Some(DeletedStatus::Queued);
-            }
-        }
-        let changed = self.heads.update((&update).into(), applied.notify);
+                .is_some_and(|p| p.deleted_status >= DeletedStatus::Queued)
+        });
+        let update = UpdateRef {
+            id: &root.id,
+            heads: Some(std::slice::from_ref(&root.id)),
+            common_snapshot: Some(&root.id),
+            deleted_status: parent_deleted.then_some(DeletedStatus::Queued),
+            is_derived: Some(new.is_derived),
+            parent_id: new.parent_id.as_ref(),
+            last_add_seq: None,
+        };
+        let changed = self.heads.update(update, applied.notify);
         applied.changed.extend(changed);
     }
 
-    fn add_batch(&self, batch: &Batch, plan: &Plan, applied: &mut Applied) -> AddOutcome {
-        let mut outcome = AddOutcome {
-            add_seq: batch.seq,
-            ..AddOutcome::default()
-        };
+    fn add_batch(&self, batch: &Batch, plan: &Plan, applied: &mut Applied) {
         let mut kept: Vec<Arc<StorageChange>> = Vec::with_capacity(batch.changes.len());
         let mut skipped = plan.skipped.iter().peekable();
         for (i, change) in batch.changes.iter().enumerate() {
             if skipped.peek() == Some(&&i) {
                 skipped.next();
-                outcome.skipped.push(change.id.clone());
+                applied.skipped.push(change.id.clone());
                 continue;
             }
             self.changes.insert(Arc::clone(change));
@@ -222,12 +244,21 @@ impl Memory {
         let ids: Vec<Id> = kept.iter().map(|c| c.id.clone()).collect();
         if batch.skip_duplicates {
             // Only `add_all_no_error` reports which ids it inserted.
-            outcome.inserted = ids.clone();
+            applied.inserted = ids.clone();
         }
         self.index.publish(batch.seq, ids);
-        let changed = self.heads.update(batch.head_update(), applied.notify);
+        // The batch's head update: heads (when given), common snapshot, last AddSeq.
+        let update = UpdateRef {
+            id: &batch.tree_id,
+            heads: batch.heads.as_deref(),
+            common_snapshot: Some(&batch.common_snapshot),
+            deleted_status: None,
+            is_derived: None,
+            parent_id: None,
+            last_add_seq: Some(batch.seq),
+        };
+        let changed = self.heads.update(update, applied.notify);
         applied.changed.extend(changed);
-        outcome
     }
 
     fn delete_tree(&self, tree_id: &Id) {

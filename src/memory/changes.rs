@@ -6,7 +6,8 @@
 
 use std::sync::Arc;
 
-use crate::{Id, StorageChange};
+use crate::change::StorageChange;
+use crate::id::Id;
 
 #[cfg(not(loom))]
 type Map = dashmap::DashMap<Id, Arc<StorageChange>, ahash::RandomState>;

@@ -5,8 +5,10 @@ use std::collections::{BTreeSet, HashMap};
 
 use ahash::RandomState;
 
+use crate::entry::{DeletedStatus, HeadEntry};
+use crate::id::Id;
+use crate::record::HeadFields;
 use crate::sync::{read, write, RwLock};
-use crate::{DeletedStatus, HeadEntry, HeadUpdate, Id, IterOptions};
 
 /// A head update by reference: what [`HeadTable::update`] applies, without cloning the update.
 #[derive(Clone, Copy)]
@@ -20,8 +22,8 @@ pub(crate) struct UpdateRef<'a> {
     pub(crate) last_add_seq: Option<u64>,
 }
 
-impl<'a> From<&'a HeadUpdate> for UpdateRef<'a> {
-    fn from(u: &'a HeadUpdate) -> Self {
+impl<'a> From<&'a HeadFields> for UpdateRef<'a> {
+    fn from(u: &'a HeadFields) -> Self {
         UpdateRef {
             id: &u.id,
             heads: u.heads.as_deref(),
@@ -183,24 +185,26 @@ impl HeadTable {
         }
     }
 
-    pub(crate) fn select(&self, opts: IterOptions) -> Vec<HeadEntry> {
+    /// The entries whose deleted status is `Queued` or more (`deleted`) or below; when
+    /// `min_last_add_seq` > 0, only those with a last AddSeq above it, by it; else all, by id.
+    pub(crate) fn select(&self, deleted: bool, min_last_add_seq: u64) -> Vec<HeadEntry> {
         let t = read(&self.table);
-        if opts.min_last_add_seq > 0 {
-            let Some(lowest) = opts.min_last_add_seq.checked_add(1) else {
+        if min_last_add_seq > 0 {
+            let Some(lowest) = min_last_add_seq.checked_add(1) else {
                 return Vec::new();
             };
             let start = (lowest, Id::default());
             t.by_seq
                 .range(start..)
                 .filter_map(|(_, id)| t.entries.get(id))
-                .filter(|e| selected(e, opts.deleted))
+                .filter(|e| selected(e, deleted))
                 .cloned()
                 .collect()
         } else {
             let mut out: Vec<HeadEntry> = t
                 .entries
                 .values()
-                .filter(|e| selected(e, opts.deleted))
+                .filter(|e| selected(e, deleted))
                 .cloned()
                 .collect();
             out.sort_unstable_by(|a, b| a.id.cmp(&b.id));

@@ -10,14 +10,14 @@ mod trees;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-pub(crate) use apply::{Applied, Plan};
+pub(crate) use apply::{Applied, Plan, Target};
 pub(crate) use changes::ChangeMap;
 pub(crate) use heads::{HeadTable, UpdateRef};
 pub(crate) use trees::TreeState;
 
+use crate::id::Id;
 use crate::index::SeqIndex;
 use crate::sync::{read, RwLock};
-use crate::Id;
 
 /// Everything a space holds.
 #[derive(Default)]

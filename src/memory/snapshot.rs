@@ -7,9 +7,10 @@
 use std::sync::Arc;
 
 use super::Memory;
-use crate::record::{Batch, NewTree, Record};
+use crate::error::Result;
+use crate::id::Id;
+use crate::record::{Batch, HeadFields, NewTree, Record};
 use crate::sync::read;
-use crate::{HeadUpdate, Id, Result};
 
 impl Memory {
     /// Calls `emit` with each record of the live state, in replay order.
@@ -43,7 +44,7 @@ impl Memory {
                 // The tree's batches set a last AddSeq this entry does not have.
                 emit(&Record::DeleteEntry(entry.id.clone()))?;
             }
-            emit(&Record::UpdateHead(HeadUpdate {
+            emit(&Record::UpdateHead(HeadFields {
                 id: entry.id,
                 heads: Some(entry.heads),
                 common_snapshot: Some(entry.common_snapshot),

@@ -3,8 +3,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use crate::change::StorageChange;
+use crate::id::Id;
 use crate::sync::{read, write, RwLock};
-use crate::{Id, StorageChange};
 
 #[derive(Default)]
 struct Changes {

@@ -9,8 +9,10 @@ use std::sync::Arc;
 use byteorder::{ByteOrder, LittleEndian as LE};
 use bytes::Bytes;
 
-use crate::record::{Batch, NewTree, Record};
-use crate::{DeletedStatus, HeadUpdate, Id, StorageChange};
+use crate::change::StorageChange;
+use crate::entry::DeletedStatus;
+use crate::id::Id;
+use crate::record::{Batch, HeadFields, NewTree, Record};
 
 const CREATE_TREE: u8 = 1;
 const ADD_BATCH: u8 = 2;
@@ -306,7 +308,10 @@ pub(crate) fn decode(seg: &Bytes, range: std::ops::Range<usize>) -> Result<Recor
             })
         }
         UPDATE_HEAD => {
-            let mut u = HeadUpdate::new(r.id()?);
+            let mut u = HeadFields {
+                id: r.id()?,
+                ..HeadFields::default()
+            };
             let flags = r.u8()?;
             if flags & F_HEADS != 0 {
                 u.heads = Some(r.ids()?);
@@ -381,16 +386,19 @@ mod tests {
             skip_duplicates: true,
             create: Some(tree("t")),
         }));
-        round_trip(Record::UpdateHead(
-            HeadUpdate::new("x")
-                .heads(["a"])
-                .common_snapshot("b")
-                .deleted_status(DeletedStatus::Queued)
-                .is_derived(false)
-                .parent_id("p")
-                .last_add_seq(5),
-        ));
-        round_trip(Record::UpdateHead(HeadUpdate::new("y")));
+        round_trip(Record::UpdateHead(HeadFields {
+            id: Id::from("x"),
+            heads: Some(vec![Id::from("a")]),
+            common_snapshot: Some(Id::from("b")),
+            deleted_status: Some(DeletedStatus::Queued),
+            is_derived: Some(false),
+            parent_id: Some(Id::from("p")),
+            last_add_seq: Some(5),
+        }));
+        round_trip(Record::UpdateHead(HeadFields {
+            id: Id::from("y"),
+            ..HeadFields::default()
+        }));
         round_trip(Record::DeleteEntry(Id::from("x")));
         round_trip(Record::DeleteTree {
             tree_id: Id::from("t"),

@@ -18,13 +18,26 @@ use bytes::Bytes;
 pub trait FileSystem: Send + Sync + 'static {
     /// Creates (or truncates) a file for appending.
     fn create(&self, path: &Path) -> io::Result<Box<dyn LogFile>>;
-    /// The whole content of a file. The real file system maps it (memmap2), so the bytes are
-    /// not copied and stay valid while any `Bytes` of them lives.
+    /// The whole content of a file, read into memory, in a state the file really was in even
+    /// while another process appends to it (the real file system reads it backwards, see
+    /// [`StdFileSystem`]). For directories this process does not hold the lock of.
     fn read(&self, path: &Path) -> io::Result<Bytes>;
-    /// The whole content of a file, copied: for reading a directory that another process may
-    /// be writing (and cutting), where a memory map could fault. By default a copy of `read`.
-    fn read_copy(&self, path: &Path) -> io::Result<Bytes> {
-        self.read(path).map(|b| Bytes::copy_from_slice(&b))
+    /// The whole content of a file without copying it: the real file system maps it (memmap2),
+    /// and the bytes stay valid while any `Bytes` of them lives. By default, [`FileSystem::read`].
+    ///
+    /// # Safety
+    ///
+    /// Nobody may change the bytes of the file while any returned `Bytes` lives, except by
+    /// appending, or by cutting it past every byte still referenced (the caller holds the
+    /// directory's lock, so no other spacestore process writes it, and this process only
+    /// appends to its segments and cuts torn tails). A mapped file cut under a live reference
+    /// faults the process (SIGBUS).
+    unsafe fn map(&self, path: &Path) -> io::Result<Bytes> {
+        self.read(path)
+    }
+    /// The size of a file in bytes. By default the length of [`FileSystem::read`].
+    fn len(&self, path: &Path) -> io::Result<u64> {
+        self.read(path).map(|b| b.len() as u64)
     }
     /// The names of the files in `dir` (not their paths), in any order.
     fn list(&self, dir: &Path) -> io::Result<Vec<String>>;
@@ -61,12 +74,21 @@ pub trait LogFile: Send + Sync {
     fn preallocate(&self, _enabled: bool) {}
 }
 
-/// The real file system: std's files, memmap2 for reading, `File::try_lock` for the lock.
+/// The real file system: std's files, memmap2 for mapping, backwards chunked reads for
+/// reading, `File::try_lock` for the lock.
+///
+/// [`FileSystem::read`] reads a file backwards, from its end, in chunks: a segment is written
+/// strictly in order (each frame after the one before), so whatever frame the read sees, every
+/// frame before it was written earlier and is seen too, when its chunk is read later (a plain
+/// forward read could see a later frame but not an earlier one, which would look like
+/// corruption). Bytes past a shrink during the read (a writer giving back preallocated zeros
+/// when it closes a segment) read as zeros, which is what they were. Plain reads, never a map,
+/// so a file cut meanwhile cannot fault the reader.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct StdFileSystem;
 
-/// The lock file inside a space directory.
-pub const LOCK_FILE: &str = "LOCK";
+/// Bytes read at a time by [`StdFileSystem`]'s backwards read.
+const READ_CHUNK: usize = 64 << 10;
 
 /// How far ahead of the data a log file is filled with zeros.
 const PREALLOCATE: u64 = 1 << 20;
@@ -149,21 +171,42 @@ impl FileSystem for StdFileSystem {
 
     fn read(&self, path: &Path) -> io::Result<Bytes> {
         let file = File::open(path)?;
+        let len = usize::try_from(file.metadata()?.len())
+            .map_err(|_| io::Error::other("the file does not fit in memory"))?;
+        let mut buf = vec![0u8; len];
+        let mut end = len;
+        while end > 0 {
+            let start = end.saturating_sub(READ_CHUNK);
+            let mut at = start;
+            while at < end {
+                let n = file.read_at(&mut buf[at..end], at as u64)?;
+                if n == 0 {
+                    break; // The file shrank: the rest were zeros.
+                }
+                at += n;
+            }
+            end = start;
+        }
+        Ok(Bytes::from(buf))
+    }
+
+    unsafe fn map(&self, path: &Path) -> io::Result<Bytes> {
+        let file = File::open(path)?;
         if file.metadata()?.len() == 0 {
             return Ok(Bytes::new());
         }
-        // SAFETY: the map is read-only and the file belongs to a space directory whose lock we
-        // hold (see `lock_dir`), so no other spacestore process writes it. This process only
-        // appends to segments and cuts a torn tail off the last one, past every byte that a
-        // frame (and so a `Bytes` into the map) covers; pages past the cut are never read.
-        // Another program writing the file behind our back would break this, as it would for
-        // any mapped database file (documented in DESIGN.md).
+        // SAFETY: the map is read-only, and the caller guarantees (this function's contract)
+        // that nobody changes the file's mapped bytes while the map lives: it holds the space
+        // directory's lock, so no other spacestore process writes the file, and this process
+        // only appends to segments and cuts a torn tail off the last one past every byte that a
+        // frame (and so a `Bytes` into the map) covers. Another program writing the file behind
+        // our back would break this, as it would for any mapped database file (DESIGN.md).
         let map = unsafe { memmap2::Mmap::map(&file)? };
         Ok(Bytes::from_owner(map))
     }
 
-    fn read_copy(&self, path: &Path) -> io::Result<Bytes> {
-        std::fs::read(path).map(Bytes::from)
+    fn len(&self, path: &Path) -> io::Result<u64> {
+        Ok(std::fs::metadata(path)?.len())
     }
 
     fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
@@ -203,7 +246,7 @@ impl FileSystem for StdFileSystem {
     }
 
     fn lock_dir(&self, dir: &Path) -> io::Result<Box<dyn Send + Sync>> {
-        let path: PathBuf = dir.join(LOCK_FILE);
+        let path: PathBuf = dir.join(super::format::LOCK_FILE);
         let file = OpenOptions::new()
             .create(true)
             .truncate(false)

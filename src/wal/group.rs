@@ -6,14 +6,13 @@
 use std::sync::Arc;
 
 use super::env::LogFile;
-use crate::sync::{lock, AtomicBool, AtomicU64, Mutex, Ordering};
+use super::health::{Health, Refusal};
+use crate::sync::{lock, AtomicU64, Mutex, Ordering};
 use crate::{Error, Result};
 
 struct State {
     /// The active segment.
     file: Arc<dyn LogFile>,
-    /// Set by a failed fsync: nothing written since can be trusted.
-    failed: Option<String>,
     /// fsyncs done (for tests and stats).
     syncs: u64,
 }
@@ -26,22 +25,18 @@ pub(crate) struct GroupSync {
     /// Every frame ending at or below this LSN is durable. Written only under `state`'s lock;
     /// read without it, so that a publisher holding the commit lock never waits for an fsync.
     synced: AtomicU64,
-    /// Set once an fsync failed (the reason is in `state`); read without the lock.
-    failed: AtomicBool,
+    /// The log's latch: a failed fsync trips it.
+    health: Arc<Health>,
     state: Mutex<State>,
 }
 
 impl GroupSync {
-    pub(crate) fn new(file: Arc<dyn LogFile>) -> Self {
+    pub(crate) fn new(file: Arc<dyn LogFile>, health: Arc<Health>) -> Self {
         GroupSync {
             written: AtomicU64::new(0),
             synced: AtomicU64::new(0),
-            failed: AtomicBool::new(false),
-            state: Mutex::new(State {
-                file,
-                failed: None,
-                syncs: 0,
-            }),
+            health,
+            state: Mutex::new(State { file, syncs: 0 }),
         }
     }
 
@@ -58,9 +53,7 @@ impl GroupSync {
     /// Returns once every frame ending at or below `lsn` is durable, syncing if nobody has.
     pub(crate) fn sync_to(&self, lsn: u64) -> Result<()> {
         let mut s = lock(&self.state);
-        if let Some(reason) = &s.failed {
-            return Err(Error::WritesRefused(reason.clone()));
-        }
+        self.health.check()?;
         if self.synced.load(Ordering::SeqCst) >= lsn {
             return Ok(());
         }
@@ -73,22 +66,14 @@ impl GroupSync {
                 Ok(())
             }
             Err(source) => {
-                s.failed = Some(format!("fsync of the log failed: {source}"));
-                self.failed.store(true, Ordering::SeqCst);
+                self.health
+                    .trip(Refusal::sync_failed("syncing the log", &source));
                 Err(Error::Io {
                     context: "syncing the log",
                     source,
                 })
             }
         }
-    }
-
-    /// Why writes must stop, if an fsync failed. Waits for the sync lock only after a failure.
-    pub(crate) fn failed(&self) -> Option<String> {
-        if !self.failed.load(Ordering::SeqCst) {
-            return None;
-        }
-        lock(&self.state).failed.clone()
     }
 
     /// The LSN up to which frames are durable. Never waits for an fsync in progress.

@@ -5,12 +5,17 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::env::{FileSystem, LogFile};
+use super::format::{checkpoint_tmp_path, segment_path, segment_seq_of};
 use super::group::GroupSync;
-use super::replay::list_segments;
-use super::{codec, frame, segment_path};
-use crate::memory::Memory;
+use super::health::{Health, Refusal};
+use super::scan::DirLock;
+use super::{codec, frame};
 use crate::record::Record;
 use crate::{Error, Result};
+
+/// Hands each record of a space's live state to its argument, in replay order (what a
+/// checkpoint writes); the log does not know where the records come from.
+pub(crate) type Snapshot<'a> = &'a dyn Fn(&mut dyn FnMut(&Record) -> Result<()>) -> Result<()>;
 
 /// The log of an open space. Used only under the commit lock.
 pub(crate) struct Wal {
@@ -28,8 +33,8 @@ pub(crate) struct Wal {
     reserve_ahead: u64,
     buf: Vec<u8>,
     group: Arc<GroupSync>,
-    /// False once a failed append could not be taken back: the file's tail is unknown.
-    usable: bool,
+    /// The latch every failure the log cannot vouch for trips.
+    health: Arc<Health>,
     frames: u64,
     /// Keep synced zeros ahead of the data (for `Sync` spaces).
     preallocate: bool,
@@ -42,43 +47,43 @@ pub(crate) struct Wal {
     /// the live data that automatic checkpoints compare the log with.
     live_bytes: u64,
     /// The directory lock, released when the log is dropped.
-    _lock: Box<dyn Send + Sync>,
-}
-
-/// Why a new segment could not be started, and whether its file may have been left behind (a
-/// file left between two segments would read as corruption, so the log must stop).
-struct SegmentError {
-    error: Error,
-    left_behind: bool,
+    _lock: DirLock,
 }
 
 /// Creates segment `seq` with its header, makes both durable (the header's fsync, then the
-/// directory's), and returns it. On failure the file is removed again if it can be.
+/// directory's), and returns it. On failure the file is removed again if it can be; if it
+/// cannot (a file left between two segments would read as corruption), or an fsync failed (the
+/// page cache is suspect), `health` is tripped.
 fn create_segment(
     fs: &dyn FileSystem,
     dir: &Path,
     seq: u64,
     preallocate: bool,
-) -> std::result::Result<Arc<dyn LogFile>, SegmentError> {
+    health: &Health,
+) -> Result<Arc<dyn LogFile>> {
     let path = segment_path(dir, seq);
     let io = |context| move |source| Error::Io { context, source };
+    let stray = |e: std::io::Error| Refusal::StraySegment {
+        message: e.to_string(),
+    };
     let file: Arc<dyn LogFile> = match fs.create(&path) {
         Ok(file) => Arc::from(file),
         Err(source) => {
-            return Err(SegmentError {
-                error: io("creating a log segment")(source),
-                left_behind: fs.read(&path).is_ok() && fs.remove(&path).is_err(),
-            })
+            if fs.len(&path).is_ok() {
+                if let Err(e) = fs.remove(&path) {
+                    health.trip(stray(e));
+                }
+            }
+            return Err(io("creating a log segment")(source));
         }
     };
     file.preallocate(preallocate);
-    let mut fsync_failed = false;
     let written = file
         .append(&frame::header(seq))
         .map_err(io("writing a segment header"))
         .and_then(|()| {
             file.sync_data().map_err(|source| {
-                fsync_failed = true;
+                health.trip(Refusal::sync_failed("syncing a segment header", &source));
                 io("syncing a segment header")(source)
             })
         })
@@ -87,11 +92,10 @@ fn create_segment(
         Ok(()) => Ok(file),
         Err(error) => {
             drop(file);
-            Err(SegmentError {
-                error,
-                // A failed fsync stops the log like any other (the page cache is suspect).
-                left_behind: fs.remove(&path).is_err() || fsync_failed,
-            })
+            if let Err(e) = fs.remove(&path) {
+                health.trip(stray(e));
+            }
+            Err(error)
         }
     }
 }
@@ -104,7 +108,7 @@ pub(crate) struct WalConfig {
     pub(crate) segment_size: u64,
     pub(crate) reserved: u64,
     pub(crate) reserve_ahead: u64,
-    pub(crate) lock: Box<dyn Send + Sync>,
+    pub(crate) lock: DirLock,
     /// Bytes of the segments already in the directory.
     pub(crate) existing_bytes: u64,
     /// Keep synced zeros ahead of the data (for `Sync` spaces).
@@ -128,15 +132,17 @@ pub struct CheckpointStats {
 impl Wal {
     /// Starts a new segment `config.segment_seq` and logs to it.
     pub(crate) fn create(config: WalConfig) -> Result<Wal> {
+        let health = Arc::new(Health::default());
         let file = create_segment(
             config.fs.as_ref(),
             &config.dir,
             config.segment_seq,
             config.preallocate,
-        )
-        .map_err(|e| e.error)?;
+            &health,
+        )?;
         Ok(Wal {
-            group: Arc::new(GroupSync::new(Arc::clone(&file))),
+            group: Arc::new(GroupSync::new(Arc::clone(&file), Arc::clone(&health))),
+            health,
             fs: config.fs,
             dir: config.dir,
             segment_seq: config.segment_seq,
@@ -147,7 +153,6 @@ impl Wal {
             reserved: config.reserved,
             reserve_ahead: config.reserve_ahead.max(1),
             buf: Vec::new(),
-            usable: true,
             frames: 0,
             preallocate: config.preallocate,
             stale: false,
@@ -162,16 +167,9 @@ impl Wal {
         Arc::clone(&self.group)
     }
 
-    /// Whether appends may go on (false after a failed append that could not be taken back).
-    pub(crate) fn usable(&self) -> bool {
-        self.usable
-    }
-
-    /// Why the log refuses writes, if it does: a failed fsync, or a tail it cannot vouch for.
-    pub(crate) fn refusal(&self) -> Option<String> {
-        self.group.failed().or_else(|| {
-            (!self.usable).then(|| "a failed write to the log could not be taken back".into())
-        })
+    /// The log's latch (shared with the commit path).
+    pub(crate) fn health(&self) -> Arc<Health> {
+        Arc::clone(&self.health)
     }
 
     /// Frames appended since the space was opened.
@@ -218,7 +216,7 @@ impl Wal {
     /// right above it instead of above the reservation. Synced; best effort (a close that does
     /// not reach the disk only costs a gap).
     pub(crate) fn close(&mut self, last_seq: u64) {
-        if !self.usable || self.ensure_fresh().is_err() {
+        if self.health.check().is_err() || self.ensure_fresh().is_err() {
             return;
         }
         self.encode(frame::KIND_CLOSE, |o| {
@@ -243,8 +241,11 @@ impl Wal {
         if let Err(source) = self.file.append(&self.buf) {
             // Take back whatever part of the frame reached the file, so that the next frame
             // does not follow garbage (which replay would call corruption).
-            if self.file.truncate(self.len).is_err() {
-                self.usable = false;
+            if let Err(e) = self.file.truncate(self.len) {
+                self.health.trip(Refusal::TakeBackFailed {
+                    kind: e.kind(),
+                    message: e.to_string(),
+                });
             }
             return Err(Error::Io {
                 context: "appending a frame to the log",
@@ -272,18 +273,22 @@ impl Wal {
     /// a checkpoint, so replay starts there), the directory synced; then the older segments are
     /// removed and a new active segment begins. A crash at any step leaves either the old log
     /// or the checkpoint (plus, at worst, superseded segments that the next open removes).
-    pub(crate) fn checkpoint(&mut self, memory: &Memory) -> Result<CheckpointStats> {
+    pub(crate) fn checkpoint(&mut self, snapshot: Snapshot<'_>) -> Result<CheckpointStats> {
         let io = |context| move |source| Error::Io { context, source };
         // Through the group, so that a failure latches like any failed fsync.
         self.group.sync_to(self.group.written())?;
         let bytes_before = self.log_bytes;
         let seq = self.take_segment_seq();
-        let old_segments: Vec<u64> = list_segments(self.fs.as_ref(), &self.dir)?
-            .into_iter()
+        let old_segments: Vec<u64> = self
+            .fs
+            .list(&self.dir)
+            .map_err(io("listing the space directory"))?
+            .iter()
+            .filter_map(|name| segment_seq_of(name))
             .filter(|&s| s < seq)
             .collect();
         let path = segment_path(&self.dir, seq);
-        let tmp = path.with_extension("wal.tmp");
+        let tmp = checkpoint_tmp_path(&self.dir, seq);
         let file = self.fs.create(&tmp).map_err(io("creating a checkpoint"))?;
         let mut out = frame::header(seq).to_vec();
         frame::encode(&mut out, seq, frame::KIND_CHECKPOINT, |o| {
@@ -291,7 +296,7 @@ impl Wal {
         });
         let mut records = 0u64;
         let mut snapshot_len = 0u64;
-        memory.snapshot(|record| {
+        snapshot(&mut |record| {
             frame::encode(&mut out, seq, frame::KIND_RECORD, |o| {
                 codec::encode(record, o)
             });
@@ -320,14 +325,14 @@ impl Wal {
             .map_err(io("syncing the space directory"))
             .and_then(|()| {
                 let next = self.take_segment_seq();
-                create_segment(self.fs.as_ref(), &self.dir, next, self.preallocate)
-                    .map(|file| (next, file))
-                    .map_err(|e| {
-                        if e.left_behind {
-                            self.usable = false;
-                        }
-                        e.error
-                    })
+                create_segment(
+                    self.fs.as_ref(),
+                    &self.dir,
+                    next,
+                    self.preallocate,
+                    &self.health,
+                )
+                .map(|file| (next, file))
             });
         self.log_bytes = snapshot_len;
         self.live_bytes = snapshot_len;
@@ -383,41 +388,37 @@ impl Wal {
             return Ok(());
         }
         let next = self.take_segment_seq();
-        match create_segment(self.fs.as_ref(), &self.dir, next, self.preallocate) {
-            Ok(file) => {
-                self.switch_to(next, file);
-                Ok(())
-            }
-            Err(e) => {
-                if e.left_behind {
-                    self.usable = false;
-                }
-                Err(e.error)
-            }
-        }
+        let file = create_segment(
+            self.fs.as_ref(),
+            &self.dir,
+            next,
+            self.preallocate,
+            &self.health,
+        )?;
+        self.switch_to(next, file);
+        Ok(())
     }
 
     /// Closes the active segment (synced whole) and starts the next one.
     fn roll(&mut self) -> Result<()> {
         self.file.sync_data().map_err(|source| {
-            self.usable = false;
+            self.health
+                .trip(Refusal::sync_failed("syncing a full segment", &source));
             Error::Io {
                 context: "syncing a full segment",
                 source,
             }
         })?;
+        // On failure, writing goes on in the current (synced, full) segment, unless a broken
+        // file may sit between it and the next one (then `create_segment` trips the latch).
         let next = self.take_segment_seq();
-        let file = match create_segment(self.fs.as_ref(), &self.dir, next, self.preallocate) {
-            Ok(file) => file,
-            Err(e) => {
-                // Writing goes on in the current (synced, full) segment, unless a broken file
-                // may sit between it and the next one.
-                if e.left_behind {
-                    self.usable = false;
-                }
-                return Err(e.error);
-            }
-        };
+        let file = create_segment(
+            self.fs.as_ref(),
+            &self.dir,
+            next,
+            self.preallocate,
+            &self.health,
+        )?;
         self.switch_to(next, file);
         Ok(())
     }

@@ -27,4 +27,5 @@ pub fn ids(changes: &[StorageChange]) -> Vec<String> {
 
 /// No heads given: the tree's heads stay as they are.
 pub const NO_HEADS: [&str; 0] = [];
-pub mod simfs;
+#[allow(unused_imports)]
+pub use spacestore_test_kit::simfs;

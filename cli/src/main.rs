@@ -4,19 +4,13 @@
 //! One function per subcommand (in the modules below); every failure is a [`Failure`] with its
 //! own exit code and one line on stderr.
 
-#[path = "spacestore/demo.rs"]
 mod demo;
-#[path = "spacestore/dump.rs"]
+mod dir;
 mod dump;
-#[path = "spacestore/examine.rs"]
 mod examine;
-#[path = "spacestore/failure.rs"]
 mod failure;
-#[path = "spacestore/load.rs"]
 mod load;
-#[path = "spacestore/maintain.rs"]
 mod maintain;
-#[path = "spacestore/ui.rs"]
 mod ui;
 
 use std::io::Write;

@@ -1,12 +1,12 @@
 //! `inspect` and `verify`: read-only looks at a space directory (a frame scan with plain reads,
 //! no lock taken, nothing changed), so both work on a space another process has open.
 
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::path::Path;
 
-use spacestore::wal::inspect::{self, lock_held, Scan};
-use spacestore::{Error, Options, Space};
+use spacestore::internals::{self, Scan};
+use spacestore::{Error, Options, Space, StdFileSystem};
 
+use crate::dir::lock_held;
 use crate::failure::{io_failure, require_space, Failure};
 use crate::ui::{plural, say, size, took, Progress};
 
@@ -21,7 +21,7 @@ pub fn scan_with_progress(dir: &Path) -> Result<Scan, Failure> {
         tries += 1;
         let live = || matches!(lock_held(dir), Ok(Some(true)));
         let bar = Progress::bytes(0, "reading the log");
-        match inspect::scan(dir, &mut |done, total| {
+        match internals::scan(&StdFileSystem, dir, &mut |done, total| {
             bar.set_len(total);
             bar.set(done);
         }) {
@@ -192,75 +192,20 @@ fn file_name(path: &Path) -> String {
         .unwrap_or_else(|| path.display().to_string())
 }
 
-/// A copy of a live space's segments in a temporary directory, removed on drop.
-struct Copy(PathBuf);
-
-impl Drop for Copy {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// Copies the segments of `dir` (each read with [`inspect::read_consistent`]) to a new
-/// temporary directory. A segment removed meanwhile (the writer's checkpoint) fails with
-/// `NotFound`.
-fn copy_segments(dir: &Path) -> std::io::Result<Copy> {
-    static COPIES: AtomicU64 = AtomicU64::new(0);
-    let to = std::env::temp_dir().join(format!(
-        "spacestore-snapshot-{}-{}",
-        std::process::id(),
-        COPIES.fetch_add(1, Ordering::Relaxed)
-    ));
-    std::fs::create_dir_all(&to)?;
-    let copy = Copy(to);
-    let mut names: Vec<String> = std::fs::read_dir(dir)?
-        .filter_map(|e| e.ok())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".wal"))
-        .collect();
-    names.sort();
-    for name in names {
-        let bytes = inspect::read_consistent(&dir.join(&name))?;
-        std::fs::write(copy.0.join(&name), bytes)?;
-    }
-    Ok(copy)
-}
-
-/// Opens a read-only snapshot of the space with the library's replay.
-///
-/// The library maps the segments; while another process writes the space, it may cut a
-/// segment under the map (giving back preallocated space), and its replay reads the last
-/// segment twice. So when the lock is held, the replay runs on a consistent copy of the
-/// segments in a temporary directory (removed once opened: the maps keep what they need),
-/// copied again when a segment vanished or the copy caught a frame being written.
+/// Opens a read-only snapshot of the space with the library's replay (`Space::open_read_only`,
+/// which reads each segment once with a consistent read, never a map). While another process
+/// holds the space, a segment may vanish under the read (the writer's checkpoint removed it)
+/// and a frame being written may be caught half-way: then it is read again, a few times.
 pub fn open_snapshot(dir: &Path) -> Result<Space, Failure> {
     let _spin = Progress::spinner("replaying the log (read-only)");
-    if !matches!(lock_held(dir), Ok(Some(true))) {
-        return Ok(Space::open_read_only(dir, Options::default())?);
-    }
     let mut tries = 0;
     loop {
         tries += 1;
-        let copy = match copy_segments(dir) {
-            Ok(copy) => copy,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && tries < 5 => continue,
-            Err(e) => return Err(io_failure("copying the segments of a live space", &e)),
-        };
-        match Space::open_read_only(&copy.0, Options::default()) {
-            Err(Error::Corrupt { .. }) if tries < 5 => continue,
-            Err(Error::Corrupt {
-                segment,
-                offset,
-                reason,
-            }) => {
-                // Name the original segment, not the copy.
-                let segment = dir.join(segment.file_name().unwrap_or_default());
-                return Err(Failure::Corrupt {
-                    segment,
-                    offset,
-                    reason,
-                });
-            }
+        let live = || matches!(lock_held(dir), Ok(Some(true)));
+        match Space::open_read_only(dir, Options::default()) {
+            Err(Error::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound && tries < 5 && live() => {}
+            Err(Error::Corrupt { .. }) if tries < 5 && live() => {}
             other => return Ok(other?),
         }
     }
@@ -293,27 +238,6 @@ pub fn verify(dir: &Path) -> Result<(), Failure> {
                 more: scan.inconsistency_count.saturating_sub(1),
             }
         });
-    }
-    // A second opinion: the library's own replay, read-only.
-    match open_snapshot(dir) {
-        Ok(_) => {}
-        Err(Failure::Corrupt {
-            segment,
-            offset,
-            reason,
-        }) => {
-            say(format_args!(
-                "FAILED {}: segment {}, byte offset {offset}: {reason}",
-                dir.display(),
-                segment.display()
-            ))?;
-            return Err(Failure::Corrupt {
-                segment,
-                offset,
-                reason,
-            });
-        }
-        Err(f) => return Err(f),
     }
     let f = &scan.frames;
     say(format_args!(

@@ -2,12 +2,14 @@
 //! space's lock (through `Space::open`), so they refuse a space another process has open.
 
 use std::io::{BufRead, IsTerminal, Read, Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
-use spacestore::wal::inspect::lock_held;
-use spacestore::{Options, Recovery, Space};
+use spacestore::internals::format::{corrupt_tail_path, torn_tail_path};
+use spacestore::internals::{self, Scan};
+use spacestore::{Options, Recovery, Space, StdFileSystem};
 
+use crate::dir::lock_held;
 use crate::examine::scan_with_progress;
 use crate::failure::{io_failure, require_space, Failure};
 use crate::ui::{plural, say, size, took, Progress};
@@ -82,7 +84,7 @@ pub fn repair(dir: &Path, yes: bool) -> Result<(), Failure> {
         say(format_args!("keeping everything before it: {kept}"))?;
         say(format_args!(
             "moving aside: the rest of that segment to {}{}",
-            side_name(&c.segment, &format!("corrupt-at-{}", c.offset)).display(),
+            corrupt_tail_path(&c.segment, c.offset).display(),
             if later.is_empty() {
                 String::new()
             } else {
@@ -118,7 +120,7 @@ pub fn repair(dir: &Path, yes: bool) -> Result<(), Failure> {
         return Ok(());
     }
     if let Some(t) = &scan.torn_tail {
-        let side = side_name(&t.segment, &format!("torn-at-{}", t.offset));
+        let side = torn_tail_path(&t.segment, t.offset);
         say(format_args!(
             "torn tail (an unfinished write): {} at segment {}, byte offset {}: {}",
             size(scan.torn_bytes),
@@ -167,21 +169,16 @@ pub fn repair(dir: &Path, yes: bool) -> Result<(), Failure> {
     Ok(())
 }
 
-fn seq_of(scan: &spacestore::wal::inspect::Scan, segment: &Path) -> u64 {
+fn seq_of(scan: &Scan, segment: &Path) -> u64 {
     scan.segments
         .iter()
         .find(|s| s.path == segment)
         .map_or(0, |s| s.seq)
 }
 
-/// `<segment>.wal.<suffix>`, as the library names its side files.
-fn side_name(segment: &Path, suffix: &str) -> PathBuf {
-    segment.with_extension(format!("wal.{suffix}"))
-}
-
 /// Bytes and count of the segment files in `dir`.
 fn log_size(dir: &Path) -> Result<(u64, usize), Failure> {
-    let scan = spacestore::wal::inspect::scan(dir, &mut |_, _| {})?;
+    let scan = internals::scan(&StdFileSystem, dir, &mut |_, _| {})?;
     Ok((
         scan.segments.iter().map(|s| s.bytes).sum(),
         scan.segments.len(),

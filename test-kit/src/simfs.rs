@@ -31,7 +31,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
-use spacestore::wal::{FileSystem, LogFile};
+use spacestore::{FileSystem, LogFile};
 
 /// A small deterministic random number generator (xorshift64*), so that every failure can be
 /// replayed from its seed; or a tape of bytes (a fuzzer's input) read two at a time, zeros
@@ -582,6 +582,16 @@ impl SimFs {
     pub fn get(&self, path: &Path) -> Option<Vec<u8>> {
         let s = self.state();
         s.names.get(path).map(|&i| s.inodes[i].data.clone())
+    }
+
+    /// Whether `needle` appears in the durable bytes (what an fsync covered) of a file that
+    /// has a name.
+    pub fn durable_contains(&self, needle: &[u8]) -> bool {
+        let s = self.state();
+        s.names.values().any(|&i| {
+            let durable = &s.inodes[i].durable;
+            !needle.is_empty() && durable.windows(needle.len()).any(|w| w == needle)
+        })
     }
 
     /// The current names in `dir`, sorted.

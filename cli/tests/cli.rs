@@ -815,10 +815,10 @@ fn load_killed_with_sigkill_loses_no_acknowledged_batch() {
 /// The frame scan behind `inspect` and `verify` sees what the library's replay sees.
 #[test]
 fn the_inspect_scan_agrees_with_replay() {
-    use spacestore::wal::inspect::scan;
+    use spacestore::internals::scan;
     let tmp = tempfile::tempdir().unwrap();
     let check = |dir: &Path| {
-        let s = scan(dir, &mut |_, _| {}).unwrap();
+        let s = scan(&spacestore::StdFileSystem, dir, &mut |_, _| {}).unwrap();
         let space = Space::open_read_only(dir, Options::default()).unwrap();
         let r = space.recovery_report().unwrap();
         assert_eq!(s.frames.total(), r.frames, "{}", dir.display());

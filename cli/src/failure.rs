@@ -4,7 +4,7 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use spacestore::wal::inspect::{dir_status, DirStatus};
+use crate::dir::{dir_status, DirStatus};
 use spacestore::Error;
 
 /// The exit codes, as `--help` and the README list them.
@@ -141,9 +141,7 @@ impl From<Error> for Failure {
                 Failure::UnknownTree(id.to_string())
             }
             Error::Io { context, source } => io_failure(context, &source),
-            Error::WritesRefused(why) => Failure::Io(format!(
-                "the space refuses writes after a failed sync of its log: {why}"
-            )),
+            Error::WritesRefused(why) => Failure::Io(format!("the space refuses writes: {why}")),
             other => Failure::Failed(other.to_string()),
         }
     }

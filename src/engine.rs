@@ -1,0 +1,104 @@
+//! Opening a space directory, wired in one place (raft-engine's `engine.rs` is the model): lock
+//! the directory, list it and read its segments once ([`LogDir`]), replay them into a new
+//! [`Memory`] ([`replay`]), set the counter above every seq ever handed out, sync what was
+//! replayed, and start the log's new segment.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::memory::Memory;
+use crate::replay;
+use crate::report::RecoveryReport;
+use crate::wal::repair::sync_segments;
+use crate::wal::scan::{DirLock, LogDir, ReadMode};
+use crate::wal::{Wal, WalConfig};
+use crate::{AddSeqCounter, Durability, Error, Options, Result};
+
+/// About how many bytes of log a change takes: replay presizes the change map from the log's
+/// size, so that it does not rehash while it fills.
+const BYTES_PER_CHANGE: u64 = 512;
+
+/// An opened directory: the replayed memory, the counter above every seq ever handed out, the
+/// log to write to, and the report.
+pub(crate) struct Opened {
+    pub(crate) memory: Memory,
+    pub(crate) counter: AddSeqCounter,
+    pub(crate) wal: Wal,
+    pub(crate) report: RecoveryReport,
+}
+
+fn memory_for(log: &LogDir) -> Memory {
+    Memory::with_capacity(usize::try_from(log.replayed_bytes() / BYTES_PER_CHANGE).unwrap_or(0))
+}
+
+/// Locks `dir`, replays its log and starts a new segment.
+pub(crate) fn open(dir: &Path, options: &Options) -> Result<Opened> {
+    let fs = Arc::clone(&options.fs);
+    fs.create_dir_all(dir).map_err(|source| Error::Io {
+        context: "creating the space directory",
+        source,
+    })?;
+    let lock = DirLock::new(fs.lock_dir(dir).map_err(|source| {
+        if source.kind() == std::io::ErrorKind::WouldBlock {
+            Error::Locked(dir.to_path_buf())
+        } else {
+            Error::Io {
+                context: "locking the space directory",
+                source,
+            }
+        }
+    })?);
+    let log = LogDir::read(fs.as_ref(), dir, ReadMode::Map(&lock))?;
+    let memory = memory_for(&log);
+    let recovered = replay::recover(fs.as_ref(), &log, &memory, options.recovery)?;
+    // Frames replayed from the page cache after a process crash may never have been synced:
+    // make them durable before anything new is, so the log on disk stays a prefix.
+    sync_segments(fs.as_ref(), dir, &recovered.segments)?;
+    let mut report = recovered.report;
+    let replayed_to = report.add_seq;
+    let mut restart_at = replayed_to;
+    if report.repaired.is_some() {
+        // What was moved aside may have held a reservation (and batches under it) that no
+        // frame still readable names: restart one reservation span higher, to be safe.
+        restart_at = restart_at.saturating_add(options.reserve_ahead);
+    }
+    let counter = AddSeqCounter::new();
+    counter.advance_to(restart_at);
+    let torn = report.torn_tail.as_ref().map_or(0, |t| t.bytes_dropped);
+    let mut wal = Wal::create(WalConfig {
+        fs,
+        dir: dir.to_path_buf(),
+        // Above every segment number the directory held, moved-aside ones included.
+        segment_seq: log.seqs.last().map_or(1, |s| s + 1),
+        segment_size: options.segment_size,
+        reserved: recovered.reserved.max(replayed_to),
+        reserve_ahead: options.reserve_ahead,
+        lock,
+        preallocate: options.durability == Durability::Sync,
+        existing_bytes: report.bytes_read - torn,
+    })?;
+    if restart_at > replayed_to {
+        // Make the jump durable before anything is handed out above the old bar.
+        wal.reserve(restart_at)?;
+    }
+    report.add_seq = restart_at;
+    Ok(Opened {
+        memory,
+        counter,
+        wal,
+        report,
+    })
+}
+
+/// Replays the log of `dir` into a new memory without locking or changing anything on disk.
+pub(crate) fn open_read_only(
+    dir: &Path,
+    options: &Options,
+) -> Result<(Memory, AddSeqCounter, RecoveryReport)> {
+    let log = LogDir::read(options.fs.as_ref(), dir, ReadMode::Read)?;
+    let memory = memory_for(&log);
+    let report = replay::read_only(&log, &memory)?;
+    let counter = AddSeqCounter::new();
+    counter.advance_to(report.add_seq);
+    Ok((memory, counter, report))
+}

@@ -1,0 +1,125 @@
+//! [`Options`]: how a space directory is opened: [`Durability`], [`Recovery`], segment and
+//! reservation sizes, automatic checkpoints and the file system underneath.
+
+use std::sync::Arc;
+
+use crate::wal::{FileSystem, StdFileSystem};
+
+/// When a write is durable, chosen per space.
+///
+/// | mode | a write returns once | a process crash loses | a power loss loses |
+/// | --- | --- | --- | --- |
+/// | `Buffered` | its frame is written to the OS | nothing acknowledged | a suffix of the acknowledged writes (never a part of one, never a reused AddSeq) |
+/// | `Sync` | its frame is on stable storage (fdatasync, shared by concurrent writers) | nothing acknowledged | nothing acknowledged |
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Durability {
+    /// The frame is handed to the OS before the write returns: survives a process crash.
+    #[default]
+    Buffered,
+    /// The frame is on stable storage before the write returns, and only then visible;
+    /// concurrent writers share one fsync (group commit).
+    Sync,
+}
+
+/// What `open` does when the log holds a bad frame followed by valid ones.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Recovery {
+    /// Fail with [`crate::Error::Corrupt`], naming the segment and offset. Nothing is changed.
+    #[default]
+    Strict,
+    /// Keep everything before the bad frame; move the rest to side files next to the segments
+    /// (`*.wal.corrupt-at-N`, `*.wal.corrupt`) and say so in the [`crate::RecoveryReport`].
+    Repair,
+}
+
+/// How to open a space directory.
+///
+/// ```
+/// use spacestore::{Durability, Options};
+/// let options = Options::default().durability(Durability::Sync);
+/// assert_eq!(options.durability, Durability::Sync);
+/// ```
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct Options {
+    /// When writes are durable.
+    pub durability: Durability,
+    /// A segment is rolled once it would grow past this many bytes (a single larger frame
+    /// gets a segment of its own).
+    pub segment_size: u64,
+    /// How many AddSeqs one synced reservation covers. After a crash the counter restarts above
+    /// the last reservation, so at most this many seqs become a gap per restart.
+    pub reserve_ahead: u64,
+    /// What to do about corruption.
+    pub recovery: Recovery,
+    /// Checkpoint automatically once the log is larger than this many times the live data
+    /// (estimated as the last checkpoint's size, or the log's size at open) and larger than
+    /// [`Options::auto_checkpoint_min_bytes`]. `None`: only [`crate::Space::checkpoint`] does.
+    pub auto_checkpoint_factor: Option<u64>,
+    /// The log size below which no automatic checkpoint happens.
+    pub auto_checkpoint_min_bytes: u64,
+    /// The file system under the log.
+    pub fs: Arc<dyn FileSystem>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            durability: Durability::Buffered,
+            segment_size: 64 << 20,
+            reserve_ahead: 1 << 20,
+            recovery: Recovery::Strict,
+            auto_checkpoint_factor: Some(4),
+            auto_checkpoint_min_bytes: 64 << 20,
+            fs: Arc::new(StdFileSystem),
+        }
+    }
+}
+
+impl std::fmt::Debug for Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Options")
+            .field("durability", &self.durability)
+            .field("segment_size", &self.segment_size)
+            .field("reserve_ahead", &self.reserve_ahead)
+            .field("recovery", &self.recovery)
+            .field("auto_checkpoint_factor", &self.auto_checkpoint_factor)
+            .field("auto_checkpoint_min_bytes", &self.auto_checkpoint_min_bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Options {
+    /// Sets the durability.
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+    /// Sets the segment size limit.
+    pub fn segment_size(mut self, bytes: u64) -> Self {
+        self.segment_size = bytes;
+        self
+    }
+    /// Sets how many seqs one reservation covers.
+    pub fn reserve_ahead(mut self, seqs: u64) -> Self {
+        self.reserve_ahead = seqs.max(1);
+        self
+    }
+    /// Sets the recovery mode.
+    pub fn recovery(mut self, recovery: Recovery) -> Self {
+        self.recovery = recovery;
+        self
+    }
+    /// Sets automatic checkpoints: when the log exceeds `factor` times the live data and
+    /// `min_bytes`; `None` turns them off.
+    pub fn auto_checkpoint(mut self, factor: Option<u64>, min_bytes: u64) -> Self {
+        self.auto_checkpoint_factor = factor;
+        self.auto_checkpoint_min_bytes = min_bytes;
+        self
+    }
+    /// Sets the file system under the log.
+    pub fn file_system(mut self, fs: Arc<dyn FileSystem>) -> Self {
+        self.fs = fs;
+        self
+    }
+}

@@ -1,0 +1,255 @@
+//! The replay machine: applies what the log's one scanner ([`crate::wal::scan`]) reads to a
+//! [`Memory`], with the same check and execute as a live write, in log order.
+//!
+//! [`run`] changes nothing on disk: `Space::open_read_only` and the tools' verification use it
+//! as it is (the tools watch each record through an [`Observer`], as raft-engine's consistency
+//! checker is a replay machine over the same scan). [`recover`] is what a locking open does: run,
+//! then act on how the log ends (cut a torn tail, refuse or repair corruption, remove what a
+//! checkpoint superseded).
+//!
+//! Reading, CRC checks and decoding run on a second thread, ahead of the records' application
+//! on this one; they meet through a bounded channel of chunks, in log order (under loom, in
+//! line).
+
+use std::time::Instant;
+
+use crate::memory::{Applied, Memory};
+use crate::record::Record;
+use crate::report::{RecoveryReport, Repair, TornTail};
+use crate::wal::repair;
+use crate::wal::scan::{self, Bad, End, Event, FrameEvent, LogDir};
+use crate::wal::{frame, FileSystem};
+use crate::{Error, Recovery, Result};
+
+/// Watches replay record by record (the tools' cross-reference checks). Every method has a
+/// default that does nothing.
+pub(crate) trait Observer {
+    /// Segment `segment` (an index into [`LogDir::replayed`]) begins.
+    fn segment(&mut self, _segment: usize) {}
+    /// A valid frame, before it is applied; `reserved`: every seq up to this one may have been
+    /// handed out so far.
+    fn frame(
+        &mut self,
+        _at: (usize, usize),
+        _frame: &FrameEvent,
+        _memory: &Memory,
+        _reserved: u64,
+    ) {
+    }
+    /// A record after it was applied (`None`: refused, as when it was written).
+    fn applied(
+        &mut self,
+        _at: (usize, usize),
+        _record: &Record,
+        _applied: Option<&Applied>,
+        _memory: &Memory,
+    ) {
+    }
+}
+
+impl Observer for () {}
+
+/// What [`run`] found.
+pub(crate) struct Outcome {
+    /// The report, as far as the scan alone can say (no torn tail or repair yet).
+    pub(crate) report: RecoveryReport,
+    /// Highest reserved seq found.
+    pub(crate) reserved: u64,
+    /// How the log ends.
+    pub(crate) end: End,
+}
+
+impl Outcome {
+    /// The counter a restart begins above: every seq a batch or a reservation named.
+    pub(crate) fn counter(&self) -> u64 {
+        self.report.max_batch_seq.max(self.reserved)
+    }
+}
+
+/// Runs `produce` (which hands chunks of events to its sink, and stops when the sink says so)
+/// on a second thread, and `consume` on this one, in order. Under loom, in line.
+fn pipeline<T: Send>(
+    produce: impl FnOnce(&mut dyn FnMut(Vec<Event>) -> bool) -> T + Send,
+    consume: &mut dyn FnMut(Vec<Event>) -> bool,
+) -> T {
+    #[cfg(loom)]
+    return produce(consume);
+    #[cfg(not(loom))]
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Event>>(16);
+        let producer = scope.spawn(move || produce(&mut |events| tx.send(events).is_ok()));
+        for events in rx.iter() {
+            if !consume(events) {
+                break;
+            }
+        }
+        // Dropping the receiver stops a producer that is still sending.
+        drop(rx);
+        producer
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
+}
+
+/// Replays `log` into `memory`, telling `observer` about each frame. Changes nothing on disk.
+pub(crate) fn run(log: &LogDir, memory: &Memory, observer: &mut dyn Observer) -> Outcome {
+    let started = Instant::now();
+    let mut report = RecoveryReport {
+        segments: log.replayed().len(),
+        bytes_read: log.replayed_bytes(),
+        ..RecoveryReport::default()
+    };
+    let mut reserved = 0u64;
+    let mut segment = 0;
+    let mut apply = |events: Vec<Event>| -> bool {
+        for event in events {
+            let (offset, frame) = match event {
+                Event::Segment { segment: i } => {
+                    segment = i;
+                    observer.segment(i);
+                    continue;
+                }
+                Event::Frame { offset, frame } => (offset, frame),
+            };
+            let at = (segment, offset);
+            report.frames += 1;
+            observer.frame(at, &frame, memory, reserved);
+            match frame {
+                FrameEvent::Record(record) => {
+                    if let Record::AddBatch(b) = &record {
+                        report.max_batch_seq = report.max_batch_seq.max(b.seq);
+                    }
+                    let applied = match memory.check(&record, None) {
+                        Ok(plan) => Some(memory.execute(&record, plan, false)),
+                        Err(_) => {
+                            report.refused_records += 1;
+                            None
+                        }
+                    };
+                    observer.applied(at, &record, applied.as_ref(), memory);
+                }
+                FrameEvent::Reserve(upto) | FrameEvent::Checkpoint(upto) => {
+                    reserved = reserved.max(upto);
+                }
+                // Everything handed out is at or below the close's seq; a later reservation
+                // frame raises the bar again.
+                FrameEvent::Close(last) => reserved = last,
+            }
+        }
+        true
+    };
+    let end = pipeline(|emit| scan::scan(log, emit), &mut apply);
+    report.duration = started.elapsed();
+    Outcome {
+        report,
+        reserved,
+        end,
+    }
+}
+
+/// The result of [`recover`].
+pub(crate) struct Recovered {
+    /// The report.
+    pub(crate) report: RecoveryReport,
+    /// Highest reserved seq found (what was moved aside included).
+    pub(crate) reserved: u64,
+    /// The segments left in the directory, in log order.
+    pub(crate) segments: Vec<u64>,
+}
+
+/// The corruption error for `bad`.
+fn corrupt(log: &LogDir, bad: Bad) -> Error {
+    Error::Corrupt {
+        segment: log.path(bad.segment),
+        offset: bad.offset as u64,
+        reason: bad.reason,
+    }
+}
+
+/// The torn tail `bad` as the report tells it.
+fn torn_tail(log: &LogDir, bad: &Bad) -> TornTail {
+    let dropped = (log.bytes[bad.segment].len() - bad.offset) as u64
+        + log.bytes[bad.segment + 1..]
+            .iter()
+            .map(|b| b.len() as u64)
+            .sum::<u64>();
+    TornTail {
+        segment: log.path(bad.segment),
+        offset: bad.offset as u64,
+        bytes_dropped: dropped,
+        reason: bad.reason.clone(),
+    }
+}
+
+/// Replays a read-only `log`: a torn tail is reported, not cut; corruption is an error.
+pub(crate) fn read_only(log: &LogDir, memory: &Memory) -> Result<RecoveryReport> {
+    let outcome = run(log, memory, &mut ());
+    let counter = outcome.counter();
+    let mut report = outcome.report;
+    match outcome.end {
+        End::Clean { .. } | End::Stopped => {}
+        End::Torn(bad) => report.torn_tail = Some(torn_tail(log, &bad)),
+        End::Corrupt(bad) | End::Unreadable(bad) => return Err(corrupt(log, bad)),
+    }
+    report.add_seq = counter;
+    Ok(report)
+}
+
+/// Replays `log` (read with the directory's lock held) into `memory` and puts the disk in order
+/// for writing: cuts a torn tail (and preallocated zeros after the last frame), refuses or
+/// repairs corruption, and, only after a clean replay, removes what a checkpoint superseded.
+pub(crate) fn recover(
+    fs: &dyn FileSystem,
+    log: &LogDir,
+    memory: &Memory,
+    recovery: Recovery,
+) -> Result<Recovered> {
+    let outcome = run(log, memory, &mut ());
+    let mut reserved = outcome.reserved;
+    let mut report = outcome.report;
+    let mut kept = log.replayed().len();
+    match outcome.end {
+        End::Clean { zeros } => {
+            if let Some(offset) = zeros {
+                // Preallocated zeros after the last frame (a crash kept them): cut.
+                repair::cut(fs, &log.dir, &log.path(kept - 1), offset)?;
+            }
+        }
+        End::Stopped => {}
+        End::Torn(bad) => {
+            repair::cut_torn_tail(fs, log, &bad)?;
+            // A segment torn inside its header is removed, like the empty ones after it.
+            kept = bad.segment + usize::from(bad.offset >= frame::HEADER_LEN);
+            report.torn_tail = Some(torn_tail(log, &bad));
+        }
+        End::Unreadable(bad) => return Err(corrupt(log, bad)),
+        End::Corrupt(bad) => {
+            if recovery == Recovery::Strict {
+                return Err(corrupt(log, bad));
+            }
+            let moved = repair::move_aside(fs, log, &bad)?;
+            // Seqs named by what is moved aside must not be handed out again.
+            reserved = reserved.max(moved.highest_seq);
+            report.repaired = Some(Repair {
+                segment: log.path(bad.segment),
+                offset: bad.offset as u64,
+                reason: bad.reason,
+                moved_to: moved.moved_to,
+            });
+            report.add_seq = report.max_batch_seq.max(reserved);
+            // What a checkpoint superseded stays: the repaired log may need it by hand.
+            return Ok(Recovered {
+                report,
+                reserved,
+                segments: log.replayed()[..=bad.segment].to_vec(),
+            });
+        }
+    }
+    repair::remove_superseded(fs, log)?;
+    report.add_seq = report.max_batch_seq.max(reserved);
+    Ok(Recovered {
+        report,
+        reserved,
+        segments: log.replayed()[..kept].to_vec(),
+    })
+}

@@ -1,0 +1,404 @@
+//! The one reader of the log: [`LogDir::read`] lists a space directory once and reads each
+//! segment replay needs once; [`scan`] walks their frames in log order, checks every header and
+//! CRC, decodes every record, and tells how the log ends (clean, a torn tail, or corruption).
+//!
+//! Replay at open, `Space::open_read_only` and the tools (`verify`, `inspect`, `dump`) all read
+//! through here (raft-engine's `FilePipeLogBuilder::scan` is the model), so the rules of
+//! DESIGN.md ("Replay rules") exist once:
+//! - replay starts at the last segment whose first frame is a well-formed checkpoint frame;
+//! - a bad frame (or segment header) with nothing valid after it is a **torn tail**; anything
+//!   valid after it (a run of valid frames to the end of its segment's data, or a later segment
+//!   with a valid header) makes it **corruption**, as does a frame whose CRC matches but whose
+//!   payload does not decode;
+//! - zeros where a frame would start end a segment's data (preallocated space).
+//!
+//! Nothing here changes the disk: what to do about a torn tail or corruption is the caller's.
+
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+
+use super::codec;
+use super::env::FileSystem;
+use super::format::{segment_path, segment_seq_of};
+use super::frame::{self, HeaderError, Parsed};
+use crate::record::Record;
+use crate::{Error, Result};
+
+/// How segments are read.
+pub(crate) enum ReadMode<'a> {
+    /// Mapped (no copy; the replayed changes point into the maps). Only with the directory's
+    /// lock held: the guard is the proof.
+    Map(&'a DirLock),
+    /// Read into memory ([`FileSystem::read`]): for a directory another process may hold,
+    /// writing and cutting its segments under us.
+    Read,
+}
+
+/// The exclusive lock of a space directory, held while it lives.
+pub(crate) struct DirLock {
+    /// The file system's guard ([`FileSystem::lock_dir`]), released when dropped.
+    _held: Box<dyn Send + Sync>,
+}
+
+impl DirLock {
+    pub(crate) fn new(held: Box<dyn Send + Sync>) -> DirLock {
+        DirLock { _held: held }
+    }
+}
+
+/// A space directory as listed once at open: its file names, its segments, and the bytes of
+/// every segment from the last checkpoint on.
+pub(crate) struct LogDir {
+    /// The directory.
+    pub(crate) dir: PathBuf,
+    /// Every file name in it.
+    pub(crate) names: Vec<String>,
+    /// Its segments' sequence numbers, in log order.
+    pub(crate) seqs: Vec<u64>,
+    /// The index in `seqs` of the first segment replay reads: the last one that begins with a
+    /// checkpoint (0 when none does). The segments before it are superseded.
+    pub(crate) start: usize,
+    /// The bytes of `seqs[start..]`, in order.
+    pub(crate) bytes: Vec<Bytes>,
+}
+
+impl LogDir {
+    /// Lists `dir` and reads its segments from the last checkpoint on, each once, from the last
+    /// backwards (until the checkpoint replay starts at).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when the directory cannot be listed or a segment cannot be read.
+    pub(crate) fn read(fs: &dyn FileSystem, dir: &Path, mode: ReadMode<'_>) -> Result<LogDir> {
+        let names = fs.list(dir).map_err(|source| Error::Io {
+            context: "listing the space directory",
+            source,
+        })?;
+        let mut seqs: Vec<u64> = names.iter().filter_map(|n| segment_seq_of(n)).collect();
+        seqs.sort_unstable();
+        let mut bytes = Vec::new();
+        let mut start = 0;
+        for (i, &seq) in seqs.iter().enumerate().rev() {
+            let path = segment_path(dir, seq);
+            let read = match mode {
+                // SAFETY: `ReadMode::Map` holds a reference to the directory's lock, so no other
+                // spacestore process writes the segment, and this process only appends to
+                // segments and cuts torn tails past every referenced byte (`FileSystem::map`).
+                ReadMode::Map(_lock) => unsafe { fs.map(&path) },
+                ReadMode::Read => fs.read(&path),
+            };
+            let segment = read.map_err(|source| Error::Io {
+                context: "reading a log segment",
+                source,
+            })?;
+            let checkpoint = starts_with_checkpoint(&segment, seq);
+            bytes.push(segment);
+            if checkpoint {
+                start = i;
+                break;
+            }
+        }
+        bytes.reverse();
+        Ok(LogDir {
+            dir: dir.to_path_buf(),
+            names,
+            seqs,
+            start,
+            bytes,
+        })
+    }
+
+    /// The segments replay reads (from the last checkpoint on).
+    pub(crate) fn replayed(&self) -> &[u64] {
+        &self.seqs[self.start..]
+    }
+
+    /// The segments before the last checkpoint.
+    pub(crate) fn superseded(&self) -> &[u64] {
+        &self.seqs[..self.start]
+    }
+
+    /// Bytes of the segments replay reads.
+    pub(crate) fn replayed_bytes(&self) -> u64 {
+        self.bytes.iter().map(|b| b.len() as u64).sum()
+    }
+
+    /// The path of the `i`th replayed segment.
+    pub(crate) fn path(&self, i: usize) -> PathBuf {
+        segment_path(&self.dir, self.replayed()[i])
+    }
+}
+
+/// Whether a segment begins with a well-formed checkpoint frame (a bad one must not make the
+/// segments before it look superseded).
+fn starts_with_checkpoint(bytes: &[u8], seq: u64) -> bool {
+    if frame::check_header(bytes, seq).is_err() {
+        return false;
+    }
+    match frame::parse(bytes, frame::HEADER_LEN, seq) {
+        Parsed::Frame { kind, payload, .. } => {
+            kind == frame::KIND_CHECKPOINT && frame::payload_u64(bytes, payload).is_some()
+        }
+        _ => false,
+    }
+}
+
+/// A spot in the replayed segments: the index into [`LogDir::replayed`] and a byte offset.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Bad {
+    /// Index of the segment in [`LogDir::replayed`].
+    pub(crate) segment: usize,
+    /// Byte offset in it.
+    pub(crate) offset: usize,
+    /// What is wrong, in words.
+    pub(crate) reason: String,
+}
+
+/// What [`scan`] finds, in log order.
+pub(crate) enum Event {
+    /// Segment `segment` (an index into [`LogDir::replayed`]) begins.
+    Segment {
+        /// Its index.
+        segment: usize,
+    },
+    /// A valid frame at `offset` of the current segment.
+    Frame {
+        /// Its byte offset.
+        offset: usize,
+        /// What it holds.
+        frame: FrameEvent,
+    },
+}
+
+/// What a valid frame holds.
+pub(crate) enum FrameEvent {
+    /// A commit's record.
+    Record(Record),
+    /// An AddSeq reservation (every seq up to this one may be handed out).
+    Reserve(u64),
+    /// A checkpoint's first frame, with the reservation it carries.
+    Checkpoint(u64),
+    /// A clean close, with the last seq handed out.
+    Close(u64),
+}
+
+/// How the log ends.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum End {
+    /// Every frame was valid. `zeros`: the last segment's data ends at this offset, before
+    /// zeros (preallocated space a crash left).
+    Clean {
+        /// Where the last segment's zeros begin, if it has any.
+        zeros: Option<usize>,
+    },
+    /// A bad frame or header with nothing valid after it: a write that did not finish.
+    Torn(Bad),
+    /// A bad frame followed by valid data, or a frame whose CRC matches but whose content does
+    /// not decode. `Recovery::Repair` may cut it.
+    Corrupt(Bad),
+    /// A segment of another format version: never misread, never repaired.
+    Unreadable(Bad),
+    /// The sink asked to stop.
+    Stopped,
+}
+
+/// How many events go to the sink at a time.
+const CHUNK: usize = 256;
+
+/// Walks the frames of `log`'s replayed segments in order, handing events to `emit` in chunks
+/// (stops when it returns false), and says how the log ends.
+pub(crate) fn scan(log: &LogDir, emit: &mut dyn FnMut(Vec<Event>) -> bool) -> End {
+    let mut chunk = Vec::with_capacity(CHUNK);
+    let mut flush = |chunk: &mut Vec<Event>, force: bool| -> bool {
+        if chunk.len() >= CHUNK || (force && !chunk.is_empty()) {
+            emit(std::mem::replace(chunk, Vec::with_capacity(CHUNK)))
+        } else {
+            true
+        }
+    };
+    let seqs = log.replayed();
+    for (i, (&seq, bytes)) in seqs.iter().zip(&log.bytes).enumerate() {
+        chunk.push(Event::Segment { segment: i });
+        let bad = |offset: usize, reason: String| Bad {
+            segment: i,
+            offset,
+            reason,
+        };
+        let end = match frame::check_header(bytes, seq) {
+            Ok(()) => walk(bytes, seq, &mut |offset, frame| {
+                chunk.push(Event::Frame { offset, frame });
+                flush(&mut chunk, false)
+            }),
+            Err(HeaderError::Version(v)) => Walked::Unreadable(
+                0,
+                format!("format version {v}; this build reads {}", frame::VERSION),
+            ),
+            Err(HeaderError::Short) => Walked::Bad(0, "incomplete segment header".into()),
+            Err(HeaderError::Bad(reason)) => Walked::Bad(0, reason.into()),
+        };
+        let end = match end {
+            Walked::End { zeros } => {
+                if i + 1 == seqs.len() {
+                    End::Clean { zeros }
+                } else {
+                    continue;
+                }
+            }
+            Walked::Stopped => return End::Stopped,
+            Walked::Undecodable(offset, reason) => End::Corrupt(bad(offset, reason)),
+            Walked::Unreadable(offset, reason) => End::Unreadable(bad(offset, reason)),
+            Walked::Bad(offset, reason) => {
+                // Torn or corrupt? Corrupt when anything valid follows: a run of frames later in
+                // this segment, or a later segment with a valid header.
+                let from = if offset == 0 {
+                    frame::HEADER_LEN
+                } else {
+                    offset + 1
+                };
+                let later_segment = seqs[i + 1..]
+                    .iter()
+                    .zip(&log.bytes[i + 1..])
+                    .any(|(&s, b)| frame::check_header(b, s).is_ok());
+                if later_segment || valid_frame_after(bytes, from, seq) {
+                    End::Corrupt(bad(offset, reason))
+                } else {
+                    End::Torn(bad(offset, reason))
+                }
+            }
+        };
+        flush(&mut chunk, true);
+        return end;
+    }
+    flush(&mut chunk, true);
+    End::Clean { zeros: None }
+}
+
+/// How the frames of one segment end.
+enum Walked {
+    /// The end of its data (`zeros`: where zeros after the last frame begin).
+    End { zeros: Option<usize> },
+    /// A bad frame at this offset (torn or corrupt: decided by the caller).
+    Bad(usize, String),
+    /// A frame whose CRC matches but which does not decode: corruption.
+    Undecodable(usize, String),
+    /// A frame of another format version.
+    Unreadable(usize, String),
+    /// The sink asked to stop.
+    Stopped,
+}
+
+/// Walks the frames of one segment (its header checked), calling `on_frame` for each valid one.
+fn walk(bytes: &Bytes, seq: u64, on_frame: &mut dyn FnMut(usize, FrameEvent) -> bool) -> Walked {
+    let mut pos = frame::HEADER_LEN;
+    loop {
+        match frame::parse(bytes, pos, seq) {
+            Parsed::End => {
+                if valid_frame_after(bytes, pos + 1, seq) {
+                    return Walked::Bad(pos, "zeros where a frame should start".into());
+                }
+                return Walked::End {
+                    zeros: (pos < bytes.len()).then_some(pos),
+                };
+            }
+            Parsed::Bad(reason) => return Walked::Bad(pos, reason.into()),
+            Parsed::Frame {
+                kind,
+                payload,
+                next,
+            } => {
+                let value = frame::payload_u64(bytes, payload.clone());
+                let event = match (kind, value) {
+                    (frame::KIND_RECORD, _) => match codec::decode(bytes, payload) {
+                        Ok(record) => FrameEvent::Record(record),
+                        Err(reason) => {
+                            return Walked::Undecodable(
+                                pos,
+                                format!("a record does not decode: {reason}"),
+                            )
+                        }
+                    },
+                    (frame::KIND_RESERVE, Some(upto)) => FrameEvent::Reserve(upto),
+                    (frame::KIND_CHECKPOINT, Some(upto)) => FrameEvent::Checkpoint(upto),
+                    (frame::KIND_CLOSE, Some(last)) => FrameEvent::Close(last),
+                    (k, _) => {
+                        return Walked::Undecodable(
+                            pos,
+                            format!("unknown frame kind {k} (or a bad payload length)"),
+                        )
+                    }
+                };
+                if !on_frame(pos, event) {
+                    return Walked::Stopped;
+                }
+                pos = next;
+            }
+        }
+    }
+}
+
+/// Whether a run of valid frames starts at `p` and goes on, frame after frame, to the end of
+/// the segment's data. (A single valid-looking frame is not enough: a change's raw bytes come
+/// from peers and may embed one, and a torn write can cut right after it.)
+fn valid_run_from(bytes: &[u8], mut p: usize, seq: u64) -> bool {
+    let mut frames = 0;
+    loop {
+        match frame::parse(bytes, p, seq) {
+            Parsed::Frame { next, .. } => {
+                frames += 1;
+                p = next;
+            }
+            Parsed::End => return frames > 0,
+            Parsed::Bad(_) => return false,
+        }
+    }
+}
+
+/// Whether valid frames that run to the end of the data start in `bytes` after `from`: what
+/// tells corruption (good frames after a bad one) from a torn tail. Runs of zeros
+/// (preallocated space) are skipped at once: no frame starts with a zero length.
+fn valid_frame_after(bytes: &[u8], from: usize, seq: u64) -> bool {
+    let mut p = from;
+    while p < bytes.len() {
+        match bytes[p..].iter().position(|&b| b != 0) {
+            None => return false,
+            Some(skip) => p += skip,
+        }
+        // A frame's first byte may be a zero (its length's low byte): look a little back too.
+        let back = p.saturating_sub(3).max(from);
+        if (back..=p).any(|q| valid_run_from(bytes, q, seq)) {
+            return true;
+        }
+        p += 1;
+    }
+    false
+}
+
+/// The highest AddSeq that any valid frame in `bytes` from `from` on names (a batch's seq, a
+/// reservation, a checkpoint's or a close's): what a repair moves aside may have handed out seqs
+/// that the kept part does not know of.
+pub(crate) fn highest_seq_in(bytes: &Bytes, from: usize, seq: u64) -> u64 {
+    let mut highest = 0;
+    let mut p = from;
+    while p < bytes.len() {
+        match frame::parse(bytes, p, seq) {
+            Parsed::Frame {
+                kind,
+                payload,
+                next,
+            } => {
+                let named = match kind {
+                    frame::KIND_RECORD => match codec::decode(bytes, payload) {
+                        Ok(Record::AddBatch(b)) => b.seq,
+                        _ => 0,
+                    },
+                    _ => frame::payload_u64(bytes, payload).unwrap_or(0),
+                };
+                highest = highest.max(named);
+                p = next;
+            }
+            _ => p += 1,
+        }
+    }
+    highest
+}

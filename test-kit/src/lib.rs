@@ -1,0 +1,10 @@
+//! What spacestore's tests, fuzz targets and loom models share: [`simfs::SimFs`], the one
+//! simulated file system (fault injection, simulated power loss and process crashes, durable
+//! bytes kept apart from written ones), and [`simfs::workload`], random workloads checked
+//! against a reference model.
+//!
+//! Not published: a dev-dependency of the workspace's crates.
+
+pub mod simfs;
+
+pub use simfs::{Rng, SimFs};
