@@ -853,3 +853,104 @@ fn the_inspect_scan_agrees_with_replay() {
     drop(f);
     check(&a);
 }
+
+/// Appends to the last segment of `dir` a frame cut short (a write that did not finish) whose
+/// payload embeds a whole valid frame of that segment, followed by more torn bytes: a change's
+/// raw bytes come from peers and may hold anything. Returns the segment and the torn frame's
+/// offset.
+fn append_torn_frame_embedding_a_valid_one(dir: &Path) -> (PathBuf, u64) {
+    use spacestore::internals::frame;
+    let seg = segments(dir).pop().unwrap();
+    let seq: u64 = seg.file_stem().unwrap().to_str().unwrap().parse().unwrap();
+    let mut embedded = Vec::new();
+    frame::encode(&mut embedded, seq, frame::KIND_RESERVE, |o| {
+        o.extend_from_slice(&7u64.to_le_bytes())
+    });
+    let mut payload = vec![0xab; 16];
+    payload.extend_from_slice(&embedded);
+    payload.extend_from_slice(&[0xcd; 32]);
+    let mut whole = Vec::new();
+    frame::encode(&mut whole, seq, frame::KIND_RECORD, |o| {
+        o.extend_from_slice(&payload)
+    });
+    // Cut after the embedded frame and some of the bytes after it.
+    let torn = &whole[..whole.len() - 10];
+    let offset = std::fs::metadata(&seg).unwrap().len();
+    let mut f = std::fs::OpenOptions::new().append(true).open(&seg).unwrap();
+    f.write_all(torn).unwrap();
+    (seg, offset)
+}
+
+/// `open`, `open_read_only`, `verify` and `inspect` read the log through one scanner, so they
+/// agree: a torn frame whose payload embeds a valid frame is a torn tail for all of them.
+#[test]
+fn a_torn_frame_embedding_a_valid_frame_is_a_torn_tail_for_open_open_read_only_and_verify() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("space");
+    let acked = load(&dir, 2, 20, 2);
+    assert_eq!(acked.len(), 20);
+    let (seg, offset) = append_torn_frame_embedding_a_valid_one(&dir);
+
+    let snapshot_space = Space::open_read_only(&dir, Options::default()).unwrap();
+    let torn = snapshot_space.recovery_report().unwrap().torn_tail.clone();
+    let torn = torn.expect("open_read_only reports a torn tail");
+    assert_eq!((torn.segment.clone(), torn.offset), (seg.clone(), offset));
+    assert_eq!(snapshot_space.add_seq(), 20);
+    drop(snapshot_space);
+
+    let out = ok(&run(&["verify", p(&dir)]));
+    assert!(out.starts_with("ok "), "{out}");
+    let note = format!("B at {} byte offset {offset}", seg.display());
+    assert!(out.contains("note: a torn tail of "), "{out}");
+    assert!(out.contains(&note), "verify names the torn tail ({note}):\n{out}");
+    let out = ok(&run(&["inspect", p(&dir)]));
+    assert!(out.contains(&format!("byte offset {offset}")), "{out}");
+    assert!(!out.contains("corruption"), "{out}");
+
+    let space = Space::open(&dir, Options::default()).unwrap();
+    let torn = space.recovery_report().unwrap().torn_tail.clone();
+    assert_eq!(torn.map(|t| (t.segment, t.offset)), Some((seg.clone(), offset)));
+    for (tree, seq) in &acked {
+        let stored = space.tree_storage(tree).unwrap().collect_after_add_seq(seq - 1);
+        assert!(
+            stored.unwrap().iter().any(|c| c.add_seq == *seq),
+            "batch {seq} of {tree} kept"
+        );
+    }
+    drop(space);
+    assert_eq!(std::fs::metadata(&seg).unwrap().len(), offset, "cut at the torn frame");
+    let out = ok(&run(&["verify", p(&dir)]));
+    assert!(!out.contains("torn tail"), "{out}");
+}
+
+/// ... while a byte flipped in the middle of the log is corruption for all of them, and none
+/// of them changes the directory.
+#[test]
+fn a_flipped_byte_mid_log_is_corruption_for_open_open_read_only_and_verify() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("space");
+    load(&dir, 2, 200, 2);
+    let (segment, offset) = corrupt(&dir);
+    let before = snapshot(&dir);
+    match Space::open(&dir, Options::default()) {
+        Err(spacestore::Error::Corrupt {
+            segment: s,
+            offset: o,
+            ..
+        }) => assert_eq!((s, o), (segment.clone(), offset)),
+        other => panic!("open: expected corruption, got {other:?}"),
+    }
+    let line = fails(&run(&["verify", p(&dir)]), 6);
+    let at = format!("segment {}, byte offset {offset}", segment.display());
+    assert!(line.contains(&at), "verify names {at}: {line}");
+    let line = fails(&run(&["inspect", p(&dir)]), 6);
+    assert!(line.contains(&at), "inspect names {at}: {line}");
+    let after = snapshot(&dir);
+    assert_eq!(
+        before.keys().collect::<Vec<_>>(),
+        after.keys().collect::<Vec<_>>()
+    );
+    for (name, (bytes, _)) in &before {
+        assert_eq!(&after[name].0, bytes, "{name} unchanged");
+    }
+}
