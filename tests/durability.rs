@@ -521,6 +521,12 @@ fn changes_read_back_after_reopen_equal_what_was_written() {
         .unwrap()
         .collect_after_add_seq(0)
         .unwrap();
+    // Same changes, same order, before comparing them field by field.
+    assert_eq!(
+        ids(&back),
+        ids(&written),
+        "replay did not return the written changes in order"
+    );
     for (w, b) in written.iter().zip(&back) {
         assert_eq!(w.id, b.id);
         assert_eq!(w.raw_change, b.raw_change);
