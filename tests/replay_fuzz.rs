@@ -267,8 +267,10 @@ fn opening_arbitrary_segment_bytes_on_disk_never_panics() {
 fn fuzz_regressions_pass_the_fuzz_checks() {
     let _serial = serial();
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions");
-    let targets: [(&str, fn(&[u8])); 2] =
-        [("replay", fuzzlib::replay_bytes), ("ops", fuzzlib::ops)];
+    let targets = [
+        ("replay", fuzzlib::replay_bytes as fn(&[u8])),
+        ("ops", fuzzlib::ops),
+    ];
     for (target, check) in targets {
         let target_dir = dir.join(target);
         let mut inputs: Vec<_> = std::fs::read_dir(&target_dir)
