@@ -1,7 +1,10 @@
 //! The crash loop: a child process (this test binary, re-invoked) commits `Sync` batches from
-//! two threads and prints every acknowledged AddSeq; the parent kills it with SIGKILL at random
-//! moments, reopens the directory, and checks that every acknowledged batch is there, whole, and
-//! that no AddSeq is handed out twice across restarts.
+//! two threads and prints every acknowledged AddSeq; the parent waits for its first
+//! acknowledgement, kills it with SIGKILL at a random moment after it, reopens the directory,
+//! and checks that every acknowledged batch is there, whole, and that no AddSeq is handed out
+//! twice across restarts. Every 20 runs the parent checkpoints, so that the log (a segment per
+//! run, each killed `Sync` segment keeping its preallocated zeros) and the time to replay it
+//! stay bounded.
 //!
 //! `SPACESTORE_CRASH_KILLS` sets the number of kills (default 200).
 
@@ -81,7 +84,15 @@ fn killed_sync_writers_lose_no_acknowledged_batch_and_reuse_no_seq() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(200);
     let dir = tempfile::tempdir().unwrap();
-    let mut rng = Rng(Instant::now().elapsed().as_nanos() as u64 | 0x9e37_79b9_7f4a_7c15);
+    let logs = tempfile::tempdir().unwrap();
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        ^ (u64::from(std::process::id()) << 32)
+        | 1;
+    eprintln!("crash loop: seed {seed:#x}");
+    let mut rng = Rng(seed);
     let exe = std::env::current_exe().unwrap();
     // Every acknowledged batch: base id -> seq.
     let mut acked: HashMap<String, u64> = HashMap::new();
@@ -90,6 +101,7 @@ fn killed_sync_writers_lose_no_acknowledged_batch_and_reuse_no_seq() {
     let mut highest_before_run = 0u64;
     let started = Instant::now();
     for run in 0..kills {
+        let stderr_path = logs.path().join(format!("child-{run}.stderr"));
         let mut proc = Command::new(&exe)
             .args([
                 "--exact",
@@ -99,7 +111,7 @@ fn killed_sync_writers_lose_no_acknowledged_batch_and_reuse_no_seq() {
             ])
             .env(CHILD_ENV, dir.path())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(&stderr_path).unwrap())
             .spawn()
             .unwrap();
         let stdout = proc.stdout.take().unwrap();
@@ -111,12 +123,48 @@ fn killed_sync_writers_lose_no_acknowledged_batch_and_reuse_no_seq() {
                 }
             }
         });
-        // A random moment: sometimes during open and replay, mostly while writing.
-        thread::sleep(Duration::from_micros(2_000 + rng.next() % 25_000));
+        // The event: the child's first acknowledged batch. Then a random moment after it: a
+        // random number of further acknowledgements, then a random extra delay. A child whose
+        // stdout closes first has died by itself.
+        let further_acks = rng.next() % 8;
+        let mut lines = Vec::new();
+        let mut acks_seen = 0u64;
+        while acks_seen <= further_acks {
+            // Only a guard against a hung child, not a synchronisation.
+            match rx.recv_timeout(Duration::from_secs(120)) {
+                Ok(line) => {
+                    acks_seen += u64::from(line.starts_with("ack "));
+                    lines.push(line);
+                }
+                Err(e) => {
+                    if proc.try_wait().unwrap().is_none() {
+                        proc.kill().unwrap();
+                    }
+                    let status = proc.wait().unwrap();
+                    panic!(
+                        "run {run}: the child stopped after {acks_seen} acknowledgements \
+                         (waiting for {}: {e}); {status}; stderr:\n{}",
+                        further_acks + 1,
+                        std::fs::read_to_string(&stderr_path).unwrap()
+                    );
+                }
+            }
+        }
+        thread::sleep(Duration::from_micros(rng.next() % 2_000));
         proc.kill().unwrap();
-        proc.wait().unwrap();
+        let status = proc.wait().unwrap();
+        {
+            use std::os::unix::process::ExitStatusExt;
+            assert_eq!(
+                status.signal(),
+                Some(libc::SIGKILL),
+                "run {run}: the child ended by itself ({status}); stderr:\n{}",
+                std::fs::read_to_string(&stderr_path).unwrap()
+            );
+        }
         reader.join().unwrap();
-        for line in rx.try_iter() {
+        lines.extend(rx.try_iter());
+        for line in lines {
             let mut parts = line.split_whitespace();
             if parts.next() != Some("ack") {
                 continue;
@@ -134,7 +182,9 @@ fn killed_sync_writers_lose_no_acknowledged_batch_and_reuse_no_seq() {
         }
         let space = Space::open(dir.path(), Options::default()).unwrap();
         for (base, seq) in &acked {
-            let tree = space.tree_storage(&base[..1]).unwrap();
+            let tree = space
+                .tree_storage(&base[..1])
+                .unwrap_or_else(|e| panic!("run {run}: the tree of acknowledged {base} lost: {e}"));
             for part in ["a", "b"] {
                 let change = tree
                     .get(&format!("{base}-{part}"))
@@ -156,6 +206,10 @@ fn killed_sync_writers_lose_no_acknowledged_batch_and_reuse_no_seq() {
             assert_eq!(other.add_seq, change.add_seq, "half batch {}", change.id);
         }
         highest_before_run = space.add_seq();
+        // Keeps the log short (see the module docs).
+        if run % 20 == 19 {
+            space.checkpoint().unwrap();
+        }
     }
     eprintln!(
         "crash loop: {kills} kills, {} acknowledged batches, 0 lost, in {:.1?}",

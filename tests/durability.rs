@@ -521,6 +521,12 @@ fn changes_read_back_after_reopen_equal_what_was_written() {
         .unwrap()
         .collect_after_add_seq(0)
         .unwrap();
+    // Same changes, same order, before comparing them field by field.
+    assert_eq!(
+        ids(&back),
+        ids(&written),
+        "replay did not return the written changes in order"
+    );
     for (w, b) in written.iter().zip(&back) {
         assert_eq!(w.id, b.id);
         assert_eq!(w.raw_change, b.raw_change);
@@ -636,32 +642,84 @@ fn tree_ids_lists_the_live_trees() {
 
 #[test]
 fn open_read_only_while_another_space_writes_sees_a_prefix_and_never_corruption() {
+    const BATCHES: usize = 400;
+    /// Snapshots taken at least, even if the writer finishes first.
+    const MIN_SNAPSHOTS: usize = 20;
+    /// Read-only opens that may fail with an I/O error in a row (a segment removed or rolled
+    /// between listing and reading) before the test gives up.
+    const MAX_IO_RETRIES_IN_A_ROW: usize = 50;
     let dir = tempfile::tempdir().unwrap();
     let options = Options::default().segment_size(8 << 10);
     let space = Space::open(dir.path(), options.clone()).unwrap();
     let tree = space.create_tree_storage(root("t")).unwrap();
+    let expected: Vec<String> = (0..BATCHES).map(|i| format!("c{i}")).collect();
+    // The writer says when its first batch is acknowledged, and does not write its last batch
+    // before the reader has a snapshot: that snapshot is taken while the writer is writing.
+    let (first_ack_tx, first_ack_rx) = std::sync::mpsc::channel::<()>();
+    let (snapshot_tx, snapshot_rx) = std::sync::mpsc::channel::<()>();
     let writer = thread::spawn(move || {
-        for i in 0..400 {
+        for i in 0..BATCHES {
+            if i == BATCHES - 1 {
+                snapshot_rx
+                    .recv()
+                    .expect("the reader quit before taking a snapshot");
+            }
             tree.add_all(
                 vec![change(&format!("c{i}"), &format!("{i:04}"))],
                 NO_HEADS,
                 "t",
             )
             .unwrap();
+            if i == 0 {
+                first_ack_tx.send(()).unwrap();
+            }
         }
     });
-    let mut last = 0;
-    while !writer.is_finished() {
+    first_ack_rx
+        .recv()
+        .expect("the writer stopped before its first batch was acknowledged");
+    let (mut snapshots, mut io_retries, mut io_in_a_row, mut last) = (0usize, 0usize, 0usize, 0);
+    while !writer.is_finished() || snapshots < MIN_SNAPSHOTS {
         match Space::open_read_only(dir.path(), options.clone()) {
             Ok(snapshot) => {
-                let n = snapshot.collect_changes_after_add_seq(0).len();
-                assert!(n >= last, "a later snapshot saw fewer changes");
-                last = n;
+                io_in_a_row = 0;
+                let seen = ids(&snapshot.collect_changes_after_add_seq(0));
+                assert_eq!(
+                    seen,
+                    expected[..seen.len()],
+                    "a snapshot is not a prefix of the writes"
+                );
+                assert!(seen.len() >= last, "a later snapshot saw fewer changes");
+                if snapshots == 0 {
+                    // Taken after the first acknowledgement and before the last batch.
+                    assert!(
+                        (1..BATCHES).contains(&seen.len()),
+                        "the first snapshot saw {} changes",
+                        seen.len()
+                    );
+                    if snapshot_tx.send(()).is_err() {
+                        break; // The writer is gone: joining it below reports why.
+                    }
+                }
+                last = seen.len();
+                snapshots += 1;
             }
-            // A segment removed or rolled between listing and reading: try again.
-            Err(Error::Io { .. }) => {}
-            Err(e) => panic!("read-only open of a live space failed: {e}"),
+            Err(Error::Io { .. }) if io_in_a_row < MAX_IO_RETRIES_IN_A_ROW => {
+                io_in_a_row += 1;
+                io_retries += 1;
+            }
+            Err(e) => panic!(
+                "read-only open of a live space failed ({io_in_a_row} I/O errors in a row before): {e}"
+            ),
         }
     }
     writer.join().unwrap();
+    assert!(snapshots > 0, "no snapshot taken");
+    eprintln!("{snapshots} snapshots, {io_retries} retried I/O errors");
+    let snapshot = Space::open_read_only(dir.path(), options).unwrap();
+    assert_eq!(
+        ids(&snapshot.collect_changes_after_add_seq(0)),
+        expected,
+        "a snapshot after the writer finished does not see every change"
+    );
 }

@@ -663,6 +663,11 @@ fn check_reads(
         }
     }
 
+    prop_assert_eq!(
+        handles.len(),
+        mhandles.len(),
+        "tree handles held by the test and by the model"
+    );
     for (n, (h, mh)) in handles.iter().zip(mhandles).enumerate() {
         check_handle(&format!("handle #{n}"), h, mh, model)?;
     }

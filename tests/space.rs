@@ -85,19 +85,42 @@ fn create_tree_storage_records_parent_and_derived_flag() {
     assert!(entry.is_derived);
 }
 
-#[test]
-fn child_of_a_parent_queued_for_deletion_is_queued() {
+/// The deleted status of a new child of tree `p` whose own status is `parent`.
+fn status_of_a_new_child_of_a_parent(parent: DeletedStatus) -> DeletedStatus {
     let space = Space::in_memory();
     space.create_tree_storage(root("p")).unwrap();
     space
         .head_storage()
-        .update_entry(HeadUpdate::new("p").deleted_status(DeletedStatus::Deleted))
+        .update_entry(HeadUpdate::new("p").deleted_status(parent))
         .unwrap();
+    assert_eq!(
+        space.head_storage().get_entry("p").unwrap().deleted_status,
+        parent
+    );
     space
         .create_tree_storage(root("child").with_parent("p", false))
         .unwrap();
-    let entry = space.head_storage().get_entry("child").unwrap();
-    assert_eq!(entry.deleted_status, DeletedStatus::Queued);
+    space
+        .head_storage()
+        .get_entry("child")
+        .unwrap()
+        .deleted_status
+}
+
+#[test]
+fn child_of_a_parent_queued_for_deletion_is_queued() {
+    assert_eq!(
+        status_of_a_new_child_of_a_parent(DeletedStatus::Queued),
+        DeletedStatus::Queued
+    );
+}
+
+#[test]
+fn child_of_a_deleted_parent_is_queued() {
+    assert_eq!(
+        status_of_a_new_child_of_a_parent(DeletedStatus::Deleted),
+        DeletedStatus::Queued
+    );
 }
 
 #[test]
