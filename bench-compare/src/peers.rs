@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{root_id, Backend, ChangeSpec, View, ROOT_RAW_LEN, TREES};
+use crate::{root_id, Backend, ChangeSpec, View, ROOT_RAW_LEN, TREES};
 
 // ---------------------------------------------------------------------------------------------
 // A byte encoding of a change and a head entry for the key-value peers.
