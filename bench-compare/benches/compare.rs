@@ -84,7 +84,7 @@ impl Table {
             ratio,
         };
         println!(
-            "  {:<52} {:>16}  {:<34} {:>16}  {:>8.2}",
+            "  {:<52} {:>16}  {:<38} {:>16}  {:>8.2}",
             row.workload, row.ours, row.peer, row.theirs, row.ratio
         );
         self.rows.push(row);
@@ -315,7 +315,7 @@ fn reads(cfg: &Config, t: &mut Table, j: &mut Judged) {
     stores.push(Box::new(ours));
     let peers: [Make; 3] = [
         sqlite(SqliteSync::Off),
-        fjall(None),
+        fjall(Some(fjall::PersistMode::Buffer)),
         redb(redb::Durability::None),
     ];
     for (i, m) in peers.iter().enumerate() {

@@ -32,7 +32,13 @@ fn reads(c: &mut Criterion) {
             "sqlite",
             Box::new(Sqlite::create(&sub("sqlite"), SqliteSync::Off)),
         ),
-        ("fjall", Box::new(Fjall::create(&sub("fjall"), None))),
+        (
+            "fjall",
+            Box::new(Fjall::create(
+                &sub("fjall"),
+                Some(fjall::PersistMode::Buffer),
+            )),
+        ),
         (
             "redb",
             Box::new(Redb::create(&sub("redb"), redb::Durability::None)),

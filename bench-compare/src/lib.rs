@@ -201,6 +201,9 @@ pub trait Backend: Send {
     fn log_counts(&self) -> Option<(u64, u64)> {
         None
     }
+    /// Called once after the read set is written and before it is read: brings the store to
+    /// the state it would be in after a while (fjall flushes its memtables). Nothing by default.
+    fn settle(&mut self) {}
 }
 
 /// spacestore, in memory or on a directory.
@@ -358,7 +361,7 @@ impl ReadSet {
         self.per_tree as u64 * TREES as u64
     }
 
-    /// Writes the set into `b` through `add_all`.
+    /// Writes the set into `b` through `add_all`, then lets it settle ([`Backend::settle`]).
     pub fn fill(&self, b: &mut dyn Backend) -> Filled {
         let mut gen = BatchGen::new(0, 1);
         let batches = self.per_tree / self.batch * TREES;
@@ -371,6 +374,7 @@ impl ReadSet {
             *l = (l.1, seq);
             max_seq = seq;
         }
+        b.settle();
         Filled {
             max_seq,
             tail_cursor: last.iter().map(|l| l.0).collect(),
