@@ -1,37 +1,40 @@
-//! `add_all` benches: spacestore in memory, `Buffered` and `Sync` (also from 4 threads, where
-//! group commit shares an fsync), and the peers (SQLite, fjall, redb), for batches of 1 and 16
-//! changes of 256 bytes into 1,000 trees. `cargo bench --bench compare` prints them side by side
-//! with ratios; these are the same workloads under criterion.
+//! spacestore alone (no peers): `add_all` of one 256-byte change into one of 1,000 trees, in
+//! memory, `Buffered` and `Sync` on a temporary directory. The comparison with SQLite, fjall and
+//! redb lives in the `spacestore-bench` crate: `cargo bench -p spacestore-bench --bench compare`.
 
 use std::hint::black_box;
 use std::time::Duration;
 
+use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use spacestore::{Durability, Space, StorageChange, TreeRoot};
+use spacestore::{Durability, Options, Space, StorageChange, TreeRoot, TreeStorage};
 
-#[path = "common/mod.rs"]
-mod common;
+const TREES: u64 = 1000;
 
-use common::peers::{Fjall, Redb, Sqlite, SqliteSync};
-use common::{Backend, Make, Spacestore, Writers};
+/// A space's 1,000 trees.
+fn trees(space: &Space) -> Vec<TreeStorage> {
+    (0..TREES)
+        .map(|t| {
+            space
+                .create_tree_storage(TreeRoot::new(format!("tree-{t}"), vec![1u8; 64]))
+                .expect("create tree")
+        })
+        .collect()
+}
 
-fn add_all_one_change(c: &mut Criterion) {
-    let mut group = c.benchmark_group("add_all");
-    group.throughput(Throughput::Elements(1));
-    group.bench_function("in_memory_1x256B", |b| {
-        let space = Space::in_memory();
-        let trees: Vec<_> = (0..1000)
-            .map(|t| {
-                space
-                    .create_tree_storage(TreeRoot::new(format!("tree-{t}"), vec![1u8; 64]))
-                    .unwrap()
-            })
-            .collect();
-        let payload = bytes::Bytes::from(vec![7u8; 256]);
-        let mut n = 0u64;
+/// Times `add_all` of one fresh 256-byte change, the trees taking turns.
+fn bench_one(
+    c: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    space: &Space,
+) {
+    let trees = trees(space);
+    let payload = Bytes::from(vec![7u8; 256]);
+    let mut n = 0u64;
+    c.bench_function(name, |b| {
         b.iter(|| {
             n += 1;
-            let tree = &trees[(n % 1000) as usize];
+            let tree = &trees[(n % TREES) as usize];
             let change = StorageChange::new(
                 format!("bafyreib{n:052}"),
                 format!("{n:016}"),
@@ -39,88 +42,43 @@ fn add_all_one_change(c: &mut Criterion) {
             );
             black_box(
                 tree.add_all(vec![change], [] as [&str; 0], tree.id().clone())
-                    .unwrap(),
+                    .expect("add_all"),
             )
-        });
-    });
-    group.finish();
-}
-
-fn stores() -> Vec<(&'static str, Make, u32)> {
-    let ours = |d: Option<Durability>| -> Make {
-        Box::new(move |dir| -> Box<dyn Backend> {
-            match d {
-                None => Box::new(Spacestore::in_memory()),
-                Some(d) => Box::new(Spacestore::open(&dir.join("space"), d)),
-            }
         })
-    };
-    let sqlite = |s: SqliteSync| -> Make { Box::new(move |dir| Box::new(Sqlite::create(dir, s))) };
-    let fjall = |p: Option<fjall::PersistMode>| -> Make {
-        Box::new(move |dir| Box::new(Fjall::create(dir, p)))
-    };
-    let redb =
-        |d: redb::Durability| -> Make { Box::new(move |dir| Box::new(Redb::create(dir, d))) };
-    vec![
-        ("spacestore_in_memory", ours(None), 1),
-        ("spacestore_buffered", ours(Some(Durability::Buffered)), 1),
-        ("spacestore_sync", ours(Some(Durability::Sync)), 1),
-        ("spacestore_sync_4_threads", ours(Some(Durability::Sync)), 4),
-        ("sqlite_off", sqlite(SqliteSync::Off), 1),
-        ("sqlite_normal", sqlite(SqliteSync::Normal), 1),
-        ("sqlite_full", sqlite(SqliteSync::Full), 1),
-        ("sqlite_full_4_threads", sqlite(SqliteSync::Full), 4),
-        ("fjall_no_persist", fjall(None), 1),
-        (
-            "fjall_sync_data",
-            fjall(Some(fjall::PersistMode::SyncData)),
-            1,
-        ),
-        (
-            "fjall_sync_data_4_threads",
-            fjall(Some(fjall::PersistMode::SyncData)),
-            4,
-        ),
-        ("redb_none", redb(redb::Durability::None), 1),
-        ("redb_immediate", redb(redb::Durability::Immediate), 1),
-        (
-            "redb_immediate_4_threads",
-            redb(redb::Durability::Immediate),
-            4,
-        ),
-    ]
+    });
 }
 
 fn add_all(c: &mut Criterion) {
-    for size in [1usize, 16] {
-        let mut group = c.benchmark_group(format!("add_all_{size}x256B"));
-        group.throughput(Throughput::Elements(size as u64));
-        for (name, make, threads) in stores() {
-            let durable =
-                name.contains("sync") || name.contains("full") || name.contains("immediate");
-            if durable {
-                group
-                    .sample_size(10)
-                    .measurement_time(Duration::from_secs(3));
-            } else {
-                group
-                    .sample_size(20)
-                    .measurement_time(Duration::from_secs(2));
-            }
-            let mut writers = Writers::new(&make, threads, size);
-            if threads == 1 {
-                group.bench_function(name, |b| b.iter(|| black_box(writers.write_one())));
-            } else {
-                group.bench_function(name, |b| b.iter_custom(|iters| writers.write_n(iters)));
-            }
+    let mut group = c.benchmark_group("spacestore_add_all_1x256B");
+    group.throughput(Throughput::Elements(1));
+
+    bench_one(&mut group, "in_memory", &Space::in_memory());
+
+    let dir = tempfile::tempdir().expect("temporary directory");
+    for (name, durability) in [
+        ("buffered", Durability::Buffered),
+        ("sync", Durability::Sync),
+    ] {
+        if durability == Durability::Sync {
+            group
+                .sample_size(10)
+                .measurement_time(Duration::from_secs(3));
         }
-        group.finish();
+        let options = Options::default()
+            .durability(durability)
+            .auto_checkpoint(None, 0);
+        let space = Space::open(dir.path().join(name), options).expect("open space");
+        bench_one(&mut group, name, &space);
     }
+    group.finish();
 }
 
 criterion_group! {
     name = benches;
-    config = Criterion::default().warm_up_time(Duration::from_millis(500));
-    targets = add_all_one_change, add_all
+    config = Criterion::default()
+        .sample_size(20)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2));
+    targets = add_all
 }
 criterion_main!(benches);

@@ -1,7 +1,9 @@
-//! What the benches share: the workload (CID-like ids, 256-byte changes, 1,000 trees), one
-//! `Backend` trait that spacestore and every peer implement the same way, the read data set,
-//! and the timing helpers. Included by each bench with `#[path = "common/mod.rs"] mod common;`.
-#![allow(dead_code)]
+//! What the benches of `spacestore-bench` share: the workload (CID-like ids, 256-byte changes,
+//! 1,000 trees), one `Backend` trait that spacestore and every peer ([`peers`]: SQLite, fjall,
+//! redb) implement the same way, the read data set, the timing helpers and the machine's limits
+//! ([`limits`]). The bench targets (`add_all`, `compare`, `reads`, `replay`) use it as
+//! `spacestore_bench::...`; it is a separate workspace member so that the `spacestore` package
+//! builds none of the peers.
 
 pub mod limits;
 pub mod peers;
@@ -199,6 +201,9 @@ pub trait Backend: Send {
     fn log_counts(&self) -> Option<(u64, u64)> {
         None
     }
+    /// Called once after the read set is written and before it is read: brings the store to
+    /// the state it would be in after a while (fjall flushes its memtables). Nothing by default.
+    fn settle(&mut self) {}
 }
 
 /// spacestore, in memory or on a directory.
@@ -356,7 +361,7 @@ impl ReadSet {
         self.per_tree as u64 * TREES as u64
     }
 
-    /// Writes the set into `b` through `add_all`.
+    /// Writes the set into `b` through `add_all`, then lets it settle ([`Backend::settle`]).
     pub fn fill(&self, b: &mut dyn Backend) -> Filled {
         let mut gen = BatchGen::new(0, 1);
         let batches = self.per_tree / self.batch * TREES;
@@ -369,6 +374,7 @@ impl ReadSet {
             *l = (l.1, seq);
             max_seq = seq;
         }
+        b.settle();
         Filled {
             max_seq,
             tail_cursor: last.iter().map(|l| l.0).collect(),

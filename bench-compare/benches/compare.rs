@@ -1,25 +1,22 @@
 //! spacestore against SQLite, fjall, redb and the machine's limits, side by side in one run.
 //!
-//! `cargo bench --bench compare` (full; the figures in BENCHMARKS.md), or
-//! `cargo bench --bench compare -- --quick` (smaller sizes and shorter runs, about a minute;
-//! also `SPACESTORE_BENCH_QUICK=1`). Prints each row as it is measured, then the whole table
-//! and the targets, achieved or not. Temporary files go to the system temp directory (override
-//! with `SPACESTORE_BENCH_DIR`) and are removed.
+//! `cargo bench -p spacestore-bench --bench compare` (full; the figures in BENCHMARKS.md), or
+//! `cargo bench -p spacestore-bench --bench compare -- --quick` (smaller sizes and shorter runs,
+//! about a minute; also `SPACESTORE_BENCH_QUICK=1`). Prints each row as it is measured, then
+//! the whole table and the targets, achieved or not. Temporary files go to the system temp
+//! directory (override with `SPACESTORE_BENCH_DIR`) and are removed.
 //!
 //! Replay is measured in child processes (this binary run with `--replay-child`), so that the
 //! resident memory they report is the replayed space's alone.
-
-#[path = "common/mod.rs"]
-mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::limits;
-use common::peers::{Fjall, Redb, Sqlite, SqliteSync};
-use common::{Backend, Make, OpLoop, Rate, ReadSet, Slicer, Spacestore, Writers};
 use spacestore::Durability;
+use spacestore_bench::limits;
+use spacestore_bench::peers::{Fjall, Redb, Sqlite, SqliteSync};
+use spacestore_bench::{Backend, Make, OpLoop, Rate, ReadSet, Slicer, Spacestore, Writers};
 
 struct Config {
     quick: bool,
@@ -87,7 +84,7 @@ impl Table {
             ratio,
         };
         println!(
-            "  {:<52} {:>16}  {:<34} {:>16}  {:>8.2}",
+            "  {:<52} {:>16}  {:<38} {:>16}  {:>8.2}",
             row.workload, row.ours, row.peer, row.theirs, row.ratio
         );
         self.rows.push(row);
@@ -211,7 +208,7 @@ fn writes(cfg: &Config, t: &mut Table, j: &mut Judged) {
             (redb(redb::Durability::Immediate), 1),
             (redb(redb::Durability::Immediate), 4),
         ];
-        let mut limit = limits::FsyncLimit::new(common::batch_frame_bytes(size));
+        let mut limit = limits::FsyncLimit::new(spacestore_bench::batch_frame_bytes(size));
         let mut writers: Vec<Writers> = makes
             .iter()
             .map(|(m, threads)| Writers::new(m, *threads, size))
@@ -220,7 +217,7 @@ fn writes(cfg: &Config, t: &mut Table, j: &mut Judged) {
         let limit_name = limit.name();
         let mut members: Vec<&mut dyn Slicer> = vec![&mut limit];
         members.extend(writers.iter_mut().map(|w| w as &mut dyn Slicer));
-        let rates = common::interleave(&mut members, cfg.sync_time, 15);
+        let rates = spacestore_bench::interleave(&mut members, cfg.sync_time, 15);
         drop(members);
         let mut per_sync = Vec::new();
         for w in &writers {
@@ -299,7 +296,7 @@ fn group(
     let names = writers.iter().map(|w| w.name()).collect();
     let mut members: Vec<&mut dyn Slicer> =
         writers.iter_mut().map(|w| w as &mut dyn Slicer).collect();
-    let rates = common::interleave(&mut members, total, slices);
+    let rates = spacestore_bench::interleave(&mut members, total, slices);
     (names, rates)
 }
 
@@ -307,18 +304,18 @@ fn reads(cfg: &Config, t: &mut Table, j: &mut Judged) {
     let set = cfg.read_set;
     println!(
         "-- reads: {} trees x {} changes, batches of {} (the trees taking turns)",
-        common::TREES,
+        spacestore_bench::TREES,
         set.per_tree,
         set.batch
     );
-    let dir = common::tempdir();
+    let dir = spacestore_bench::tempdir();
     let mut stores: Vec<Box<dyn Backend>> = Vec::new();
     let t0 = Instant::now();
     let ours = Spacestore::open(&dir.path().join("space"), Durability::Buffered);
     stores.push(Box::new(ours));
     let peers: [Make; 3] = [
         sqlite(SqliteSync::Off),
-        fjall(None),
+        fjall(Some(fjall::PersistMode::Buffer)),
         redb(redb::Durability::None),
     ];
     for (i, m) in peers.iter().enumerate() {
@@ -333,11 +330,11 @@ fn reads(cfg: &Config, t: &mut Table, j: &mut Judged) {
     }
     let filled = filled.expect("filled");
     println!("   (filled in {:.1} s)", t0.elapsed().as_secs_f64());
-    for (which, name) in common::READS.iter().enumerate() {
-        let expected = common::expected_items(&set, which);
+    for (which, name) in spacestore_bench::READS.iter().enumerate() {
+        let expected = spacestore_bench::expected_items(&set, which);
         let names: Vec<String> = stores.iter().map(|s| s.name()).collect();
         for s in stores.iter_mut() {
-            let got = common::read_once(s.as_mut(), &filled, which, 1);
+            let got = spacestore_bench::read_once(s.as_mut(), &filled, which, 1);
             if got != expected {
                 println!(
                     "   WARNING: {} yields {got} items for {name}, expected {expected}",
@@ -353,7 +350,7 @@ fn reads(cfg: &Config, t: &mut Table, j: &mut Judged) {
                 let mut i = 0u64;
                 let op: Box<dyn FnMut() -> u64 + '_> = Box::new(move || {
                     i += 1;
-                    common::read_once(s.as_mut(), filled, which, i);
+                    spacestore_bench::read_once(s.as_mut(), filled, which, i);
                     1
                 });
                 OpLoop {
@@ -364,7 +361,7 @@ fn reads(cfg: &Config, t: &mut Table, j: &mut Judged) {
             .collect();
         let mut members: Vec<&mut dyn Slicer> =
             loops.iter_mut().map(|l| l as &mut dyn Slicer).collect();
-        let rates = common::interleave(&mut members, cfg.read_time, 10);
+        let rates = spacestore_bench::interleave(&mut members, cfg.read_time, 10);
         drop(members);
         drop(loops);
         let ours = &rates[0];
@@ -450,17 +447,19 @@ fn cpu_seconds() -> f64 {
 }
 
 fn replay_child(dir: &Path, checkpoint: bool) {
-    let (rss0, anon0, _) = common::rss();
+    let (rss0, anon0, _) = spacestore_bench::rss();
     let cpu0 = cpu_seconds();
     let start = Instant::now();
     let space = spacestore::Space::open(dir, spacestore::Options::default()).expect("open");
     let open_s = start.elapsed().as_secs_f64();
-    let tree = space.tree_storage(&common::root_id(0)).expect("tree");
-    let change = tree.get(&common::cid(0, 0)).expect("first read");
+    let tree = space
+        .tree_storage(&spacestore_bench::root_id(0))
+        .expect("tree");
+    let change = tree.get(&spacestore_bench::cid(0, 0)).expect("first read");
     std::hint::black_box(&change);
     let first_s = start.elapsed().as_secs_f64();
     let cpu_s = cpu_seconds() - cpu0;
-    let (rss1, anon1, file1) = common::rss();
+    let (rss1, anon1, file1) = spacestore_bench::rss();
     let bytes = space.recovery_report().expect("report").bytes_read;
     println!(
         "REPLAY open_s={open_s} first_s={first_s} cpu_s={cpu_s} rss0={rss0} rss1={rss1} anon0={anon0} \
@@ -477,21 +476,21 @@ fn replay(cfg: &Config, t: &mut Table, j: &mut Judged, memcpy: f64) {
     let n = cfg.replay_changes;
     println!(
         "-- replay: {n} changes in {} trees, batches of 4",
-        common::TREES
+        spacestore_bench::TREES
     );
-    let dir = common::tempdir();
+    let dir = spacestore_bench::tempdir();
     let space_dir: PathBuf = dir.path().join("space");
     let t0 = Instant::now();
     {
         let mut s = Spacestore::open(&space_dir, Durability::Buffered);
-        let mut gen = common::BatchGen::new(0, 1);
+        let mut gen = spacestore_bench::BatchGen::new(0, 1);
         for _ in 0..n / 4 {
             let (tree, changes) = gen.batch(4);
             s.add_all(tree, changes);
         }
         s.space().sync().expect("sync");
     }
-    let log_bytes = common::dir_bytes(&space_dir);
+    let log_bytes = spacestore_bench::dir_bytes(&space_dir);
     println!(
         "   (built in {:.1} s: {:.0} MB of log)",
         t0.elapsed().as_secs_f64(),
@@ -721,7 +720,7 @@ fn profile(what: &str, arg: Option<&String>) {
                 name: String::new(),
                 op: || {
                     i += 1;
-                    common::read_once(&mut s, &filled, 0, i)
+                    spacestore_bench::read_once(&mut s, &filled, 0, i)
                 },
             };
             let (ops, took) = l.run_slice(secs(5));
@@ -730,7 +729,7 @@ fn profile(what: &str, arg: Option<&String>) {
         "build" => {
             let dir = PathBuf::from(arg.expect("DIR"));
             let mut s = Spacestore::open(&dir, Durability::Buffered);
-            let mut gen = common::BatchGen::new(0, 1);
+            let mut gen = spacestore_bench::BatchGen::new(0, 1);
             for _ in 0..250_000 {
                 let (tree, changes) = gen.batch(4);
                 s.add_all(tree, changes);
@@ -796,13 +795,13 @@ fn main() {
 
     println!("-- limits");
     let fsync = {
-        let mut limit = limits::FsyncLimit::new(common::batch_frame_bytes(1));
-        common::interleave(&mut [&mut limit], cfg.limit_time, 10)[0]
+        let mut limit = limits::FsyncLimit::new(spacestore_bench::batch_frame_bytes(1));
+        spacestore_bench::interleave(&mut [&mut limit], cfg.limit_time, 10)[0]
     };
     let memcpy = limits::memcpy_rate(cfg.limit_time);
     println!(
         "   pwrite({} B)+fdatasync, 1 thread: {} ({}); memcpy: {:.1} GB/s",
-        common::batch_frame_bytes(1),
+        spacestore_bench::batch_frame_bytes(1),
         us(&fsync),
         per_sec(&fsync),
         memcpy / 1e9
@@ -820,7 +819,7 @@ fn main() {
     );
     println!(
         "limits: pwrite({} B)+fdatasync {} ({}), memcpy {:.1} GB/s\n",
-        common::batch_frame_bytes(1),
+        spacestore_bench::batch_frame_bytes(1),
         us(&fsync),
         per_sec(&fsync),
         memcpy / 1e9

@@ -9,7 +9,7 @@ use std::os::unix::io::AsRawFd;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use super::{measure, Slicer};
+use crate::{measure, Slicer};
 
 /// pwrite of `record` bytes at the next offset, then fdatasync, on a file preallocated by
 /// writing zeros (and synced), as spacestore's log does: one thread's durable commits per second.
@@ -24,7 +24,7 @@ const LIMIT_FILE: u64 = 64 << 20;
 
 impl FsyncLimit {
     pub fn new(record: usize) -> Self {
-        let dir = super::tempdir();
+        let dir = crate::tempdir();
         let mut file = OpenOptions::new()
             .create(true)
             .truncate(true)

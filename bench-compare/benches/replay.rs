@@ -1,7 +1,8 @@
 //! Replay benches: `Space::open` of a directory holding 100,000 changes (1,000 trees, batches of
 //! 4) until the first read is answered, from the log and after a checkpoint, with the page cache
 //! warm. Throughput is the log's bytes. The 1-million-change figures, cold and warm, and the
-//! resident memory per change are measured by `cargo bench --bench compare`.
+//! resident memory per change are measured by
+//! `cargo bench -p spacestore-bench --bench compare`.
 
 use std::path::Path;
 use std::time::Duration;
@@ -9,10 +10,7 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use spacestore::{Durability, Options, Space};
 
-#[path = "common/mod.rs"]
-mod common;
-
-use common::{Backend, BatchGen, Spacestore};
+use spacestore_bench::{Backend, BatchGen, Spacestore};
 
 const CHANGES: u64 = 100_000;
 
@@ -27,14 +25,16 @@ fn build(dir: &Path) {
 
 fn open_and_read(dir: &Path) -> usize {
     let space = Space::open(dir, Options::default()).expect("open");
-    let tree = space.tree_storage(&common::root_id(0)).expect("tree");
-    let change = tree.get(&common::cid(0, 0)).expect("read");
+    let tree = space
+        .tree_storage(&spacestore_bench::root_id(0))
+        .expect("tree");
+    let change = tree.get(&spacestore_bench::cid(0, 0)).expect("read");
     std::hint::black_box(change);
     space.change_count()
 }
 
 fn replay(c: &mut Criterion) {
-    let root = common::tempdir();
+    let root = spacestore_bench::tempdir();
     let log = root.path().join("log");
     let checkpointed = root.path().join("checkpoint");
     build(&log);
@@ -45,7 +45,7 @@ fn replay(c: &mut Criterion) {
         .expect("checkpoint");
     let mut group = c.benchmark_group("replay_100k_changes");
     for (name, dir) in [("log", &log), ("checkpoint", &checkpointed)] {
-        group.throughput(Throughput::Bytes(common::dir_bytes(dir)));
+        group.throughput(Throughput::Bytes(spacestore_bench::dir_bytes(dir)));
         group.bench_function(name, |b| b.iter(|| open_and_read(dir)));
     }
     group.finish();

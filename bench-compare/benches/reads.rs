@@ -9,18 +9,15 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, Criterion};
 use spacestore::Durability;
 
-#[path = "common/mod.rs"]
-mod common;
-
-use common::peers::{Fjall, Redb, Sqlite, SqliteSync};
-use common::{Backend, ReadSet, Spacestore, READS};
+use spacestore_bench::peers::{Fjall, Redb, Sqlite, SqliteSync};
+use spacestore_bench::{Backend, ReadSet, Spacestore, READS};
 
 fn reads(c: &mut Criterion) {
     let set = ReadSet {
         per_tree: 100,
         batch: 4,
     };
-    let dir = common::tempdir();
+    let dir = spacestore_bench::tempdir();
     let sub = |name: &str| {
         let p = dir.path().join(name);
         std::fs::create_dir_all(&p).expect("dir");
@@ -35,7 +32,13 @@ fn reads(c: &mut Criterion) {
             "sqlite",
             Box::new(Sqlite::create(&sub("sqlite"), SqliteSync::Off)),
         ),
-        ("fjall", Box::new(Fjall::create(&sub("fjall"), None))),
+        (
+            "fjall",
+            Box::new(Fjall::create(
+                &sub("fjall"),
+                Some(fjall::PersistMode::Buffer),
+            )),
+        ),
         (
             "redb",
             Box::new(Redb::create(&sub("redb"), redb::Durability::None)),
@@ -53,7 +56,7 @@ fn reads(c: &mut Criterion) {
             group.bench_function(*name, |b| {
                 b.iter(|| {
                     i += 1;
-                    common::read_once(s.as_mut(), &filled, which, i)
+                    spacestore_bench::read_once(s.as_mut(), &filled, which, i)
                 })
             });
         }

@@ -3,9 +3,10 @@
 //!   (tree, order id) index and no add_seq index (as any-sync's Go storage has), a `heads` table
 //!   with `last_add_seq` (indexed, for `iterate_entries`); `add_all` is one `BEGIN IMMEDIATE`
 //!   transaction inserting the changes and upserting the head entry.
-//! - fjall (an LSM tree with a journal): partitions `changes` ((tree, order id) -> add_seq and
+//! - fjall 3 (an LSM tree with a journal): keyspaces `changes` ((tree, order id) -> add_seq and
 //!   the change), `ids` (id -> (tree, order id)) and `heads`; one atomic write batch per
-//!   `add_all`, after checking that no id or order id is taken.
+//!   `add_all`, after checking that no id or order id is taken; its memtables are flushed after
+//!   the read set is filled.
 //! - redb (a copy-on-write B-tree): the same three tables, one write transaction per `add_all`
 //!   (an insert that finds a value aborts it, as a unique constraint would).
 //!
@@ -18,7 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{root_id, Backend, ChangeSpec, View, ROOT_RAW_LEN, TREES};
+use crate::{root_id, Backend, ChangeSpec, View, ROOT_RAW_LEN, TREES};
 
 // ---------------------------------------------------------------------------------------------
 // A byte encoding of a change and a head entry for the key-value peers.
@@ -394,13 +395,13 @@ impl Backend for Sqlite {
 // ---------------------------------------------------------------------------------------------
 // fjall.
 
-/// fjall: a keyspace with three partitions.
+/// fjall 3: a database with three keyspaces.
 #[derive(Clone)]
 pub struct Fjall {
-    keyspace: fjall::Keyspace,
-    changes: fjall::PartitionHandle,
-    ids: fjall::PartitionHandle,
-    heads: fjall::PartitionHandle,
+    db: fjall::Database,
+    changes: fjall::Keyspace,
+    ids: fjall::Keyspace,
+    heads: fjall::Keyspace,
     persist: Option<fjall::PersistMode>,
     counter: Arc<AtomicU64>,
     trees: Arc<Vec<String>>,
@@ -415,18 +416,23 @@ fn fjall_key(tree: &str, order: &str) -> Vec<u8> {
 }
 
 impl Fjall {
-    /// A new keyspace in `dir` with the trees created; each batch commits with `persist`
-    /// (`None`: to fjall's journal buffer; `Buffer`: to the OS; `SyncData`: fdatasync).
+    /// A new database in `dir` with the trees created; each batch commits with `persist`:
+    /// `Some(Buffer)` (fjall 3's default for a write batch: the journal is written to the OS,
+    /// surviving a process crash, as spacestore's `Buffered`), `Some(SyncData)` / `Some(SyncAll)`
+    /// (fdatasync / fsync: spacestore's `Sync`), or `None`, which leaves the batch in the
+    /// journal's user-space buffer: a process crash loses it, so it is **not** like-for-like with
+    /// any spacestore durability (it is faster than `Buffered` promises to be).
     pub fn create(dir: &Path, persist: Option<fjall::PersistMode>) -> Self {
-        let keyspace = fjall::Config::new(dir.join("fjall")).open().expect("fjall");
+        let db = fjall::Database::builder(dir.join("fjall"))
+            .open()
+            .expect("fjall");
         let open = |name| {
-            keyspace
-                .open_partition(name, fjall::PartitionCreateOptions::default())
-                .expect("partition")
+            db.keyspace(name, fjall::KeyspaceCreateOptions::default)
+                .expect("keyspace")
         };
         let (changes, ids, heads) = (open("changes"), open("ids"), open("heads"));
         let trees = tree_ids();
-        let mut batch = keyspace.batch();
+        let mut batch = db.batch();
         let mut buf = Vec::new();
         for id in trees.iter() {
             encode_root(&mut buf, id);
@@ -436,11 +442,9 @@ impl Fjall {
             batch.insert(&heads, id.as_bytes(), buf.as_slice());
         }
         batch.commit().expect("commit");
-        keyspace
-            .persist(fjall::PersistMode::SyncAll)
-            .expect("persist");
+        db.persist(fjall::PersistMode::SyncAll).expect("persist");
         Fjall {
-            keyspace,
+            db,
             changes,
             ids,
             heads,
@@ -454,7 +458,7 @@ impl Fjall {
 impl Backend for Fjall {
     fn name(&self) -> String {
         match self.persist {
-            None => "fjall (no persist)".into(),
+            None => "fjall no persist (not like-for-like)".into(),
             Some(fjall::PersistMode::Buffer) => "fjall PersistMode::Buffer".into(),
             Some(fjall::PersistMode::SyncData) => "fjall PersistMode::SyncData".into(),
             Some(fjall::PersistMode::SyncAll) => "fjall PersistMode::SyncAll".into(),
@@ -472,7 +476,7 @@ impl Backend for Fjall {
             keys.push(key);
         }
         let seq = self.counter.fetch_add(1, Ordering::SeqCst) + 1;
-        let mut wb = self.keyspace.batch().durability(self.persist);
+        let mut wb = self.db.batch().durability(self.persist);
         let mut buf = Vec::with_capacity(512);
         for (c, key) in batch.iter().zip(keys) {
             encode_change(&mut buf, seq, c);
@@ -489,7 +493,7 @@ impl Backend for Fjall {
     fn get_after_add_seq(&mut self, tree: u32, after: u64, f: &mut dyn FnMut(View<'_>)) {
         let prefix = fjall_key(&self.trees[tree as usize], "");
         for kv in self.changes.prefix(&prefix) {
-            let (k, v) = kv.expect("read");
+            let (k, v) = kv.into_inner().expect("read");
             if seq_of(&v) > after {
                 let order = std::str::from_utf8(&k[prefix.len()..]).expect("utf-8");
                 f(decode_change(&v, order));
@@ -504,7 +508,7 @@ impl Backend for Fjall {
         *to.last_mut().expect("sep") = 1;
         let plen = tree_id.len() + 1;
         for kv in self.changes.range(from..to) {
-            let (k, v) = kv.expect("read");
+            let (k, v) = kv.into_inner().expect("read");
             let order = std::str::from_utf8(&k[plen..]).expect("utf-8");
             f(decode_change(&v, order));
         }
@@ -515,9 +519,9 @@ impl Backend for Fjall {
     }
 
     fn iterate_entries(&mut self, min: u64, f: &mut dyn FnMut(&str, u64)) {
-        let mut found: Vec<(u64, fjall::Slice)> = Vec::new();
+        let mut found: Vec<(u64, fjall::UserKey)> = Vec::new();
         for kv in self.heads.iter() {
-            let (k, v) = kv.expect("read");
+            let (k, v) = kv.into_inner().expect("read");
             let (seq, deleted) = head_seq(&v);
             if seq > min && deleted == 0 {
                 found.push((seq, k));
@@ -526,6 +530,16 @@ impl Backend for Fjall {
         found.sort_by_key(|e| e.0);
         for (seq, k) in &found {
             f(std::str::from_utf8(k).expect("utf-8"), *seq);
+        }
+    }
+
+    /// Seals each keyspace's memtable and waits until it is flushed into a table, so that the
+    /// reads run against fjall's on-disk tables (old versions of the head entries dropped by the
+    /// flush), not against a memtable holding every write of the fill. fjall 3 has no documented
+    /// flush; `rotate_memtable_and_wait` is public but `#[doc(hidden)]`.
+    fn settle(&mut self) {
+        for ks in [&self.changes, &self.ids, &self.heads] {
+            ks.rotate_memtable_and_wait().expect("flush memtable");
         }
     }
 
