@@ -902,23 +902,36 @@ fn a_torn_frame_embedding_a_valid_frame_is_a_torn_tail_for_open_open_read_only_a
     assert!(out.starts_with("ok "), "{out}");
     let note = format!("B at {} byte offset {offset}", seg.display());
     assert!(out.contains("note: a torn tail of "), "{out}");
-    assert!(out.contains(&note), "verify names the torn tail ({note}):\n{out}");
+    assert!(
+        out.contains(&note),
+        "verify names the torn tail ({note}):\n{out}"
+    );
     let out = ok(&run(&["inspect", p(&dir)]));
     assert!(out.contains(&format!("byte offset {offset}")), "{out}");
     assert!(!out.contains("corruption"), "{out}");
 
     let space = Space::open(&dir, Options::default()).unwrap();
     let torn = space.recovery_report().unwrap().torn_tail.clone();
-    assert_eq!(torn.map(|t| (t.segment, t.offset)), Some((seg.clone(), offset)));
+    assert_eq!(
+        torn.map(|t| (t.segment, t.offset)),
+        Some((seg.clone(), offset))
+    );
     for (tree, seq) in &acked {
-        let stored = space.tree_storage(tree).unwrap().collect_after_add_seq(seq - 1);
+        let stored = space
+            .tree_storage(tree)
+            .unwrap()
+            .collect_after_add_seq(seq - 1);
         assert!(
             stored.unwrap().iter().any(|c| c.add_seq == *seq),
             "batch {seq} of {tree} kept"
         );
     }
     drop(space);
-    assert_eq!(std::fs::metadata(&seg).unwrap().len(), offset, "cut at the torn frame");
+    assert_eq!(
+        std::fs::metadata(&seg).unwrap().len(),
+        offset,
+        "cut at the torn frame"
+    );
     let out = ok(&run(&["verify", p(&dir)]));
     assert!(!out.contains("torn tail"), "{out}");
 }
