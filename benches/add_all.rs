@@ -47,7 +47,7 @@ fn sample(space: &Space, per_sample: u64) -> Vec<Duration> {
             })
             .collect()
     };
-    let mut run = |input: Vec<(usize, StorageChange)>| -> Duration {
+    let run = |input: Vec<(usize, StorageChange)>| -> Duration {
         let count = input.len() as u32;
         let started = Instant::now();
         for (t, change) in input {

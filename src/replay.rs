@@ -195,6 +195,12 @@ pub(crate) fn read_only(log: &LogDir, memory: &Memory) -> Result<RecoveryReport>
     Ok(report)
 }
 
+/// How many replayed segments are left after cutting at `bad`: a segment cut inside its header
+/// is removed ([`repair::cut`]), like the segments after it.
+fn kept_through(bad: &Bad) -> usize {
+    bad.segment + usize::from(bad.offset >= frame::HEADER_LEN)
+}
+
 /// Replays `log` (read with the directory's lock held) into `memory` and puts the disk in order
 /// for writing: cuts a torn tail (and preallocated zeros after the last frame), refuses or
 /// repairs corruption, and, only after a clean replay, removes what a checkpoint superseded.
@@ -218,8 +224,7 @@ pub(crate) fn recover(
         End::Stopped => {}
         End::Torn(bad) => {
             repair::cut_torn_tail(fs, log, &bad)?;
-            // A segment torn inside its header is removed, like the empty ones after it.
-            kept = bad.segment + usize::from(bad.offset >= frame::HEADER_LEN);
+            kept = kept_through(&bad);
             report.torn_tail = Some(torn_tail(log, &bad));
         }
         End::Unreadable(bad) => return Err(corrupt(log, bad)),
@@ -228,6 +233,7 @@ pub(crate) fn recover(
                 return Err(corrupt(log, bad));
             }
             let moved = repair::move_aside(fs, log, &bad)?;
+            let kept = kept_through(&bad);
             // Seqs named by what is moved aside must not be handed out again.
             reserved = reserved.max(moved.highest_seq);
             report.repaired = Some(Repair {
@@ -241,7 +247,7 @@ pub(crate) fn recover(
             return Ok(Recovered {
                 report,
                 reserved,
-                segments: log.replayed()[..=bad.segment].to_vec(),
+                segments: log.replayed()[..kept].to_vec(),
             });
         }
     }

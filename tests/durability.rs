@@ -355,6 +355,55 @@ fn repair_keeps_everything_before_the_bad_frame_and_moves_the_rest_aside() {
     assert_eq!(space.tree_count(), 2);
 }
 
+/// Found by the bounded replay fuzzing: a repair whose first bad spot is a segment's header
+/// removes that segment, and open must not then try to sync it.
+#[test]
+fn repair_of_a_damaged_segment_header_followed_by_valid_segments_moves_them_aside() {
+    let dir = tempfile::tempdir().unwrap();
+    write_batches(dir.path(), 4);
+    write_batches_more(dir.path(), 4);
+    write_batches_more(dir.path(), 4);
+    let segs = segments(dir.path());
+    assert_eq!(segs.len(), 3);
+    let mut bytes = fs::read(&segs[1]).unwrap();
+    bytes[3] ^= 0xff; // inside the magic: the header's checksum fails
+    fs::write(&segs[1], &bytes).unwrap();
+    match Space::open(dir.path(), Options::default()) {
+        Err(Error::Corrupt {
+            segment, offset, ..
+        }) => assert_eq!((segment, offset), (segs[1].clone(), 0)),
+        other => panic!("expected corruption at the header, got {other:?}"),
+    }
+    let space = Space::open(dir.path(), Options::default().recovery(Recovery::Repair)).unwrap();
+    let repair = space.recovery_report().unwrap().repaired.clone().unwrap();
+    assert_eq!(
+        (repair.segment.clone(), repair.offset),
+        (segs[1].clone(), 0)
+    );
+    assert!(
+        !segs[1].exists(),
+        "a segment cut inside its header is removed"
+    );
+    assert_eq!(repair.moved_to.len(), 2, "{:?}", repair.moved_to);
+    assert!(repair.moved_to.iter().all(|m| m.exists()));
+    assert_eq!(space.collect_changes_after_add_seq(0).len(), 4);
+    drop(space);
+    let space = open(dir.path());
+    assert_eq!(space.collect_changes_after_add_seq(0).len(), 4);
+}
+
+/// Reopens the space of [`write_batches`] and adds `batches` more to tree "a".
+fn write_batches_more(dir: &Path, batches: usize) {
+    let space = open(dir);
+    let a = space.tree_storage("a").unwrap();
+    let base = space.add_seq();
+    for i in 0..batches {
+        let id = format!("more{base}-{i}");
+        a.add_all(vec![change(&id, &id)], [id.clone()], "a")
+            .unwrap();
+    }
+}
+
 #[test]
 fn a_second_open_of_the_same_directory_is_locked() {
     let dir = tempfile::tempdir().unwrap();

@@ -4,8 +4,8 @@
 //!
 //! - opening never panics; it succeeds or fails with `Error::Corrupt`, changing nothing then;
 //!   `Recovery::Repair` then succeeds; whatever opened reopens to the same state and takes new
-//!   batches above every seq in it (the checks of the fuzz target, `fuzz/src/lib.rs`, which
-//!   this file includes);
+//!   batches above every seq in it (the checks of the fuzz targets, which live in
+//!   `spacestore_test_kit::fuzz`);
 //! - the memory allocated while opening (peak, on this thread, counted by a wrapper around the
 //!   global allocator) stays under 64 times the input's size plus 1 MiB, also when a length or
 //!   count field claims billions of items;
@@ -13,19 +13,17 @@
 //!
 //! `PROPTEST_CASES` sets the number of cases (default 256).
 
-#[path = "../fuzz/src/lib.rs"]
-#[allow(dead_code)]
-mod fuzzlib;
+use spacestore_test_kit::fuzz as fuzzlib;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
-use fuzzlib::simfs::SimFs;
 use proptest::prelude::*;
 use spacestore::internals::frame;
 use spacestore::{Error, Options, Recovery, Space, StorageChange, TreeRoot};
+use spacestore_test_kit::simfs::SimFs;
 
 /// Counts the bytes allocated (by every thread: replay decodes on a second thread) while
 /// tracking is on. The tests of this file run one at a time ([`serial`]) so that the count is

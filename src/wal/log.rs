@@ -387,6 +387,12 @@ impl Wal {
         if !self.stale {
             return Ok(());
         }
+        self.start_next_segment()
+    }
+
+    /// Creates the next segment and makes it the active one. On failure the active segment
+    /// stays, unless a broken file may sit after it (then `create_segment` trips the latch).
+    fn start_next_segment(&mut self) -> Result<()> {
         let next = self.take_segment_seq();
         let file = create_segment(
             self.fs.as_ref(),
@@ -409,18 +415,8 @@ impl Wal {
                 source,
             }
         })?;
-        // On failure, writing goes on in the current (synced, full) segment, unless a broken
-        // file may sit between it and the next one (then `create_segment` trips the latch).
-        let next = self.take_segment_seq();
-        let file = create_segment(
-            self.fs.as_ref(),
-            &self.dir,
-            next,
-            self.preallocate,
-            &self.health,
-        )?;
-        self.switch_to(next, file);
-        Ok(())
+        // On failure, writing goes on in the current (synced, full) segment.
+        self.start_next_segment()
     }
 
     /// Makes every frame appended so far durable.
