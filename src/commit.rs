@@ -15,9 +15,10 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use crate::memory::{Applied, Memory, Plan, Target};
-use crate::record::{NewTree, Record};
+use crate::options::DEFAULT_MAX_BATCH_BYTES;
+use crate::record::{Batch, NewTree, Record};
 use crate::sync::{lock, read, write, Mutex, MutexGuard, RwLock};
-use crate::wal::{CheckpointStats, Health, Refusal, Wal};
+use crate::wal::{batch_frame_len, record_frame_len, CheckpointStats, Health, Refusal, Wal};
 use crate::{AddSeqCounter, Durability, Error, HeadEntry, HeadObserver, Id, Result};
 
 /// What a write's record builder can do while it holds the commit lock.
@@ -28,6 +29,18 @@ pub(crate) struct Ctx<'a> {
     /// The tree the record writes to, checked by [`Ctx::check_target`]: the record's check
     /// reuses it instead of checking again.
     target: Option<Target>,
+    /// The largest frame a write may take.
+    max_bytes: u64,
+    /// Whether [`Ctx::take_seq_for`] checked the record's size already.
+    sized: bool,
+}
+
+/// Refuses a write whose frame takes more than `max` bytes.
+fn check_size(bytes: u64, max: u64) -> Result<()> {
+    if bytes > max {
+        return Err(Error::BatchTooLarge { bytes, max });
+    }
+    Ok(())
 }
 
 impl Ctx<'_> {
@@ -39,9 +52,19 @@ impl Ctx<'_> {
         Ok(())
     }
 
+    /// Gives `batch` its AddSeq ([`Ctx::take_seq`]) once its size is checked: a batch too
+    /// large for one frame is refused before it takes a seq.
+    pub(crate) fn take_seq_for(&mut self, batch: &mut Batch) -> Result<()> {
+        check_size(batch_frame_len(batch), self.max_bytes)?;
+        self.sized = true;
+        let seq = self.take_seq()?;
+        batch.set_seq(seq);
+        Ok(())
+    }
+
     /// Takes the batch's AddSeq (after durably reserving it, when the space has a log). Taken
     /// before the batch is checked, as Go does, so a batch that then fails leaves a gap.
-    pub(crate) fn take_seq(&mut self) -> Result<u64> {
+    fn take_seq(&mut self) -> Result<u64> {
         let seq = self
             .counter
             .get()
@@ -86,6 +109,8 @@ pub(crate) struct Commit {
     auto_checkpoint: Option<(u64, u64)>,
     /// The one latch: once the log cannot vouch for what it holds, every write is refused.
     health: Arc<Health>,
+    /// The largest frame a write may take (`Options::max_batch_bytes`).
+    max_bytes: u64,
     inner: Mutex<Inner>,
     observers: RwLock<Vec<Arc<dyn HeadObserver>>>,
 }
@@ -132,6 +157,7 @@ impl Commit {
             memory,
             counter,
             health: wal.as_ref().map_or_else(Arc::default, Wal::health),
+            max_bytes: DEFAULT_MAX_BATCH_BYTES,
             durability: if wal.is_some() {
                 durability
             } else {
@@ -154,6 +180,12 @@ impl Commit {
         let mut commit = Commit::new(memory, counter, None, Durability::Buffered);
         commit.read_only = true;
         commit
+    }
+
+    /// Sets the largest frame a write may take.
+    pub(crate) fn with_max_bytes(mut self, max_bytes: u64) -> Self {
+        self.max_bytes = max_bytes;
+        self
     }
 
     /// Turns automatic checkpoints on: when the log exceeds `factor` times the live data and
@@ -241,8 +273,13 @@ impl Commit {
             counter: &self.counter,
             wal: inner.wal.as_mut(),
             target: None,
+            max_bytes: self.max_bytes,
+            sized: false,
         };
         let record = build(&mut ctx)?;
+        if !ctx.sized {
+            check_size(record_frame_len(&record), self.max_bytes)?;
+        }
         let plan = self.memory.check(&record, ctx.target.take())?;
         let Some(wal) = inner.wal.as_mut() else {
             return Ok(self.publish_now(&mut inner, &record, plan, settled));

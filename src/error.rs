@@ -67,6 +67,15 @@ pub enum Error {
     /// it is reopened. Reads go on.
     #[error("the space refuses writes (reopen it to write again): {0}")]
     WritesRefused(crate::wal::Refusal),
+    /// A write whose frame would be larger than [`crate::Options::max_batch_bytes`]: refused
+    /// before it takes a seq (a batch) and before anything is logged; nothing of it is kept.
+    #[error("the write takes {bytes} bytes in the log, more than the limit of {max} bytes (Options::max_batch_bytes)")]
+    BatchTooLarge {
+        /// Bytes the write's frame would take.
+        bytes: u64,
+        /// The limit.
+        max: u64,
+    },
     /// The AddSeq counter reached `u64::MAX`: no new batch can get a seq (the counter never
     /// wraps). Only a damaged or hostile log can claim such a seq.
     #[error("the AddSeq counter is exhausted (u64::MAX was handed out)")]

@@ -58,9 +58,17 @@ pub struct Options {
     pub auto_checkpoint_factor: Option<u64>,
     /// The log size below which no automatic checkpoint happens.
     pub auto_checkpoint_min_bytes: u64,
+    /// The largest write, in bytes of its frame (a batch's changes and ids, or a tree's root,
+    /// plus a few bytes per field): a larger one is refused with
+    /// [`crate::Error::BatchTooLarge`] before it takes a seq. At most about 4 GiB (a frame's
+    /// length is a u32); 256 MiB by default.
+    pub max_batch_bytes: u64,
     /// The file system under the log.
     pub fs: Arc<dyn FileSystem>,
 }
+
+/// [`Options::max_batch_bytes`] by default: 256 MiB.
+pub const DEFAULT_MAX_BATCH_BYTES: u64 = 256 << 20;
 
 impl Default for Options {
     fn default() -> Self {
@@ -71,6 +79,7 @@ impl Default for Options {
             recovery: Recovery::Strict,
             auto_checkpoint_factor: Some(4),
             auto_checkpoint_min_bytes: 64 << 20,
+            max_batch_bytes: DEFAULT_MAX_BATCH_BYTES,
             fs: Arc::new(StdFileSystem),
         }
     }
@@ -85,11 +94,15 @@ impl std::fmt::Debug for Options {
             .field("recovery", &self.recovery)
             .field("auto_checkpoint_factor", &self.auto_checkpoint_factor)
             .field("auto_checkpoint_min_bytes", &self.auto_checkpoint_min_bytes)
+            .field("max_batch_bytes", &self.max_batch_bytes)
             .finish_non_exhaustive()
     }
 }
 
 impl Options {
+    /// The highest [`Options::max_batch_bytes`]: what a frame's length field can hold.
+    pub const MAX_BATCH_BYTES_LIMIT: u64 = crate::wal::frame::MAX_PAYLOAD;
+
     /// Sets the durability.
     pub fn durability(mut self, durability: Durability) -> Self {
         self.durability = durability;
@@ -115,6 +128,11 @@ impl Options {
     pub fn auto_checkpoint(mut self, factor: Option<u64>, min_bytes: u64) -> Self {
         self.auto_checkpoint_factor = factor;
         self.auto_checkpoint_min_bytes = min_bytes;
+        self
+    }
+    /// Sets the largest write, in bytes of its frame (at most [`Options::MAX_BATCH_BYTES_LIMIT`]).
+    pub fn max_batch_bytes(mut self, bytes: u64) -> Self {
+        self.max_batch_bytes = bytes.min(Self::MAX_BATCH_BYTES_LIMIT);
         self
     }
     /// Sets the file system under the log.

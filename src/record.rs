@@ -59,6 +59,16 @@ pub(crate) struct Batch {
     pub(crate) create: Option<NewTree>,
 }
 
+impl Batch {
+    /// Gives the batch its AddSeq (every change gets it too).
+    pub(crate) fn set_seq(&mut self, seq: u64) {
+        self.seq = seq;
+        for c in &mut self.changes {
+            Arc::make_mut(c).add_seq = seq;
+        }
+    }
+}
+
 /// The fields of a head entry that an update sets (`None`: left as it is). The log's own type:
 /// the public builder (`HeadUpdate`) converts into it, so the builder can grow without changing
 /// the log's format.

@@ -112,6 +112,7 @@ impl Space {
             Some(opened.wal),
             options.durability,
         );
+        commit = commit.with_max_bytes(options.max_batch_bytes);
         if let Some(factor) = options.auto_checkpoint_factor {
             commit = commit.with_auto_checkpoint(factor, options.auto_checkpoint_min_bytes);
         }

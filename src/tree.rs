@@ -220,7 +220,7 @@ impl TreeStorage {
         skip_duplicates: bool,
     ) -> Result<AddOutcome> {
         let tree_id = self.root.id.clone();
-        let mut changes: Vec<Arc<StorageChange>> = changes
+        let changes: Vec<Arc<StorageChange>> = changes
             .into_iter()
             .map(|mut c| {
                 c.tree_id = tree_id.clone();
@@ -232,20 +232,18 @@ impl TreeStorage {
         let applied = self.commit.write(
             |ctx| {
                 let create = self.creation(ctx)?;
-                let seq = ctx.take_seq()?;
-                add_seq = seq;
-                for c in &mut changes {
-                    Arc::make_mut(c).add_seq = seq;
-                }
-                Ok(Record::AddBatch(Batch {
+                let mut batch = Batch {
                     tree_id,
-                    seq,
+                    seq: 0,
                     changes,
                     heads,
                     common_snapshot,
                     skip_duplicates,
                     create,
-                }))
+                };
+                ctx.take_seq_for(&mut batch)?;
+                add_seq = batch.seq;
+                Ok(Record::AddBatch(batch))
             },
             || self.settle(),
         )?;

@@ -33,79 +33,131 @@ const B_HAS_HEADS: u8 = 1;
 const B_SKIP_DUPLICATES: u8 = 2;
 const B_CREATE: u8 = 4;
 
-fn put_u32(out: &mut Vec<u8>, v: u32) {
-    out.extend_from_slice(&v.to_le_bytes());
+/// Where an encoded record goes: a buffer, or a counter of its length ([`encoded_len`]), so that
+/// the size of a record is known from the same code that writes it.
+trait Sink {
+    fn put(&mut self, b: &[u8]);
 }
-fn put_u64(out: &mut Vec<u8>, v: u64) {
-    out.extend_from_slice(&v.to_le_bytes());
+
+impl Sink for Vec<u8> {
+    fn put(&mut self, b: &[u8]) {
+        self.extend_from_slice(b);
+    }
 }
-fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
-    put_u32(out, b.len() as u32);
-    out.extend_from_slice(b);
+
+/// Counts the bytes an encoding would take.
+struct Count(u64);
+
+impl Sink for Count {
+    fn put(&mut self, b: &[u8]) {
+        self.0 += b.len() as u64;
+    }
 }
-fn put_ids(out: &mut Vec<u8>, ids: &[Id]) {
-    put_u32(out, ids.len() as u32);
+
+/// A length or count as the format's u32. Every record written fits a frame (the commit path
+/// refuses larger ones with `Error::BatchTooLarge`, before `encode`), so every part of it fits
+/// too; `Count` only needs the four bytes.
+fn len32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+fn put_u8(out: &mut impl Sink, v: u8) {
+    out.put(&[v]);
+}
+fn put_u32(out: &mut impl Sink, v: u32) {
+    out.put(&v.to_le_bytes());
+}
+fn put_u64(out: &mut impl Sink, v: u64) {
+    out.put(&v.to_le_bytes());
+}
+fn put_bytes(out: &mut impl Sink, b: &[u8]) {
+    put_u32(out, len32(b.len()));
+    out.put(b);
+}
+fn put_ids(out: &mut impl Sink, ids: &[Id]) {
+    put_u32(out, len32(ids.len()));
     for id in ids {
         put_bytes(out, id.as_bytes());
     }
 }
 
-fn put_new_tree(out: &mut Vec<u8>, t: &NewTree) {
+fn put_new_tree(out: &mut impl Sink, t: &NewTree) {
     put_bytes(out, t.root.id.as_bytes());
     put_bytes(out, &t.root.raw_change);
     put_bytes(out, t.root.order_id.as_bytes());
     match &t.parent_id {
         Some(p) => {
-            out.push(1);
+            put_u8(out, 1);
             put_bytes(out, p.as_bytes());
         }
-        None => out.push(0),
+        None => put_u8(out, 0),
     }
-    out.push(t.is_derived as u8);
+    put_u8(out, t.is_derived as u8);
 }
 
-/// Appends the payload of `record` to `out`.
+/// The length of `record`'s payload, without encoding it.
+pub(crate) fn encoded_len(record: &Record) -> u64 {
+    let mut n = Count(0);
+    encode_into(record, &mut n);
+    n.0
+}
+
+/// The length of a batch record's payload, without encoding it.
+pub(crate) fn batch_len(batch: &Batch) -> u64 {
+    let mut n = Count(0);
+    put_batch(&mut n, batch);
+    n.0
+}
+
+/// Appends the payload of `record` to `out`. The caller has checked that it fits a frame
+/// ([`encoded_len`]).
 pub(crate) fn encode(record: &Record, out: &mut Vec<u8>) {
+    encode_into(record, out);
+}
+
+fn put_batch(out: &mut impl Sink, b: &Batch) {
+    put_u8(out, ADD_BATCH);
+    let mut flags = 0;
+    if b.heads.is_some() {
+        flags |= B_HAS_HEADS;
+    }
+    if b.skip_duplicates {
+        flags |= B_SKIP_DUPLICATES;
+    }
+    if b.create.is_some() {
+        flags |= B_CREATE;
+    }
+    put_u8(out, flags);
+    put_bytes(out, b.tree_id.as_bytes());
+    put_u64(out, b.seq);
+    if let Some(t) = &b.create {
+        put_new_tree(out, t);
+    }
+    if let Some(h) = &b.heads {
+        put_ids(out, h);
+    }
+    put_bytes(out, b.common_snapshot.as_bytes());
+    put_u32(out, len32(b.changes.len()));
+    for c in &b.changes {
+        put_bytes(out, c.id.as_bytes());
+        put_bytes(out, &c.raw_change);
+        put_ids(out, &c.prev_ids);
+        put_bytes(out, c.snapshot_id.as_bytes());
+        put_u32(out, c.snapshot_counter);
+        put_bytes(out, c.order_id.as_bytes());
+        put_u64(out, c.change_size);
+    }
+}
+
+fn encode_into(record: &Record, out: &mut impl Sink) {
     match record {
         Record::CreateTree(t) => {
-            out.push(CREATE_TREE);
+            put_u8(out, CREATE_TREE);
             put_new_tree(out, t);
         }
-        Record::AddBatch(b) => {
-            out.push(ADD_BATCH);
-            let mut flags = 0;
-            if b.heads.is_some() {
-                flags |= B_HAS_HEADS;
-            }
-            if b.skip_duplicates {
-                flags |= B_SKIP_DUPLICATES;
-            }
-            if b.create.is_some() {
-                flags |= B_CREATE;
-            }
-            out.push(flags);
-            put_bytes(out, b.tree_id.as_bytes());
-            put_u64(out, b.seq);
-            if let Some(t) = &b.create {
-                put_new_tree(out, t);
-            }
-            if let Some(h) = &b.heads {
-                put_ids(out, h);
-            }
-            put_bytes(out, b.common_snapshot.as_bytes());
-            put_u32(out, b.changes.len() as u32);
-            for c in &b.changes {
-                put_bytes(out, c.id.as_bytes());
-                put_bytes(out, &c.raw_change);
-                put_ids(out, &c.prev_ids);
-                put_bytes(out, c.snapshot_id.as_bytes());
-                put_u32(out, c.snapshot_counter);
-                put_bytes(out, c.order_id.as_bytes());
-                put_u64(out, c.change_size);
-            }
-        }
+        Record::AddBatch(b) => put_batch(out, b),
         Record::UpdateHead(u) => {
-            out.push(UPDATE_HEAD);
+            put_u8(out, UPDATE_HEAD);
             put_bytes(out, u.id.as_bytes());
             let mut flags = 0;
             flags |= if u.heads.is_some() { F_HEADS } else { 0 };
@@ -134,7 +186,7 @@ pub(crate) fn encode(record: &Record, out: &mut Vec<u8>) {
             } else {
                 0
             };
-            out.push(flags);
+            put_u8(out, flags);
             if let Some(h) = &u.heads {
                 put_ids(out, h);
             }
@@ -142,10 +194,10 @@ pub(crate) fn encode(record: &Record, out: &mut Vec<u8>) {
                 put_bytes(out, c.as_bytes());
             }
             if let Some(d) = u.deleted_status {
-                out.push(d as u8);
+                put_u8(out, d as u8);
             }
             if let Some(d) = u.is_derived {
-                out.push(d as u8);
+                put_u8(out, d as u8);
             }
             if let Some(p) = &u.parent_id {
                 put_bytes(out, p.as_bytes());
@@ -155,18 +207,18 @@ pub(crate) fn encode(record: &Record, out: &mut Vec<u8>) {
             }
         }
         Record::DeleteEntry(id) => {
-            out.push(DELETE_ENTRY);
+            put_u8(out, DELETE_ENTRY);
             put_bytes(out, id.as_bytes());
         }
         Record::DeleteTree { tree_id, create } => {
-            out.push(DELETE_TREE);
+            put_u8(out, DELETE_TREE);
             put_bytes(out, tree_id.as_bytes());
             match create {
                 Some(t) => {
-                    out.push(1);
+                    put_u8(out, 1);
                     put_new_tree(out, t);
                 }
-                None => out.push(0),
+                None => put_u8(out, 0),
             }
         }
     }

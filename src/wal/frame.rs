@@ -84,13 +84,22 @@ pub fn checksum(seq: u64, kind: u8, payload: &[u8]) -> u32 {
     h.finalize()
 }
 
+/// The largest payload a frame can carry (its length field, kind included, is a u32).
+pub const MAX_PAYLOAD: u64 = u32::MAX as u64 - 1;
+
 /// Appends to `out` a frame of `kind` whose payload `write_payload` appends.
+///
+/// # Panics
+///
+/// When the payload is larger than [`MAX_PAYLOAD`]: the log checks every record's size first
+/// (`Error::BatchTooLarge`), so this is a bug, never a frame whose length would be cut.
 pub fn encode(out: &mut Vec<u8>, seq: u64, kind: u8, write_payload: impl FnOnce(&mut Vec<u8>)) {
     let start = out.len();
     out.extend_from_slice(&[0u8; FRAME_PREFIX]);
     out.push(kind);
     write_payload(out);
-    let len = (out.len() - start - FRAME_PREFIX) as u32;
+    let len = u32::try_from(out.len() - start - FRAME_PREFIX)
+        .expect("a frame payload larger than MAX_PAYLOAD (the log checks sizes first)");
     let crc = checksum(seq, kind, &out[start + FRAME_PREFIX + 1..]);
     LE::write_u32(&mut out[start..start + 4], len);
     LE::write_u32(&mut out[start + 4..start + 8], crc);
