@@ -58,7 +58,7 @@ pub use options::{Durability, Options, Recovery};
 pub use report::{RecoveryReport, Repair, TornTail};
 pub use space::{LogStats, Space};
 pub use tree::{AddOutcome, TreeStorage};
-pub use wal::{CheckpointStats, FileSystem, LogFile, Refusal, StdFileSystem};
+pub use wal::{CheckpointStats, FileSystem, FsyncFailed, LogFile, Refusal, StdFileSystem};
 
 /// The log's internals, for the workspace's own tools and tests (`spacestore-cli`, the fuzz
 /// targets): the frame layout, the directory's file names, and the frame-level inspection and

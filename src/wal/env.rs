@@ -60,9 +60,54 @@ pub trait FileSystem: Send + Sync + 'static {
     fn lock_dir(&self, dir: &Path) -> io::Result<Box<dyn Send + Sync>>;
 }
 
+/// The mark of an error from [`LogFile::append`] whose append had to make the file durable
+/// first (preallocation fsyncs the space it allocates) and that fsync failed: the log then
+/// refuses writes, as after any failed fsync of the log. Implementations wrap the fsync's error
+/// with [`FsyncFailed::wrap`].
+#[derive(Debug)]
+pub struct FsyncFailed(io::Error);
+
+impl FsyncFailed {
+    /// `e`, marked as the error of a failed fsync.
+    pub fn wrap(e: io::Error) -> io::Error {
+        io::Error::new(e.kind(), FsyncFailed(e))
+    }
+
+    /// Whether `e` is marked as the error of a failed fsync.
+    pub fn is(e: &io::Error) -> bool {
+        e.get_ref().is_some_and(|inner| inner.is::<FsyncFailed>())
+    }
+
+    /// The fsync's own error when `e` is marked (`Ok`), else `e` as it is (`Err`).
+    pub fn take(e: io::Error) -> Result<io::Error, io::Error> {
+        if !Self::is(&e) {
+            return Err(e);
+        }
+        let kind = e.kind();
+        match e.into_inner().map(|inner| inner.downcast::<FsyncFailed>()) {
+            Some(Ok(marked)) => Ok(marked.0),
+            // Not reached: `is` saw the mark.
+            _ => Err(io::Error::from(kind)),
+        }
+    }
+}
+
+impl std::fmt::Display for FsyncFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "fsync failed: {}", self.0)
+    }
+}
+
+impl std::error::Error for FsyncFailed {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
 /// A log file open for appending.
 pub trait LogFile: Send + Sync {
-    /// Appends all of `buf` (to the OS; not yet durable).
+    /// Appends all of `buf` (to the OS; not yet durable). An append that fsyncs (to
+    /// preallocate) and fails there returns an error marked with [`FsyncFailed::wrap`].
     fn append(&self, buf: &[u8]) -> io::Result<()>;
     /// Makes everything appended so far durable (fdatasync).
     fn sync_data(&self) -> io::Result<()>;
@@ -123,7 +168,7 @@ impl LogFile for StdLogFile {
             self.file.write_all_at(&zeros, allocated)?;
             // Allocate the blocks and record the size now, once per step, so that the
             // fdatasyncs of the commits in this step have no metadata to journal.
-            self.file.sync_data()?;
+            self.file.sync_data().map_err(FsyncFailed::wrap)?;
             lens.1 = upto;
         }
         self.file.write_all_at(buf, len)?;

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::env::{FileSystem, LogFile};
+use super::env::{FileSystem, FsyncFailed, LogFile};
 use super::format::{checkpoint_tmp_path, segment_path, segment_seq_of};
 use super::group::GroupSync;
 use super::health::{Health, Refusal};
@@ -50,6 +50,18 @@ pub(crate) struct Wal {
     _lock: DirLock,
 }
 
+/// An append's error, unmarked: when the append failed in the fsync it made to preallocate
+/// ([`FsyncFailed`]), that fsync's error, and `health` is tripped like after any failed fsync.
+fn unmark(health: &Health, context: &'static str, e: std::io::Error) -> std::io::Error {
+    match FsyncFailed::take(e) {
+        Ok(fsync) => {
+            health.trip(Refusal::sync_failed(context, &fsync));
+            fsync
+        }
+        Err(e) => e,
+    }
+}
+
 /// Creates segment `seq` with its header, makes both durable (the header's fsync, then the
 /// directory's), and returns it. On failure the file is removed again if it can be; if it
 /// cannot (a file left between two segments would read as corruption), or an fsync failed (the
@@ -80,7 +92,9 @@ fn create_segment(
     file.preallocate(preallocate);
     let written = file
         .append(&frame::header(seq))
-        .map_err(io("writing a segment header"))
+        .map_err(|source| {
+            io("writing a segment header")(unmark(health, "preallocating a new segment", source))
+        })
         .and_then(|()| {
             file.sync_data().map_err(|source| {
                 health.trip(Refusal::sync_failed("syncing a segment header", &source));
@@ -239,6 +253,7 @@ impl Wal {
 
     fn write_buf(&mut self) -> Result<u64> {
         if let Err(source) = self.file.append(&self.buf) {
+            let source = unmark(&self.health, "preallocating the active segment", source);
             // Take back whatever part of the frame reached the file, so that the next frame
             // does not follow garbage (which replay would call corruption).
             if let Err(e) = self.file.truncate(self.len) {

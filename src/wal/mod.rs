@@ -24,7 +24,7 @@ pub(crate) mod scan;
 
 use crate::record::{Batch, Record};
 
-pub use env::{FileSystem, LogFile, StdFileSystem};
+pub use env::{FileSystem, FsyncFailed, LogFile, StdFileSystem};
 pub(crate) use health::Health;
 pub use health::Refusal;
 pub use log::CheckpointStats;

@@ -21,17 +21,20 @@
 //! and count calls while the space uses another. [`workload`] runs random workloads over a space
 //! on it and checks a recovered space against what they wrote and what was acknowledged.
 //!
-//! What it models is the `FileSystem` / `LogFile` contract, not `StdFileSystem`'s internals
-//! (its preallocation of zeros ahead of the data is below the trait and not simulated).
+//! What it models is the `FileSystem` / `LogFile` contract, not `StdFileSystem`'s internals: of
+//! its preallocation (zeros ahead of the data) it models what the trait shows, the fsync an
+//! append makes each time the data passes the allocated space (`Op::Fsync`, which can fail:
+//! the append then fails with an error marked `FsyncFailed`).
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
-use spacestore::{FileSystem, LogFile};
+use spacestore::{FileSystem, FsyncFailed, LogFile};
 
 /// A small deterministic random number generator (xorshift64*), so that every failure can be
 /// replayed from its seed; or a tape of bytes (a fuzzer's input) read two at a time, zeros
@@ -608,10 +611,27 @@ impl SimFs {
 struct SimFile {
     fs: SimFs,
     ino: usize,
+    /// Whether the log asked for preallocation (`Sync` spaces), and the bytes "allocated".
+    preallocate: AtomicBool,
+    allocated: AtomicU64,
 }
+
+/// How far ahead a preallocating file allocates (as `StdFileSystem` does).
+const PREALLOCATE: u64 = 1 << 20;
 
 impl LogFile for SimFile {
     fn append(&self, buf: &[u8]) -> io::Result<()> {
+        // Preallocation as `StdFileSystem` does it, as far as the trait can tell: each time the
+        // data passes the allocated space, the append first fsyncs the file (the real one
+        // fsyncs the zeros it writes ahead), and a failure there is a failed fsync.
+        if self.preallocate.load(Ordering::Relaxed) {
+            let len = self.fs.state().inodes[self.ino].data.len() as u64;
+            let end = len + buf.len() as u64;
+            if end > self.allocated.load(Ordering::Relaxed) {
+                self.sync_data().map_err(FsyncFailed::wrap)?;
+                self.allocated.store(end + PREALLOCATE, Ordering::Relaxed);
+            }
+        }
         let mut s = self.fs.state();
         let name = s.name_of(self.ino);
         let entered = s.enter(Op::Write, self.fs.boot, name.as_deref(), buf.len());
@@ -663,6 +683,10 @@ impl LogFile for SimFile {
         }
     }
 
+    fn preallocate(&self, enabled: bool) {
+        self.preallocate.store(enabled, Ordering::Relaxed);
+    }
+
     fn truncate(&self, len: u64) -> io::Result<()> {
         let mut s = self.fs.state();
         let name = s.name_of(self.ino);
@@ -670,6 +694,8 @@ impl LogFile for SimFile {
         match entered {
             Ok(None) => {
                 s.inodes[self.ino].apply(FileOp::Truncate(len as usize));
+                // As `StdFileSystem`: the allocated space goes with the cut.
+                self.allocated.store(len, Ordering::Relaxed);
                 Ok(())
             }
             Ok(Some(Fault::Error(code))) => Err(os_error(code)),
@@ -756,6 +782,8 @@ impl FileSystem for SimFs {
         Ok(Box::new(SimFile {
             fs: self.clone(),
             ino,
+            preallocate: AtomicBool::new(false),
+            allocated: AtomicU64::new(0),
         }))
     }
 
