@@ -217,7 +217,8 @@ impl Commit {
     }
 
     /// After a write: runs an automatic checkpoint when the log has grown enough. A failure is
-    /// not the write's failure (the write is durable already): the next write tries again.
+    /// not the write's failure (the write is logged already): a later write tries again, after a
+    /// back-off (`Wal::auto_checkpoint`).
     fn maybe_checkpoint(&self, inner: &mut MutexGuard<'_, Inner>) {
         let Some((factor, min_bytes)) = self.auto_checkpoint else {
             return;
@@ -226,9 +227,8 @@ impl Commit {
             return;
         }
         if let Some(wal) = inner.wal.as_mut() {
-            if wal.wants_checkpoint(factor, min_bytes) {
-                let _ = wal.checkpoint(&|emit| self.memory.snapshot(emit));
-            }
+            // A failure is counted (`LogStats::auto_checkpoint_failures`) and retried later.
+            let _ = wal.auto_checkpoint(factor, min_bytes, &|emit| self.memory.snapshot(emit));
         }
     }
 

@@ -56,6 +56,9 @@ pub struct LogStats {
     pub reserved: u64,
     /// Bytes of the log's segment files.
     pub log_bytes: u64,
+    /// Automatic checkpoints that failed since the space was opened (each is retried later,
+    /// after a back-off; writes go on meanwhile).
+    pub auto_checkpoint_failures: u64,
 }
 
 impl Default for Space {
@@ -173,6 +176,7 @@ impl Space {
                 segment: w.segment_seq(),
                 reserved: w.reserved(),
                 log_bytes: w.log_bytes(),
+                auto_checkpoint_failures: w.auto_checkpoint_failures(),
             })
         })
     }

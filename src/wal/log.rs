@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::env::{FileSystem, FsyncFailed, LogFile};
-use super::format::{checkpoint_tmp_path, segment_path, segment_seq_of};
+use super::format::{checkpoint_tmp_path, is_checkpoint_tmp, segment_path, segment_seq_of};
 use super::group::GroupSync;
 use super::health::{Health, Refusal};
 use super::scan::DirLock;
@@ -46,6 +46,11 @@ pub(crate) struct Wal {
     /// Bytes of the last checkpoint's snapshot (or of the log replayed at open): the estimate of
     /// the live data that automatic checkpoints compare the log with.
     live_bytes: u64,
+    /// Automatic checkpoints: none is tried before the log has this many bytes (the back-off
+    /// after a failure), failures since open, and failures since the last success.
+    auto_retry_at: u64,
+    auto_failures: u64,
+    auto_failures_in_a_row: u64,
     /// The directory lock, released when the log is dropped.
     _lock: DirLock,
 }
@@ -172,6 +177,9 @@ impl Wal {
             stale: false,
             log_bytes: config.existing_bytes + frame::HEADER_LEN as u64,
             live_bytes: config.existing_bytes,
+            auto_retry_at: 0,
+            auto_failures: 0,
+            auto_failures_in_a_row: 0,
             _lock: config.lock,
         })
     }
@@ -278,9 +286,43 @@ impl Wal {
         self.log_bytes
     }
 
-    /// Whether the log has grown past `factor` times the live data (and past `min_bytes`).
-    pub(crate) fn wants_checkpoint(&self, factor: u64, min_bytes: u64) -> bool {
-        self.log_bytes > min_bytes && self.log_bytes > self.live_bytes.saturating_mul(factor)
+    /// An automatic checkpoint: runs [`Wal::checkpoint`] when the log has grown past `factor`
+    /// times the live data and past `min_bytes`. After a failure (a full disk) the next attempt
+    /// waits until the log has grown by a back-off that doubles with each failure in a row, from
+    /// 1 MiB up to the log's size, so that a failing checkpoint is not retried by every write.
+    /// `None` when no checkpoint was due.
+    pub(crate) fn auto_checkpoint(
+        &mut self,
+        factor: u64,
+        min_bytes: u64,
+        snapshot: Snapshot<'_>,
+    ) -> Option<Result<CheckpointStats>> {
+        let due = self.log_bytes > min_bytes
+            && self.log_bytes > self.live_bytes.saturating_mul(factor)
+            && self.log_bytes >= self.auto_retry_at;
+        if !due {
+            return None;
+        }
+        let result = self.checkpoint(snapshot);
+        match &result {
+            Ok(_) => {
+                self.auto_failures_in_a_row = 0;
+                self.auto_retry_at = 0;
+            }
+            Err(_) => {
+                self.auto_failures += 1;
+                self.auto_failures_in_a_row += 1;
+                let doubling = (1u64 << 20) << (self.auto_failures_in_a_row - 1).min(32);
+                let backoff = doubling.min(self.log_bytes.max(1 << 20));
+                self.auto_retry_at = self.log_bytes.saturating_add(backoff);
+            }
+        }
+        Some(result)
+    }
+
+    /// Automatic checkpoints that failed since the space was opened.
+    pub(crate) fn auto_checkpoint_failures(&self) -> u64 {
+        self.auto_failures
     }
 
     /// Writes the live state (`memory`) to a new segment and switches over crash-safely: the
@@ -294,43 +336,39 @@ impl Wal {
         self.group.sync_to(self.group.written())?;
         let bytes_before = self.log_bytes;
         let seq = self.take_segment_seq();
-        let old_segments: Vec<u64> = self
+        let names = self
             .fs
             .list(&self.dir)
-            .map_err(io("listing the space directory"))?
+            .map_err(io("listing the space directory"))?;
+        // A checkpoint that failed and whose temporary file could not be removed then: never
+        // more than one `*.wal.tmp`.
+        for stale in names.iter().filter(|n| is_checkpoint_tmp(n)) {
+            let _ = self.fs.remove(&self.dir.join(stale));
+        }
+        let old_segments: Vec<u64> = names
             .iter()
             .filter_map(|name| segment_seq_of(name))
             .filter(|&s| s < seq)
             .collect();
         let path = segment_path(&self.dir, seq);
         let tmp = checkpoint_tmp_path(&self.dir, seq);
-        let file = self.fs.create(&tmp).map_err(io("creating a checkpoint"))?;
-        let mut out = frame::header(seq).to_vec();
-        frame::encode(&mut out, seq, frame::KIND_CHECKPOINT, |o| {
-            o.extend_from_slice(&self.reserved.to_le_bytes())
-        });
-        let mut records = 0u64;
-        let mut snapshot_len = 0u64;
-        snapshot(&mut |record| {
-            frame::encode(&mut out, seq, frame::KIND_RECORD, |o| {
-                codec::encode(record, o)
+        let written = self
+            .write_snapshot(seq, &tmp, snapshot)
+            .and_then(|written| {
+                self.fs
+                    .rename(&tmp, &path)
+                    .map_err(io("renaming a checkpoint into place"))?;
+                Ok(written)
             });
-            records += 1;
-            if out.len() >= 1 << 20 {
-                file.append(&out).map_err(io("writing a checkpoint"))?;
-                snapshot_len += out.len() as u64;
-                out.clear();
+        let (records, snapshot_len) = match written {
+            Ok(written) => written,
+            Err(e) => {
+                // Before the rename the old log is as it was: the temporary file goes (best
+                // effort; the next checkpoint or open removes what is left).
+                let _ = self.fs.remove(&tmp);
+                return Err(e);
             }
-            Ok(())
-        })?;
-        file.append(&out).map_err(io("writing a checkpoint"))?;
-        snapshot_len += out.len() as u64;
-        // (A failed fsync here concerns the temporary file only, which is abandoned.)
-        file.sync_data().map_err(io("syncing a checkpoint"))?;
-        drop(file);
-        self.fs
-            .rename(&tmp, &path)
-            .map_err(io("renaming a checkpoint into place"))?;
+        };
         // From here on the checkpoint may be what the next open starts at: the old active
         // segment must never be written again. Any failure before the new active segment is in
         // place stops all writes (reopen to go on).
@@ -376,6 +414,36 @@ impl Wal {
             segments_removed: removed,
             records,
         })
+    }
+
+    /// Writes the live state to `tmp` (segment `seq` to be), synced; returns the records and
+    /// bytes written.
+    fn write_snapshot(&self, seq: u64, tmp: &Path, snapshot: Snapshot<'_>) -> Result<(u64, u64)> {
+        let io = |context| move |source| Error::Io { context, source };
+        let file = self.fs.create(tmp).map_err(io("creating a checkpoint"))?;
+        let mut out = frame::header(seq).to_vec();
+        frame::encode(&mut out, seq, frame::KIND_CHECKPOINT, |o| {
+            o.extend_from_slice(&self.reserved.to_le_bytes())
+        });
+        let mut records = 0u64;
+        let mut len = 0u64;
+        snapshot(&mut |record| {
+            frame::encode(&mut out, seq, frame::KIND_RECORD, |o| {
+                codec::encode(record, o)
+            });
+            records += 1;
+            if out.len() >= 1 << 20 {
+                file.append(&out).map_err(io("writing a checkpoint"))?;
+                len += out.len() as u64;
+                out.clear();
+            }
+            Ok(())
+        })?;
+        file.append(&out).map_err(io("writing a checkpoint"))?;
+        len += out.len() as u64;
+        // (A failed fsync here concerns the temporary file only, which is abandoned.)
+        file.sync_data().map_err(io("syncing a checkpoint"))?;
+        Ok((records, len))
     }
 
     /// The next unused segment number: above every segment this log created or tried to

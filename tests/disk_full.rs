@@ -1,0 +1,108 @@
+//! A disk-full episode under default options: writes fail with ENOSPC while the disk is full
+//! (an automatic checkpoint that cannot be written fails too, cleans up after itself and is not
+//! retried by every write), and once space is freed writes work again without a reopen, in
+//! both durabilities; nothing acknowledged is lost. On the simulated file system.
+
+mod common;
+
+use common::simfs::{workload, SimFs};
+use spacestore::{Durability, Error, Options, Space, StorageChange, TreeRoot, TreeStorage};
+
+const MIB: usize = 1 << 20;
+
+fn add(tree: &TreeStorage, n: usize) -> spacestore::Result<u64> {
+    let id = format!("c{n:06}");
+    tree.add_all(
+        vec![StorageChange::new(
+            id.as_str(),
+            id.as_str(),
+            vec![n as u8; MIB],
+        )],
+        [id.as_str()],
+        "t",
+    )
+}
+
+fn tmp_files(fs: &SimFs) -> usize {
+    fs.names(&workload::dir())
+        .iter()
+        .filter(|n| n.ends_with(".wal.tmp"))
+        .count()
+}
+
+#[test]
+fn a_full_disk_fails_writes_and_they_work_again_once_space_is_freed_with_default_options() {
+    for durability in [Durability::Buffered, Durability::Sync] {
+        let fs = SimFs::new();
+        // Room for the log to pass the automatic checkpoint's 64 MiB, not for a checkpoint too.
+        fs.set_capacity(Some(100 * MIB as u64));
+        let options = Options::default()
+            .durability(durability)
+            .file_system(fs.arc());
+        let space = Space::open(workload::dir(), options.clone()).unwrap();
+        let tree = space
+            .create_tree_storage(TreeRoot::new("t", b"root".to_vec()))
+            .unwrap();
+        let mut acked = Vec::new();
+        let mut n = 0;
+        let full = loop {
+            match add(&tree, n) {
+                Ok(seq) => acked.push((n, seq)),
+                Err(e) => break e,
+            }
+            n += 1;
+            assert!(n < 200, "{durability:?}: the disk never filled");
+        };
+        assert!(
+            matches!(&full, Error::Io { source, .. } if source.raw_os_error() == Some(28)),
+            "{durability:?}: {full:?}"
+        );
+        // The automatic checkpoint came due at 64 MiB of log, could not be written, and was
+        // retried with a back-off while the log grew to the full disk (about 36 successful
+        // writes of 1 MiB), not after each of those writes.
+        let stats = space.log_stats().unwrap();
+        assert!(
+            (1..=8).contains(&stats.auto_checkpoint_failures),
+            "{durability:?}: {} failed automatic checkpoints",
+            stats.auto_checkpoint_failures
+        );
+        // The disk stays full for a while: every write fails, no checkpoint is tried by each
+        // of them, and no temporary file is left to eat the space.
+        for _ in 0..20 {
+            assert!(add(&tree, n).is_err());
+            n += 1;
+        }
+        let tried = space.log_stats().unwrap().auto_checkpoint_failures;
+        assert!(
+            tried <= stats.auto_checkpoint_failures + 1,
+            "{durability:?}: {tried} tries"
+        );
+        assert_eq!(
+            tmp_files(&fs),
+            0,
+            "{durability:?}: {:?}",
+            fs.names(&workload::dir())
+        );
+        assert_eq!(
+            space.writes_refused(),
+            None,
+            "{durability:?}: ENOSPC refuses nothing"
+        );
+
+        // Space is freed: writes work again, with no reopen, and the checkpoint goes through.
+        fs.set_capacity(None);
+        for _ in 0..3 {
+            acked.push((n, add(&tree, n).unwrap()));
+            n += 1;
+        }
+        assert!(space.checkpoint().unwrap().is_some());
+        drop((tree, space));
+        let space = Space::open(workload::dir(), options).unwrap();
+        let tree = space.tree_storage("t").unwrap();
+        for (n, seq) in &acked {
+            let c = tree.get(&format!("c{n:06}")).unwrap();
+            assert_eq!(c.add_seq, *seq, "{durability:?}");
+        }
+        assert_eq!(tmp_files(&fs), 0);
+    }
+}
