@@ -62,6 +62,20 @@ impl Ctx<'_> {
         Ok(())
     }
 
+    /// Moves the counter up to `seq` (durably reserved first, when the space has a log), never
+    /// down: a head entry given a last AddSeq above the counter (Go's `UpdateEntry` takes any)
+    /// keeps every later batch above it, live and after a restart.
+    pub(crate) fn advance_counter_to(&mut self, seq: u64) -> Result<()> {
+        if seq <= self.counter.get() {
+            return Ok(());
+        }
+        if let Some(wal) = self.wal.as_deref_mut() {
+            wal.reserve(seq)?;
+        }
+        self.counter.advance_to(seq);
+        Ok(())
+    }
+
     /// Takes the batch's AddSeq (after durably reserving it, when the space has a log). Taken
     /// before the batch is checked, as Go does, so a batch that then fails leaves a gap.
     fn take_seq(&mut self) -> Result<u64> {

@@ -149,10 +149,22 @@ impl HeadStorage {
 
     /// Upserts the entry: only the fields given in `update` change. Observers are told only when
     /// a value really changed. Returns the entry after the update.
+    ///
+    /// A `last_add_seq` above the space's counter moves the counter up to it (durably, in a
+    /// space with a log), so every later batch gets a seq above it: Go's storage restarts its
+    /// counter from the highest `last_add_seq`, and so no seq is ever handed out below one a
+    /// head entry already names.
     pub fn update_entry(&self, update: HeadUpdate) -> Result<HeadEntry> {
         let id = update.id.clone();
-        self.commit
-            .write(|_| Ok(Record::UpdateHead(update.into())), || {})?;
+        self.commit.write(
+            |ctx| {
+                if let Some(seq) = update.last_add_seq {
+                    ctx.advance_counter_to(seq)?;
+                }
+                Ok(Record::UpdateHead(update.into()))
+            },
+            || {},
+        )?;
         self.get_entry(&id)
     }
 

@@ -144,6 +144,11 @@ pub struct Scan {
     pub inconsistencies: Vec<Problem>,
     /// How many cross-reference checks failed in all.
     pub inconsistency_count: u64,
+    /// Oddities the store accepts, as Go's does (heads that name a missing change, or a change
+    /// of another tree), in log order (the first 100): reported, not failures.
+    pub notes: Vec<Problem>,
+    /// How many notes in all.
+    pub note_count: u64,
     /// How long the scan took.
     pub duration: Duration,
 }
@@ -212,6 +217,19 @@ impl Walk<'_> {
         }
     }
 
+    fn note(&mut self, segment: &Path, offset: usize, reason: String) {
+        self.scan.note_count += 1;
+        if self.scan.notes.len() < MAX_KEPT_PROBLEMS {
+            self.scan.notes.push(Problem {
+                segment: segment.to_path_buf(),
+                offset: offset as u64,
+                reason,
+            });
+        }
+    }
+
+    /// Heads that do not name a stored change of their tree: the store accepts them (as Go's
+    /// does: heads are the caller's), so they are notes, not problems.
     fn check_heads(
         &mut self,
         memory: &Memory,
@@ -226,7 +244,7 @@ impl Walk<'_> {
         }
         for h in heads {
             if !stored_in(memory, h, tree) {
-                self.problem(
+                self.note(
                     at.0,
                     at.1,
                     format!(
@@ -283,21 +301,6 @@ impl Walk<'_> {
                 );
             }
             self.last_logged_seq = self.last_logged_seq.max(b.seq);
-        }
-        if let Record::UpdateHead(u) = record {
-            if let Some(s) = u.last_add_seq {
-                if s > reserved {
-                    self.problem(
-                        at.0,
-                        at.1,
-                        format!(
-                            "head entry {:?} gets last AddSeq {s}, which exceeds the counter \
-                             (reserved up to {})",
-                            u.id, reserved
-                        ),
-                    );
-                }
-            }
         }
         // A deleted tree's changes, to check that they are gone afterwards.
         self.doomed = match record {

@@ -55,14 +55,17 @@ pub(crate) struct Outcome {
     pub(crate) report: RecoveryReport,
     /// Highest reserved seq found.
     pub(crate) reserved: u64,
+    /// Highest last AddSeq a head entry was given.
+    pub(crate) named: u64,
     /// How the log ends.
     pub(crate) end: End,
 }
 
 impl Outcome {
-    /// The counter a restart begins above: every seq a batch or a reservation named.
+    /// The counter a restart begins above: every seq a batch, a reservation or a head entry
+    /// named.
     pub(crate) fn counter(&self) -> u64 {
-        self.report.max_batch_seq.max(self.reserved)
+        self.report.max_batch_seq.max(self.reserved).max(self.named)
     }
 }
 
@@ -100,6 +103,7 @@ pub(crate) fn run(log: &LogDir, memory: &Memory, observer: &mut dyn Observer) ->
         ..RecoveryReport::default()
     };
     let mut reserved = 0u64;
+    let mut named = 0u64;
     let mut segment = 0;
     let mut apply = |events: Vec<Event>| -> bool {
         for event in events {
@@ -116,8 +120,18 @@ pub(crate) fn run(log: &LogDir, memory: &Memory, observer: &mut dyn Observer) ->
             observer.frame(at, &frame, memory, reserved);
             match frame {
                 FrameEvent::Record(record) => {
-                    if let Record::AddBatch(b) = &record {
-                        report.max_batch_seq = report.max_batch_seq.max(b.seq);
+                    match &record {
+                        Record::AddBatch(b) => {
+                            report.max_batch_seq = report.max_batch_seq.max(b.seq);
+                        }
+                        // The counter stays above any seq a head entry was given (a log of an
+                        // older build may not hold a reservation for it).
+                        Record::UpdateHead(u) => {
+                            if let Some(s) = u.last_add_seq {
+                                named = named.max(s);
+                            }
+                        }
+                        _ => {}
                     }
                     let applied = match memory.check(&record, None) {
                         Ok(plan) => Some(memory.execute(&record, plan, false)),
@@ -143,6 +157,7 @@ pub(crate) fn run(log: &LogDir, memory: &Memory, observer: &mut dyn Observer) ->
     Outcome {
         report,
         reserved,
+        named,
         end,
     }
 }
@@ -211,7 +226,8 @@ pub(crate) fn recover(
     recovery: Recovery,
 ) -> Result<Recovered> {
     let outcome = run(log, memory, &mut ());
-    let mut reserved = outcome.reserved;
+    let counter = outcome.counter();
+    let mut reserved = outcome.reserved.max(outcome.named);
     let mut report = outcome.report;
     let mut kept = log.replayed().len();
     match outcome.end {
@@ -242,7 +258,7 @@ pub(crate) fn recover(
                 reason: bad.reason,
                 moved_to: moved.moved_to,
             });
-            report.add_seq = report.max_batch_seq.max(reserved);
+            report.add_seq = counter.max(reserved);
             // What a checkpoint superseded stays: the repaired log may need it by hand.
             return Ok(Recovered {
                 report,
@@ -252,7 +268,7 @@ pub(crate) fn recover(
         }
     }
     repair::remove_superseded(fs, log)?;
-    report.add_seq = report.max_batch_seq.max(reserved);
+    report.add_seq = counter;
     Ok(Recovered {
         report,
         reserved,

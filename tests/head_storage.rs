@@ -294,11 +294,73 @@ fn max_last_add_seq_is_zero_when_no_entry_had_a_batch() {
 
 #[test]
 fn max_last_add_seq_follows_a_deleted_entry_but_the_counter_does_not() {
+    // Entry "a" was given last AddSeq 3, which moved the counter to 3: the batch gets 4.
     let space = space_with_seqs(&[("a", 3)]);
     let tree = space.create_tree_storage(root("t")).unwrap();
-    tree.add_all(vec![change("c1", "1")], NO_HEADS, "t")
+    let seq = tree
+        .add_all(vec![change("c1", "1")], NO_HEADS, "t")
         .unwrap();
+    assert_eq!(seq, 4);
     space.head_storage().delete_entry("t").unwrap();
     assert_eq!(space.head_storage().max_last_add_seq(), 3);
-    assert_eq!(space.add_seq(), 1);
+    assert_eq!(space.add_seq(), 4);
+}
+
+/// Go's `UpdateEntry` takes any `LastAddSeq`; the counter moves up to it, so no later batch
+/// gets a seq at or below one a head entry names, and (with a log) neither after a restart.
+#[test]
+fn a_last_add_seq_above_the_counter_moves_the_counter_up_to_it() {
+    let (space, tree) = space_with_tree("t");
+    space
+        .head_storage()
+        .update_entry(HeadUpdate::new("other").last_add_seq(41))
+        .unwrap();
+    assert_eq!(space.add_seq(), 41);
+    assert_eq!(
+        tree.add_all(vec![change("c1", "1")], ["c1"], "t").unwrap(),
+        42
+    );
+    // A lower one moves nothing.
+    space
+        .head_storage()
+        .update_entry(HeadUpdate::new("other").last_add_seq(7))
+        .unwrap();
+    assert_eq!(space.add_seq(), 42);
+}
+
+#[test]
+fn a_last_add_seq_above_the_counter_is_above_it_after_a_restart_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = spacestore::Options::default().reserve_ahead(1);
+    {
+        let space = spacestore::Space::open(dir.path(), options.clone()).unwrap();
+        space
+            .head_storage()
+            .update_entry(HeadUpdate::new("e").last_add_seq(1000))
+            .unwrap();
+    }
+    let space = spacestore::Space::open(dir.path(), options).unwrap();
+    assert_eq!(space.add_seq(), 1000);
+    let tree = space.create_tree_storage(root("t")).unwrap();
+    assert_eq!(
+        tree.add_all(vec![change("c1", "1")], ["c1"], "t").unwrap(),
+        1001
+    );
+}
+
+#[test]
+fn a_last_add_seq_one_below_the_last_leaves_one_batch_then_the_counter_is_exhausted() {
+    let (space, tree) = space_with_tree("t");
+    space
+        .head_storage()
+        .update_entry(HeadUpdate::new("t").last_add_seq(u64::MAX - 1))
+        .unwrap();
+    assert_eq!(
+        tree.add_all(vec![change("c1", "1")], ["c1"], "t").unwrap(),
+        u64::MAX
+    );
+    let err = tree
+        .add_all(vec![change("c2", "2")], ["c2"], "t")
+        .unwrap_err();
+    assert!(matches!(err, spacestore::Error::AddSeqExhausted), "{err:?}");
 }

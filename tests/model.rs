@@ -148,6 +148,7 @@ enum MErr {
     ChangeNotFound(String),
     EntryNotFound(String),
     TreeDeleted(String),
+    AddSeqExhausted,
 }
 
 /// A change as a caller hands it to `add_all`.
@@ -181,6 +182,10 @@ impl Model {
     }
 
     fn upsert(&mut self, u: MUpdate) -> MEntry {
+        // A last AddSeq above the counter moves the counter up to it (never down).
+        if let Some(s) = u.last {
+            self.counter = self.counter.max(s);
+        }
         let before = self.entries.get(&u.id).cloned();
         let e = self.entries.entry(u.id.clone()).or_default();
         if let Some(h) = u.heads {
@@ -306,8 +311,9 @@ impl Model {
         } else {
             false
         };
-        // The seq is taken before the batch is checked: a failing batch leaves a gap.
-        self.counter += 1;
+        // The seq is taken before the batch is checked: a failing batch leaves a gap. The
+        // counter never wraps (a head entry may have moved it to the last seq).
+        self.counter = self.counter.checked_add(1).ok_or(MErr::AddSeqExhausted)?;
         let seq = self.counter;
         let mut used_orders: Vec<String> = if creating {
             vec![h.root.order_id.clone()]
@@ -446,6 +452,7 @@ fn same_error(e: &Error, m: &MErr) -> bool {
         MErr::ChangeNotFound(id) => matches!(e, Error::ChangeNotFound(x) if x == id.as_str()),
         MErr::EntryNotFound(id) => matches!(e, Error::EntryNotFound(x) if x == id.as_str()),
         MErr::TreeDeleted(id) => matches!(e, Error::TreeDeleted(x) if x == id.as_str()),
+        MErr::AddSeqExhausted => matches!(e, Error::AddSeqExhausted),
     }
 }
 
@@ -484,7 +491,7 @@ fn seq_probes(counter: u64) -> Vec<u64> {
         counter / 2,
         counter.saturating_sub(1),
         counter,
-        counter + 1,
+        counter.saturating_add(1),
         u64::MAX,
     ];
     v.sort_unstable();

@@ -240,10 +240,17 @@ pub fn verify(dir: &Path) -> Result<(), Failure> {
         });
     }
     let f = &scan.frames;
+    let heads = match scan.note_count {
+        0 => "every head names a stored change".to_string(),
+        n => format!(
+            "{} that name no stored change of their tree (accepted: heads are the caller's, as \
+             in Go's storage; see the notes)",
+            plural(n, "head")
+        ),
+    };
     say(format_args!(
         "ok {}: {} frames in {} ({}) checked, {} records replayed; {} trees, {} changes, \
-         {} head entries; every change's tree exists, every head names a stored change, no \
-         seq above the counter {}",
+         {} head entries; every change's tree exists, {heads}, no seq above the counter {}",
         dir.display(),
         f.total(),
         plural(
@@ -257,6 +264,21 @@ pub fn verify(dir: &Path) -> Result<(), Failure> {
         scan.head_entries,
         scan.counter
     ))?;
+    const SHOWN: usize = 5;
+    for n in scan.notes.iter().take(SHOWN) {
+        say(format_args!(
+            "note: segment {}, byte offset {}: {}",
+            n.segment.display(),
+            n.offset,
+            n.reason
+        ))?;
+    }
+    if scan.note_count > SHOWN as u64 {
+        say(format_args!(
+            "note: and {} more",
+            scan.note_count - SHOWN as u64
+        ))?;
+    }
     if let Some(t) = &scan.torn_tail {
         say(format_args!(
             "note: a torn tail of {} at {} byte offset {} ({}){}",

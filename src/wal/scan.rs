@@ -390,6 +390,7 @@ pub(crate) fn highest_seq_in(bytes: &Bytes, from: usize, seq: u64) -> u64 {
                 let named = match kind {
                     frame::KIND_RECORD => match codec::decode(bytes, payload) {
                         Ok(Record::AddBatch(b)) => b.seq,
+                        Ok(Record::UpdateHead(u)) => u.last_add_seq.unwrap_or(0),
                         _ => 0,
                     },
                     _ => frame::payload_u64(bytes, payload).unwrap_or(0),
