@@ -9,6 +9,7 @@ use std::sync::Arc;
 use crate::memory::Memory;
 use crate::replay;
 use crate::report::RecoveryReport;
+use crate::wal::frame::new_incarnation;
 use crate::wal::repair::sync_segments;
 use crate::wal::scan::{DirLock, LogDir, ReadMode};
 use crate::wal::{Wal, WalConfig};
@@ -65,11 +66,20 @@ pub(crate) fn open(dir: &Path, options: &Options) -> Result<Opened> {
     let counter = AddSeqCounter::new();
     counter.advance_to(restart_at);
     let torn = report.torn_tail.as_ref().map_or(0, |t| t.bytes_dropped);
+    // A new space, a log of format version 1 and a repair that moved data aside get a new
+    // incarnation (so that a consumer that kept one elsewhere sees the store changed).
+    let (incarnation, new_incarnation) = match recovered.incarnation {
+        Some(id) if report.repaired.is_none() => (id, false),
+        _ => (new_incarnation(), true),
+    };
     let mut wal = Wal::create(WalConfig {
         fs,
         dir: dir.to_path_buf(),
         // Above every segment number the directory held, moved-aside ones included.
         segment_seq: log.seqs.last().map_or(1, |s| s + 1),
+        prev: recovered.segments.last().copied().unwrap_or(0),
+        incarnation,
+        new_incarnation,
         segment_size: options.segment_size,
         reserved: recovered.reserved.max(replayed_to),
         reserve_ahead: options.reserve_ahead,
@@ -90,15 +100,17 @@ pub(crate) fn open(dir: &Path, options: &Options) -> Result<Opened> {
     })
 }
 
-/// Replays the log of `dir` into a new memory without locking or changing anything on disk.
+/// Replays the log of `dir` into a new memory without locking or changing anything on disk;
+/// returns it with the counter, the report and the space's incarnation (0 for a log of format
+/// version 1 only).
 pub(crate) fn open_read_only(
     dir: &Path,
     options: &Options,
-) -> Result<(Memory, AddSeqCounter, RecoveryReport)> {
+) -> Result<(Memory, AddSeqCounter, RecoveryReport, u128)> {
     let log = LogDir::read(options.fs.as_ref(), dir, ReadMode::Read)?;
     let memory = memory_for(&log);
-    let report = replay::read_only(&log, &memory)?;
+    let (report, incarnation) = replay::read_only(&log, &memory)?;
     let counter = AddSeqCounter::new();
     counter.advance_to(report.add_seq);
-    Ok((memory, counter, report))
+    Ok((memory, counter, report, incarnation.unwrap_or(0)))
 }

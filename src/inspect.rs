@@ -19,7 +19,6 @@ use crate::memory::{Applied, Memory};
 use crate::record::Record;
 use crate::replay::{self, Observer};
 use crate::wal::format::{segment_path, segment_seq_of, LOCK_FILE};
-use crate::wal::frame;
 use crate::wal::scan::{End, FrameEvent, LogDir, ReadMode};
 use crate::wal::FileSystem;
 use crate::{Error, Result};
@@ -194,6 +193,8 @@ struct Walk<'a> {
     segment: usize,
     /// Whether it is a checkpoint's snapshot (its first frame is a checkpoint frame).
     in_checkpoint: bool,
+    /// Whether the next frame is the segment's first.
+    first_frame: bool,
     /// The last batch seq outside a checkpoint snapshot (batches grow in log order there).
     last_logged_seq: u64,
     /// The changes of a tree being deleted, to check that they are gone afterwards.
@@ -511,6 +512,7 @@ impl Observer for Walk<'_> {
         }
         self.segment = segment;
         self.in_checkpoint = false;
+        self.first_frame = true;
         self.scan.segments[self.start + segment].read = true;
     }
 
@@ -530,13 +532,14 @@ impl Observer for Walk<'_> {
             FrameEvent::Reserve(_) => counts.reserve += 1,
             FrameEvent::Checkpoint(_) => {
                 counts.checkpoint += 1;
-                if at.1 == frame::HEADER_LEN {
+                if self.first_frame {
                     self.in_checkpoint = true;
                     self.scan.segments[self.start + at.0].checkpoint = true;
                 }
             }
             FrameEvent::Close(_) => counts.close += 1,
         }
+        self.first_frame = false;
     }
 
     fn applied(
@@ -620,6 +623,7 @@ pub fn scan(fs: &dyn FileSystem, dir: &Path, progress: &mut dyn FnMut(u64, u64))
         start: log.start,
         segment: 0,
         in_checkpoint: false,
+        first_frame: true,
         last_logged_seq: 0,
         doomed: Vec::new(),
         done: 0,

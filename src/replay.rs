@@ -18,7 +18,7 @@ use crate::record::Record;
 use crate::report::{RecoveryReport, Repair, TornTail};
 use crate::wal::repair;
 use crate::wal::scan::{self, Bad, End, Event, FrameEvent, LogDir};
-use crate::wal::{frame, FileSystem};
+use crate::wal::FileSystem;
 use crate::{Error, Recovery, Result};
 
 /// Watches replay record by record (the tools' cross-reference checks). Every method has a
@@ -59,6 +59,8 @@ pub(crate) struct Outcome {
     pub(crate) named: u64,
     /// How the log ends.
     pub(crate) end: End,
+    /// The space's incarnation, from its last version 2 segment (`None`: none was read).
+    pub(crate) incarnation: Option<u128>,
 }
 
 impl Outcome {
@@ -152,13 +154,14 @@ pub(crate) fn run(log: &LogDir, memory: &Memory, observer: &mut dyn Observer) ->
         }
         true
     };
-    let end = pipeline(|emit| scan::scan(log, emit), &mut apply);
+    let scanned = pipeline(|emit| scan::scan(log, emit), &mut apply);
     report.duration = started.elapsed();
     Outcome {
         report,
         reserved,
         named,
-        end,
+        end: scanned.end,
+        incarnation: scanned.incarnation,
     }
 }
 
@@ -170,6 +173,9 @@ pub(crate) struct Recovered {
     pub(crate) reserved: u64,
     /// The segments left in the directory, in log order.
     pub(crate) segments: Vec<u64>,
+    /// The space's incarnation as the log has it (`None`: no version 2 segment; after a repair,
+    /// the space needs a new one).
+    pub(crate) incarnation: Option<u128>,
 }
 
 /// The corruption error for `bad`.
@@ -197,8 +203,10 @@ fn torn_tail(log: &LogDir, bad: &Bad) -> TornTail {
 }
 
 /// Replays a read-only `log`: a torn tail is reported, not cut; corruption is an error.
-pub(crate) fn read_only(log: &LogDir, memory: &Memory) -> Result<RecoveryReport> {
+/// Returns the report and the space's incarnation (`None`: no version 2 segment).
+pub(crate) fn read_only(log: &LogDir, memory: &Memory) -> Result<(RecoveryReport, Option<u128>)> {
     let outcome = run(log, memory, &mut ());
+    let incarnation = outcome.incarnation;
     let counter = outcome.counter();
     let mut report = outcome.report;
     match outcome.end {
@@ -207,13 +215,13 @@ pub(crate) fn read_only(log: &LogDir, memory: &Memory) -> Result<RecoveryReport>
         End::Corrupt(bad) | End::Unreadable(bad) => return Err(corrupt(log, bad)),
     }
     report.add_seq = counter;
-    Ok(report)
+    Ok((report, incarnation))
 }
 
 /// How many replayed segments are left after cutting at `bad`: a segment cut inside its header
-/// is removed ([`repair::cut`]), like the segments after it.
+/// (a bad spot at offset 0) is removed ([`repair::cut`]), like the segments after it.
 fn kept_through(bad: &Bad) -> usize {
-    bad.segment + usize::from(bad.offset >= frame::HEADER_LEN)
+    bad.segment + usize::from(bad.offset > 0)
 }
 
 /// Replays `log` (read with the directory's lock held) into `memory` and puts the disk in order
@@ -264,6 +272,7 @@ pub(crate) fn recover(
                 report,
                 reserved,
                 segments: log.replayed()[..kept].to_vec(),
+                incarnation: None,
             });
         }
     }
@@ -273,5 +282,6 @@ pub(crate) fn recover(
         report,
         reserved,
         segments: log.replayed()[..kept].to_vec(),
+        incarnation: outcome.incarnation,
     })
 }

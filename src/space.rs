@@ -40,6 +40,7 @@ use crate::{
 pub struct Space {
     commit: Arc<Commit>,
     report: Option<Arc<RecoveryReport>>,
+    incarnation: u128,
 }
 
 /// Figures of an open space's log.
@@ -85,6 +86,7 @@ impl Space {
                 Durability::Buffered,
             )),
             report: None,
+            incarnation: crate::wal::frame::new_incarnation(),
         }
     }
 
@@ -109,6 +111,7 @@ impl Space {
     /// ```
     pub fn open(dir: impl AsRef<Path>, options: Options) -> Result<Space> {
         let opened = engine::open(dir.as_ref(), &options)?;
+        let incarnation = opened.wal.incarnation();
         let mut commit = Commit::new(
             opened.memory,
             opened.counter,
@@ -122,6 +125,7 @@ impl Space {
         Ok(Space {
             commit: Arc::new(commit),
             report: Some(Arc::new(opened.report)),
+            incarnation,
         })
     }
 
@@ -130,11 +134,32 @@ impl Space {
     /// another process may hold open. Every write fails with [`Error::ReadOnly`]. A directory
     /// being written meanwhile may show a torn tail that is really a frame in flight.
     pub fn open_read_only(dir: impl AsRef<Path>, options: Options) -> Result<Space> {
-        let (memory, counter, report) = engine::open_read_only(dir.as_ref(), &options)?;
+        let (memory, counter, report, incarnation) =
+            engine::open_read_only(dir.as_ref(), &options)?;
         Ok(Space {
             commit: Arc::new(Commit::read_only(memory, counter)),
             report: Some(Arc::new(report)),
+            incarnation,
         })
+    }
+
+    /// The space's incarnation: a random id made when the space was created and kept in its log
+    /// (every segment header names it). A repair that moved data aside (and an upgrade from log
+    /// format version 1) makes a new one, so a consumer that stored `(incarnation, cursor)`
+    /// elsewhere can tell that the store went back and must resync from 0. An in-memory space
+    /// has a random one; a read-only open of a log of version 1 only says 0.
+    ///
+    /// ```
+    /// use spacestore::{Options, Space};
+    /// let dir = tempfile::tempdir()?;
+    /// let first = Space::open(dir.path(), Options::default())?.incarnation();
+    /// let again = Space::open(dir.path(), Options::default())?.incarnation();
+    /// assert_eq!(first, again);
+    /// assert_ne!(Space::in_memory().incarnation(), Space::in_memory().incarnation());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn incarnation(&self) -> u128 {
+        self.incarnation
     }
 
     /// What replay found when the space was opened (`None` for an in-memory space).

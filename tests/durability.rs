@@ -217,15 +217,18 @@ fn recovery_report_counts_segments_frames_and_bytes() {
     assert!(report.add_seq >= 10);
 }
 
-/// The offsets at which the frames of a segment start (after its 24-byte header).
+/// The offsets at which the frames of a segment start (after its header), walked with the
+/// segment's own framing.
 fn frame_starts(seg: &Path) -> Vec<usize> {
+    use spacestore::internals::frame::{read_header, Parsed};
     let bytes = fs::read(seg).unwrap();
-    let mut pos = 24usize;
+    let seq: u64 = seg.file_stem().unwrap().to_str().unwrap().parse().unwrap();
+    let header = read_header(&bytes, seq).unwrap();
+    let mut pos = header.header_len();
     let mut starts = Vec::new();
-    while pos + 8 <= bytes.len() {
+    while let Parsed::Frame { next, .. } = header.framing().parse(&bytes, pos) {
         starts.push(pos);
-        let n = u32::from_le_bytes(bytes[pos..pos + 4].try_into().unwrap()) as usize;
-        pos += 8 + n;
+        pos = next;
     }
     assert_eq!(pos, bytes.len(), "frames walk to the end");
     starts
@@ -332,12 +335,9 @@ fn repair_keeps_everything_before_the_bad_frame_and_moves_the_rest_aside() {
     write_batches(dir.path(), 4);
     let seg = segments(dir.path()).remove(0);
     let mut bytes = fs::read(&seg).unwrap();
-    // Damage the first batch frame's payload (after the two tree creations).
-    let mut pos = 24usize;
-    for _ in 0..3 {
-        let n = u32::from_le_bytes(bytes[pos..pos + 4].try_into().unwrap()) as usize;
-        pos += 8 + n;
-    }
+    // Damage the first batch frame's payload (after the two tree creations and the
+    // reservation).
+    let pos = frame_starts(&seg)[3];
     bytes[pos + 20] ^= 0xff;
     fs::write(&seg, &bytes).unwrap();
     assert!(matches!(
@@ -530,9 +530,28 @@ fn open_with_a_file_that_is_not_a_segment_is_a_corruption_error() {
         b"this is not a log segment at all, no",
     )
     .unwrap();
-    // A garbage segment after valid ones, with nothing valid in it: a torn (empty) segment.
+    // A garbage file named as a segment after valid ones: not a tear (a segment's header is
+    // synced before anything else goes in; here bytes follow where a header would end), so
+    // corruption, and the file stays for a look (or `Recovery::Repair`).
+    match Space::open(dir.path(), Options::default()) {
+        Err(Error::Corrupt {
+            segment, offset, ..
+        }) => assert_eq!(
+            (segment, offset),
+            (dir.path().join("00000000000000000009.wal"), 0)
+        ),
+        other => panic!("expected corruption, got {other:?}"),
+    }
+    assert!(dir.path().join("00000000000000000009.wal").exists());
+    // A segment torn inside its header (a crash while creating it) is a torn tail, removed.
+    fs::write(
+        dir.path().join("00000000000000000009.wal"),
+        b"spcstwal\x02\0",
+    )
+    .unwrap();
     let space = open(dir.path());
     assert!(space.recovery_report().unwrap().torn_tail.is_some());
+    assert!(!dir.path().join("00000000000000000009.wal").exists());
     drop(space);
     // A garbage segment *before* a valid one is corruption.
     let dir = tempfile::tempdir().unwrap();

@@ -6,6 +6,7 @@ mod common;
 use std::path::Path;
 
 use common::*;
+use spacestore::internals::frame;
 use spacestore::{DeletedStatus, Error, Options, Space};
 
 /// A copy of `tests/fixtures/<name>` in a new temporary directory.
@@ -88,6 +89,12 @@ fn a_v1_space_takes_new_writes_and_is_upgraded_by_its_first_checkpoint() {
         );
         space.checkpoint().unwrap().unwrap();
     }
+    // The checkpoint rewrote everything in the current format: no version 1 segment is left.
+    for seg in segments(dir.path()) {
+        let seq: u64 = seg.file_stem().unwrap().to_str().unwrap().parse().unwrap();
+        let header = frame::read_header(&std::fs::read(&seg).unwrap(), seq).unwrap();
+        assert_eq!(header.version, frame::VERSION, "{}", seg.display());
+    }
     let space = Space::open(dir.path(), Options::default()).unwrap();
     let a = space.tree_storage("tree-a").unwrap();
     assert_eq!(a.get("a7").unwrap().add_seq, 10);
@@ -97,4 +104,146 @@ fn a_v1_space_takes_new_writes_and_is_upgraded_by_its_first_checkpoint() {
         space.tree_storage("tree-c"),
         Err(Error::UnknownTree(_))
     ));
+}
+
+fn segments(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut v: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "wal"))
+        .collect();
+    v.sort();
+    v
+}
+
+/// A space of three segments (three sessions), 2 batches each.
+fn three_segments(dir: &Path) {
+    for s in 0..3 {
+        let space = Space::open(dir, Options::default()).unwrap();
+        let tree = match space.tree_storage("t") {
+            Ok(t) => t,
+            Err(_) => space.create_tree_storage(root("t")).unwrap(),
+        };
+        for i in 0..2 {
+            let id = format!("c{s}{i}");
+            tree.add_all(vec![change(&id, &id)], [id.as_str()], "t")
+                .unwrap();
+        }
+    }
+    assert_eq!(segments(dir).len(), 3);
+}
+
+fn expect_corrupt(dir: &Path, segment: &Path, words: &str) {
+    for result in [
+        Space::open(dir, Options::default()),
+        Space::open_read_only(dir, Options::default()),
+    ] {
+        match result {
+            Err(Error::Corrupt {
+                segment: s,
+                offset,
+                reason,
+            }) => {
+                assert_eq!((s.as_path(), offset), (segment, 0), "{reason}");
+                assert!(reason.contains(words), "{reason}");
+            }
+            other => panic!("expected corruption ({words}), got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn a_deleted_middle_segment_is_corruption_not_a_silent_loss() {
+    let dir = tempfile::tempdir().unwrap();
+    three_segments(dir.path());
+    let segs = segments(dir.path());
+    std::fs::remove_file(&segs[1]).unwrap();
+    expect_corrupt(dir.path(), &segs[2], "as the one before it");
+}
+
+#[test]
+fn a_deleted_first_segment_is_corruption() {
+    let dir = tempfile::tempdir().unwrap();
+    three_segments(dir.path());
+    let segs = segments(dir.path());
+    std::fs::remove_file(&segs[0]).unwrap();
+    expect_corrupt(dir.path(), &segs[1], "which is missing");
+}
+
+#[test]
+fn a_segment_of_another_space_is_corruption_under_its_own_name_or_the_next_one() {
+    let ours = tempfile::tempdir().unwrap();
+    three_segments(ours.path());
+    let theirs = tempfile::tempdir().unwrap();
+    three_segments(theirs.path());
+    let their_segs = segments(theirs.path());
+    let our_segs = segments(ours.path());
+    // Under its own name (replacing ours): the incarnation differs.
+    let saved = std::fs::read(&our_segs[2]).unwrap();
+    std::fs::copy(&their_segs[2], &our_segs[2]).unwrap();
+    expect_corrupt(ours.path(), &our_segs[2], "another space");
+    std::fs::write(&our_segs[2], saved).unwrap();
+    // Under the next number: its header names another segment; never taken for a torn tail
+    // and deleted.
+    let next = ours.path().join("00000000000000000004.wal");
+    std::fs::copy(&their_segs[2], &next).unwrap();
+    expect_corrupt(ours.path(), &next, "names segment 3");
+    assert!(next.exists());
+}
+
+#[test]
+fn the_incarnation_stays_across_reopens_and_a_repair_makes_a_new_one() {
+    let dir = tempfile::tempdir().unwrap();
+    three_segments(dir.path());
+    let first = Space::open(dir.path(), Options::default())
+        .unwrap()
+        .incarnation();
+    let again = Space::open(dir.path(), Options::default()).unwrap();
+    assert_eq!(again.incarnation(), first);
+    assert_eq!(
+        Space::open_read_only(dir.path(), Options::default())
+            .unwrap()
+            .incarnation(),
+        first
+    );
+    drop(again);
+    // Damage the middle segment's last frame body and repair.
+    let segs = segments(dir.path());
+    let mut bytes = std::fs::read(&segs[1]).unwrap();
+    let at = bytes.len() - 3;
+    bytes[at] ^= 0xff;
+    std::fs::write(&segs[1], bytes).unwrap();
+    let repaired = Space::open(
+        dir.path(),
+        Options::default().recovery(spacestore::Recovery::Repair),
+    )
+    .unwrap();
+    assert!(repaired.recovery_report().unwrap().repaired.is_some());
+    let new = repaired.incarnation();
+    assert_ne!(new, first);
+    drop(repaired);
+    // The repaired log, with its new incarnation after the old one, opens cleanly.
+    let space = Space::open(dir.path(), Options::default()).unwrap();
+    assert_eq!(space.incarnation(), new);
+}
+
+#[test]
+fn a_v1_space_gets_an_incarnation_when_it_is_first_opened_for_writing() {
+    let dir = fixture("v1-space");
+    assert_eq!(
+        Space::open_read_only(dir.path(), Options::default())
+            .unwrap()
+            .incarnation(),
+        0
+    );
+    let id = Space::open(dir.path(), Options::default())
+        .unwrap()
+        .incarnation();
+    assert_ne!(id, 0);
+    assert_eq!(
+        Space::open(dir.path(), Options::default())
+            .unwrap()
+            .incarnation(),
+        id
+    );
 }

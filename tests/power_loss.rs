@@ -495,9 +495,8 @@ fn a_torn_frame_whose_payload_embeds_a_valid_frame_is_a_torn_tail() {
     space.sync().unwrap();
     // The first open's segment is 1: a frame that is valid there.
     let mut inner = Vec::new();
-    spacestore::internals::frame::encode(
+    spacestore::internals::frame::Framing::V1 { seq: 1 }.encode(
         &mut inner,
-        1,
         spacestore::internals::frame::KIND_RECORD,
         |o| o.extend_from_slice(b"anything at all"),
     );

@@ -208,10 +208,11 @@ fn every_length_and_count_field_set_to_a_huge_value_is_refused_within_the_alloca
                 for huge in [u32::MAX, i32::MAX as u32, 1 << 20, 1 << 16] {
                     let mut p = payload.clone();
                     p[at..at + 4].copy_from_slice(&huge.to_le_bytes());
-                    let mut seg = frame::header(1).to_vec();
+                    let mut seg = frame::header_v1(1).to_vec();
                     for (k, (kind, payload)) in chunks.iter().enumerate() {
                         let body = if k == c { &p } else { payload };
-                        frame::encode(&mut seg, 1, *kind, |o| o.extend_from_slice(body));
+                        frame::Framing::V1 { seq: 1 }
+                            .encode(&mut seg, *kind, |o| o.extend_from_slice(body));
                     }
                     open_within_bound(&[(1, seg)]).unwrap();
                     opened += 1;
@@ -299,8 +300,8 @@ fn fuzz_regressions_pass_the_fuzz_checks() {
 fn a_log_that_claims_the_last_seq_makes_the_next_batch_fail_without_panicking() {
     let _serial = serial();
     let fs = SimFs::new();
-    let mut seg = frame::header(1).to_vec();
-    frame::encode(&mut seg, 1, frame::KIND_CLOSE, |o| {
+    let mut seg = frame::header_v1(1).to_vec();
+    frame::Framing::V1 { seq: 1 }.encode(&mut seg, frame::KIND_CLOSE, |o| {
         o.extend_from_slice(&u64::MAX.to_le_bytes())
     });
     fs.put(
@@ -334,16 +335,16 @@ fn a_strict_open_that_finds_corruption_after_a_checkpoint_removes_nothing() {
     let _serial = serial();
     let fs = SimFs::new();
     let dir = fuzzlib::replay_dir();
-    let mut old = frame::header(1).to_vec();
-    frame::encode(&mut old, 1, frame::KIND_RESERVE, |o| {
+    let mut old = frame::header_v1(1).to_vec();
+    frame::Framing::V1 { seq: 1 }.encode(&mut old, frame::KIND_RESERVE, |o| {
         o.extend_from_slice(&10u64.to_le_bytes())
     });
-    let mut ckpt = frame::header(2).to_vec();
-    frame::encode(&mut ckpt, 2, frame::KIND_CHECKPOINT, |o| {
+    let mut ckpt = frame::header_v1(2).to_vec();
+    frame::Framing::V1 { seq: 2 }.encode(&mut ckpt, frame::KIND_CHECKPOINT, |o| {
         o.extend_from_slice(&10u64.to_le_bytes())
     });
     // A frame that does not decode (CRC fine): corruption, not a torn tail.
-    frame::encode(&mut ckpt, 2, frame::KIND_RECORD, |o| {
+    frame::Framing::V1 { seq: 2 }.encode(&mut ckpt, frame::KIND_RECORD, |o| {
         o.extend_from_slice(&[99, 1, 2])
     });
     fs.put(&dir.join("00000000000000000001.wal"), &old);

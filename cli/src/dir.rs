@@ -24,9 +24,12 @@ fn header_reason(e: &HeaderError) -> String {
     match e {
         HeaderError::Short => "incomplete segment header".into(),
         HeaderError::Bad(reason) => (*reason).into(),
-        HeaderError::Version(v) => {
-            format!("format version {v}; this build reads {}", frame::VERSION)
-        }
+        HeaderError::Version(v) => format!(
+            "format version {v}; this build reads {} to {}",
+            frame::OLDEST_VERSION,
+            frame::VERSION
+        ),
+        HeaderError::Mismatch(reason) => reason.clone(),
     }
 }
 
@@ -65,15 +68,15 @@ pub fn dir_status(dir: &Path) -> io::Result<DirStatus> {
         ));
     };
     for &(seq, _) in &segments {
-        let header = read_prefix(&segment_path(dir, seq), frame::HEADER_LEN)?;
-        if frame::check_header(&header, seq).is_ok() {
+        let header = read_prefix(&segment_path(dir, seq), frame::MAX_HEADER_LEN)?;
+        if frame::read_header(&header, seq).is_ok() {
             return Ok(DirStatus::Space);
         }
     }
-    let header = read_prefix(&segment_path(dir, first_seq), frame::HEADER_LEN)?;
-    let why = match frame::check_header(&header, first_seq) {
+    let header = read_prefix(&segment_path(dir, first_seq), frame::MAX_HEADER_LEN)?;
+    let why = match frame::read_header(&header, first_seq) {
         Err(e) => header_reason(&e),
-        Ok(()) => "unreadable".into(),
+        Ok(_) => "unreadable".into(),
     };
     Ok(DirStatus::NotASpace(format!(
         "no LOCK file, and no segment has a valid header ({first_name}: {why})"

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use super::env::{FileSystem, FsyncFailed, LogFile};
 use super::format::{checkpoint_tmp_path, is_checkpoint_tmp, segment_path, segment_seq_of};
+use super::frame::{Framing, SegmentHeader};
 use super::group::GroupSync;
 use super::health::{Health, Refusal};
 use super::scan::DirLock;
@@ -22,6 +23,15 @@ pub(crate) struct Wal {
     fs: Arc<dyn FileSystem>,
     dir: PathBuf,
     segment_seq: u64,
+    /// The active segment's frame layout (its random salt).
+    framing: Framing,
+    /// The newest segment of the log (the active one, or a checkpoint renamed into place
+    /// after it): the next segment names it as the one before it.
+    tail: u64,
+    /// The space's incarnation, written into every segment header.
+    incarnation: u128,
+    /// The next segment created starts a new incarnation (flag in its header).
+    new_incarnation: bool,
     /// The number the next new segment gets.
     next_segment_seq: u64,
     file: Arc<dyn LogFile>,
@@ -74,11 +84,11 @@ fn unmark(health: &Health, context: &'static str, e: std::io::Error) -> std::io:
 fn create_segment(
     fs: &dyn FileSystem,
     dir: &Path,
-    seq: u64,
+    header: &SegmentHeader,
     preallocate: bool,
     health: &Health,
 ) -> Result<Arc<dyn LogFile>> {
-    let path = segment_path(dir, seq);
+    let path = segment_path(dir, header.seq);
     let io = |context| move |source| Error::Io { context, source };
     let stray = |e: std::io::Error| Refusal::StraySegment {
         message: e.to_string(),
@@ -96,7 +106,7 @@ fn create_segment(
     };
     file.preallocate(preallocate);
     let written = file
-        .append(&frame::header(seq))
+        .append(&header.encode())
         .map_err(|source| {
             io("writing a segment header")(unmark(health, "preallocating a new segment", source))
         })
@@ -124,6 +134,11 @@ pub(crate) struct WalConfig {
     pub(crate) fs: Arc<dyn FileSystem>,
     pub(crate) dir: PathBuf,
     pub(crate) segment_seq: u64,
+    /// The last segment the log holds (0: none), which the new one names as its predecessor.
+    pub(crate) prev: u64,
+    /// The space's incarnation, and whether it is new (a new space, a repair, an upgrade).
+    pub(crate) incarnation: u128,
+    pub(crate) new_incarnation: bool,
     pub(crate) segment_size: u64,
     pub(crate) reserved: u64,
     pub(crate) reserve_ahead: u64,
@@ -152,10 +167,22 @@ impl Wal {
     /// Starts a new segment `config.segment_seq` and logs to it.
     pub(crate) fn create(config: WalConfig) -> Result<Wal> {
         let health = Arc::new(Health::default());
+        let flags = if config.new_incarnation {
+            frame::FLAG_NEW_INCARNATION
+        } else {
+            0
+        };
+        let header = SegmentHeader::new(
+            config.segment_seq,
+            config.prev,
+            config.incarnation,
+            frame::new_salt(),
+            flags,
+        );
         let file = create_segment(
             config.fs.as_ref(),
             &config.dir,
-            config.segment_seq,
+            &header,
             config.preallocate,
             &health,
         )?;
@@ -165,6 +192,10 @@ impl Wal {
             fs: config.fs,
             dir: config.dir,
             segment_seq: config.segment_seq,
+            framing: header.framing(),
+            tail: config.segment_seq,
+            incarnation: config.incarnation,
+            new_incarnation: false,
             next_segment_seq: config.segment_seq + 1,
             file,
             len: frame::HEADER_LEN as u64,
@@ -256,7 +287,22 @@ impl Wal {
 
     fn encode(&mut self, kind: u8, payload: impl FnOnce(&mut Vec<u8>)) {
         self.buf.clear();
-        frame::encode(&mut self.buf, self.segment_seq, kind, payload);
+        self.framing.encode(&mut self.buf, kind, payload);
+    }
+
+    /// The space's incarnation.
+    pub(crate) fn incarnation(&self) -> u128 {
+        self.incarnation
+    }
+
+    /// The header of a new segment `seq` after the log's newest one.
+    fn next_header(&self, seq: u64) -> SegmentHeader {
+        let flags = if self.new_incarnation {
+            frame::FLAG_NEW_INCARNATION
+        } else {
+            0
+        };
+        SegmentHeader::new(seq, self.tail, self.incarnation, frame::new_salt(), flags)
     }
 
     fn write_buf(&mut self) -> Result<u64> {
@@ -361,7 +407,10 @@ impl Wal {
                 Ok(written)
             });
         let (records, snapshot_len) = match written {
-            Ok(written) => written,
+            Ok(written) => {
+                self.tail = seq;
+                written
+            }
             Err(e) => {
                 // Before the rename the old log is as it was: the temporary file goes (best
                 // effort; the next checkpoint or open removes what is left).
@@ -378,19 +427,20 @@ impl Wal {
             .map_err(io("syncing the space directory"))
             .and_then(|()| {
                 let next = self.take_segment_seq();
+                let header = self.next_header(next);
                 create_segment(
                     self.fs.as_ref(),
                     &self.dir,
-                    next,
+                    &header,
                     self.preallocate,
                     &self.health,
                 )
-                .map(|file| (next, file))
+                .map(|file| (header, file))
             });
         self.log_bytes = snapshot_len;
         self.live_bytes = snapshot_len;
         match switched {
-            Ok((active_seq, active)) => self.switch_to(active_seq, active),
+            Ok((header, active)) => self.switch_to(&header, active),
             Err(e) => {
                 // The next append starts a new segment first (and fails until it can).
                 self.stale = true;
@@ -421,16 +471,16 @@ impl Wal {
     fn write_snapshot(&self, seq: u64, tmp: &Path, snapshot: Snapshot<'_>) -> Result<(u64, u64)> {
         let io = |context| move |source| Error::Io { context, source };
         let file = self.fs.create(tmp).map_err(io("creating a checkpoint"))?;
-        let mut out = frame::header(seq).to_vec();
-        frame::encode(&mut out, seq, frame::KIND_CHECKPOINT, |o| {
+        let header = SegmentHeader::new(seq, self.tail, self.incarnation, frame::new_salt(), 0);
+        let framing = header.framing();
+        let mut out = header.encode().to_vec();
+        framing.encode(&mut out, frame::KIND_CHECKPOINT, |o| {
             o.extend_from_slice(&self.reserved.to_le_bytes())
         });
         let mut records = 0u64;
         let mut len = 0u64;
         snapshot(&mut |record| {
-            frame::encode(&mut out, seq, frame::KIND_RECORD, |o| {
-                codec::encode(record, o)
-            });
+            framing.encode(&mut out, frame::KIND_RECORD, |o| codec::encode(record, o));
             records += 1;
             if out.len() >= 1 << 20 {
                 file.append(&out).map_err(io("writing a checkpoint"))?;
@@ -454,11 +504,14 @@ impl Wal {
         seq
     }
 
-    /// Makes `file` (segment `seq`, just created with its header) the active segment.
-    fn switch_to(&mut self, seq: u64, file: Arc<dyn LogFile>) {
+    /// Makes `file` (just created with `header`) the active segment.
+    fn switch_to(&mut self, header: &SegmentHeader, file: Arc<dyn LogFile>) {
         self.group.switch(Arc::clone(&file));
         self.file = file;
-        self.segment_seq = seq;
+        self.segment_seq = header.seq;
+        self.framing = header.framing();
+        self.tail = header.seq;
+        self.new_incarnation = false;
         self.len = frame::HEADER_LEN as u64;
         self.log_bytes += frame::HEADER_LEN as u64;
         self.stale = false;
@@ -477,14 +530,15 @@ impl Wal {
     /// stays, unless a broken file may sit after it (then `create_segment` trips the latch).
     fn start_next_segment(&mut self) -> Result<()> {
         let next = self.take_segment_seq();
+        let header = self.next_header(next);
         let file = create_segment(
             self.fs.as_ref(),
             &self.dir,
-            next,
+            &header,
             self.preallocate,
             &self.health,
         )?;
-        self.switch_to(next, file);
+        self.switch_to(&header, file);
         Ok(())
     }
 

@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 
 use super::env::FileSystem;
 use super::format::{corrupt_segment_path, corrupt_tail_path, is_checkpoint_tmp, segment_path};
-use super::frame;
 use super::scan::{highest_seq_in, Bad, LogDir};
 use crate::{Error, Result};
 
@@ -14,9 +13,9 @@ fn io(context: &'static str) -> impl FnOnce(std::io::Error) -> Error {
     move |source| Error::Io { context, source }
 }
 
-/// Cuts segment `path` at `offset`; a segment cut inside its header is removed.
+/// Cuts segment `path` at `offset`; a segment cut at 0 (its header is bad) is removed.
 pub(crate) fn cut(fs: &dyn FileSystem, dir: &Path, path: &Path, offset: usize) -> Result<()> {
-    let result = if offset < frame::HEADER_LEN {
+    let result = if offset == 0 {
         fs.remove(path)
     } else {
         fs.truncate(path, offset as u64)
@@ -53,7 +52,7 @@ pub(crate) fn move_aside(fs: &dyn FileSystem, log: &LogDir, bad: &Bad) -> Result
         .iter()
         .zip(&log.bytes[bad.segment + 1..])
     {
-        highest_seq = highest_seq.max(highest_seq_in(later, frame::HEADER_LEN, s));
+        highest_seq = highest_seq.max(highest_seq_in(later, 1, s));
     }
     let path = log.path(bad.segment);
     let side = corrupt_tail_path(&path, bad.offset as u64);

@@ -21,7 +21,7 @@ use bytes::Bytes;
 use super::codec;
 use super::env::FileSystem;
 use super::format::{segment_path, segment_seq_of};
-use super::frame::{self, HeaderError, Parsed};
+use super::frame::{self, Framing, HeaderError, Parsed, SegmentHeader};
 use crate::record::Record;
 use crate::{Error, Result};
 
@@ -61,6 +61,8 @@ pub(crate) struct LogDir {
     pub(crate) start: usize,
     /// The bytes of `seqs[start..]`, in order.
     pub(crate) bytes: Vec<Bytes>,
+    /// Whether `seqs[start]` begins with a checkpoint.
+    pub(crate) checkpoint: bool,
 }
 
 impl LogDir {
@@ -79,6 +81,7 @@ impl LogDir {
         seqs.sort_unstable();
         let mut bytes = Vec::new();
         let mut start = 0;
+        let mut found = false;
         for (i, &seq) in seqs.iter().enumerate().rev() {
             let path = segment_path(dir, seq);
             let read = match mode {
@@ -96,6 +99,7 @@ impl LogDir {
             bytes.push(segment);
             if checkpoint {
                 start = i;
+                found = true;
                 break;
             }
         }
@@ -106,6 +110,7 @@ impl LogDir {
             seqs,
             start,
             bytes,
+            checkpoint: found,
         })
     }
 
@@ -130,13 +135,31 @@ impl LogDir {
     }
 }
 
+/// The length of a header that is not valid, as its version field says (v2's, else v1's).
+fn guessed_header_len(bytes: &[u8]) -> usize {
+    match bytes.get(8..12) {
+        Some(v) if v == frame::VERSION.to_le_bytes() => frame::HEADER_LEN,
+        _ => frame::HEADER_LEN_V1,
+    }
+}
+
+/// How to look for frames in segment `seq` whose header is not valid: as its version field
+/// says, if that can be read (a damaged header may still hold a good salt), else as v1 does.
+fn guessed_framings(bytes: &[u8], seq: u64) -> Vec<Framing> {
+    if bytes.len() >= frame::HEADER_LEN && bytes[8..12] == frame::VERSION.to_le_bytes() {
+        let salt = u64::from_le_bytes(bytes[44..52].try_into().unwrap_or([0; 8]));
+        return vec![Framing::V2 { salt }];
+    }
+    vec![Framing::V1 { seq }]
+}
+
 /// Whether a segment begins with a well-formed checkpoint frame (a bad one must not make the
 /// segments before it look superseded).
 fn starts_with_checkpoint(bytes: &[u8], seq: u64) -> bool {
-    if frame::check_header(bytes, seq).is_err() {
+    let Ok(header) = frame::read_header(bytes, seq) else {
         return false;
-    }
-    match frame::parse(bytes, frame::HEADER_LEN, seq) {
+    };
+    match header.framing().parse(bytes, header.header_len()) {
         Parsed::Frame { kind, payload, .. } => {
             kind == frame::KIND_CHECKPOINT && frame::payload_u64(bytes, payload).is_some()
         }
@@ -206,9 +229,63 @@ pub(crate) enum End {
 /// How many events go to the sink at a time.
 const CHUNK: usize = 256;
 
+/// What [`scan`] found besides the events.
+pub(crate) struct Scanned {
+    /// How the log ends.
+    pub(crate) end: End,
+    /// The space's incarnation, from the last version 2 segment read (`None`: none was).
+    pub(crate) incarnation: Option<u128>,
+}
+
+/// Checks that segment `i` (header `h`) belongs where it is: v2 segments name the segment
+/// before them and the space's incarnation (a missing, foreign or misplaced segment is
+/// corruption, never merged and never cut); a v1 segment never follows a v2 one.
+fn check_place(
+    log: &LogDir,
+    i: usize,
+    h: &SegmentHeader,
+    before: Option<(u64, u32)>,
+    incarnation: &mut Option<u128>,
+) -> Result<(), String> {
+    if h.version == 1 {
+        return match before {
+            Some((_, 2)) => Err("a segment of format version 1 after one of version 2".into()),
+            _ => Ok(()),
+        };
+    }
+    match before {
+        None if !(i == 0 && log.checkpoint) && h.prev != 0 => {
+            return Err(format!(
+                "it names segment {} as the one before it, which is missing",
+                h.prev
+            ))
+        }
+        Some((seq, _)) if h.prev != seq => {
+            return Err(format!(
+                "it names segment {} as the one before it, but the log has segment {seq} there (a \
+                 segment is missing or out of place)",
+                h.prev
+            ))
+        }
+        _ => {}
+    }
+    match *incarnation {
+        Some(x) if x != h.incarnation && h.flags & frame::FLAG_NEW_INCARNATION == 0 => {
+            Err(format!(
+                "it belongs to another space (incarnation {:032x}; this space's is {x:032x})",
+                h.incarnation
+            ))
+        }
+        _ => {
+            *incarnation = Some(h.incarnation);
+            Ok(())
+        }
+    }
+}
+
 /// Walks the frames of `log`'s replayed segments in order, handing events to `emit` in chunks
 /// (stops when it returns false), and says how the log ends.
-pub(crate) fn scan(log: &LogDir, emit: &mut dyn FnMut(Vec<Event>) -> bool) -> End {
+pub(crate) fn scan(log: &LogDir, emit: &mut dyn FnMut(Vec<Event>) -> bool) -> Scanned {
     let mut chunk = Vec::with_capacity(CHUNK);
     let mut flush = |chunk: &mut Vec<Event>, force: bool| -> bool {
         if chunk.len() >= CHUNK || (force && !chunk.is_empty()) {
@@ -218,6 +295,8 @@ pub(crate) fn scan(log: &LogDir, emit: &mut dyn FnMut(Vec<Event>) -> bool) -> En
         }
     };
     let seqs = log.replayed();
+    let mut incarnation = None;
+    let mut before: Option<(u64, u32)> = None;
     for (i, (&seq, bytes)) in seqs.iter().zip(&log.bytes).enumerate() {
         chunk.push(Event::Segment { segment: i });
         let bad = |offset: usize, reason: String| Bad {
@@ -225,19 +304,30 @@ pub(crate) fn scan(log: &LogDir, emit: &mut dyn FnMut(Vec<Event>) -> bool) -> En
             offset,
             reason,
         };
-        let end = match frame::check_header(bytes, seq) {
-            Ok(()) => walk(bytes, seq, &mut |offset, frame| {
-                chunk.push(Event::Frame { offset, frame });
-                flush(&mut chunk, false)
-            }),
+        let walked = match frame::read_header(bytes, seq) {
+            Ok(h) => match check_place(log, i, &h, before, &mut incarnation) {
+                Ok(()) => {
+                    before = Some((seq, h.version));
+                    walk(bytes, h.header_len(), h.framing(), &mut |offset, frame| {
+                        chunk.push(Event::Frame { offset, frame });
+                        flush(&mut chunk, false)
+                    })
+                }
+                Err(reason) => Walked::Undecodable(0, format!("segment {seq}: {reason}")),
+            },
             Err(HeaderError::Version(v)) => Walked::Unreadable(
                 0,
-                format!("format version {v}; this build reads {}", frame::VERSION),
+                format!(
+                    "format version {v}; this build reads {} to {}",
+                    frame::OLDEST_VERSION,
+                    frame::VERSION
+                ),
             ),
+            Err(HeaderError::Mismatch(reason)) => Walked::Undecodable(0, reason),
             Err(HeaderError::Short) => Walked::Bad(0, "incomplete segment header".into()),
             Err(HeaderError::Bad(reason)) => Walked::Bad(0, reason.into()),
         };
-        let end = match end {
+        let end = match walked {
             Walked::End { zeros } => {
                 if i + 1 == seqs.len() {
                     End::Clean { zeros }
@@ -245,22 +335,37 @@ pub(crate) fn scan(log: &LogDir, emit: &mut dyn FnMut(Vec<Event>) -> bool) -> En
                     continue;
                 }
             }
-            Walked::Stopped => return End::Stopped,
+            Walked::Stopped => {
+                return Scanned {
+                    end: End::Stopped,
+                    incarnation,
+                }
+            }
             Walked::Undecodable(offset, reason) => End::Corrupt(bad(offset, reason)),
             Walked::Unreadable(offset, reason) => End::Unreadable(bad(offset, reason)),
             Walked::Bad(offset, reason) => {
-                // Torn or corrupt? Corrupt when anything valid follows: a run of frames later in
-                // this segment, or a later segment with a valid header.
-                let from = if offset == 0 {
-                    frame::HEADER_LEN
-                } else {
-                    offset + 1
-                };
+                // Torn or corrupt? Corrupt when anything valid follows: a frame later in this
+                // segment, or a later segment with a valid header.
                 let later_segment = seqs[i + 1..]
                     .iter()
                     .zip(&log.bytes[i + 1..])
-                    .any(|(&s, b)| frame::check_header(b, s).is_ok());
-                if later_segment || valid_frame_after(bytes, from, seq) {
+                    .any(|(&s, b)| {
+                        matches!(
+                            frame::read_header(b, s),
+                            Ok(_) | Err(HeaderError::Mismatch(_))
+                        )
+                    });
+                let valid_after = match frame::read_header(bytes, seq) {
+                    Ok(h) => h.framing().valid_after(bytes, offset + 1),
+                    // A segment's header is written and synced before anything else goes into
+                    // it: any byte after its place means the header was whole once, so a bad
+                    // one is damage, not a tear (and with a damaged salt, v2 frames could not
+                    // be found to prove it).
+                    Err(_) => bytes
+                        .get(guessed_header_len(bytes)..)
+                        .is_some_and(|rest| rest.iter().any(|&b| b != 0)),
+                };
+                if later_segment || valid_after {
                     End::Corrupt(bad(offset, reason))
                 } else {
                     End::Torn(bad(offset, reason))
@@ -268,10 +373,13 @@ pub(crate) fn scan(log: &LogDir, emit: &mut dyn FnMut(Vec<Event>) -> bool) -> En
             }
         };
         flush(&mut chunk, true);
-        return end;
+        return Scanned { end, incarnation };
     }
     flush(&mut chunk, true);
-    End::Clean { zeros: None }
+    Scanned {
+        end: End::Clean { zeros: None },
+        incarnation,
+    }
 }
 
 /// How the frames of one segment end.
@@ -280,21 +388,28 @@ enum Walked {
     End { zeros: Option<usize> },
     /// A bad frame at this offset (torn or corrupt: decided by the caller).
     Bad(usize, String),
-    /// A frame whose CRC matches but which does not decode: corruption.
+    /// A frame whose CRC matches but which does not decode, or a header that does not belong
+    /// here: corruption.
     Undecodable(usize, String),
-    /// A frame of another format version.
+    /// A segment of another format version.
     Unreadable(usize, String),
     /// The sink asked to stop.
     Stopped,
 }
 
-/// Walks the frames of one segment (its header checked), calling `on_frame` for each valid one.
-fn walk(bytes: &Bytes, seq: u64, on_frame: &mut dyn FnMut(usize, FrameEvent) -> bool) -> Walked {
-    let mut pos = frame::HEADER_LEN;
+/// Walks the frames of one segment from `start` (after its header), calling `on_frame` for
+/// each valid one.
+fn walk(
+    bytes: &Bytes,
+    start: usize,
+    framing: Framing,
+    on_frame: &mut dyn FnMut(usize, FrameEvent) -> bool,
+) -> Walked {
+    let mut pos = start;
     loop {
-        match frame::parse(bytes, pos, seq) {
+        match framing.parse(bytes, pos) {
             Parsed::End => {
-                if valid_frame_after(bytes, pos + 1, seq) {
+                if framing.valid_after(bytes, pos + 1) {
                     return Walked::Bad(pos, "zeros where a frame should start".into());
                 }
                 return Walked::End {
@@ -337,68 +452,36 @@ fn walk(bytes: &Bytes, seq: u64, on_frame: &mut dyn FnMut(usize, FrameEvent) -> 
     }
 }
 
-/// Whether a run of valid frames starts at `p` and goes on, frame after frame, to the end of
-/// the segment's data. (A single valid-looking frame is not enough: a change's raw bytes come
-/// from peers and may embed one, and a torn write can cut right after it.)
-fn valid_run_from(bytes: &[u8], mut p: usize, seq: u64) -> bool {
-    let mut frames = 0;
-    loop {
-        match frame::parse(bytes, p, seq) {
-            Parsed::Frame { next, .. } => {
-                frames += 1;
-                p = next;
-            }
-            Parsed::End => return frames > 0,
-            Parsed::Bad(_) => return false,
-        }
-    }
-}
-
-/// Whether valid frames that run to the end of the data start in `bytes` after `from`: what
-/// tells corruption (good frames after a bad one) from a torn tail. Runs of zeros
-/// (preallocated space) are skipped at once: no frame starts with a zero length.
-fn valid_frame_after(bytes: &[u8], from: usize, seq: u64) -> bool {
-    let mut p = from;
-    while p < bytes.len() {
-        match bytes[p..].iter().position(|&b| b != 0) {
-            None => return false,
-            Some(skip) => p += skip,
-        }
-        // A frame's first byte may be a zero (its length's low byte): look a little back too.
-        let back = p.saturating_sub(3).max(from);
-        if (back..=p).any(|q| valid_run_from(bytes, q, seq)) {
-            return true;
-        }
-        p += 1;
-    }
-    false
-}
-
-/// The highest AddSeq that any valid frame in `bytes` from `from` on names (a batch's seq, a
-/// reservation, a checkpoint's or a close's): what a repair moves aside may have handed out seqs
-/// that the kept part does not know of.
+/// The highest AddSeq that any valid frame of segment `seq` from `from` on names (a batch's
+/// seq, a head entry's last AddSeq, a reservation, a checkpoint's or a close's): what a repair
+/// moves aside may have handed out seqs that the kept part does not know of.
 pub(crate) fn highest_seq_in(bytes: &Bytes, from: usize, seq: u64) -> u64 {
+    let (framings, from) = match frame::read_header(bytes, seq) {
+        Ok(h) => (vec![h.framing()], from.max(h.header_len())),
+        Err(_) => (guessed_framings(bytes, seq), from),
+    };
     let mut highest = 0;
-    let mut p = from;
-    while p < bytes.len() {
-        match frame::parse(bytes, p, seq) {
-            Parsed::Frame {
+    for framing in framings {
+        let mut p = from;
+        while let Some((q, parsed)) = framing.next_frame(bytes, p) {
+            let Parsed::Frame {
                 kind,
                 payload,
                 next,
-            } => {
-                let named = match kind {
-                    frame::KIND_RECORD => match codec::decode(bytes, payload) {
-                        Ok(Record::AddBatch(b)) => b.seq,
-                        Ok(Record::UpdateHead(u)) => u.last_add_seq.unwrap_or(0),
-                        _ => 0,
-                    },
-                    _ => frame::payload_u64(bytes, payload).unwrap_or(0),
-                };
-                highest = highest.max(named);
-                p = next;
-            }
-            _ => p += 1,
+            } = parsed
+            else {
+                break;
+            };
+            let named = match kind {
+                frame::KIND_RECORD => match codec::decode(bytes, payload) {
+                    Ok(Record::AddBatch(b)) => b.seq,
+                    Ok(Record::UpdateHead(u)) => u.last_add_seq.unwrap_or(0),
+                    _ => 0,
+                },
+                _ => frame::payload_u64(bytes, payload).unwrap_or(0),
+            };
+            highest = highest.max(named);
+            p = next.max(q + 1);
         }
     }
     highest

@@ -32,7 +32,7 @@ fn segment(seq: u64) -> PathBuf {
 /// Frames built from `data`: each chunk is `kind` (low 3 bits: the frame kind; bit 7: break the
 /// CRC; bit 6: raw bytes instead of a frame), a length byte, then that many payload bytes.
 fn framed(seq: u64, data: &[u8]) -> Vec<u8> {
-    let mut out = frame::header(seq).to_vec();
+    let mut out = frame::header_v1(seq).to_vec();
     let mut i = 0;
     while i + 2 <= data.len() {
         let kind = data[i];
@@ -44,7 +44,8 @@ fn framed(seq: u64, data: &[u8]) -> Vec<u8> {
             continue;
         }
         let start = out.len();
-        frame::encode(&mut out, seq, kind & 0x07, |o| o.extend_from_slice(payload));
+        frame::Framing::V1 { seq }
+            .encode(&mut out, kind & 0x07, |o| o.extend_from_slice(payload));
         if kind & 0x80 != 0 {
             out[start + 4] ^= 0x5a;
         }
@@ -77,7 +78,7 @@ pub fn segments_of(data: &[u8]) -> Vec<(u64, Vec<u8>)> {
         }
         // A valid header, then raw bytes.
         _ => {
-            let mut s = frame::header(1).to_vec();
+            let mut s = frame::header_v1(1).to_vec();
             s.extend_from_slice(rest);
             vec![(1, s)]
         }
@@ -216,14 +217,15 @@ fn known_bugs() -> bool {
 /// Whether segment `seq` begins with a valid checkpoint frame (which supersedes every segment
 /// before it).
 fn starts_with_checkpoint(seq: u64, bytes: &[u8]) -> bool {
-    frame::check_header(bytes, seq).is_ok()
-        && matches!(
-            frame::parse(bytes, frame::HEADER_LEN, seq),
+    frame::read_header(bytes, seq).is_ok_and(|h| {
+        matches!(
+            h.framing().parse(bytes, h.header_len()),
             frame::Parsed::Frame {
                 kind: frame::KIND_CHECKPOINT,
                 ..
             }
         )
+    })
 }
 
 /// The operations target (see the crate docs).
@@ -284,12 +286,15 @@ pub fn replay_seeds() -> Vec<Vec<u8>> {
             out.push(raw);
             // The frames as chunks (mode 1), which the harness re-salts for segment 1.
             let mut chunks = vec![1u8];
-            let mut pos = frame::HEADER_LEN;
+            let Ok(header) = frame::read_header(&bytes, seq) else {
+                continue;
+            };
+            let mut pos = header.header_len();
             while let frame::Parsed::Frame {
                 kind,
                 payload,
                 next,
-            } = frame::parse(&bytes, pos, seq)
+            } = header.framing().parse(&bytes, pos)
             {
                 if payload.len() > 255 {
                     break;
