@@ -247,3 +247,116 @@ fn a_v1_space_gets_an_incarnation_when_it_is_first_opened_for_writing() {
         id
     );
 }
+
+/// Bytes that no compressor would shorten and that hold no run of zeros.
+fn noise(len: usize) -> Vec<u8> {
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x as u8) | 1
+        })
+        .collect()
+}
+
+/// The offset of `needle` in the file at `path`.
+fn find(path: &Path, needle: &[u8]) -> (Vec<u8>, usize) {
+    let bytes = std::fs::read(path).unwrap();
+    let at = bytes
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .expect("the bytes are in the segment");
+    (bytes, at)
+}
+
+/// The case that made open, verify and repair run for hours: a large frame torn by a crash.
+/// Finding out that nothing valid follows reads each byte a bounded number of times (the
+/// benchmark `cargo bench -p spacestore --bench torn_tail` times it against a clean replay).
+#[test]
+fn a_64_mib_frame_torn_at_48_mib_is_a_torn_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = noise(64 << 20);
+    {
+        let space = Space::open(dir.path(), Options::default()).unwrap();
+        let tree = space.create_tree_storage(root("t")).unwrap();
+        tree.add_all(vec![change("small", "0001")], ["small"], "t")
+            .unwrap();
+        let raw = spacestore::StorageChange::new("big", "0002", big.clone());
+        tree.add_all(vec![raw], ["big"], "t").unwrap();
+    }
+    // The 64 MiB frame has a segment of its own (above the segment size); the close frame
+    // came after it. A crash while writing it leaves its segment ending in it, and nothing
+    // after.
+    let segs = segments(dir.path());
+    let i = segs
+        .iter()
+        .position(|s| std::fs::metadata(s).unwrap().len() > 64 << 20)
+        .unwrap();
+    let seg = segs[i].clone();
+    for later in &segs[i + 1..] {
+        std::fs::remove_file(later).unwrap();
+    }
+    let (bytes, at) = find(&seg, &big[..64]);
+    let cut = at + (48 << 20);
+    std::fs::write(&seg, &bytes[..cut]).unwrap();
+    let snapshot = Space::open_read_only(dir.path(), Options::default()).unwrap();
+    let torn = snapshot
+        .recovery_report()
+        .unwrap()
+        .torn_tail
+        .clone()
+        .unwrap();
+    assert_eq!(torn.segment, seg);
+    assert!(
+        torn.offset < at as u64 && torn.bytes_dropped > 48 << 20,
+        "{torn:?}"
+    );
+    drop(snapshot);
+    let space = Space::open(dir.path(), Options::default()).unwrap();
+    let tree = space.tree_storage("t").unwrap();
+    assert!(tree.has("small") && !tree.has("big"));
+}
+
+/// A peer's change may hold anything, frames included: the best a peer can build (frames of
+/// the old format's predictable salt, the segment number) are no frames of a v2 segment, so a
+/// write torn right after one of them is still a torn tail, not corruption.
+#[test]
+fn a_change_holding_frames_cannot_turn_a_torn_write_into_corruption() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let space = Space::open(dir.path(), Options::default()).unwrap();
+        let tree = space.create_tree_storage(root("t")).unwrap();
+        tree.add_all(vec![change("first", "0001")], ["first"], "t")
+            .unwrap();
+    }
+    let seq = 2; // The second session's segment.
+    let mut forged = Vec::new();
+    for framing in [frame::Framing::V1 { seq }, frame::Framing::V2 { salt: seq }] {
+        for kind in [frame::KIND_RESERVE, frame::KIND_CLOSE] {
+            framing.encode(&mut forged, kind, |o| {
+                o.extend_from_slice(&7u64.to_le_bytes())
+            });
+        }
+    }
+    let mut raw = noise(100);
+    raw.extend_from_slice(&forged);
+    raw.extend_from_slice(&noise(100));
+    {
+        let space = Space::open(dir.path(), Options::default()).unwrap();
+        let tree = space.tree_storage("t").unwrap();
+        let c = spacestore::StorageChange::new("peer", "0002", raw.clone());
+        tree.add_all(vec![c], ["peer"], "t").unwrap();
+    }
+    let seg = segments(dir.path()).into_iter().last().unwrap();
+    let (bytes, at) = find(&seg, &forged);
+    // Torn right after the forged frames (at a frame boundary inside the change).
+    std::fs::write(&seg, &bytes[..at + forged.len()]).unwrap();
+    let snapshot = Space::open_read_only(dir.path(), Options::default()).unwrap();
+    assert!(snapshot.recovery_report().unwrap().torn_tail.is_some());
+    drop(snapshot);
+    let space = Space::open(dir.path(), Options::default()).unwrap();
+    let tree = space.tree_storage("t").unwrap();
+    assert!(tree.has("first") && !tree.has("peer"));
+}

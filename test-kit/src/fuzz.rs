@@ -44,8 +44,7 @@ fn framed(seq: u64, data: &[u8]) -> Vec<u8> {
             continue;
         }
         let start = out.len();
-        frame::Framing::V1 { seq }
-            .encode(&mut out, kind & 0x07, |o| o.extend_from_slice(payload));
+        frame::Framing::V1 { seq }.encode(&mut out, kind & 0x07, |o| o.extend_from_slice(payload));
         if kind & 0x80 != 0 {
             out[start + 4] ^= 0x5a;
         }
