@@ -106,3 +106,82 @@ fn a_full_disk_fails_writes_and_they_work_again_once_space_is_freed_with_default
         assert_eq!(tmp_files(&fs), 0);
     }
 }
+
+/// The same on a real, small tmpfs (the operating system's ENOSPC, its truncate and fsync).
+/// Needs root to mount one, so it is not part of the default run:
+/// `cargo test --test disk_full -- --ignored` as root.
+#[test]
+#[ignore = "mounts a tmpfs: needs root (cargo test --test disk_full -- --ignored)"]
+fn a_full_real_tmpfs_fails_writes_and_they_work_again_once_space_is_freed() {
+    use std::process::Command;
+    for durability in [Durability::Buffered, Durability::Sync] {
+        let mnt = tempfile::tempdir().unwrap();
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=120m", "tmpfs"])
+            .arg(mnt.path())
+            .status()
+            .unwrap();
+        assert!(status.success(), "mount a tmpfs (as root)");
+        struct Unmount<'a>(&'a std::path::Path);
+        impl Drop for Unmount<'_> {
+            fn drop(&mut self) {
+                let _ = Command::new("umount").arg(self.0).status();
+            }
+        }
+        let _unmount = Unmount(mnt.path());
+        let filler = mnt.path().join("filler");
+        std::fs::write(&filler, vec![1u8; 40 * MIB]).unwrap();
+        let dir = mnt.path().join("space");
+        let options = Options::default().durability(durability);
+        let space = Space::open(&dir, options.clone()).unwrap();
+        let tree = space
+            .create_tree_storage(TreeRoot::new("t", b"root".to_vec()))
+            .unwrap();
+        let mut acked = Vec::new();
+        let mut n = 0;
+        let full = loop {
+            match add(&tree, n) {
+                Ok(seq) => acked.push((n, seq)),
+                Err(e) => break e,
+            }
+            n += 1;
+            assert!(n < 200, "{durability:?}: the disk never filled");
+        };
+        assert!(
+            matches!(&full, Error::Io { source, .. } if source.raw_os_error() == Some(28)),
+            "{durability:?}: {full:?}"
+        );
+        for _ in 0..20 {
+            assert!(add(&tree, n).is_err());
+            n += 1;
+        }
+        let tmp = std::fs::read_dir(&dir)
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .ends_with(".wal.tmp")
+            })
+            .count();
+        assert_eq!(tmp, 0, "{durability:?}");
+        assert_eq!(space.writes_refused(), None, "{durability:?}");
+        std::fs::remove_file(&filler).unwrap();
+        for _ in 0..3 {
+            acked.push((n, add(&tree, n).unwrap()));
+            n += 1;
+        }
+        eprintln!(
+            "{durability:?}: {} of {n} writes acknowledged, {:?}",
+            acked.len(),
+            space.log_stats().unwrap()
+        );
+        drop((tree, space));
+        let space = Space::open(&dir, options).unwrap();
+        let tree = space.tree_storage("t").unwrap();
+        for (n, seq) in &acked {
+            assert_eq!(tree.get(&format!("c{n:06}")).unwrap().add_seq, *seq);
+        }
+    }
+}
