@@ -144,3 +144,16 @@ impl TreeRoot {
         }
     }
 }
+
+/// One `add_all` batch as a consumer reads it ([`crate::Space::batches_after`]): its AddSeq, its
+/// tree, and its changes in the order given to `add_all`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Batch {
+    /// The batch's AddSeq, shared by all its changes.
+    pub add_seq: u64,
+    /// The tree the batch was added to.
+    pub tree_id: Id,
+    /// The changes, in the order given to `add_all` (those skipped as duplicates left out).
+    pub changes: Vec<StorageChange>,
+}

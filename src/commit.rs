@@ -15,6 +15,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use crate::memory::{Applied, Memory, Plan, Target};
+use crate::notify::Notifier;
 use crate::options::DEFAULT_MAX_BATCH_BYTES;
 use crate::record::{Batch, NewTree, Record};
 use crate::sync::{lock, read, write, Mutex, MutexGuard, RwLock};
@@ -125,6 +126,8 @@ pub(crate) struct Commit {
     health: Arc<Health>,
     /// The largest frame a write may take (`Options::max_batch_bytes`).
     max_bytes: u64,
+    /// Wakes the space's subscribers when a batch is published.
+    notifier: Arc<Notifier>,
     inner: Mutex<Inner>,
     observers: RwLock<Vec<Arc<dyn HeadObserver>>>,
 }
@@ -172,6 +175,7 @@ impl Commit {
             counter,
             health: wal.as_ref().map_or_else(Arc::default, Wal::health),
             max_bytes: DEFAULT_MAX_BATCH_BYTES,
+            notifier: Arc::default(),
             durability: if wal.is_some() {
                 durability
             } else {
@@ -249,6 +253,21 @@ impl Commit {
     /// The space's state, for readers.
     pub(crate) fn memory(&self) -> &Memory {
         &self.memory
+    }
+
+    /// The space's wake-ups, for subscriptions.
+    pub(crate) fn notifier(&self) -> Arc<Notifier> {
+        Arc::clone(&self.notifier)
+    }
+
+    /// Executes a checked record (under the commit lock) and, for a batch, wakes subscribers
+    /// once it is visible.
+    fn execute(&self, record: &Record, plan: Plan) -> Applied {
+        let applied = self.memory.execute(record, plan, self.has_observers());
+        if let Record::AddBatch(b) = record {
+            self.notifier.published(b.seq);
+        }
+        applied
     }
 
     pub(crate) fn counter(&self) -> &AddSeqCounter {
@@ -341,7 +360,7 @@ impl Commit {
         plan: Plan,
         settled: impl FnOnce(),
     ) -> Applied {
-        let applied = self.memory.execute(record, plan, self.has_observers());
+        let applied = self.execute(record, plan);
         inner.published += 1;
         settled();
         self.notify(&applied.changed);
@@ -372,7 +391,7 @@ impl Commit {
                 self.memory.check(&q.record, None)
             };
             let result = plan.map(|plan| {
-                let applied = self.memory.execute(&q.record, plan, self.has_observers());
+                let applied = self.execute(&q.record, plan);
                 inner.published += 1;
                 self.notify(&applied.changed);
                 applied
@@ -409,6 +428,7 @@ impl Commit {
 
 impl Drop for Commit {
     fn drop(&mut self) {
+        self.notifier.close();
         let mut inner = lock(&self.inner);
         if self.health.check().is_ok() {
             if let Some(wal) = inner.wal.as_mut() {

@@ -80,6 +80,9 @@ pub enum Error {
     /// wraps). Only a damaged or hostile log can claim such a seq.
     #[error("the AddSeq counter is exhausted (u64::MAX was handed out)")]
     AddSeqExhausted,
+    /// The space is closed (its last handle was dropped): a [`crate::Subscription`] ends.
+    #[error("the space is closed")]
+    Closed,
     /// The space was opened read-only ([`crate::Space::open_read_only`]).
     #[error("the space is open read-only")]
     ReadOnly,

@@ -38,13 +38,28 @@ impl SeqIndex {
         }
     }
 
-    /// The ids of every batch with AddSeq > `after`, in AddSeq order, paired with their seq.
-    /// O(log n + k) under the read lock.
-    pub(crate) fn after(&self, after: u64) -> Vec<(u64, Id)> {
+    /// Calls `visit` with each batch with AddSeq > `after`, in AddSeq order, under the read
+    /// lock, until it has returned `true` (a batch it counts) `limit` times: O(log n + the
+    /// batches visited), no copy of the rest. `visit` must not call back into the space (it
+    /// runs under the lock): only the crate's own closures do.
+    pub(crate) fn visit(
+        &self,
+        after: u64,
+        limit: usize,
+        mut visit: impl FnMut(u64, &[Id]) -> bool,
+    ) {
+        if limit == 0 {
+            return;
+        }
         let batches = read(&self.batches);
-        batches
-            .range((Bound::Excluded(after), Bound::Unbounded))
-            .flat_map(|(seq, ids)| ids.iter().map(move |id| (*seq, id.clone())))
-            .collect()
+        let mut counted = 0;
+        for (seq, ids) in batches.range((Bound::Excluded(after), Bound::Unbounded)) {
+            if visit(*seq, ids) {
+                counted += 1;
+                if counted == limit {
+                    return;
+                }
+            }
+        }
     }
 }

@@ -394,7 +394,11 @@ impl Walk<'_> {
     /// Checks that hold between the whole state's parts, once every record is applied.
     fn finish(&mut self, memory: &Memory, at: (&Path, usize), counter: u64) {
         self.scan.counter = counter;
-        let index = memory.index.after(0);
+        let mut index: Vec<(u64, Id)> = Vec::new();
+        memory.index.visit(0, usize::MAX, |seq, ids| {
+            index.extend(ids.iter().map(|id| (seq, id.clone())));
+            true
+        });
         self.scan.stored_seqs = match (index.first(), index.last()) {
             (Some(a), Some(b)) => Some((a.0, b.0)),
             _ => None,

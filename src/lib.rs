@@ -33,12 +33,14 @@ mod counter;
 mod engine;
 mod entry;
 mod error;
+mod feed;
 mod head;
 mod id;
 mod index;
 #[cfg(feature = "internals")]
 mod inspect;
 mod memory;
+mod notify;
 mod options;
 mod record;
 mod replay;
@@ -48,10 +50,11 @@ mod sync;
 mod tree;
 mod wal;
 
-pub use change::{StorageChange, TreeRoot, ROOT_ORDER_ID};
+pub use change::{Batch, StorageChange, TreeRoot, ROOT_ORDER_ID};
 pub use counter::AddSeqCounter;
 pub use entry::{DeletedStatus, HeadEntry};
 pub use error::{Error, Result};
+pub use feed::Subscription;
 pub use head::{HeadObserver, HeadStorage, HeadUpdate, IterOptions};
 pub use id::Id;
 pub use options::{Durability, Options, Recovery};

@@ -6,11 +6,12 @@ use std::sync::Arc;
 
 use crate::commit::Commit;
 use crate::engine;
+use crate::feed::{self, Subscription};
 use crate::memory::Memory;
 use crate::record::{NewTree, Record};
 use crate::wal::{CheckpointStats, Refusal};
 use crate::{
-    AddSeqCounter, Durability, Error, HeadStorage, Id, Options, RecoveryReport, Result,
+    AddSeqCounter, Batch, Durability, Error, HeadStorage, Id, Options, RecoveryReport, Result,
     StorageChange, TreeRoot, TreeStorage,
 };
 
@@ -267,25 +268,46 @@ impl Space {
 
     /// Calls `f` with every change of the space whose AddSeq is `> add_seq`, in AddSeq order
     /// (the changes of one batch in the order they were given), until it returns `Break` or an
-    /// error. Answered from the AddSeq index in O(log n + k).
+    /// error. The AddSeq index is walked lazily, a few dozen batches at a time (never under a
+    /// lock while `f` runs): reading the first k changes costs O(log n + k) however large the
+    /// backlog, and `Break` stops the work.
     ///
     /// Cursor safety: a consumer that moves its cursor to the largest AddSeq it received never
-    /// misses a batch, however many writers run in parallel.
+    /// misses a batch, however many writers run in parallel. (To stop between batches, never
+    /// inside one, read whole batches with [`Space::batches_after`].)
     pub fn changes_after_add_seq<E>(
         &self,
         add_seq: u64,
         mut f: impl FnMut(&StorageChange) -> Result<ControlFlow<()>, E>,
     ) -> Result<(), E> {
+        /// Batches copied (as ids) per visit of the index.
+        const CHUNK: usize = 64;
         let memory = self.commit.memory();
-        for (_, id) in memory.index.after(add_seq) {
-            // A change of a tree deleted since the index was read is gone: skip it.
-            if let Some(change) = memory.changes.get(&id) {
-                if f(&change)?.is_break() {
-                    break;
+        let mut after = add_seq;
+        loop {
+            let mut chunk: Vec<(u64, Vec<Id>)> = Vec::with_capacity(CHUNK);
+            memory.index.visit(after, CHUNK, |seq, ids| {
+                chunk.push((seq, ids.to_vec()));
+                true
+            });
+            let Some(&(last, _)) = chunk.last() else {
+                return Ok(());
+            };
+            for (_, ids) in &chunk {
+                for id in ids {
+                    // A change of a tree deleted since the index was read is gone: skip it.
+                    if let Some(change) = memory.changes.get(id) {
+                        if f(&change)?.is_break() {
+                            return Ok(());
+                        }
+                    }
                 }
             }
+            if chunk.len() < CHUNK {
+                return Ok(());
+            }
+            after = last;
         }
-        Ok(())
     }
 
     /// Every change of the space whose AddSeq is `> add_seq`, in AddSeq order.
@@ -296,6 +318,58 @@ impl Space {
             Ok::<_, std::convert::Infallible>(ControlFlow::Continue(()))
         });
         out
+    }
+
+    /// The first `limit` whole batches with AddSeq `> after`, in AddSeq order, each with its
+    /// changes in the order given to `add_all`: a batch is never split, so a consumer that
+    /// processes them and moves its cursor to the last one's `add_seq` never skips part of a
+    /// batch. O(log n + the changes returned), under the AddSeq index's read lock (the rest of
+    /// the backlog is not copied). Batches of trees deleted since are left out.
+    ///
+    /// ```
+    /// use spacestore::{Space, StorageChange, TreeRoot};
+    /// let space = Space::in_memory();
+    /// let tree = space.create_tree_storage(TreeRoot::new("t", b"root".to_vec()))?;
+    /// for i in 0..3 {
+    ///     let (a, b) = (format!("a{i}"), format!("b{i}"));
+    ///     let changes = vec![
+    ///         StorageChange::new(a.as_str(), a.as_str(), b"x".to_vec()),
+    ///         StorageChange::new(b.as_str(), b.as_str(), b"y".to_vec()),
+    ///     ];
+    ///     tree.add_all(changes, [b.as_str()], "t")?;
+    /// }
+    /// // Catch up two batches at a time, keeping the cursor at the last whole batch.
+    /// let mut cursor = 0;
+    /// let mut seen = 0;
+    /// loop {
+    ///     let batches = space.batches_after(cursor, 2);
+    ///     let Some(last) = batches.last() else { break };
+    ///     cursor = last.add_seq;
+    ///     seen += batches.iter().map(|b| b.changes.len()).sum::<usize>();
+    /// }
+    /// assert_eq!((cursor, seen), (3, 6));
+    /// # Ok::<(), spacestore::Error>(())
+    /// ```
+    pub fn batches_after(&self, after: u64, limit: usize) -> Vec<Batch> {
+        feed::read_batches(self.commit.memory(), after, limit, None).0
+    }
+
+    /// Every batch with AddSeq `> after`, in AddSeq order, each once, never a gap: the backlog
+    /// from the store, then live batches as they are published (see [`Subscription`]). It
+    /// does not keep the space open: it ends when the space's last handle is dropped.
+    pub fn subscribe(&self, after: u64) -> Subscription {
+        Subscription::new(&self.commit, after, None)
+    }
+
+    /// Like [`Space::subscribe`], delivering only the batches of `trees`; its position still
+    /// moves past the others.
+    pub fn subscribe_trees(
+        &self,
+        after: u64,
+        trees: impl IntoIterator<Item = impl Into<Id>>,
+    ) -> Subscription {
+        let trees = trees.into_iter().map(Into::into).collect();
+        Subscription::new(&self.commit, after, Some(trees))
     }
 
     /// How many changes the space holds (roots included).

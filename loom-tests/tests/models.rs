@@ -284,3 +284,40 @@ fn observers_see_each_effective_update_once_in_commit_order() {
         assert_eq!(&heads.get_entry("x").unwrap(), seen.last().unwrap());
     });
 }
+
+/// Model 9: no lost wake-up. A subscriber that found nothing and is about to block (or blocked
+/// already) is woken by a batch published at any point of its check and wait, and receives it.
+#[test]
+fn a_subscriber_waiting_for_the_next_batch_is_woken_by_its_publication() {
+    model(|| {
+        let space = Space::in_memory();
+        let tree = space.create_tree_storage(root("a")).unwrap();
+        let mut feed = space.subscribe(0);
+        let writer = thread::spawn(move || tree.add_all(vec![change("x")], NO_HEADS, "a").unwrap());
+        let batch = feed.next().expect("woken by the batch");
+        assert_eq!(batch.add_seq, 1);
+        assert_eq!(writer.join().unwrap(), 1);
+        drop(space);
+    });
+}
+
+/// Model 10: a subscriber following two writers receives every published batch once, in
+/// AddSeq order, with no gap.
+#[test]
+fn a_subscriber_sees_every_batch_of_two_writers_once_in_order() {
+    model(|| {
+        let space = Space::in_memory();
+        let a = space.create_tree_storage(root("a")).unwrap();
+        let b = space.create_tree_storage(root("b")).unwrap();
+        let mut feed = space.subscribe(0);
+        let wa = thread::spawn(move || a.add_all(vec![change("a1")], NO_HEADS, "a").unwrap());
+        let wb = thread::spawn(move || b.add_all(vec![change("b1")], NO_HEADS, "b").unwrap());
+        let first = feed.next().expect("a batch");
+        let second = feed.next().expect("a batch");
+        assert_eq!((first.add_seq, second.add_seq), (1, 2));
+        let mut seqs = [wa.join().unwrap(), wb.join().unwrap()];
+        seqs.sort_unstable();
+        assert_eq!(seqs, [1, 2]);
+        assert!(feed.try_next().is_none());
+    });
+}

@@ -1,0 +1,192 @@
+//! The change feed: whole batches after a cursor ([`read_batches`], behind
+//! `Space::batches_after`) and [`Subscription`], which delivers every batch after a cursor, in
+//! AddSeq order, each once: first the backlog from the store, then the live ones as they are
+//! published, with no seam (both are reads of the same AddSeq index, so the cursor-safety
+//! argument of DESIGN.md covers them).
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use crate::commit::Commit;
+use crate::memory::Memory;
+use crate::notify::{Notifier, Woken};
+use crate::{Batch, Error, Id, Result, StorageChange};
+
+/// The first `limit` whole batches with AddSeq > `after` (of `trees` only, when given), and the
+/// seq of the last batch looked at (delivered or passed over), under the index's read lock.
+pub(crate) fn read_batches(
+    memory: &Memory,
+    after: u64,
+    limit: usize,
+    trees: Option<&HashSet<Id>>,
+) -> (Vec<Batch>, u64) {
+    let mut out = Vec::new();
+    let mut last = after;
+    memory.index.visit(after, limit, |seq, ids| {
+        last = seq;
+        let changes: Vec<StorageChange> = ids
+            .iter()
+            .filter_map(|id| memory.changes.get(id))
+            .map(|c| (*c).clone())
+            .collect();
+        let Some(first) = changes.first() else {
+            return false;
+        };
+        if trees.is_some_and(|t| !t.contains(&first.tree_id)) {
+            return false;
+        }
+        out.push(Batch {
+            add_seq: seq,
+            tree_id: first.tree_id.clone(),
+            changes,
+        });
+        true
+    });
+    (out, last)
+}
+
+/// How many batches a subscription reads from the store at a time.
+const READ_AHEAD: usize = 16;
+
+/// Every batch of a space with AddSeq above a cursor, in AddSeq order, each once, never a gap:
+/// the backlog first, then live batches as they are published ([`crate::Space::subscribe`]).
+///
+/// It reads from the store (a small read-ahead of at most 16 batches), so an idle or slow
+/// subscriber costs no memory, and the commit path pays the same for any number of them. It
+/// holds its space weakly: it never keeps a space open (or its directory locked), and it ends
+/// when the last handle of the space is dropped.
+///
+/// ```
+/// use std::time::Duration;
+/// use spacestore::{Space, StorageChange, TreeRoot};
+/// let space = Space::in_memory();
+/// let tree = space.create_tree_storage(TreeRoot::new("t", b"root".to_vec()))?;
+/// tree.add_all(vec![StorageChange::new("c1", "1", b"x".to_vec())], ["c1"], "t")?;
+/// let mut feed = space.subscribe(0);
+/// let writer = std::thread::spawn(move || {
+///     tree.add_all(vec![StorageChange::new("c2", "2", b"y".to_vec())], ["c2"], "t")
+/// });
+/// assert_eq!(feed.next_timeout(Duration::from_secs(60))?.unwrap().add_seq, 1); // the backlog
+/// assert_eq!(feed.next_timeout(Duration::from_secs(60))?.unwrap().add_seq, 2); // live
+/// assert_eq!(feed.position(), 2);
+/// writer.join().unwrap()?;
+/// # Ok::<(), spacestore::Error>(())
+/// ```
+pub struct Subscription {
+    commit: Weak<Commit>,
+    notifier: Arc<Notifier>,
+    /// The last seq delivered or passed over.
+    position: u64,
+    /// Nothing visible lies between `position` and this published seq.
+    seen: u64,
+    ahead: VecDeque<Batch>,
+    /// The last seq the read that filled `ahead` looked at (passed-over batches after the
+    /// last one delivered): the position once `ahead` is delivered.
+    read_to: u64,
+    trees: Option<HashSet<Id>>,
+}
+
+impl Subscription {
+    pub(crate) fn new(commit: &Arc<Commit>, after: u64, trees: Option<HashSet<Id>>) -> Self {
+        Subscription {
+            commit: Arc::downgrade(commit),
+            notifier: commit.notifier(),
+            position: after,
+            seen: after,
+            ahead: VecDeque::new(),
+            read_to: after,
+            trees,
+        }
+    }
+
+    /// The last AddSeq delivered (or, with a tree filter, passed over): a new subscription
+    /// from here misses nothing and repeats nothing.
+    pub fn position(&self) -> u64 {
+        self.position
+    }
+
+    /// The next batch if one is there now, without waiting; `None` when there is none yet or
+    /// the space is closed.
+    pub fn try_next(&mut self) -> Option<Batch> {
+        self.poll().ok().flatten()
+    }
+
+    /// The next batch, waiting up to `timeout` for one to be published: `Ok(None)` when none
+    /// came in time.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Closed`] once the space is closed (its last handle dropped).
+    pub fn next_timeout(&mut self, timeout: Duration) -> Result<Option<Batch>> {
+        self.next_until(Instant::now().checked_add(timeout))
+    }
+
+    /// Waits until `deadline` (`None`: for ever).
+    fn next_until(&mut self, deadline: Option<Instant>) -> Result<Option<Batch>> {
+        loop {
+            if let Some(batch) = self.poll()? {
+                return Ok(Some(batch));
+            }
+            match self.notifier.wait(self.seen, deadline) {
+                Woken::Ready => {}
+                Woken::Closed => return Err(Error::Closed),
+                Woken::TimedOut => return Ok(None),
+            }
+        }
+    }
+
+    /// The next batch from the read-ahead or the store, `Ok(None)` when nothing is there now.
+    fn poll(&mut self) -> Result<Option<Batch>> {
+        if self.ahead.is_empty() {
+            let Some(commit) = self.commit.upgrade() else {
+                return Err(Error::Closed);
+            };
+            // Read before the store: every batch up to it is visible, a gap, or deleted.
+            let latest = self.notifier.latest();
+            let (batches, last) = read_batches(
+                commit.memory(),
+                self.position,
+                READ_AHEAD,
+                self.trees.as_ref(),
+            );
+            drop(commit);
+            if batches.is_empty() {
+                // Passed over (other trees, deleted ones) or nothing new.
+                self.position = self.position.max(last);
+                self.seen = self.seen.max(latest).max(self.position);
+                return Ok(None);
+            }
+            self.ahead.extend(batches);
+            self.read_to = last;
+        }
+        let batch = self.ahead.pop_front();
+        if let Some(b) = &batch {
+            self.position = if self.ahead.is_empty() {
+                b.add_seq.max(self.read_to)
+            } else {
+                b.add_seq
+            };
+            self.seen = self.seen.max(self.position);
+        }
+        Ok(batch)
+    }
+}
+
+/// Blocks for the next batch; ends (`None`) when the space is closed.
+impl Iterator for Subscription {
+    type Item = Batch;
+
+    fn next(&mut self) -> Option<Batch> {
+        self.next_until(None).ok().flatten()
+    }
+}
+
+impl std::fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscription")
+            .field("position", &self.position)
+            .field("trees", &self.trees.as_ref().map(|t| t.len()))
+            .finish_non_exhaustive()
+    }
+}
