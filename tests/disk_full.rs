@@ -23,6 +23,26 @@ fn add(tree: &TreeStorage, n: usize) -> spacestore::Result<u64> {
     )
 }
 
+/// Adds 1 MiB batches until one fails; asserts it failed with ENOSPC. Returns the acknowledged
+/// (n, seq) pairs and the number of batches tried.
+fn fill_until_full(tree: &TreeStorage, durability: Durability) -> (Vec<(usize, u64)>, usize) {
+    let mut acked = Vec::new();
+    let mut n = 0;
+    let full = loop {
+        match add(tree, n) {
+            Ok(seq) => acked.push((n, seq)),
+            Err(e) => break e,
+        }
+        n += 1;
+        assert!(n < 200, "{durability:?}: the disk never filled");
+    };
+    assert!(
+        matches!(&full, Error::Io { source, .. } if source.raw_os_error() == Some(28)),
+        "{durability:?}: {full:?}"
+    );
+    (acked, n + 1)
+}
+
 fn tmp_files(fs: &SimFs) -> usize {
     fs.names(&workload::dir())
         .iter()
@@ -43,20 +63,7 @@ fn a_full_disk_fails_writes_and_they_work_again_once_space_is_freed_with_default
         let tree = space
             .create_tree_storage(TreeRoot::new("t", b"root".to_vec()))
             .unwrap();
-        let mut acked = Vec::new();
-        let mut n = 0;
-        let full = loop {
-            match add(&tree, n) {
-                Ok(seq) => acked.push((n, seq)),
-                Err(e) => break e,
-            }
-            n += 1;
-            assert!(n < 200, "{durability:?}: the disk never filled");
-        };
-        assert!(
-            matches!(&full, Error::Io { source, .. } if source.raw_os_error() == Some(28)),
-            "{durability:?}: {full:?}"
-        );
+        let (mut acked, mut n) = fill_until_full(&tree, durability);
         // The automatic checkpoint came due at 64 MiB of log, could not be written, and was
         // retried with a back-off while the log grew to the full disk (about 36 successful
         // writes of 1 MiB), not after each of those writes.
@@ -137,20 +144,7 @@ fn a_full_real_tmpfs_fails_writes_and_they_work_again_once_space_is_freed() {
         let tree = space
             .create_tree_storage(TreeRoot::new("t", b"root".to_vec()))
             .unwrap();
-        let mut acked = Vec::new();
-        let mut n = 0;
-        let full = loop {
-            match add(&tree, n) {
-                Ok(seq) => acked.push((n, seq)),
-                Err(e) => break e,
-            }
-            n += 1;
-            assert!(n < 200, "{durability:?}: the disk never filled");
-        };
-        assert!(
-            matches!(&full, Error::Io { source, .. } if source.raw_os_error() == Some(28)),
-            "{durability:?}: {full:?}"
-        );
+        let (mut acked, mut n) = fill_until_full(&tree, durability);
         for _ in 0..20 {
             assert!(add(&tree, n).is_err());
             n += 1;

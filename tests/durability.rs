@@ -13,13 +13,7 @@ use spacestore::{
 };
 
 fn segments(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "wal"))
-        .collect();
-    v.sort();
-    v
+    spacestore_test_kit::segment_files(dir)
 }
 
 fn open(dir: &Path) -> Space {

@@ -8,6 +8,7 @@ use std::path::Path;
 use common::*;
 use spacestore::internals::frame;
 use spacestore::{DeletedStatus, Error, Options, Space};
+use spacestore_test_kit::noise;
 
 /// A copy of `tests/fixtures/<name>` in a new temporary directory.
 fn fixture(name: &str) -> tempfile::TempDir {
@@ -107,13 +108,7 @@ fn a_v1_space_takes_new_writes_and_is_upgraded_by_its_first_checkpoint() {
 }
 
 fn segments(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut v: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "wal"))
-        .collect();
-    v.sort();
-    v
+    spacestore_test_kit::segment_files(dir)
 }
 
 /// A space of three segments (three sessions), 2 batches each.
@@ -246,19 +241,6 @@ fn a_v1_space_gets_an_incarnation_when_it_is_first_opened_for_writing() {
             .incarnation(),
         id
     );
-}
-
-/// Bytes that no compressor would shorten and that hold no run of zeros.
-fn noise(len: usize) -> Vec<u8> {
-    let mut x = 0x9e37_79b9_7f4a_7c15u64;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x as u8) | 1
-        })
-        .collect()
 }
 
 /// The offset of `needle` in the file at `path`.
