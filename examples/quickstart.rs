@@ -5,7 +5,6 @@
 //!
 //! `cargo run --release --example quickstart [DIR]` (default `./spacestore-data`).
 
-use std::ops::ControlFlow;
 use std::thread;
 
 use spacestore::{Error, Options, Space, StorageChange, TreeRoot, TreeStorage};
@@ -43,22 +42,20 @@ fn write_and_follow(space: &Space, mut cursor: u64, batches: u64) -> Result<(u64
             }))
         })
         .collect::<Result<_, Error>>()?;
+    // Follow with a subscription: the backlog above the cursor, then each batch as it is
+    // published (no polling). 3 trees x `batches` batches are coming.
+    let mut feed = space.subscribe(cursor);
     let mut received = 0;
-    let mut follow = |cursor: &mut u64| {
-        space.changes_after_add_seq(*cursor, |change| {
-            *cursor = change.add_seq;
-            received += 1;
-            Ok::<_, Error>(ControlFlow::Continue(()))
-        })
-    };
-    while !writers.iter().all(|w| w.is_finished()) {
-        follow(&mut cursor)?;
-        thread::yield_now();
+    for _ in 0..3 * batches {
+        let batch = feed
+            .next_timeout(std::time::Duration::from_secs(60))?
+            .expect("a batch within a minute");
+        cursor = batch.add_seq;
+        received += batch.changes.len();
     }
     for w in writers {
         w.join().expect("writer panicked")?;
     }
-    follow(&mut cursor)?;
     Ok((cursor, received))
 }
 

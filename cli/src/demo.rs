@@ -3,7 +3,6 @@
 //! then the space is closed and reopened, and the consumer carries on from its cursor.
 
 use std::collections::HashMap;
-use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -39,7 +38,8 @@ struct Round {
     from: u64,
     to: u64,
     received: u64,
-    polls: u64,
+    /// Batches the subscription delivered.
+    wakes: u64,
     /// A problem the consumer saw (a batch in parts, out of order, or missing), if any.
     problem: Option<String>,
 }
@@ -101,7 +101,7 @@ fn write_and_follow(
         from: cursor,
         to: cursor,
         received: 0,
-        polls: 0,
+        wakes: 0,
         problem: None,
     };
     let batch_size = u64::from(args.batch_size);
@@ -119,42 +119,38 @@ fn write_and_follow(
                 s.spawn(move || writer(&mine, w, count, run, args.batch_size))
             })
             .collect();
-        // The consumer: poll for what is new above the cursor until the writers are done.
-        loop {
-            let finished = handles.iter().all(|h| h.is_finished());
-            round.polls += 1;
-            let mut group = (0u64, 0u64); // (seq, changes seen of it)
-            let check = |group: (u64, u64), round: &mut Round| {
-                if group.0 != 0 && group.1 != batch_size && round.problem.is_none() {
-                    round.problem = Some(format!(
-                        "batch {} arrived with {} of its {batch_size} changes",
-                        group.0, group.1
-                    ));
+        // The consumer: a subscription from the cursor, woken as batches are published (no
+        // polling), until every batch of the round arrived (or, if a writer failed, until
+        // nothing more comes once the writers are done).
+        let mut feed = space.subscribe(cursor);
+        while round.to - round.from < batches {
+            let batch = match feed.next_timeout(Duration::from_millis(500)) {
+                Ok(Some(batch)) => batch,
+                Ok(None) if handles.iter().all(|h| h.is_finished()) => break,
+                Ok(None) => continue,
+                Err(e) => {
+                    round.problem = Some(format!("the subscription ended: {e}"));
+                    break;
                 }
             };
-            let _ = space.changes_after_add_seq(round.to, |c| {
-                if c.add_seq != group.0 {
-                    check(group, &mut round);
-                    if c.add_seq != round.to + 1 && round.problem.is_none() {
-                        round.problem = Some(format!(
-                            "after AddSeq {} came {}: a batch was missed",
-                            round.to, c.add_seq
-                        ));
-                    }
-                    group = (c.add_seq, 0);
-                    round.to = c.add_seq;
-                }
-                group.1 += 1;
-                round.received += 1;
-                Ok::<_, Error>(ControlFlow::Continue(()))
-            });
-            check(group, &mut round);
+            if batch.add_seq != round.to + 1 && round.problem.is_none() {
+                round.problem = Some(format!(
+                    "after AddSeq {} came {}: a batch was missed",
+                    round.to, batch.add_seq
+                ));
+            }
+            if batch.changes.len() as u64 != batch_size && round.problem.is_none() {
+                round.problem = Some(format!(
+                    "batch {} arrived with {} of its {batch_size} changes",
+                    batch.add_seq,
+                    batch.changes.len()
+                ));
+            }
+            round.to = batch.add_seq;
+            round.received += batch.changes.len() as u64;
+            round.wakes += 1;
             bar.set(round.to - cursor);
             bar.message(format!("cursor {}", round.to));
-            if finished {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(2));
         }
         handles
             .into_iter()
@@ -195,9 +191,9 @@ fn report_round(round: &Round, args: &DemoArgs, label: &str) -> Result<(), Failu
     };
     match &round.problem {
         None => say(format_args!(
-            "  the consumer {follows} {} -> {} in {} polls: every batch arrived whole, in \
-             order, once; none missed",
-            round.from, round.to, round.polls
+            "  the consumer {follows} {} -> {} through a subscription ({} batches \
+             delivered, no polling): every batch arrived whole, in order, once; none missed",
+            round.from, round.to, round.wakes
         )),
         Some(p) => Err(Failure::Failed(format!("the consumer saw a problem: {p}"))),
     }
