@@ -32,6 +32,10 @@ pub struct DumpArgs {
     /// would ask. Without it, tree roots (AddSeq 0) are included.
     #[arg(long, value_name = "N")]
     after_seq: Option<u64>,
+    /// With --after-seq and without --tree or --heads: only the first K whole batches above
+    /// the cursor (a batch is never split), as a consumer reading in bounded steps would.
+    #[arg(long, value_name = "K", requires = "after_seq", conflicts_with_all = ["tree", "heads"])]
+    limit: Option<usize>,
     /// Head entries instead of changes.
     #[arg(long)]
     heads: bool,
@@ -127,7 +131,16 @@ fn changes(space: &Space, args: &DumpArgs) -> Result<Vec<StorageChange>, Failure
             }
         }
     }
-    out.extend(space.collect_changes_after_add_seq(args.after_seq.unwrap_or(0)));
+    let after = args.after_seq.unwrap_or(0);
+    match args.limit {
+        Some(limit) => out.extend(
+            space
+                .batches_after(after, limit)
+                .into_iter()
+                .flat_map(|b| b.changes),
+        ),
+        None => out.extend(space.collect_changes_after_add_seq(after)),
+    }
     Ok(out)
 }
 
@@ -291,7 +304,7 @@ fn print_entries(out: &mut impl Write, list: &[HeadEntry], json: bool) -> std::i
     table(out, &header, &["LAST_ADD_SEQ"], &rows)
 }
 
-/// `spacestore dump DIR [--tree ID] [--after-seq N] [--heads] [--json] [--raw hex|base64]`.
+/// `spacestore dump DIR [--tree ID] [--after-seq N [--limit K]] [--heads] [--json] [--raw hex|base64]`.
 pub fn dump(args: DumpArgs) -> Result<(), Failure> {
     require_space(&args.dir)?;
     if args.heads && args.raw.is_some() {

@@ -990,3 +990,19 @@ fn a_flipped_byte_mid_log_is_corruption_for_open_open_read_only_and_verify() {
         assert_eq!(&after[name].0, bytes, "{name} unchanged");
     }
 }
+
+/// `dump --after-seq N --limit K` prints the first K whole batches above the cursor.
+#[test]
+fn dump_with_a_limit_prints_the_first_whole_batches_above_the_cursor() {
+    let tmp = tempfile::tempdir().unwrap();
+    load(tmp.path(), 2, 10, 3);
+    let lines = dump_json(tmp.path(), &["--after-seq", "4", "--limit", "2"]);
+    let seqs: Vec<u64> = lines
+        .iter()
+        .map(|l| l["add_seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(seqs, [5, 5, 5, 6, 6, 6], "two whole batches of 3");
+    let all = dump_json(tmp.path(), &["--after-seq", "4", "--limit", "100"]);
+    assert_eq!(all.len(), 18);
+    fails(&run(&["dump", p(tmp.path()), "--limit", "2"]), 2);
+}
