@@ -63,6 +63,11 @@ impl Ctx<'_> {
         Ok(())
     }
 
+    /// The counter: the last AddSeq handed out.
+    pub(crate) fn add_seq(&self) -> u64 {
+        self.counter.get()
+    }
+
     /// Moves the counter up to `seq` (durably reserved first, when the space has a log), never
     /// down: a head entry given a last AddSeq above the counter (Go's `UpdateEntry` takes any)
     /// keeps every later batch above it, live and after a restart.

@@ -6,7 +6,9 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::commit::Commit;
 use crate::memory::Memory;
+use crate::record::{CursorFields, CursorMove, Record};
 use crate::replay;
 use crate::report::RecoveryReport;
 use crate::wal::frame::new_incarnation;
@@ -92,12 +94,38 @@ pub(crate) fn open(dir: &Path, options: &Options) -> Result<Opened> {
         wal.reserve(restart_at)?;
     }
     report.add_seq = restart_at;
+    if let Some(repair) = report.repaired.as_mut() {
+        repair.seqs_maybe_gone = repair.kept_add_seq.saturating_add(1)..=restart_at;
+    }
     Ok(Opened {
         memory,
         counter,
         wal,
         report,
     })
+}
+
+/// After a repair that moved data aside: lowers every named cursor above the highest batch kept
+/// to it, through the commit path and durably (the log is synced), before the space is handed
+/// out, and says so in the report.
+pub(crate) fn lower_cursors(commit: &Commit, report: &mut RecoveryReport) -> Result<()> {
+    let Some(repair) = report.repaired.as_mut() else {
+        return Ok(());
+    };
+    let kept = repair.kept_add_seq;
+    for (name, seq) in commit.memory().cursors.all() {
+        if seq <= kept {
+            continue;
+        }
+        let fields = CursorFields {
+            name: name.clone(),
+            seq: kept,
+            how: CursorMove::Reset,
+        };
+        commit.write(|_| Ok(Record::SetCursor(fields)), || {})?;
+        repair.cursors_lowered.push((name, seq));
+    }
+    commit.with_wal(|wal| wal.map_or(Ok(()), |w| w.sync()))
 }
 
 /// Replays the log of `dir` into a new memory without locking or changing anything on disk;

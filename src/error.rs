@@ -80,6 +80,33 @@ pub enum Error {
     /// wraps). Only a damaged or hostile log can claim such a seq.
     #[error("the AddSeq counter is exhausted (u64::MAX was handed out)")]
     AddSeqExhausted,
+    /// [`crate::Cursor::ack`] with a seq below the cursor's position: a cursor never goes back
+    /// by an ack ([`crate::Cursor::reset`] is the explicit way back).
+    #[error(
+        "cursor {name:?} is at {position}; an ack of {requested} would move it back (use reset)"
+    )]
+    CursorBackwards {
+        /// The cursor.
+        name: Id,
+        /// Its position.
+        position: u64,
+        /// The seq the ack gave.
+        requested: u64,
+    },
+    /// [`crate::Cursor::ack`] or [`crate::Cursor::reset`] with a seq above the space's counter:
+    /// no batch has that seq yet, so a cursor there would skip batches not yet written.
+    #[error("cursor {name:?} cannot move to {requested}: the space's counter is at {add_seq}")]
+    CursorAhead {
+        /// The cursor.
+        name: Id,
+        /// The seq given.
+        requested: u64,
+        /// The counter (the last AddSeq handed out).
+        add_seq: u64,
+    },
+    /// The named cursor does not exist (it was deleted with [`crate::Space::delete_cursor`]).
+    #[error("cursor not found: {0:?}")]
+    UnknownCursor(Id),
     /// The space is closed (its last handle was dropped): a [`crate::Subscription`] ends.
     #[error("the space is closed")]
     Closed,

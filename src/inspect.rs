@@ -36,6 +36,10 @@ pub struct FrameCounts {
     pub delete_entry: u64,
     /// Records: delete tree.
     pub delete_tree: u64,
+    /// Records: create, ack or reset a named cursor.
+    pub set_cursor: u64,
+    /// Records: delete a named cursor.
+    pub delete_cursor: u64,
     /// AddSeq reservations.
     pub reserve: u64,
     /// Clean closes.
@@ -47,7 +51,13 @@ pub struct FrameCounts {
 impl FrameCounts {
     /// Record frames (every record kind).
     pub fn records(&self) -> u64 {
-        self.create_tree + self.add_batch + self.update_head + self.delete_entry + self.delete_tree
+        self.create_tree
+            + self.add_batch
+            + self.update_head
+            + self.delete_entry
+            + self.delete_tree
+            + self.set_cursor
+            + self.delete_cursor
     }
 
     /// Every frame.
@@ -127,6 +137,8 @@ pub struct Scan {
     pub head_entries: usize,
     /// Head entries queued for deletion or deleted.
     pub deleted_entries: usize,
+    /// The named cursors and their positions, sorted by name.
+    pub cursors: Vec<(Id, u64)>,
     /// Lowest and highest AddSeq of a batch record in the log.
     pub batch_seqs: Option<(u64, u64)>,
     /// Lowest and highest AddSeq of a stored change (roots, AddSeq 0, aside).
@@ -265,6 +277,8 @@ impl Walk<'_> {
             Record::UpdateHead(_) => counts.update_head += 1,
             Record::DeleteEntry(_) => counts.delete_entry += 1,
             Record::DeleteTree { .. } => counts.delete_tree += 1,
+            Record::SetCursor(_) => counts.set_cursor += 1,
+            Record::DeleteCursor(_) => counts.delete_cursor += 1,
         }
         if let Record::AddBatch(b) = record {
             self.scan.batch_seqs = Some(match self.scan.batch_seqs {
@@ -387,7 +401,7 @@ impl Walk<'_> {
                     }
                 }
             }
-            Record::DeleteEntry(_) => {}
+            Record::DeleteEntry(_) | Record::SetCursor(_) | Record::DeleteCursor(_) => {}
         }
     }
 
@@ -399,6 +413,15 @@ impl Walk<'_> {
             index.extend(ids.iter().map(|id| (seq, id.clone())));
             true
         });
+        for (name, seq) in memory.cursors.all() {
+            if seq > counter {
+                self.problem(
+                    at.0,
+                    at.1,
+                    format!("cursor {name:?} is at {seq}, above the counter {counter}"),
+                );
+            }
+        }
         self.scan.stored_seqs = match (index.first(), index.last()) {
             (Some(a), Some(b)) => Some((a.0, b.0)),
             _ => None,
@@ -494,6 +517,7 @@ impl Walk<'_> {
         self.scan.changes = stored;
         let entries = memory.heads.all();
         self.scan.head_entries = entries.len();
+        self.scan.cursors = memory.cursors.all();
         self.scan.deleted_entries = entries
             .iter()
             .filter(|e| e.deleted_status >= DeletedStatus::Queued)

@@ -30,6 +30,7 @@
 mod change;
 mod commit;
 mod counter;
+mod cursor;
 mod engine;
 mod entry;
 mod error;
@@ -52,6 +53,7 @@ mod wal;
 
 pub use change::{Batch, StorageChange, TreeRoot, ROOT_ORDER_ID};
 pub use counter::AddSeqCounter;
+pub use cursor::Cursor;
 pub use entry::{DeletedStatus, HeadEntry};
 pub use error::{Error, Result};
 pub use feed::Subscription;

@@ -27,6 +27,32 @@ pub(crate) enum Record {
         /// When the storage was deferred: the tree to create first, in the same commit.
         create: Option<NewTree>,
     },
+    /// Create, move or reset a named cursor (`Space::cursor`, `Cursor::ack`, `Cursor::reset`).
+    SetCursor(CursorFields),
+    /// Remove a named cursor.
+    DeleteCursor(Id),
+}
+
+/// A named cursor's new position, and how it may move there.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct CursorFields {
+    /// The cursor's name.
+    pub(crate) name: Id,
+    /// Its new position (an AddSeq).
+    pub(crate) seq: u64,
+    /// How the position may change.
+    pub(crate) how: CursorMove,
+}
+
+/// How a [`Record::SetCursor`] may change a cursor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum CursorMove {
+    /// Creates the cursor at `seq` when there is none; a cursor that exists stays as it is.
+    Create,
+    /// Moves an existing cursor forward (or leaves it): refused when it would go back.
+    Ack,
+    /// Sets an existing cursor to any position (the explicit way back).
+    Reset,
 }
 
 /// A tree to create: its root change (tree id = root id, AddSeq 0) and its head entry's flags.

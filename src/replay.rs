@@ -265,6 +265,10 @@ pub(crate) fn recover(
                 offset: bad.offset as u64,
                 reason: bad.reason,
                 moved_to: moved.moved_to,
+                kept_add_seq: report.max_batch_seq,
+                // Set by the open, which knows where the counter restarts.
+                seqs_maybe_gone: report.max_batch_seq + 1..=report.max_batch_seq,
+                cursors_lowered: Vec::new(),
             });
             report.add_seq = counter.max(reserved);
             // What a checkpoint superseded stays: the repaired log may need it by hand.

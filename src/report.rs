@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::Id;
+
 /// What replay found and did, returned by [`crate::Space::recovery_report`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -54,4 +56,14 @@ pub struct Repair {
     pub reason: String,
     /// Side files holding everything from the bad frame on.
     pub moved_to: Vec<PathBuf>,
+    /// The highest AddSeq of a batch that was kept (0: none was).
+    pub kept_add_seq: u64,
+    /// The seqs that may have belonged to batches that were moved aside: every seq above
+    /// `kept_add_seq` up to the counter the space restarts at. A consumer whose position is in
+    /// this range may have missed them; the space's incarnation is new, so a consumer that
+    /// stored `(incarnation, cursor)` elsewhere notices and resyncs.
+    pub seqs_maybe_gone: std::ops::RangeInclusive<u64>,
+    /// Named cursors that were above `kept_add_seq`, with the position each had: each was
+    /// lowered to `kept_add_seq` (durably, before the space was handed out).
+    pub cursors_lowered: Vec<(Id, u64)>,
 }

@@ -11,8 +11,8 @@ use crate::memory::Memory;
 use crate::record::{NewTree, Record};
 use crate::wal::{CheckpointStats, Refusal};
 use crate::{
-    AddSeqCounter, Batch, Durability, Error, HeadStorage, Id, Options, RecoveryReport, Result,
-    StorageChange, TreeRoot, TreeStorage,
+    AddSeqCounter, Batch, Cursor, Durability, Error, HeadStorage, Id, Options, RecoveryReport,
+    Result, StorageChange, TreeRoot, TreeStorage,
 };
 
 /// One any-sync space: tree storages, the head storage and the space-global AddSeq counter.
@@ -111,7 +111,7 @@ impl Space {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn open(dir: impl AsRef<Path>, options: Options) -> Result<Space> {
-        let opened = engine::open(dir.as_ref(), &options)?;
+        let mut opened = engine::open(dir.as_ref(), &options)?;
         let incarnation = opened.wal.incarnation();
         let mut commit = Commit::new(
             opened.memory,
@@ -123,6 +123,7 @@ impl Space {
         if let Some(factor) = options.auto_checkpoint_factor {
             commit = commit.with_auto_checkpoint(factor, options.auto_checkpoint_min_bytes);
         }
+        engine::lower_cursors(&commit, &mut opened.report)?;
         Ok(Space {
             commit: Arc::new(commit),
             report: Some(Arc::new(opened.report)),
@@ -370,6 +371,44 @@ impl Space {
     ) -> Subscription {
         let trees = trees.into_iter().map(Into::into).collect();
         Subscription::new(&self.commit, after, Some(trees))
+    }
+
+    /// The named cursor `name` (created at 0, durably, when the space has none of that name):
+    /// a consumer's position in the feed, kept in the space. See [`Cursor`].
+    ///
+    /// # Errors
+    ///
+    /// Creating a cursor is a write: [`Error::ReadOnly`] in a read-only space (which can open
+    /// only the cursors it holds), or an I/O error of the log.
+    pub fn cursor(&self, name: &str) -> Result<Cursor> {
+        Cursor::open(&self.commit, name)
+    }
+
+    /// Every named cursor with its position, sorted by name.
+    pub fn cursors(&self) -> Vec<(Id, u64)> {
+        self.commit.memory().cursors.all()
+    }
+
+    /// Deletes the named cursor `name`; returns whether there was one. Handles to it see
+    /// position 0, and their acks fail with [`Error::UnknownCursor`].
+    ///
+    /// # Errors
+    ///
+    /// The errors of a write ([`Error::ReadOnly`], an I/O error of the log).
+    pub fn delete_cursor(&self, name: &str) -> Result<bool> {
+        if self.commit.memory().cursors.get(name).is_none() {
+            return Ok(false);
+        }
+        let name = Id::from(name);
+        self.commit
+            .write(|_| Ok(Record::DeleteCursor(name)), || {})?;
+        Ok(true)
+    }
+
+    /// Every batch after `cursor`'s position, as [`Space::subscribe`] gives them. The
+    /// subscription does not move the cursor: [`Cursor::ack`] what was processed.
+    pub fn subscribe_cursor(&self, cursor: &Cursor) -> Subscription {
+        Subscription::new(cursor.commit(), cursor.get(), None)
     }
 
     /// How many changes the space holds (roots included).

@@ -6,7 +6,12 @@
 //! run, each killed `Sync` segment keeping its preallocated zeros) and the time to replay it
 //! stay bounded.
 //!
-//! `SPACESTORE_CRASH_KILLS` sets the number of kills (default 200).
+//! The cursor loop does the same to a consumer that follows a subscription from its named cursor
+//! and acknowledges each batch under `Sync`: after each kill the cursor is at or above the last
+//! acknowledged seq, and the next run carries on above it.
+//!
+//! `SPACESTORE_CRASH_KILLS` sets the number of kills (default 200), `SPACESTORE_CRASH_CURSOR_KILLS`
+//! those of the cursor loop (default 20).
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader, Write};
@@ -19,6 +24,39 @@ use std::time::{Duration, Instant};
 use spacestore::{Durability, Error, Options, Space, StorageChange, TreeRoot};
 
 const CHILD_ENV: &str = "SPACESTORE_CRASH_CHILD";
+
+/// The cursor child: a writer thread commits `Sync` batches while a consumer follows them with
+/// a subscription from its named cursor and acknowledges each batch on it, printing every seq
+/// whose ack returned.
+fn cursor_child(dir: &Path) {
+    let space = Space::open(dir, Options::default().durability(Durability::Sync)).unwrap();
+    let tree = match space.tree_storage("k") {
+        Ok(tree) => tree,
+        Err(_) => space
+            .create_tree_storage(TreeRoot::new("k", b"root".to_vec()))
+            .unwrap(),
+    };
+    let nonce = std::process::id();
+    let writer = thread::spawn(move || {
+        for i in 0u64.. {
+            let id = format!("k-{nonce}-{i}");
+            tree.add_all(
+                vec![StorageChange::new(id.as_str(), id.as_str(), vec![3u8; 64])],
+                [id.as_str()],
+                "k",
+            )
+            .unwrap();
+        }
+    });
+    let cursor = space.cursor("consumer").unwrap();
+    for batch in space.subscribe_cursor(&cursor) {
+        cursor.ack(batch.add_seq).unwrap();
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "ack {}", batch.add_seq).unwrap();
+        out.flush().unwrap();
+    }
+    writer.join().unwrap();
+}
 
 /// The child: two writer threads, one tree each, two changes per batch, forever.
 fn child(dir: &Path) {
@@ -65,12 +103,90 @@ fn child(dir: &Path) {
 
 struct Rng(u64);
 impl Rng {
+    /// A generator seeded from the clock and the process id; prints the seed for `what`.
+    fn seeded(what: &str) -> Rng {
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64
+            ^ (u64::from(std::process::id()) << 32)
+            | 1;
+        eprintln!("{what}: seed {seed:#x}");
+        Rng(seed)
+    }
+
     fn next(&mut self) -> u64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
         self.0
     }
+}
+
+/// Runs test `test` of this binary as a child on `dir` (stderr to `stderr_path`), waits for its
+/// first acknowledgement (a line starting with "ack "), then a random number of further ones
+/// and a random delay, and kills it with SIGKILL. Returns its stdout lines.
+fn run_and_kill(test: &str, dir: &Path, stderr_path: &Path, rng: &mut Rng) -> Vec<String> {
+    let exe = std::env::current_exe().unwrap();
+    let run = stderr_path.display();
+    let mut proc = Command::new(&exe)
+        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD_ENV, dir)
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(stderr_path).unwrap())
+        .spawn()
+        .unwrap();
+    let stdout = proc.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    let reader = thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // The event: the child's first acknowledged batch. Then a random moment after it: a
+    // random number of further acknowledgements, then a random extra delay. A child whose
+    // stdout closes first has died by itself.
+    let further_acks = rng.next() % 8;
+    let mut lines = Vec::new();
+    let mut acks_seen = 0u64;
+    while acks_seen <= further_acks {
+        // Only a guard against a hung child, not a synchronisation.
+        match rx.recv_timeout(Duration::from_secs(120)) {
+            Ok(line) => {
+                acks_seen += u64::from(line.starts_with("ack "));
+                lines.push(line);
+            }
+            Err(e) => {
+                if proc.try_wait().unwrap().is_none() {
+                    proc.kill().unwrap();
+                }
+                let status = proc.wait().unwrap();
+                panic!(
+                    "run {run}: the child stopped after {acks_seen} acknowledgements \
+                     (waiting for {}: {e}); {status}; stderr:\n{}",
+                    further_acks + 1,
+                    std::fs::read_to_string(stderr_path).unwrap()
+                );
+            }
+        }
+    }
+    thread::sleep(Duration::from_micros(rng.next() % 2_000));
+    proc.kill().unwrap();
+    let status = proc.wait().unwrap();
+    {
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(
+            status.signal(),
+            Some(9), // SIGKILL, 9 on every Unix
+            "run {run}: the child ended by itself ({status}); stderr:\n{}",
+            std::fs::read_to_string(stderr_path).unwrap()
+        );
+    }
+    reader.join().unwrap();
+    lines.extend(rx.try_iter());
+    lines
 }
 
 #[test]
@@ -85,15 +201,7 @@ fn killed_sync_writers_lose_no_acknowledged_batch_and_reuse_no_seq() {
         .unwrap_or(200);
     let dir = tempfile::tempdir().unwrap();
     let logs = tempfile::tempdir().unwrap();
-    let seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64
-        ^ (u64::from(std::process::id()) << 32)
-        | 1;
-    eprintln!("crash loop: seed {seed:#x}");
-    let mut rng = Rng(seed);
-    let exe = std::env::current_exe().unwrap();
+    let mut rng = Rng::seeded("crash loop");
     // Every acknowledged batch: base id -> seq.
     let mut acked: HashMap<String, u64> = HashMap::new();
     // Seq -> the batch that got it, over all runs: a seq acknowledged twice is a reuse.
@@ -102,68 +210,12 @@ fn killed_sync_writers_lose_no_acknowledged_batch_and_reuse_no_seq() {
     let started = Instant::now();
     for run in 0..kills {
         let stderr_path = logs.path().join(format!("child-{run}.stderr"));
-        let mut proc = Command::new(&exe)
-            .args([
-                "--exact",
-                "killed_sync_writers_lose_no_acknowledged_batch_and_reuse_no_seq",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(CHILD_ENV, dir.path())
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&stderr_path).unwrap())
-            .spawn()
-            .unwrap();
-        let stdout = proc.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        let reader = thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        // The event: the child's first acknowledged batch. Then a random moment after it: a
-        // random number of further acknowledgements, then a random extra delay. A child whose
-        // stdout closes first has died by itself.
-        let further_acks = rng.next() % 8;
-        let mut lines = Vec::new();
-        let mut acks_seen = 0u64;
-        while acks_seen <= further_acks {
-            // Only a guard against a hung child, not a synchronisation.
-            match rx.recv_timeout(Duration::from_secs(120)) {
-                Ok(line) => {
-                    acks_seen += u64::from(line.starts_with("ack "));
-                    lines.push(line);
-                }
-                Err(e) => {
-                    if proc.try_wait().unwrap().is_none() {
-                        proc.kill().unwrap();
-                    }
-                    let status = proc.wait().unwrap();
-                    panic!(
-                        "run {run}: the child stopped after {acks_seen} acknowledgements \
-                         (waiting for {}: {e}); {status}; stderr:\n{}",
-                        further_acks + 1,
-                        std::fs::read_to_string(&stderr_path).unwrap()
-                    );
-                }
-            }
-        }
-        thread::sleep(Duration::from_micros(rng.next() % 2_000));
-        proc.kill().unwrap();
-        let status = proc.wait().unwrap();
-        {
-            use std::os::unix::process::ExitStatusExt;
-            assert_eq!(
-                status.signal(),
-                Some(9), // SIGKILL, 9 on every Unix
-                "run {run}: the child ended by itself ({status}); stderr:\n{}",
-                std::fs::read_to_string(&stderr_path).unwrap()
-            );
-        }
-        reader.join().unwrap();
-        lines.extend(rx.try_iter());
+        let lines = run_and_kill(
+            "killed_sync_writers_lose_no_acknowledged_batch_and_reuse_no_seq",
+            dir.path(),
+            &stderr_path,
+            &mut rng,
+        );
         for line in lines {
             let mut parts = line.split_whitespace();
             if parts.next() != Some("ack") {
@@ -217,4 +269,60 @@ fn killed_sync_writers_lose_no_acknowledged_batch_and_reuse_no_seq() {
         started.elapsed()
     );
     assert!(!acked.is_empty());
+}
+
+#[test]
+fn a_killed_consumer_restarts_at_or_above_its_last_sync_ack() {
+    if let Ok(dir) = std::env::var(CHILD_ENV) {
+        cursor_child(Path::new(&dir));
+        return;
+    }
+    let kills: usize = std::env::var("SPACESTORE_CRASH_CURSOR_KILLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
+    let dir = tempfile::tempdir().unwrap();
+    let logs = tempfile::tempdir().unwrap();
+    let mut rng = Rng::seeded("cursor crash loop");
+    let mut acks = 0usize;
+    let mut position = 0u64;
+    for run in 0..kills {
+        let stderr_path = logs.path().join(format!("cursor-child-{run}.stderr"));
+        let lines = run_and_kill(
+            "a_killed_consumer_restarts_at_or_above_its_last_sync_ack",
+            dir.path(),
+            &stderr_path,
+            &mut rng,
+        );
+        let acked: Vec<u64> = lines
+            .iter()
+            .filter_map(|l| l.strip_prefix("ack "))
+            .map(|s| s.parse().unwrap())
+            .collect();
+        assert!(!acked.is_empty(), "run {run}: no ack");
+        // Each run carries on from the stored cursor: its first ack is above the last run's
+        // position, and the acks come in order.
+        assert!(
+            acked[0] > position,
+            "run {run}: acked {} after {position}",
+            acked[0]
+        );
+        assert!(
+            acked.windows(2).all(|w| w[0] < w[1]),
+            "run {run}: {acked:?}"
+        );
+        acks += acked.len();
+        let last = *acked.last().unwrap();
+        let space = Space::open(dir.path(), Options::default()).unwrap();
+        position = space.cursor("consumer").unwrap().get();
+        assert!(
+            position >= last,
+            "run {run}: the cursor restarted at {position}, below the acknowledged {last}"
+        );
+        assert!(position <= space.add_seq());
+        if run % 10 == 9 {
+            space.checkpoint().unwrap();
+        }
+    }
+    eprintln!("cursor crash loop: {kills} kills, {acks} acknowledged cursor moves, 0 lost");
 }

@@ -211,23 +211,6 @@ fn recovery_report_counts_segments_frames_and_bytes() {
     assert!(report.add_seq >= 10);
 }
 
-/// The offsets at which the frames of a segment start (after its header), walked with the
-/// segment's own framing.
-fn frame_starts(seg: &Path) -> Vec<usize> {
-    use spacestore::internals::frame::{read_header, Parsed};
-    let bytes = fs::read(seg).unwrap();
-    let seq: u64 = seg.file_stem().unwrap().to_str().unwrap().parse().unwrap();
-    let header = read_header(&bytes, seq).unwrap();
-    let mut pos = header.header_len();
-    let mut starts = Vec::new();
-    while let Parsed::Frame { next, .. } = header.framing().parse(&bytes, pos) {
-        starts.push(pos);
-        pos = next;
-    }
-    assert_eq!(pos, bytes.len(), "frames walk to the end");
-    starts
-}
-
 #[test]
 fn a_torn_tail_at_every_byte_of_the_last_frames_is_cut_off_and_reported() {
     let template = tempfile::tempdir().unwrap();

@@ -47,8 +47,10 @@ fn script() -> Vec<Step> {
         Step::CreateTree(0),
         Step::CreateTree(1),
         batch(0, 2, 60),
+        Step::CreateCursor(0),
         Step::PutEntry,
         batch(1, 1, 150),
+        Step::Ack(0),
         Step::Sync,
         batch(0, 3, 20),
         Step::Checkpoint,
@@ -57,12 +59,14 @@ fn script() -> Vec<Step> {
         batch(0, 1, 10),
         Step::Reopen,
         batch(1, 2, 100),
+        Step::Ack(0),
         Step::PutEntry,
         Step::Checkpoint,
         batch(0, 1, 50),
         Step::Sync,
         Step::DeleteTree(1),
         batch(0, 1, 30),
+        Step::ResetCursor(0),
         Step::Reopen,
         batch(0, 1, 5),
     ]
@@ -161,6 +165,9 @@ fn compare(before: &Dump, after: &Dump, in_doubt: &[EventKind]) -> Result<(), St
             EventKind::TreeDeleted(t) => {
                 may_vanish_tree.insert(t.clone());
             }
+            EventKind::Cursor(name, _) | EventKind::CursorDeleted(name) => {
+                touched.insert(name.clone());
+            }
         }
     }
     let a: BTreeMap<String, &StorageChange> = before
@@ -209,6 +216,25 @@ fn compare(before: &Dump, after: &Dump, in_doubt: &[EventKind]) -> Result<(), St
                 "head entry {id} differs after the reopen: {:?} vs {:?}",
                 ea.get(id),
                 eb.get(id)
+            ));
+        }
+    }
+    let ca: BTreeMap<String, u64> = before
+        .cursors
+        .iter()
+        .map(|(name, seq)| (name.to_string(), *seq))
+        .collect();
+    let cb: BTreeMap<String, u64> = after
+        .cursors
+        .iter()
+        .map(|(name, seq)| (name.to_string(), *seq))
+        .collect();
+    for name in ca.keys().chain(cb.keys()) {
+        if !touched.contains(name) && ca.get(name) != cb.get(name) {
+            return Err(format!(
+                "cursor {name} differs after the reopen: {:?} vs {:?}",
+                ca.get(name),
+                cb.get(name)
             ));
         }
     }

@@ -118,7 +118,8 @@ pub fn inspect(dir: &Path) -> Result<(), Failure> {
     }
     say(format_args!(
         "  frames         {}: records {} (create tree {}, add batch {}, update head {}, \
-         delete entry {}, delete tree {}), reservations {}, closes {}, checkpoints {}",
+         delete entry {}, delete tree {}, set cursor {}, delete cursor {}), reservations {}, \
+         closes {}, checkpoints {}",
         f.total(),
         f.records(),
         f.create_tree,
@@ -126,6 +127,8 @@ pub fn inspect(dir: &Path) -> Result<(), Failure> {
         f.update_head,
         f.delete_entry,
         f.delete_tree,
+        f.set_cursor,
+        f.delete_cursor,
         f.reserve,
         f.close,
         f.checkpoint

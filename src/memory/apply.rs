@@ -10,7 +10,7 @@ use crate::change::StorageChange;
 use crate::entry::{DeletedStatus, HeadEntry};
 use crate::error::{Error, Result};
 use crate::id::Id;
-use crate::record::{Batch, NewTree, Record};
+use crate::record::{Batch, CursorFields, CursorMove, NewTree, Record};
 use crate::sync::write;
 
 /// The tree a batch or a deletion writes to, as checked before the write takes its seq
@@ -92,8 +92,30 @@ impl Memory {
                 }
                 Ok(Plan::default())
             }
-            Record::UpdateHead(_) | Record::DeleteEntry(_) => Ok(Plan::default()),
+            Record::SetCursor(cursor) => self.check_cursor(cursor).map(|()| Plan::default()),
+            Record::UpdateHead(_) | Record::DeleteEntry(_) | Record::DeleteCursor(_) => {
+                Ok(Plan::default())
+            }
         }
+    }
+
+    /// A cursor moves only if it exists (except to be created), and an ack never moves it back.
+    fn check_cursor(&self, cursor: &CursorFields) -> Result<()> {
+        if cursor.how == CursorMove::Create {
+            return Ok(());
+        }
+        let position = self
+            .cursors
+            .get(&cursor.name)
+            .ok_or_else(|| Error::UnknownCursor(cursor.name.clone()))?;
+        if cursor.how == CursorMove::Ack && cursor.seq < position {
+            return Err(Error::CursorBackwards {
+                name: cursor.name.clone(),
+                position,
+                requested: cursor.seq,
+            });
+        }
+        Ok(())
     }
 
     /// Checks the tree a batch or a deletion writes to: the tree `create` makes can be created,
@@ -194,6 +216,10 @@ impl Memory {
                 }
                 self.delete_tree(tree_id);
             }
+            Record::SetCursor(c) => self
+                .cursors
+                .set(&c.name, c.seq, c.how == CursorMove::Create),
+            Record::DeleteCursor(name) => self.cursors.delete(name),
         }
         applied
     }

@@ -3,6 +3,7 @@
 
 mod apply;
 mod changes;
+mod cursors;
 mod heads;
 mod snapshot;
 mod trees;
@@ -12,6 +13,7 @@ use std::sync::Arc;
 
 pub(crate) use apply::{Applied, Plan, Target};
 pub(crate) use changes::ChangeMap;
+pub(crate) use cursors::CursorTable;
 pub(crate) use heads::{HeadTable, UpdateRef};
 pub(crate) use trees::TreeState;
 
@@ -30,6 +32,8 @@ pub(crate) struct Memory {
     pub(crate) heads: HeadTable,
     /// The AddSeq index.
     pub(crate) index: SeqIndex,
+    /// The named cursors.
+    pub(crate) cursors: CursorTable,
 }
 
 impl Memory {

@@ -1,20 +1,30 @@
 //! [`Memory::snapshot`]: the live state of a space as a list of records, for a checkpoint.
 //!
-//! Replaying the records in the order emitted rebuilds the same state: every tree (root and
-//! batches, in AddSeq order, with their seqs), then every head entry rewritten whole (deleted
-//! first where the tree's records set a field the entry does not have: a last AddSeq).
+//! Replaying the records in the order emitted rebuilds the same state: every named cursor, every
+//! tree (root and batches, in AddSeq order, with their seqs), then every head entry rewritten
+//! whole (deleted first where the tree's records set a field the entry does not have: a last
+//! AddSeq).
 
 use std::sync::Arc;
 
 use super::Memory;
 use crate::error::Result;
 use crate::id::Id;
-use crate::record::{Batch, HeadFields, NewTree, Record};
+use crate::record::{Batch, CursorFields, CursorMove, HeadFields, NewTree, Record};
 use crate::sync::read;
 
 impl Memory {
     /// Calls `emit` with each record of the live state, in replay order.
     pub(crate) fn snapshot(&self, mut emit: impl FnMut(&Record) -> Result<()>) -> Result<()> {
+        // The cursors first: a repair that keeps only part of the checkpoint keeps them, and
+        // lowers those above the batches it kept (so the report can say so).
+        for (name, seq) in self.cursors.all() {
+            emit(&Record::SetCursor(CursorFields {
+                name,
+                seq,
+                how: CursorMove::Create,
+            }))?;
+        }
         let mut trees: Vec<_> = read(&self.trees)
             .iter()
             .map(|(id, t)| (id.clone(), Arc::clone(t)))

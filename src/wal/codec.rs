@@ -12,13 +12,20 @@ use bytes::Bytes;
 use crate::change::StorageChange;
 use crate::entry::DeletedStatus;
 use crate::id::Id;
-use crate::record::{Batch, HeadFields, NewTree, Record};
+use crate::record::{Batch, CursorFields, CursorMove, HeadFields, NewTree, Record};
 
 const CREATE_TREE: u8 = 1;
 const ADD_BATCH: u8 = 2;
 const UPDATE_HEAD: u8 = 3;
 const DELETE_ENTRY: u8 = 4;
 const DELETE_TREE: u8 = 5;
+const SET_CURSOR: u8 = 6;
+const DELETE_CURSOR: u8 = 7;
+
+// How a SetCursor moves its cursor.
+const CURSOR_CREATE: u8 = 0;
+const CURSOR_ACK: u8 = 1;
+const CURSOR_RESET: u8 = 2;
 
 // UpdateHead field flags.
 const F_HEADS: u8 = 1;
@@ -221,6 +228,23 @@ fn encode_into(record: &Record, out: &mut impl Sink) {
                 None => put_u8(out, 0),
             }
         }
+        Record::SetCursor(c) => {
+            put_u8(out, SET_CURSOR);
+            put_bytes(out, c.name.as_bytes());
+            put_u64(out, c.seq);
+            put_u8(
+                out,
+                match c.how {
+                    CursorMove::Create => CURSOR_CREATE,
+                    CursorMove::Ack => CURSOR_ACK,
+                    CursorMove::Reset => CURSOR_RESET,
+                },
+            );
+        }
+        Record::DeleteCursor(name) => {
+            put_u8(out, DELETE_CURSOR);
+            put_bytes(out, name.as_bytes());
+        }
     }
 }
 
@@ -392,6 +416,17 @@ pub(crate) fn decode(seg: &Bytes, range: std::ops::Range<usize>) -> Result<Recor
             let create = if r.bool()? { Some(r.new_tree()?) } else { None };
             Record::DeleteTree { tree_id, create }
         }
+        SET_CURSOR => Record::SetCursor(CursorFields {
+            name: r.id()?,
+            seq: r.u64()?,
+            how: match r.u8()? {
+                CURSOR_CREATE => CursorMove::Create,
+                CURSOR_ACK => CursorMove::Ack,
+                CURSOR_RESET => CursorMove::Reset,
+                _ => return Err("unknown cursor move"),
+            },
+        }),
+        DELETE_CURSOR => Record::DeleteCursor(r.id()?),
         _ => return Err("unknown record kind"),
     };
     if r.pos != r.end {
@@ -456,6 +491,14 @@ mod tests {
             tree_id: Id::from("t"),
             create: None,
         });
+        for how in [CursorMove::Create, CursorMove::Ack, CursorMove::Reset] {
+            round_trip(Record::SetCursor(CursorFields {
+                name: Id::from("indexer"),
+                seq: 42,
+                how,
+            }));
+        }
+        round_trip(Record::DeleteCursor(Id::from("indexer")));
     }
 
     #[test]

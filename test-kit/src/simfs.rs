@@ -919,8 +919,8 @@ pub mod workload {
     use std::path::PathBuf;
 
     use spacestore::{
-        Durability, Error, HeadEntry, HeadUpdate, IterOptions, Options, Space, StorageChange,
-        TreeRoot,
+        Cursor, Durability, Error, HeadEntry, HeadUpdate, Id, IterOptions, Options, Space,
+        StorageChange, TreeRoot,
     };
 
     use super::{Rng, SimFs};
@@ -980,6 +980,14 @@ pub mod workload {
         DeleteEntry(u8),
         /// Deletes tree `t{n}` (its changes go; its head entry stays).
         DeleteTree(u8),
+        /// Creates named cursor `k{n}` (`Space::cursor`).
+        CreateCursor(u8),
+        /// Acknowledges the counter's value on cursor `k{n}` (created before).
+        Ack(u8),
+        /// Resets cursor `k{n}` (created before) to half its position.
+        ResetCursor(u8),
+        /// Deletes cursor `k{n}` (created before).
+        DeleteCursor(u8),
         /// `Space::checkpoint`.
         Checkpoint,
         /// `Space::sync`.
@@ -1011,6 +1019,7 @@ pub mod workload {
         let mut out = vec![Step::CreateTree(0)];
         let mut trees = vec![true]; // live?
         let mut entries = Vec::new(); // live?
+        let mut cursors = [false; 2]; // live?
         while out.len() < len {
             let live: Vec<u8> = (0..trees.len() as u8)
                 .filter(|&t| trees[t as usize])
@@ -1046,7 +1055,23 @@ pub mod workload {
                 let t = live[rng.below(live.len() as u64) as usize];
                 trees[t as usize] = false;
                 Step::DeleteTree(t)
-            } else if roll < 86 {
+            } else if roll < 84 {
+                let k = rng.below(2) as u8;
+                let live = &mut cursors[k as usize];
+                if !*live {
+                    *live = true;
+                    Step::CreateCursor(k)
+                } else {
+                    match rng.below(8) {
+                        0 => {
+                            *live = false;
+                            Step::DeleteCursor(k)
+                        }
+                        1 => Step::ResetCursor(k),
+                        _ => Step::Ack(k),
+                    }
+                }
+            } else if roll < 88 {
                 Step::Checkpoint
             } else if roll < 93 {
                 Step::Sync
@@ -1073,6 +1098,10 @@ pub mod workload {
         EntryDeleted(String),
         /// A tree was deleted.
         TreeDeleted(String),
+        /// A named cursor was created (at 0) or set to a position.
+        Cursor(String, u64),
+        /// A named cursor was deleted.
+        CursorDeleted(String),
     }
 
     /// A write that was attempted (one record, if it reached the log).
@@ -1244,6 +1273,39 @@ pub mod workload {
                         .and_then(|t| t.delete())
                         .map(|_| self.events[e].acked = true)
                 }
+                Step::CreateCursor(k) => {
+                    let name = format!("k{k}");
+                    let e = self.push(EventKind::Cursor(name.clone(), 0));
+                    event = Some(e);
+                    space.cursor(&name).map(|_| self.events[e].acked = true)
+                }
+                Step::Ack(k) | Step::ResetCursor(k) => {
+                    let name = format!("k{k}");
+                    space.cursor(&name).and_then(|cursor| {
+                        let (seq, set) = if matches!(step, Step::Ack(_)) {
+                            (
+                                space.add_seq(),
+                                Cursor::ack as fn(&Cursor, u64) -> Result<(), Error>,
+                            )
+                        } else {
+                            (
+                                cursor.get() / 2,
+                                Cursor::reset as fn(&Cursor, u64) -> Result<(), Error>,
+                            )
+                        };
+                        let e = self.push(EventKind::Cursor(name.clone(), seq));
+                        event = Some(e);
+                        set(&cursor, seq).map(|()| self.events[e].acked = true)
+                    })
+                }
+                Step::DeleteCursor(k) => {
+                    let name = format!("k{k}");
+                    let e = self.push(EventKind::CursorDeleted(name.clone()));
+                    event = Some(e);
+                    space
+                        .delete_cursor(&name)
+                        .map(|_| self.events[e].acked = true)
+                }
                 Step::Checkpoint => space.checkpoint().map(|_| {
                     self.durable_floor = self.events.len();
                 }),
@@ -1291,6 +1353,8 @@ pub mod workload {
         pub entries: Vec<HeadEntry>,
         /// Live trees.
         pub trees: usize,
+        /// The named cursors.
+        pub cursors: Vec<(Id, u64)>,
     }
 
     /// What `space` shows.
@@ -1309,6 +1373,7 @@ pub mod workload {
             changes: space.collect_changes_after_add_seq(0),
             entries,
             trees: space.tree_count(),
+            cursors: space.cursors(),
         }
     }
 
@@ -1320,6 +1385,8 @@ pub mod workload {
         changes: BTreeMap<String, (String, Option<u64>, usize)>,
         /// head entry id -> heads
         heads: BTreeMap<String, Vec<String>>,
+        /// cursor name -> position
+        cursors: BTreeMap<String, u64>,
     }
 
     fn expected(events: &[Event], p: usize) -> Expected {
@@ -1345,6 +1412,12 @@ pub mod workload {
                 EventKind::TreeDeleted(t) => {
                     x.trees.insert(t.clone(), false);
                     x.changes.retain(|_, (tree, _, _)| tree != t);
+                }
+                EventKind::Cursor(name, seq) => {
+                    x.cursors.insert(name.clone(), *seq);
+                }
+                EventKind::CursorDeleted(name) => {
+                    x.cursors.remove(name);
                 }
             }
         }
@@ -1413,6 +1486,17 @@ pub mod workload {
             return Err(format!(
                 "head entries differ: seen {heads:?}, expected {:?}",
                 x.heads
+            ));
+        }
+        let cursors: BTreeMap<String, u64> = d
+            .cursors
+            .iter()
+            .map(|(name, seq)| (name.to_string(), *seq))
+            .collect();
+        if cursors != x.cursors {
+            return Err(format!(
+                "cursors differ: seen {cursors:?}, expected {:?}",
+                x.cursors
             ));
         }
         Ok(())

@@ -25,6 +25,23 @@ pub fn ids(changes: &[StorageChange]) -> Vec<String> {
     changes.iter().map(|c| c.id.to_string()).collect()
 }
 
+/// The offsets at which the frames of a segment start (after its header), walked with the
+/// segment's own framing.
+pub fn frame_starts(seg: &std::path::Path) -> Vec<usize> {
+    use spacestore::internals::frame::{read_header, Parsed};
+    let bytes = std::fs::read(seg).unwrap();
+    let seq: u64 = seg.file_stem().unwrap().to_str().unwrap().parse().unwrap();
+    let header = read_header(&bytes, seq).unwrap();
+    let mut pos = header.header_len();
+    let mut starts = Vec::new();
+    while let Parsed::Frame { next, .. } = header.framing().parse(&bytes, pos) {
+        starts.push(pos);
+        pos = next;
+    }
+    assert_eq!(pos, bytes.len(), "frames walk to the end");
+    starts
+}
+
 /// No heads given: the tree's heads stay as they are.
 pub const NO_HEADS: [&str; 0] = [];
 #[allow(unused_imports)]
