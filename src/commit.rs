@@ -134,7 +134,15 @@ pub(crate) struct Commit {
     /// Wakes the space's subscribers when a batch is published.
     notifier: Arc<Notifier>,
     inner: Mutex<Inner>,
-    observers: RwLock<Vec<Arc<dyn HeadObserver>>>,
+    /// The head observers, with the ids their guards remove them by.
+    observers: RwLock<Observers>,
+}
+
+/// The head observers of a space.
+#[derive(Default)]
+struct Observers {
+    list: Vec<(u64, Arc<dyn HeadObserver>)>,
+    next_id: u64,
 }
 
 #[cfg(not(loom))]
@@ -194,7 +202,7 @@ impl Commit {
                 results: HashMap::new(),
                 published: 0,
             }),
-            observers: RwLock::new(Vec::new()),
+            observers: RwLock::new(Observers::default()),
         }
     }
 
@@ -279,8 +287,18 @@ impl Commit {
         &self.counter
     }
 
-    pub(crate) fn add_observer(&self, observer: Arc<dyn HeadObserver>) {
-        write(&self.observers).push(observer);
+    /// Adds a head observer; returns the id that removes it ([`Commit::remove_observer`]).
+    pub(crate) fn add_observer(&self, observer: Arc<dyn HeadObserver>) -> u64 {
+        let mut observers = write(&self.observers);
+        let id = observers.next_id;
+        observers.next_id += 1;
+        observers.list.push((id, observer));
+        id
+    }
+
+    /// Removes the head observer `id` (after a write that is telling it has finished).
+    pub(crate) fn remove_observer(&self, id: u64) {
+        write(&self.observers).list.retain(|(i, _)| *i != id);
     }
 
     /// Runs `f` with the log under the commit lock (for `sync` and inspection).
@@ -411,14 +429,18 @@ impl Commit {
     }
 
     fn has_observers(&self) -> bool {
-        !read(&self.observers).is_empty()
+        !read(&self.observers).list.is_empty()
     }
 
     fn notify(&self, changed: &[HeadEntry]) {
         if changed.is_empty() {
             return;
         }
-        let observers = read(&self.observers).clone();
+        let observers: Vec<Arc<dyn HeadObserver>> = read(&self.observers)
+            .list
+            .iter()
+            .map(|(_, o)| Arc::clone(o))
+            .collect();
         if observers.is_empty() {
             return;
         }

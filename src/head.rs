@@ -3,7 +3,7 @@
 
 use std::ops::ControlFlow;
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use crate::commit::Commit;
 use crate::record::{HeadFields, Record};
@@ -211,9 +211,58 @@ impl HeadStorage {
         self.commit.memory().heads.max_last_add_seq()
     }
 
-    /// Adds an observer, told of every effective change of an entry from now on.
-    pub fn add_observer(&self, observer: impl HeadObserver + 'static) {
-        self.commit.add_observer(Arc::new(observer));
+    /// Adds an observer, told of every effective change of an entry from now on, until the
+    /// returned guard is dropped.
+    ///
+    /// An observer may hold a [`crate::Space`] handle (to read the space when told): that
+    /// handle keeps the space open, and its directory locked, only as long as the guard lives.
+    /// Dropping the guard removes the observer and with it the handle, so a space whose
+    /// handles and guards are all dropped closes. The guard itself holds the space weakly.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use spacestore::{HeadEntry, HeadUpdate, Space};
+    /// let space = Space::in_memory();
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let sink = Arc::clone(&seen);
+    /// let guard = space
+    ///     .head_storage()
+    ///     .add_observer(move |e: &HeadEntry| sink.lock().unwrap().push(e.id.clone()));
+    /// space.head_storage().update_entry(HeadUpdate::new("a").heads(["h1"]))?;
+    /// drop(guard); // removed: no longer told
+    /// space.head_storage().update_entry(HeadUpdate::new("b").heads(["h2"]))?;
+    /// assert_eq!(*seen.lock().unwrap(), ["a"]);
+    /// # Ok::<(), spacestore::Error>(())
+    /// ```
+    pub fn add_observer(&self, observer: impl HeadObserver + 'static) -> ObserverGuard {
+        ObserverGuard {
+            commit: Arc::downgrade(&self.commit),
+            id: self.commit.add_observer(Arc::new(observer)),
+        }
+    }
+}
+
+/// Keeps a head observer registered ([`HeadStorage::add_observer`]); dropping it removes the
+/// observer. It holds its space weakly: it never keeps a space open.
+#[must_use = "the observer is removed as soon as its guard is dropped"]
+pub struct ObserverGuard {
+    commit: Weak<Commit>,
+    id: u64,
+}
+
+impl Drop for ObserverGuard {
+    fn drop(&mut self) {
+        if let Some(commit) = self.commit.upgrade() {
+            commit.remove_observer(self.id);
+        }
+    }
+}
+
+impl std::fmt::Debug for ObserverGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObserverGuard")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
     }
 }
 

@@ -57,7 +57,7 @@ pub use cursor::Cursor;
 pub use entry::{DeletedStatus, HeadEntry};
 pub use error::{Error, Result};
 pub use feed::Subscription;
-pub use head::{HeadObserver, HeadStorage, HeadUpdate, IterOptions};
+pub use head::{HeadObserver, HeadStorage, HeadUpdate, IterOptions, ObserverGuard};
 pub use id::Id;
 pub use options::{Durability, Options, Recovery};
 pub use report::{RecoveryReport, Repair, TornTail};

@@ -7,7 +7,7 @@ use std::ops::ControlFlow;
 use std::sync::{Arc, Mutex};
 
 use common::*;
-use spacestore::{DeletedStatus, Error, HeadEntry, HeadUpdate, IterOptions, Space};
+use spacestore::{DeletedStatus, Error, HeadEntry, HeadUpdate, IterOptions, Options, Space};
 
 fn entry_ids(entries: &[HeadEntry]) -> Vec<String> {
     entries.iter().map(|e| e.id.to_string()).collect()
@@ -154,7 +154,7 @@ fn observers_are_told_of_an_effective_update_with_the_whole_entry() {
     let heads = space.head_storage();
     let seen = Arc::new(Mutex::new(Vec::new()));
     let sink = Arc::clone(&seen);
-    heads.add_observer(move |e: &HeadEntry| sink.lock().unwrap().push(e.clone()));
+    let _observer = heads.add_observer(move |e: &HeadEntry| sink.lock().unwrap().push(e.clone()));
     heads
         .update_entry(HeadUpdate::new("x").heads(["h"]).common_snapshot("s"))
         .unwrap();
@@ -176,7 +176,7 @@ fn observers_are_not_told_of_an_update_that_changes_nothing() {
         .unwrap();
     let count = Arc::new(Mutex::new(0));
     let sink = Arc::clone(&count);
-    heads.add_observer(move |_: &HeadEntry| *sink.lock().unwrap() += 1);
+    let _observer = heads.add_observer(move |_: &HeadEntry| *sink.lock().unwrap() += 1);
     heads
         .update_entry(HeadUpdate::new("x").heads(["h"]))
         .unwrap();
@@ -188,7 +188,7 @@ fn observers_are_told_of_every_add_all() {
     let (space, tree) = space_with_tree("t");
     let seen = Arc::new(Mutex::new(Vec::new()));
     let sink = Arc::clone(&seen);
-    space
+    let _observer = space
         .head_storage()
         .add_observer(move |e: &HeadEntry| sink.lock().unwrap().push(e.last_add_seq));
     tree.add_all(vec![change("c1", "1")], NO_HEADS, "t")
@@ -205,7 +205,7 @@ fn observers_are_not_told_of_a_failed_batch() {
         .unwrap();
     let count = Arc::new(Mutex::new(0));
     let sink = Arc::clone(&count);
-    space
+    let _observer = space
         .head_storage()
         .add_observer(move |_: &HeadEntry| *sink.lock().unwrap() += 1);
     assert!(tree
@@ -220,7 +220,7 @@ fn an_observer_may_read_the_space_but_not_write_to_it() {
     let observed = space.clone();
     let results = Arc::new(Mutex::new(Vec::new()));
     let sink = Arc::clone(&results);
-    space.head_storage().add_observer(move |e: &HeadEntry| {
+    let _observer = space.head_storage().add_observer(move |e: &HeadEntry| {
         let read = observed.head_storage().get_entry(&e.id).is_ok();
         let write = observed
             .head_storage()
@@ -232,6 +232,52 @@ fn an_observer_may_read_the_space_but_not_write_to_it() {
     tree.add_all(vec![change("c1", "1")], NO_HEADS, "t")
         .unwrap();
     assert_eq!(*results.lock().unwrap(), vec![(true, true)]);
+}
+
+#[test]
+fn dropping_the_observer_guard_removes_the_observer() {
+    let space = Space::in_memory();
+    let heads = space.head_storage();
+    let count = Arc::new(Mutex::new(0));
+    let sink = Arc::clone(&count);
+    let guard = heads.add_observer(move |_: &HeadEntry| *sink.lock().unwrap() += 1);
+    let other = Arc::new(Mutex::new(0));
+    let other_sink = Arc::clone(&other);
+    let _kept = heads.add_observer(move |_: &HeadEntry| *other_sink.lock().unwrap() += 1);
+    heads
+        .update_entry(HeadUpdate::new("x").heads(["1"]))
+        .unwrap();
+    drop(guard);
+    heads
+        .update_entry(HeadUpdate::new("x").heads(["2"]))
+        .unwrap();
+    assert_eq!(*count.lock().unwrap(), 1);
+    // The other observer is still told.
+    assert_eq!(*other.lock().unwrap(), 2);
+}
+
+#[test]
+fn an_observer_holding_a_space_handle_does_not_keep_the_closed_space_locked() {
+    let dir = tempfile::tempdir().unwrap();
+    let space = Space::open(dir.path(), Options::default()).unwrap();
+    let observed = space.clone();
+    let guard = space.head_storage().add_observer(move |e: &HeadEntry| {
+        let _ = observed.head_storage().get_entry(&e.id);
+    });
+    space
+        .head_storage()
+        .update_entry(HeadUpdate::new("x").heads(["h"]))
+        .unwrap();
+    // While the guard lives, the observer's handle keeps the space open.
+    drop(space);
+    assert!(matches!(
+        Space::open(dir.path(), Options::default()),
+        Err(Error::Locked(_))
+    ));
+    // Dropping the guard drops the observer and its handle: the space closes.
+    drop(guard);
+    let again = Space::open(dir.path(), Options::default()).unwrap();
+    assert_eq!(again.head_storage().get_entry("x").unwrap().heads, ["h"]);
 }
 
 #[test]

@@ -35,8 +35,8 @@ use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::TestCaseError;
 use spacestore::{
-    AddOutcome, DeletedStatus, Durability, Error, HeadEntry, HeadUpdate, Id, IterOptions, Options,
-    Space, StorageChange, TreeRoot, TreeStorage,
+    AddOutcome, DeletedStatus, Durability, Error, HeadEntry, HeadUpdate, Id, IterOptions,
+    ObserverGuard, Options, Space, StorageChange, TreeRoot, TreeStorage,
 };
 
 /// The id alphabet, shared by tree ids and change ids so that they collide: tree ids come from
@@ -1093,7 +1093,7 @@ proptest! {
         let space = Space::in_memory();
         let told = Told::default();
         let sink = Arc::clone(&told);
-        space
+        let _observer = space
             .head_storage()
             .add_observer(move |e: &HeadEntry| sink.lock().unwrap().push(e.clone()));
         let mut handles = Vec::new();
@@ -1200,14 +1200,19 @@ fn case_dir() -> tempfile::TempDir {
 }
 
 /// Opens the directory and registers the head observer (observers do not survive a reopen).
-fn open_space(dir: &Path, options: &Options, told: &Told) -> Result<Space, TestCaseError> {
+/// Returns the observer's guard with the space.
+fn open_space(
+    dir: &Path,
+    options: &Options,
+    told: &Told,
+) -> Result<(Space, ObserverGuard), TestCaseError> {
     let space = Space::open(dir, options.clone())
         .map_err(|e| TestCaseError::fail(format!("Space::open: {e}")))?;
     let sink = Arc::clone(told);
-    space
+    let observer = space
         .head_storage()
         .add_observer(move |e: &HeadEntry| sink.lock().unwrap().push(e.clone()));
-    Ok(space)
+    Ok((space, observer))
 }
 
 /// What replay must have found in a log this test wrote: no torn tail (every write finished),
@@ -1249,6 +1254,8 @@ struct Durable {
     dir: tempfile::TempDir,
     options: Options,
     space: Option<Space>,
+    /// The guard of the open space's head observer.
+    observer: Option<ObserverGuard>,
     handles: Vec<TreeStorage>,
     told: Told,
     model: Model,
@@ -1295,7 +1302,9 @@ impl Durable {
         // Every handle holds the space open (and its directory locked): drop them all.
         self.handles.clear();
         self.space = None;
-        let space = open_space(&self.path(), &self.options, &self.told)?;
+        self.observer = None;
+        let (space, observer) = open_space(&self.path(), &self.options, &self.told)?;
+        self.observer = Some(observer);
         check_report("reopen", &space)?;
 
         // The counter continues at or above every seq handed out before; it may jump (a
@@ -1429,11 +1438,12 @@ proptest! {
         let dir = case_dir();
         let options = setup.options();
         let told = Told::default();
-        let space = open_space(&dir.path().join("space"), &options, &told)?;
+        let (space, observer) = open_space(&dir.path().join("space"), &options, &told)?;
         let mut case = Durable {
             dir,
             options,
             space: Some(space),
+            observer: Some(observer),
             handles: Vec::new(),
             told,
             model: Model::default(),

@@ -264,7 +264,8 @@ fn observers_see_each_effective_update_once_in_commit_order() {
         let heads = space.head_storage();
         let seen: Arc<loom::sync::Mutex<Vec<HeadEntry>>> = Arc::default();
         let sink = Arc::clone(&seen);
-        heads.add_observer(move |e: &HeadEntry| sink.lock().unwrap().push(e.clone()));
+        let _observer =
+            heads.add_observer(move |e: &HeadEntry| sink.lock().unwrap().push(e.clone()));
         heads
             .update_entry(HeadUpdate::new("x").heads(["h0"]))
             .unwrap();
