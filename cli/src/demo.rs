@@ -1,13 +1,15 @@
 //! `demo`: the crate's main job on an embedded default. Writers add batches to many trees of a
-//! space in a data directory while a consumer follows the AddSeq cursor (incremental sync);
-//! then the space is closed and reopened, and the consumer carries on from its cursor.
+//! space in a data directory while a consumer follows them with a subscription from its named
+//! cursor (kept in the space) and acknowledges what it processed; then the space is closed and
+//! reopened, and the consumer carries on from the stored cursor. A second `demo` run on the same
+//! directory carries on from it too.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use spacestore::{Error, Id, Options, Space, StorageChange, TreeRoot, TreeStorage};
+use spacestore::{Cursor, Error, Id, Options, Space, StorageChange, TreeRoot, TreeStorage};
 
 use crate::failure::{space_or_new, Failure};
 use crate::ui::{plural, rate, say, size, took, Progress};
@@ -31,15 +33,25 @@ pub struct DemoArgs {
     batch_size: u32,
 }
 
+/// The consumer's named cursor.
+const CONSUMER: &str = "demo-consumer";
+
+/// The consumer acknowledges its position on its cursor every this many batches (and at the
+/// end of a round).
+const ACK_EVERY: u64 = 1_000;
+
 /// What one round of writing and following did.
 struct Round {
     batches: u64,
     elapsed: Duration,
     from: u64,
     to: u64,
-    received: u64,
-    /// Batches the subscription delivered.
+    /// Changes written by this round's writers.
+    written: u64,
+    /// Batches the subscription delivered (the backlog above the cursor included).
     wakes: u64,
+    /// Batches that were above the cursor before the round began.
+    backlog: u64,
     /// A problem the consumer saw (a batch in parts, out of order, or missing), if any.
     problem: Option<String>,
 }
@@ -83,25 +95,29 @@ fn writer(trees: &[&TreeStorage], w: u32, count: u64, run: u64, size: u32) -> Re
     Ok(())
 }
 
-/// Writers add `batches` batches to `trees` while this thread follows the cursor from `cursor`.
+/// Writers add `batches` batches to `trees` while this thread follows the feed from `cursor`'s
+/// position with a subscription, acknowledging on it as it goes.
 fn write_and_follow(
     space: &Space,
     trees: &[TreeStorage],
     args: &DemoArgs,
     batches: u64,
-    cursor: u64,
+    cursor: &Cursor,
 ) -> Result<Round, Failure> {
     let run = space.add_seq();
+    let from = cursor.get();
+    let backlog = space.batches_after(from, usize::MAX).len() as u64;
     let writers = args.writers.min(args.trees);
-    let bar = Progress::counter(batches, "batches");
+    let bar = Progress::counter(backlog + batches, "batches");
     let started = Instant::now();
     let mut round = Round {
         batches,
         elapsed: Duration::ZERO,
-        from: cursor,
-        to: cursor,
-        received: 0,
+        from,
+        to: from,
+        written: batches * u64::from(args.batch_size),
         wakes: 0,
+        backlog,
         problem: None,
     };
     let batch_size = u64::from(args.batch_size);
@@ -119,11 +135,11 @@ fn write_and_follow(
                 s.spawn(move || writer(&mine, w, count, run, args.batch_size))
             })
             .collect();
-        // The consumer: a subscription from the cursor, woken as batches are published (no
-        // polling), until every batch of the round arrived (or, if a writer failed, until
-        // nothing more comes once the writers are done).
-        let mut feed = space.subscribe(cursor);
-        while round.to - round.from < batches {
+        // The consumer: a subscription from its cursor, woken as batches are published (no
+        // polling), until the backlog and every batch of the round arrived (or, if a writer
+        // failed, until nothing more comes once the writers are done).
+        let mut feed = space.subscribe_cursor(cursor);
+        while round.wakes < backlog + batches {
             let batch = match feed.next_timeout(Duration::from_millis(500)) {
                 Ok(Some(batch)) => batch,
                 Ok(None) if handles.iter().all(|h| h.is_finished()) => break,
@@ -133,13 +149,17 @@ fn write_and_follow(
                     break;
                 }
             };
-            if batch.add_seq != round.to + 1 && round.problem.is_none() {
+            if batch.add_seq <= round.to && round.problem.is_none() {
                 round.problem = Some(format!(
-                    "after AddSeq {} came {}: a batch was missed",
+                    "after AddSeq {} came {}: out of order",
                     round.to, batch.add_seq
                 ));
             }
-            if batch.changes.len() as u64 != batch_size && round.problem.is_none() {
+            // The demo's batches all have the same size; a backlog from an older run may not.
+            if round.wakes >= backlog
+                && batch.changes.len() as u64 != batch_size
+                && round.problem.is_none()
+            {
                 round.problem = Some(format!(
                     "batch {} arrived with {} of its {batch_size} changes",
                     batch.add_seq,
@@ -147,9 +167,14 @@ fn write_and_follow(
                 ));
             }
             round.to = batch.add_seq;
-            round.received += batch.changes.len() as u64;
             round.wakes += 1;
-            bar.set(round.to - cursor);
+            if round.wakes.is_multiple_of(ACK_EVERY) {
+                if let Err(e) = cursor.ack(round.to) {
+                    round.problem = Some(format!("acknowledging {}: {e}", round.to));
+                    break;
+                }
+            }
+            bar.set(round.wakes);
             bar.message(format!("cursor {}", round.to));
         }
         handles
@@ -164,11 +189,20 @@ fn write_and_follow(
     for r in results {
         r?;
     }
-    if round.to - round.from != batches && round.problem.is_none() {
-        round.problem = Some(format!(
-            "the cursor moved by {} for {batches} batches",
-            round.to - round.from
-        ));
+    cursor.ack(round.to)?;
+    if round.problem.is_none() {
+        if round.wakes != backlog + batches {
+            round.problem = Some(format!(
+                "{} batches arrived; {backlog} were waiting and {batches} were written",
+                round.wakes
+            ));
+        } else if round.to != space.add_seq() {
+            round.problem = Some(format!(
+                "the consumer stopped at {}, the counter is at {}",
+                round.to,
+                space.add_seq()
+            ));
+        }
     }
     Ok(round)
 }
@@ -178,21 +212,22 @@ fn report_round(round: &Round, args: &DemoArgs, label: &str) -> Result<(), Failu
         "{label}{} writers added {} ({} changes, {} each) to {} in {} ({} batches/s)",
         args.writers.min(args.trees),
         plural(round.batches, "batch"),
-        round.received,
+        round.written,
         args.batch_size,
         plural(u64::from(args.trees), "tree"),
         took(round.elapsed),
         rate(round.batches, round.elapsed)
     ))?;
-    let follows = if label.is_empty() {
-        "followed the AddSeq cursor"
+    let backlog = if round.backlog > 0 {
+        format!(", {} of them waiting above the cursor", round.backlog)
     } else {
-        "carried on from its cursor:"
+        String::new()
     };
     match &round.problem {
         None => say(format_args!(
-            "  the consumer {follows} {} -> {} through a subscription ({} batches \
-             delivered, no polling): every batch arrived whole, in order, once; none missed",
+            "  the consumer followed its cursor {CONSUMER:?} {} -> {} through a subscription \
+             ({} batches delivered{backlog}, no polling, acknowledged every {ACK_EVERY} and \
+             at the end): every batch arrived whole, in order, once; none missed",
             round.from, round.to, round.wakes
         )),
         Some(p) => Err(Failure::Failed(format!("the consumer saw a problem: {p}"))),
@@ -224,33 +259,42 @@ pub fn demo(args: DemoArgs) -> Result<(), Failure> {
     } else {
         say(format_args!("created {}: a new space", dir.display()))?;
     }
+    let cursor = space.cursor(CONSUMER)?;
+    if existed {
+        let behind = space.batches_after(cursor.get(), usize::MAX).len();
+        say(format_args!(
+            "  the consumer's cursor {CONSUMER:?}, stored in the space, is at {} ({} above \
+             it): the consumer carries on from it",
+            cursor.get(),
+            plural(behind as u64, "batch")
+        ))?;
+    }
     let trees: Vec<TreeStorage> = (0..args.trees)
         .map(|i| open_tree(&space, &format!("tree-{i:03}")))
         .collect::<Result<_, _>>()?;
-    // The consumer starts at the current counter: it wants what is added from now on.
-    let round = write_and_follow(&space, &trees, &args, args.batches, space.add_seq())?;
+    let round = write_and_follow(&space, &trees, &args, args.batches, &cursor)?;
     report_round(&round, &args, "")?;
-    let cursor = round.to;
 
-    drop(trees);
+    drop((trees, cursor));
     drop(space);
     let space = open(dir)?;
     let report = space.recovery_report().cloned().unwrap_or_default();
-    let pending = space.collect_changes_after_add_seq(cursor).len();
+    let cursor = space.cursor(CONSUMER)?;
     say(format_args!(
         "closed and reopened: replayed {} frames ({} in {}) in {}; AddSeq counter {}, the \
-         consumer's cursor {cursor}, {} changes above it",
+         consumer's stored cursor {}, {} changes above it",
         report.frames,
         size(report.bytes_read),
         plural(report.segments as u64, "segment"),
         took(report.duration),
         space.add_seq(),
-        pending
+        cursor.get(),
+        space.collect_changes_after_add_seq(cursor.get()).len()
     ))?;
     let trees: Vec<TreeStorage> = (0..args.trees)
         .map(|i| open_tree(&space, &format!("tree-{i:03}")))
         .collect::<Result<_, _>>()?;
-    let round = write_and_follow(&space, &trees, &args, args.batches / 2, cursor)?;
+    let round = write_and_follow(&space, &trees, &args, args.batches / 2, &cursor)?;
     report_round(&round, &args, "after the restart: ")?;
     let log = space.log_stats().map_or(0, |s| s.log_bytes);
     say(format_args!(

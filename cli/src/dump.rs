@@ -165,7 +165,7 @@ fn entries(space: &Space, after: Option<u64>) -> Result<Vec<HeadEntry>, Failure>
 
 /// Prints rows as a table: each column as wide as its widest cell; columns named in `right`
 /// (numbers) aligned right.
-fn table(
+pub fn table(
     out: &mut impl Write,
     header: &[&str],
     right: &[&str],

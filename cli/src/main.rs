@@ -1,9 +1,10 @@
 //! The `spacestore` command: the demo (the crate's main job), and the tools of a space
-//! directory: inspect, verify, repair, compact, dump, and a synthetic load.
+//! directory: inspect, verify, repair, compact, dump, cursors, and a synthetic load.
 //!
 //! One function per subcommand (in the modules below); every failure is a [`Failure`] with its
 //! own exit code and one line on stderr.
 
+mod cursors;
 mod demo;
 mod dir;
 mod dump;
@@ -65,6 +66,9 @@ enum Command {
     },
     /// Prints changes (or head entries) as a table, or as JSON lines with --json.
     Dump(dump::DumpArgs),
+    /// Lists the named cursors (consumers' positions in the feed) and how far each is behind
+    /// the counter. Changes nothing; works on a space another process has open.
+    Cursors(cursors::CursorsArgs),
     /// Writes a synthetic load and prints one line per acknowledged batch (tree and AddSeq),
     /// then a summary. On a terminal a progress bar stands in for the per-batch lines.
     Load(load::LoadArgs),
@@ -96,6 +100,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Repair { dir, yes } => maintain::repair(&dir, yes),
         Command::Compact { dir } => maintain::compact(&dir),
         Command::Dump(args) => dump::dump(args),
+        Command::Cursors(args) => cursors::cursors(args),
         Command::Load(args) => load::load(args),
     }
 }

@@ -102,14 +102,26 @@ pub fn repair(dir: &Path, yes: bool) -> Result<(), Failure> {
             let _spin = Progress::spinner("repairing");
             Space::open(dir, Options::default().recovery(Recovery::Repair))?
         };
-        let moved = space
-            .recovery_report()
-            .and_then(|r| r.repaired.as_ref())
-            .map(|r| r.moved_to.clone())
-            .unwrap_or_default();
+        let repair = space.recovery_report().and_then(|r| r.repaired.clone());
+        let incarnation = space.incarnation();
         drop(space);
-        for m in &moved {
-            say(format_args!("moved aside: {}", m.display()))?;
+        if let Some(r) = &repair {
+            for m in &r.moved_to {
+                say(format_args!("moved aside: {}", m.display()))?;
+            }
+            say(format_args!(
+                "kept every batch up to AddSeq {}; seqs {}..={} may have been batches that \
+                 are gone; the space's incarnation is now {incarnation:032x}",
+                r.kept_add_seq,
+                r.seqs_maybe_gone.start(),
+                r.seqs_maybe_gone.end()
+            ))?;
+            for (name, was) in &r.cursors_lowered {
+                say(format_args!(
+                    "cursor {name:?} lowered from {was} to {}",
+                    r.kept_add_seq
+                ))?;
+            }
         }
         say(format_args!(
             "repaired {} in {}; check it with: spacestore verify {}",

@@ -163,6 +163,7 @@ fn help_lists_the_subcommands_and_exit_codes() {
         "repair",
         "compact",
         "dump",
+        "cursors",
         "load",
         "Exit codes",
     ] {
@@ -199,22 +200,73 @@ fn demo_writes_follows_the_cursor_restarts_and_carries_on() {
         out.contains("added 300 batches (1200 changes, 4 each) to 8 trees"),
         "{out}"
     );
-    assert!(out.contains("cursor 0 -> 300"), "{out}");
+    assert!(out.contains("cursor \"demo-consumer\" 0 -> 300"), "{out}");
     assert!(out.contains("closed and reopened: replayed"), "{out}");
     assert!(
-        out.contains("AddSeq counter 300, the consumer's cursor 300, 0 changes above it"),
+        out.contains("AddSeq counter 300, the consumer's stored cursor 300, 0 changes above it"),
         "{out}"
     );
     assert!(
-        out.contains("carried on from its cursor: 300 -> 450"),
+        out.contains("after the restart: 2 writers added 150 batches"),
         "{out}"
     );
+    assert!(out.contains("cursor \"demo-consumer\" 300 -> 450"), "{out}");
     assert_eq!(out.matches("none missed").count(), 2, "{out}");
-    // Again: the second run replays the first one's log and continues the counter.
+    // Again: the second run replays the first one's log, continues the counter, and the
+    // consumer carries on from the cursor stored in the space.
     let out = ok(&run(&args));
     assert!(out.contains("replayed 1808 changes in 8 trees"), "{out}");
-    assert!(out.contains("cursor 450 -> 750"), "{out}");
+    assert!(
+        out.contains("the consumer's cursor \"demo-consumer\", stored in the space, is at 450"),
+        "{out}"
+    );
+    assert!(out.contains("cursor \"demo-consumer\" 450 -> 750"), "{out}");
     ok(&run(&["verify", p(&dir)]));
+}
+
+#[test]
+fn demo_delivers_the_batches_written_while_it_was_away_from_its_stored_cursor() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let args = ["demo", p(&dir), "--batches", "40", "--trees", "4"];
+    ok(&run(&args));
+    // Another program writes 25 batches; the demo's consumer was not there to see them.
+    let written = load(&dir, 2, 25, 3);
+    assert_eq!(written.len(), 25);
+    let out = ok(&run(&args));
+    assert!(
+        out.contains("stored in the space, is at 60 (25 batches above it)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("60 -> 125 through a subscription (65 batches delivered, 25 of them waiting"),
+        "{out}"
+    );
+}
+
+#[test]
+fn cursors_lists_each_cursor_with_its_position_as_a_table_or_json_lines() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    ok(&run(&["demo", p(&dir), "--batches", "40", "--trees", "4"]));
+    load(&dir, 2, 5, 1);
+    let out = ok(&run(&["cursors", p(&dir)]));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    assert_eq!(
+        lines[1].split_whitespace().collect::<Vec<_>>(),
+        ["demo-consumer", "60", "5"],
+        "{out}"
+    );
+    assert!(
+        lines[2].starts_with("1 cursor(s); AddSeq counter 65; incarnation "),
+        "{out}"
+    );
+    let json = ok(&run(&["cursors", p(&dir), "--json"]));
+    let v: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
+    assert_eq!(v["name"], "demo-consumer");
+    assert_eq!(v["position"], 60);
+    assert_eq!(v["behind"], 5);
 }
 
 #[test]
@@ -487,6 +539,15 @@ fn repair_asks_then_keeps_the_prefix_and_moves_the_rest_aside() {
         "kept {}",
         kept.len()
     );
+    let highest = kept.iter().max().unwrap();
+    assert!(
+        out.contains(&format!(
+            "kept every batch up to AddSeq {highest}; seqs {}..=",
+            highest + 1
+        )),
+        "{out}"
+    );
+    assert!(out.contains("the space's incarnation is now "), "{out}");
     let out = ok(&run(&["repair", p(tmp.path()), "--yes"]));
     assert!(out.starts_with("nothing to repair"), "{out}");
 }
