@@ -1,13 +1,14 @@
 //! The change feed, in one run: catch-up of a backlog in bounded steps against one big read,
 //! the commit-to-wake latency of a blocked subscriber against a bare `Mutex` + `Condvar`
-//! ping-pong between two threads, and `add_all` with 0 and with 1,000 idle subscribers.
+//! ping-pong between two threads, `add_all` with 0 and with 1,000 idle subscribers, and
+//! `Cursor::ack` per second on disk, `Buffered` and `Sync`, from one consumer and from four.
 //!
 //! `cargo bench -p spacestore --bench feed` (in memory; release).
 
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use spacestore::{Space, StorageChange, TreeRoot, TreeStorage};
+use spacestore::{Durability, Options, Space, StorageChange, TreeRoot, TreeStorage};
 
 fn space_with(batches: u64, per: u64) -> Space {
     let space = Space::in_memory();
@@ -145,6 +146,41 @@ fn add_all_rate(subscribers: usize) -> Duration {
     started.elapsed() / n
 }
 
+/// Acks per second: `consumers` threads, each moving its own cursor one batch at a time over
+/// `acks` batches, in a space on disk (the temporary directory's file system).
+fn ack_rate(durability: Durability, consumers: usize, acks: u64) -> f64 {
+    let dir = tempfile::tempdir().unwrap();
+    let space = Space::open(dir.path(), Options::default().durability(durability)).unwrap();
+    let tree = space
+        .create_tree_storage(TreeRoot::new("t", b"root".to_vec()))
+        .unwrap();
+    // The batches to acknowledge, written in one go (not timed).
+    for i in 0..acks {
+        let id = format!("c{i}");
+        tree.add_all(
+            vec![StorageChange::new(id.as_str(), id.as_str(), vec![1u8; 64])],
+            [] as [&str; 0],
+            "t",
+        )
+        .unwrap();
+    }
+    let cursors: Vec<_> = (0..consumers)
+        .map(|k| space.cursor(&format!("consumer-{k}")).unwrap())
+        .collect();
+    let started = Instant::now();
+    std::thread::scope(|s| {
+        for cursor in &cursors {
+            s.spawn(move || {
+                for seq in 1..=acks {
+                    cursor.ack(seq).unwrap();
+                }
+            });
+        }
+    });
+    let elapsed = started.elapsed();
+    (acks * consumers as u64) as f64 / elapsed.as_secs_f64()
+}
+
 fn main() {
     catch_up(25_000);
     catch_up(250_000);
@@ -157,4 +193,13 @@ fn main() {
         "add_all 1x64B in memory: {none:>8.2?} with no subscriber, {many:>8.2?} with 1,000 idle ones ({:+.1}%)",
         (many.as_secs_f64() / none.as_secs_f64() - 1.0) * 100.0
     );
+    for (durability, consumers, acks) in [
+        (Durability::Buffered, 1, 200_000),
+        (Durability::Buffered, 4, 50_000),
+        (Durability::Sync, 1, 2_000),
+        (Durability::Sync, 4, 2_000),
+    ] {
+        let rate = ack_rate(durability, consumers, acks);
+        println!("Cursor::ack, {durability:?}, {consumers} consumer(s): {rate:>10.0} acks/s");
+    }
 }
