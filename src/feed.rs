@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 
 use crate::commit::Commit;
 use crate::memory::Memory;
+#[cfg(feature = "async")]
+use crate::notify::WakerSlot;
 use crate::notify::{Notifier, Woken};
 use crate::{Batch, Error, Id, Result, StorageChange};
 
@@ -57,6 +59,10 @@ const READ_AHEAD: usize = 16;
 /// holds its space weakly: it never keeps a space open (or its directory locked), and it ends
 /// when the last handle of the space is dropped.
 ///
+/// It blocks a thread ([`Iterator`], [`Subscription::next_timeout`]) or, with the crate's
+/// `async` feature, is a `futures_core::Stream` of batches for any executor (see its `Stream`
+/// impl; it is `Unpin`).
+///
 /// ```
 /// use std::time::Duration;
 /// use spacestore::{Space, StorageChange, TreeRoot};
@@ -85,6 +91,9 @@ pub struct Subscription {
     /// last one delivered): the position once `ahead` is delivered.
     read_to: u64,
     trees: Option<HashSet<Id>>,
+    /// Its waker's slot in the notifier, when polled as a stream.
+    #[cfg(feature = "async")]
+    slot: WakerSlot,
 }
 
 impl Subscription {
@@ -97,6 +106,8 @@ impl Subscription {
             ahead: VecDeque::new(),
             read_to: after,
             trees,
+            #[cfg(feature = "async")]
+            slot: WakerSlot::default(),
         }
     }
 
@@ -179,6 +190,83 @@ impl Iterator for Subscription {
 
     fn next(&mut self) -> Option<Batch> {
         self.next_until(None).ok().flatten()
+    }
+}
+
+/// With the `async` feature: the next batch without blocking a thread, on any executor
+/// (runtime-agnostic: it needs no runtime's timer or reactor). The stream is the same feed as
+/// the [`Iterator`]: the backlog from the store, then live batches in AddSeq order, each once,
+/// never a gap; it ends (`None`) when the space's last handle is dropped.
+///
+/// When nothing is there, `poll_next` registers the task's waker with the space (one slot per
+/// subscription: polling again replaces the waker, it never adds one), re-checks, and returns
+/// `Pending`; the next batch published, or the close, wakes it. A dropped subscription removes
+/// its waker.
+///
+/// A `Subscription` is an [`Iterator`] too, so with `StreamExt` in scope the methods the two
+/// share (`next`, `map`, `take`...) are ambiguous on it: call them by path
+/// (`StreamExt::next(&mut feed)`), or hand it on as an `impl Stream`, as here.
+///
+/// ```
+/// use futures::{executor::block_on, Stream, StreamExt};
+/// use spacestore::{Batch, Space, StorageChange, TreeRoot};
+///
+/// async fn first_seqs(batches: impl Stream<Item = Batch> + Unpin, n: usize) -> Vec<u64> {
+///     batches.take(n).map(|batch| batch.add_seq).collect().await
+/// }
+///
+/// let space = Space::in_memory();
+/// let tree = space.create_tree_storage(TreeRoot::new("t", b"root".to_vec()))?;
+/// tree.add_all(vec![StorageChange::new("c1", "1", b"x".to_vec())], ["c1"], "t")?;
+/// let mut feed = space.subscribe(0);
+/// let writer = std::thread::spawn(move || {
+///     tree.add_all(vec![StorageChange::new("c2", "2", b"y".to_vec())], ["c2"], "t")
+/// });
+/// // The backlog, then the live batch; any executor will do.
+/// assert_eq!(block_on(first_seqs(&mut feed, 2)), [1, 2]);
+/// assert_eq!(writer.join().unwrap()?, 2);
+/// drop(space); // the last handle: the stream ends
+/// assert!(block_on(StreamExt::next(&mut feed)).is_none());
+/// # Ok::<(), spacestore::Error>(())
+/// ```
+#[cfg(feature = "async")]
+impl futures_core::Stream for Subscription {
+    type Item = Batch;
+
+    fn poll_next(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Batch>> {
+        use std::task::Poll;
+        let this = self.get_mut();
+        loop {
+            match this.poll() {
+                Ok(Some(batch)) => return Poll::Ready(Some(batch)),
+                Ok(None) => {}
+                Err(_) => return Poll::Ready(None),
+            }
+            // Nothing up to `seen`: register, and re-check after (a batch published between
+            // the read and the registration is seen by the re-check).
+            match this
+                .notifier
+                .register(&mut this.slot, this.seen, cx.waker())
+            {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Woken::Ready) => {}
+                // (A registration has no deadline: it never times out.)
+                Poll::Ready(Woken::Closed | Woken::TimedOut) => return Poll::Ready(None),
+            }
+        }
+    }
+}
+
+/// Removes the subscription's waker from the notifier, if it is still registered.
+#[cfg(feature = "async")]
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        if self.slot.is_assigned() {
+            self.notifier.deregister(&self.slot);
+        }
     }
 }
 

@@ -356,3 +356,43 @@ fn a_cursor_ack_racing_a_checkpoint_is_kept() {
         assert_eq!(space.cursors(), vec![("consumer".into(), 1)]);
     });
 }
+
+/// Polls `feed` as a `Stream` to its next item under `loom::future::block_on`, whose waker
+/// parks and unparks through loom: a lost wake-up is a deadlock that loom reports.
+fn block_on_next(feed: &mut spacestore::Subscription) -> Option<spacestore::Batch> {
+    use futures_core::Stream;
+    loom::future::block_on(std::future::poll_fn(|cx| {
+        std::pin::Pin::new(&mut *feed).poll_next(cx)
+    }))
+}
+
+/// Model 12a: no lost wake-up for an async subscriber. A subscription polled as a `Stream`
+/// that found nothing registers its waker and re-checks; a batch published at any point of its
+/// poll wakes it (or is seen by the re-check), and it receives the batch.
+#[test]
+fn an_async_subscriber_is_woken_by_the_publication_of_the_next_batch() {
+    model(|| {
+        let space = Space::in_memory();
+        let tree = space.create_tree_storage(root("a")).unwrap();
+        let mut feed = space.subscribe(0);
+        let writer = thread::spawn(move || tree.add_all(vec![change("x")], NO_HEADS, "a").unwrap());
+        let batch = block_on_next(&mut feed).expect("woken by the batch");
+        assert_eq!(batch.add_seq, 1);
+        assert_eq!(writer.join().unwrap(), 1);
+        drop(feed); // removes its waker, if still registered
+        drop(space);
+    });
+}
+
+/// Model 12b: the close wakes an async subscriber. The last handle of the space is dropped on
+/// another thread at any point of the subscription's poll: the stream ends (`None`).
+#[test]
+fn an_async_subscriber_is_woken_by_the_close_of_its_space() {
+    model(|| {
+        let space = Space::in_memory();
+        let mut feed = space.subscribe(0);
+        let closer = thread::spawn(move || drop(space));
+        assert!(block_on_next(&mut feed).is_none(), "ended by the close");
+        closer.join().unwrap();
+    });
+}
