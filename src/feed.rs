@@ -184,6 +184,30 @@ impl Subscription {
     }
 }
 
+#[cfg(feature = "async")]
+impl Subscription {
+    /// The next batch, awaited without blocking a thread (`async` feature): the same as
+    /// `StreamExt::next`, without the name clash between `Iterator` and `StreamExt` and without
+    /// depending on `futures`. `None` once the space is closed.
+    ///
+    /// ```
+    /// use spacestore::{Space, StorageChange, TreeRoot};
+    /// let space = Space::in_memory();
+    /// let tree = space.create_tree_storage(TreeRoot::new("t", b"root".to_vec()))?;
+    /// tree.add_all(vec![StorageChange::new("c1", "1", b"x".to_vec())], ["c1"], "t")?;
+    /// let mut feed = space.subscribe(0);
+    /// let batch = futures::executor::block_on(feed.next_async()).unwrap();
+    /// assert_eq!(batch.add_seq, 1);
+    /// # Ok::<(), spacestore::Error>(())
+    /// ```
+    pub async fn next_async(&mut self) -> Option<Batch> {
+        std::future::poll_fn(|cx| {
+            futures_core::Stream::poll_next(std::pin::Pin::new(&mut *self), cx)
+        })
+        .await
+    }
+}
+
 /// Blocks for the next batch; ends (`None`) when the space is closed.
 impl Iterator for Subscription {
     type Item = Batch;

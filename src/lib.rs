@@ -6,6 +6,11 @@
 //! changes added since ([`Space::changes_after_add_seq`], [`TreeStorage::get_after_add_seq`],
 //! [`HeadStorage::iterate_entries`] with `min_last_add_seq`).
 //!
+//! Consumers follow the space's **change feed**: [`Space::batches_after`] reads whole batches
+//! above a cursor in bounded steps, [`Space::subscribe`] delivers the backlog and then live
+//! batches with no gap and no polling (and, with the `async` feature, as a `Stream`), and a
+//! named [`Cursor`] keeps a consumer's position in the space itself, as durable as its batches.
+//!
 //! Everything lives in memory. The behaviour matches any-sync's Go storage method by method;
 //! where it deliberately differs, DESIGN.md says so.
 //!

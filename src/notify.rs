@@ -9,7 +9,8 @@
 //! one comes first in its modification order: if the writer's comes first, the waiter's
 //! increment reads from it and sees the raised watermark; if the waiter's comes first, the
 //! writer sees the waiter. A waiter that saw nothing new holds the lock until it sleeps on the
-//! condition variable, and a writer that sees it waiting takes that lock before it notifies.
+//! condition variable, and a writer that sees it waiting takes that lock (and releases it) before
+//! it notifies.
 //! (Model checked: `loom-tests`, models 9 and 10. A plain load of `waiting` would need a total
 //! order over two variables, `SeqCst`, which loom does not model: it found the lost wake-up.)
 //!
@@ -101,29 +102,32 @@ impl Notifier {
         self.latest.fetch_max(seq, Ordering::SeqCst);
         // A read-modify-write, not a load (see the module docs).
         if self.waiting.fetch_add(0, Ordering::SeqCst) > 0 {
-            let state = lock(&self.state);
-            self.woken.notify_all();
-            self.wake_all(state);
+            self.wake_all(lock(&self.state));
         }
     }
 
-    /// Takes every registered waker under `state`'s lock, uncounting them, and wakes them once
-    /// the lock is released (`async`; without it, only releases the lock).
+    /// Takes every registered waker under `state`'s lock (uncounting them, `async`), releases
+    /// the lock, then wakes the condition variable's sleepers and the wakers. Every waiter
+    /// checked the watermark and the close flag under that lock, so each is now asleep (and
+    /// woken here) or will see what changed; notifying after the release spares a woken
+    /// sleeper from blocking at once on a lock still held (a second context switch per wake).
     fn wake_all(&self, state: MutexGuard<'_, State>) {
         #[cfg(feature = "async")]
-        {
+        let wakers = {
             let mut state = state;
             let wakers = std::mem::take(&mut state.wakers.by_key);
             if !wakers.is_empty() {
                 self.waiting.fetch_sub(wakers.len(), Ordering::SeqCst);
             }
-            drop(state);
-            for waker in wakers.into_values() {
-                waker.wake();
-            }
-        }
+            wakers
+        };
         #[cfg(not(feature = "async"))]
         drop(state);
+        self.woken.notify_all();
+        #[cfg(feature = "async")]
+        for waker in wakers.into_values() {
+            waker.wake();
+        }
     }
 
     /// The highest seq of a published batch.
@@ -135,7 +139,6 @@ impl Notifier {
     pub(crate) fn close(&self) {
         let mut state = lock(&self.state);
         state.closed = true;
-        self.woken.notify_all();
         self.wake_all(state);
     }
 

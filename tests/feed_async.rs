@@ -13,7 +13,7 @@ use std::time::Duration;
 use common::*;
 use futures::channel::oneshot;
 use futures::{FutureExt, Stream, StreamExt};
-use spacestore::{Batch, Space, Subscription, TreeStorage};
+use spacestore::{Batch, Space, StorageChange, Subscription, TreeRoot, TreeStorage};
 
 /// How long a test may hang before it fails (a guard, never a synchronisation).
 const HANG_GUARD: Duration = Duration::from_secs(60);
@@ -244,4 +244,26 @@ async fn a_tree_filtered_stream_delivers_only_its_trees_backlog_and_live() {
     // The stream and the subscription are one: `Stream` is implemented for it, and `Unpin`.
     fn is_unpin_stream<S: Stream<Item = Batch> + Unpin>(_: &S) {}
     is_unpin_stream(&feed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn next_async_awaits_the_next_batch_and_ends_with_the_space() {
+    let space = Space::in_memory();
+    let tree = space
+        .create_tree_storage(TreeRoot::new("t", b"root".to_vec()))
+        .unwrap();
+    let mut feed = space.subscribe(0);
+    let writer = std::thread::spawn(move || {
+        tree.add_all(
+            vec![StorageChange::new("c1", "1", b"x".to_vec())],
+            ["c1"],
+            "t",
+        )
+        .unwrap()
+    });
+    let batch = guarded("next_async", feed.next_async()).await.unwrap();
+    assert_eq!(batch.add_seq, 1);
+    assert_eq!(writer.join().unwrap(), 1);
+    drop(space);
+    assert!(guarded("the end", feed.next_async()).await.is_none());
 }
