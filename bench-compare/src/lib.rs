@@ -215,9 +215,16 @@ pub struct Spacestore {
 }
 
 fn to_storage_change(c: ChangeSpec) -> StorageChange {
-    StorageChange::new(c.id, c.order_id, c.raw)
-        .with_prev_ids([c.prev_id])
-        .with_snapshot(c.snapshot_id, 1)
+    c.into_storage_change()
+}
+
+impl ChangeSpec {
+    /// The change as spacestore stores it.
+    pub fn into_storage_change(self) -> StorageChange {
+        StorageChange::new(self.id, self.order_id, self.raw)
+            .with_prev_ids([self.prev_id])
+            .with_snapshot(self.snapshot_id, 1)
+    }
 }
 
 /// The root change of tree `t`.

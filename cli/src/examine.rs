@@ -150,6 +150,17 @@ pub fn inspect(dir: &Path) -> Result<(), Failure> {
         "  head entries   {} ({} queued for deletion or deleted)",
         scan.head_entries, scan.deleted_entries
     ))?;
+    let cursors: Vec<String> = scan
+        .cursors
+        .iter()
+        .map(|(name, seq)| format!("{name:?} at {seq}"))
+        .collect();
+    say(format_args!(
+        "  cursors        {}{}{}",
+        scan.cursors.len(),
+        if cursors.is_empty() { "" } else { ": " },
+        cursors.join(", ")
+    ))?;
     say(format_args!(
         "  AddSeq         stored changes carry {}; batches in the log {}; counter {} (the \
          next batch gets {})",

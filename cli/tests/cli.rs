@@ -267,6 +267,12 @@ fn cursors_lists_each_cursor_with_its_position_as_a_table_or_json_lines() {
     assert_eq!(v["name"], "demo-consumer");
     assert_eq!(v["position"], 60);
     assert_eq!(v["behind"], 5);
+    // inspect names them too.
+    let out = ok(&run(&["inspect", p(&dir)]));
+    assert!(
+        out.contains("cursors        1: \"demo-consumer\" at 60\n"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -301,6 +307,7 @@ fn inspect_shows_segments_frames_trees_changes_heads_and_the_counter() {
         "{out}"
     );
     assert!(out.contains("head entries   3 "), "{out}");
+    assert!(out.contains("cursors        0\n"), "{out}");
     assert!(
         out.contains("stored changes carry 1..20; batches in the log 1..20; counter 20"),
         "{out}"
