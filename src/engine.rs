@@ -11,6 +11,7 @@ use crate::memory::Memory;
 use crate::record::{CursorFields, CursorMove, Record};
 use crate::replay;
 use crate::report::RecoveryReport;
+use crate::trace;
 use crate::wal::frame::new_incarnation;
 use crate::wal::repair::sync_segments;
 use crate::wal::scan::{DirLock, LogDir, ReadMode};
@@ -96,7 +97,36 @@ pub(crate) fn open(dir: &Path, options: &Options) -> Result<Opened> {
     report.add_seq = restart_at;
     if let Some(repair) = report.repaired.as_mut() {
         repair.seqs_maybe_gone = repair.kept_add_seq.saturating_add(1)..=restart_at;
+        trace::warn_event!(
+            dir = %dir.display(),
+            segment = %repair.segment.display(),
+            offset = repair.offset,
+            reason = %repair.reason,
+            kept_add_seq = repair.kept_add_seq,
+            moved_aside = repair.moved_to.len(),
+            "repaired: kept everything before the first bad frame, moved the rest aside"
+        );
     }
+    #[cfg(feature = "tracing")]
+    if let Some(torn) = &report.torn_tail {
+        trace::warn_event!(
+            dir = %dir.display(),
+            segment = %torn.segment.display(),
+            offset = torn.offset,
+            bytes_dropped = torn.bytes_dropped,
+            reason = %torn.reason,
+            "cut a torn tail (an unfinished write)"
+        );
+    }
+    trace::info_event!(
+        dir = %dir.display(),
+        segments = report.segments,
+        frames = report.frames,
+        bytes = report.bytes_read,
+        add_seq = report.add_seq,
+        ms = report.duration.as_millis() as u64,
+        "opened space"
+    );
     Ok(Opened {
         memory,
         counter,

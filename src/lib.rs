@@ -53,6 +53,7 @@ mod replay;
 mod report;
 mod space;
 mod sync;
+mod trace;
 mod tree;
 mod wal;
 

@@ -82,6 +82,7 @@ impl Health {
     pub(crate) fn trip(&self, why: Refusal) {
         let mut w = lock(&self.why);
         if w.is_none() {
+            crate::trace::warn_event!(reason = %why, "the space refuses writes from now on (reopen it)");
             *w = Some(why);
         }
         self.tripped.store(true, Ordering::SeqCst);

@@ -12,6 +12,7 @@ use super::health::{Health, Refusal};
 use super::scan::DirLock;
 use super::{codec, frame};
 use crate::record::Record;
+use crate::trace;
 use crate::{Error, Result};
 
 /// Hands each record of a space's live state to its argument, in replay order (what a
@@ -355,12 +356,19 @@ impl Wal {
                 self.auto_failures_in_a_row = 0;
                 self.auto_retry_at = 0;
             }
-            Err(_) => {
+            Err(_e) => {
                 self.auto_failures += 1;
                 self.auto_failures_in_a_row += 1;
                 let doubling = (1u64 << 20) << (self.auto_failures_in_a_row - 1).min(32);
                 let backoff = doubling.min(self.log_bytes.max(1 << 20));
                 self.auto_retry_at = self.log_bytes.saturating_add(backoff);
+                trace::warn_event!(
+                    dir = %self.dir.display(),
+                    error = %_e,
+                    failures = self.auto_failures,
+                    retry_at_log_bytes = self.auto_retry_at,
+                    "an automatic checkpoint failed; writes go on, it is retried later"
+                );
             }
         }
         Some(result)
@@ -458,6 +466,14 @@ impl Wal {
             .sync_dir(&self.dir)
             .map_err(io("syncing the space directory"))?;
         let removed = old_segments.len();
+        trace::info_event!(
+            dir = %self.dir.display(),
+            bytes_before,
+            bytes_after = self.log_bytes,
+            records,
+            segments_removed = removed,
+            "checkpoint"
+        );
         Ok(CheckpointStats {
             bytes_before,
             bytes_after: self.log_bytes,
@@ -506,6 +522,7 @@ impl Wal {
 
     /// Makes `file` (just created with `header`) the active segment.
     fn switch_to(&mut self, header: &SegmentHeader, file: Arc<dyn LogFile>) {
+        trace::debug_event!(dir = %self.dir.display(), segment = header.seq, "new active segment");
         self.group.switch(Arc::clone(&file));
         self.file = file;
         self.segment_seq = header.seq;
