@@ -25,14 +25,9 @@ pub(crate) fn read_batches(
 ) -> (Vec<Batch>, u64) {
     let mut out = Vec::new();
     let mut last = after;
-    memory.index.visit(after, limit, |seq, ids| {
+    memory.index.visit(after, limit, |seq, stored| {
         last = seq;
-        let changes: Vec<StorageChange> = ids
-            .iter()
-            .filter_map(|id| memory.changes.get(id))
-            .map(|c| (*c).clone())
-            .collect();
-        let Some(first) = changes.first() else {
+        let Some(first) = stored.first() else {
             return false;
         };
         if trees.is_some_and(|t| !t.contains(&first.tree_id)) {
@@ -41,7 +36,7 @@ pub(crate) fn read_batches(
         out.push(Batch {
             add_seq: seq,
             tree_id: first.tree_id.clone(),
-            changes,
+            changes: stored.iter().map(|c| StorageChange::clone(c)).collect(),
         });
         true
     });

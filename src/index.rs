@@ -1,4 +1,6 @@
-//! [`SeqIndex`]: the space-global AddSeq index, `BTreeMap<add_seq, Vec<ChangeId>>`.
+//! [`SeqIndex`]: the space-global AddSeq index, `BTreeMap<add_seq, Vec<Arc<StorageChange>>>`:
+//! each batch's stored changes themselves (a pointer each), so that a read of the feed walks the
+//! index alone, with no lookup in the change map per change.
 //!
 //! Batches are published into it by the commit path in AddSeq order, one whole batch per
 //! publish, so a reader holding the read lock always sees a prefix of the batches that will ever
@@ -6,35 +8,32 @@
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
+use std::sync::Arc;
 
+use crate::change::StorageChange;
 use crate::sync::{read, write, RwLock};
-use crate::Id;
 
-/// The AddSeq index of a space: which change ids each batch stored.
+/// The AddSeq index of a space: the changes each batch stored, in the order given.
 #[derive(Debug, Default)]
 pub(crate) struct SeqIndex {
-    batches: RwLock<BTreeMap<u64, Vec<Id>>>,
+    batches: RwLock<BTreeMap<u64, Vec<Arc<StorageChange>>>>,
 }
 
 impl SeqIndex {
-    /// Publishes the batch `seq` with the ids it stored. Called only by the commit path (or
+    /// Publishes the batch `seq` with the changes it stored. Called only by the commit path (or
     /// replay), in increasing `seq` order. A batch that stored nothing leaves no key.
-    pub(crate) fn publish(&self, seq: u64, ids: Vec<Id>) {
-        if !ids.is_empty() {
-            write(&self.batches).insert(seq, ids);
+    pub(crate) fn publish(&self, seq: u64, changes: Vec<Arc<StorageChange>>) {
+        if !changes.is_empty() {
+            write(&self.batches).insert(seq, changes);
         }
     }
 
-    /// Removes the ids of a deleted tree, given as `(seq, id)` pairs; a batch left empty goes.
-    pub(crate) fn remove(&self, removed: &[(u64, Id)]) {
+    /// Removes the batches of a deleted tree, given by their seqs. A batch holds the changes of
+    /// one tree, so each goes whole.
+    pub(crate) fn remove(&self, seqs: &[u64]) {
         let mut batches = write(&self.batches);
-        for (seq, id) in removed {
-            if let Some(v) = batches.get_mut(seq) {
-                v.retain(|x| x != id);
-                if v.is_empty() {
-                    batches.remove(seq);
-                }
-            }
+        for seq in seqs {
+            batches.remove(seq);
         }
     }
 
@@ -46,15 +45,15 @@ impl SeqIndex {
         &self,
         after: u64,
         limit: usize,
-        mut visit: impl FnMut(u64, &[Id]) -> bool,
+        mut visit: impl FnMut(u64, &[Arc<StorageChange>]) -> bool,
     ) {
         if limit == 0 {
             return;
         }
         let batches = read(&self.batches);
         let mut counted = 0;
-        for (seq, ids) in batches.range((Bound::Excluded(after), Bound::Unbounded)) {
-            if visit(*seq, ids) {
+        for (seq, changes) in batches.range((Bound::Excluded(after), Bound::Unbounded)) {
+            if visit(*seq, changes) {
                 counted += 1;
                 if counted == limit {
                     return;

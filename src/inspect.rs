@@ -409,8 +409,8 @@ impl Walk<'_> {
     fn finish(&mut self, memory: &Memory, at: (&Path, usize), counter: u64) {
         self.scan.counter = counter;
         let mut index: Vec<(u64, Id)> = Vec::new();
-        memory.index.visit(0, usize::MAX, |seq, ids| {
-            index.extend(ids.iter().map(|id| (seq, id.clone())));
+        memory.index.visit(0, usize::MAX, |seq, changes| {
+            index.extend(changes.iter().map(|c| (seq, c.id.clone())));
             true
         });
         for (name, seq) in memory.cursors.all() {

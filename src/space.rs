@@ -281,26 +281,23 @@ impl Space {
         add_seq: u64,
         mut f: impl FnMut(&StorageChange) -> Result<ControlFlow<()>, E>,
     ) -> Result<(), E> {
-        /// Batches copied (as ids) per visit of the index.
+        /// Batches copied (as pointers) per visit of the index.
         const CHUNK: usize = 64;
         let memory = self.commit.memory();
         let mut after = add_seq;
         loop {
-            let mut chunk: Vec<(u64, Vec<Id>)> = Vec::with_capacity(CHUNK);
-            memory.index.visit(after, CHUNK, |seq, ids| {
-                chunk.push((seq, ids.to_vec()));
+            let mut chunk: Vec<(u64, Vec<Arc<StorageChange>>)> = Vec::with_capacity(CHUNK);
+            memory.index.visit(after, CHUNK, |seq, stored| {
+                chunk.push((seq, stored.to_vec()));
                 true
             });
             let Some(&(last, _)) = chunk.last() else {
                 return Ok(());
             };
-            for (_, ids) in &chunk {
-                for id in ids {
-                    // A change of a tree deleted since the index was read is gone: skip it.
-                    if let Some(change) = memory.changes.get(id) {
-                        if f(&change)?.is_break() {
-                            return Ok(());
-                        }
+            for (_, changes) in &chunk {
+                for change in changes {
+                    if f(change)?.is_break() {
+                        return Ok(());
                     }
                 }
             }

@@ -267,12 +267,11 @@ impl Memory {
                 }
             }
         }
-        let ids: Vec<Id> = kept.iter().map(|c| c.id.clone()).collect();
         if batch.skip_duplicates {
             // Only `add_all_no_error` reports which ids it inserted.
-            applied.inserted = ids.clone();
+            applied.inserted = kept.iter().map(|c| c.id.clone()).collect();
         }
-        self.index.publish(batch.seq, ids);
+        self.index.publish(batch.seq, kept);
         // The batch's head update: heads (when given), common snapshot, last AddSeq.
         let update = UpdateRef {
             id: &batch.tree_id,
@@ -292,13 +291,13 @@ impl Memory {
             return;
         };
         let removed = tree.delete();
-        let mut indexed = Vec::with_capacity(removed.len());
+        let mut seqs = Vec::with_capacity(removed.len());
         for change in removed {
             self.changes.remove(&change.id);
-            if change.add_seq > 0 {
-                indexed.push((change.add_seq, change.id.clone()));
+            if change.add_seq > 0 && seqs.last() != Some(&change.add_seq) {
+                seqs.push(change.add_seq);
             }
         }
-        self.index.remove(&indexed);
+        self.index.remove(&seqs);
     }
 }
