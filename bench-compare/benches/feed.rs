@@ -3,7 +3,8 @@
 //! ping-pong between two threads, `add_all` with 0 and with 1,000 idle subscribers, and
 //! `Cursor::ack` per second on disk, `Buffered` and `Sync`, from one consumer and from four.
 //!
-//! `cargo bench -p spacestore --bench feed` (in memory; release).
+//! `cargo bench -p spacestore-bench --bench feed` (release; in memory, the acks on a temporary
+//! directory).
 
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
