@@ -134,6 +134,8 @@ pub(crate) struct Commit {
     /// Wakes the space's subscribers when a batch is published.
     notifier: Arc<Notifier>,
     inner: Mutex<Inner>,
+    /// Held for the whole of a checkpoint: one at a time.
+    checkpointing: Mutex<()>,
     /// The head observers, with the ids their guards remove them by.
     observers: RwLock<Observers>,
 }
@@ -202,6 +204,7 @@ impl Commit {
                 results: HashMap::new(),
                 published: 0,
             }),
+            checkpointing: Mutex::new(()),
             observers: RwLock::new(Observers::default()),
         }
     }
@@ -226,10 +229,14 @@ impl Commit {
         self
     }
 
-    /// Writes the live state to a new segment and drops the old ones (see `Wal::checkpoint`).
-    /// Holds the commit lock throughout: writes wait for it; reads go on. In a `Sync` space,
-    /// queued writes are synced and published first.
+    /// Writes the live state to a new segment and drops the old ones. The state is captured
+    /// and the next active segment started under the commit lock (writes wait for that: a sync,
+    /// a copy of pointers, a new segment); the snapshot is written, synced and renamed into
+    /// place without it, while writes go on into the new segment. One checkpoint at a time: a
+    /// second caller waits for the first. In a `Sync` space queued writes are synced and
+    /// published first.
     pub(crate) fn checkpoint(&self) -> Result<Option<CheckpointStats>> {
+        let _one = lock(&self.checkpointing);
         let mut inner = lock(&self.inner);
         self.health.check()?;
         let Some(wal) = inner.wal.as_ref() else {
@@ -241,25 +248,57 @@ impl Commit {
             self.publish_queued(&mut inner, group.synced());
             synced?;
         }
-        let Some(wal) = inner.wal.as_mut() else {
-            return Ok(None);
-        };
-        wal.checkpoint(&|emit| self.memory.snapshot(emit)).map(Some)
+        self.run_checkpoint(inner).map(Some)
     }
 
-    /// After a write: runs an automatic checkpoint when the log has grown enough. A failure is
-    /// not the write's failure (the write is logged already): a later write tries again, after a
-    /// back-off (`Wal::auto_checkpoint`).
-    fn maybe_checkpoint(&self, inner: &mut MutexGuard<'_, Inner>) {
+    /// Begins a checkpoint under the commit lock (`inner`), writes it without the lock, and
+    /// accounts for it under the lock again. The caller holds [`Commit::checkpointing`].
+    fn run_checkpoint(&self, mut inner: MutexGuard<'_, Inner>) -> Result<CheckpointStats> {
+        let Some(wal) = inner.wal.as_mut() else {
+            return Err(Error::Internal(
+                "a checkpoint of a space with no log".into(),
+            ));
+        };
+        let job = wal.begin_checkpoint()?;
+        let captured = self.memory.capture();
+        drop(inner);
+        let done = job.run(&|emit| captured.emit(emit));
+        drop(captured);
+        let mut inner = lock(&self.inner);
+        match inner.wal.as_mut() {
+            Some(wal) => wal.finish_checkpoint(done),
+            None => Err(Error::Internal(
+                "the log went away during a checkpoint".into(),
+            )),
+        }
+    }
+
+    /// After a write: runs an automatic checkpoint when the log has grown enough (and no
+    /// checkpoint is running), releasing the commit lock while it writes. A failure is not the
+    /// write's failure (the write is logged already): a later write tries again, after a
+    /// back-off (`Wal::auto_checkpoint_due`).
+    fn maybe_checkpoint(&self, inner: MutexGuard<'_, Inner>) {
         let Some((factor, min_bytes)) = self.auto_checkpoint else {
             return;
         };
         if !inner.queued.is_empty() {
             return;
         }
-        if let Some(wal) = inner.wal.as_mut() {
+        let due = inner
+            .wal
+            .as_ref()
+            .is_some_and(|wal| wal.auto_checkpoint_due(factor, min_bytes));
+        if !due {
+            return;
+        }
+        // Another checkpoint is running: this one is not needed.
+        let Ok(_one) = self.checkpointing.try_lock() else {
+            return;
+        };
+        let result = self.run_checkpoint(inner);
+        if let Some(wal) = lock(&self.inner).wal.as_mut() {
             // A failure is counted (`LogStats::auto_checkpoint_failures`) and retried later.
-            let _ = wal.auto_checkpoint(factor, min_bytes, &|emit| self.memory.snapshot(emit));
+            wal.auto_checkpoint_done(&result);
         }
     }
 
@@ -343,7 +382,7 @@ impl Commit {
         let lsn = wal.append(&record)?;
         if self.durability == Durability::Buffered {
             let applied = self.publish_now(&mut inner, &record, plan, settled);
-            self.maybe_checkpoint(&mut inner);
+            self.maybe_checkpoint(inner);
             return Ok(applied);
         }
         let group = wal.group();
@@ -363,8 +402,7 @@ impl Commit {
             .results
             .remove(&lsn)
             .unwrap_or_else(|| Err(Error::Internal("a queued write was never published".into())));
-        self.maybe_checkpoint(&mut inner);
-        drop(inner);
+        self.maybe_checkpoint(inner);
         match (synced, result) {
             (Err(e), _) => Err(e),
             (Ok(()), Ok(applied)) => {

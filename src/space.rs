@@ -175,11 +175,12 @@ impl Space {
         self.commit.with_wal(|wal| wal.map_or(Ok(()), |w| w.sync()))
     }
 
-    /// Writes the live state (trees, changes, head entries, the AddSeq reservation) to a new
-    /// segment and removes the old segments, crash-safely (write, fsync, rename, fsync the
+    /// Writes the live state (trees, changes, head entries, cursors, the AddSeq reservation) to
+    /// a new segment and removes the old segments, crash-safely (write, fsync, rename, fsync the
     /// directory, then remove). Deleted trees are gone from disk afterwards, and replay time
-    /// becomes proportional to the live data. Writes wait while it runs; reads go on. Returns
-    /// `None` for an in-memory space.
+    /// becomes proportional to the live data. Writes wait only while the state is captured and
+    /// the next segment started, then go on while the snapshot is written; reads go on
+    /// throughout. One checkpoint runs at a time. Returns `None` for an in-memory space.
     ///
     /// Disk space of removed segments whose changes are still held in memory (replayed changes
     /// point into the mapped segments) returns to the file system when the space is closed.

@@ -288,8 +288,9 @@ fn a_crash_at_every_step_of_the_checkpoint_switch_recovers_the_old_or_the_new_st
         let end = fs.ops();
         let calls: Vec<String> = fs.trace()[start as usize..end as usize].to_vec();
         // The switch's steps, in order: (an fsync of the log, when it has unsynced frames),
-        // create tmp, write, fsync, rename, sync dir, create the new active segment, its
-        // header, its fsync, sync dir, remove the old segments, sync dir.
+        // create the new active segment, its header, its fsync, sync dir (writes go on there
+        // from here on, without the commit lock), create tmp, write, fsync, rename, sync dir,
+        // remove the old segments, sync dir.
         let kinds: Vec<&str> = calls
             .iter()
             .map(|c| {
@@ -301,12 +302,16 @@ fn a_crash_at_every_step_of_the_checkpoint_switch_recovers_the_old_or_the_new_st
                     .unwrap()
             })
             .collect();
-        let first_create = kinds.iter().position(|k| *k == "Create").unwrap();
+        let rename = kinds.iter().position(|k| *k == "Rename").unwrap();
         assert_eq!(
-            &kinds[first_create..first_create + 5],
+            &kinds[rename - 3..rename + 2],
             ["Create", "Write", "Fsync", "Rename", "SyncDir"],
             "{calls:?}"
         );
+        // Before the checkpoint's file: the new active segment, created and its directory
+        // entry synced.
+        assert!(kinds[..rename - 3].contains(&"Create"), "{calls:?}");
+        assert_eq!(kinds[rename - 4], "SyncDir", "{calls:?}");
         assert!(kinds.contains(&"Remove"), "{calls:?}");
         drop(d);
 

@@ -7,37 +7,66 @@
 
 use std::sync::Arc;
 
+use super::trees::batches_of;
 use super::Memory;
+use crate::change::StorageChange;
+use crate::entry::HeadEntry;
 use crate::error::Result;
 use crate::id::Id;
 use crate::record::{Batch, CursorFields, CursorMove, HeadFields, NewTree, Record};
 use crate::sync::read;
 
+/// The live state as of one moment, taken under the commit lock at the cost of copying
+/// pointers ([`Memory::capture`]); [`Captured::emit`] turns it into records afterwards, without
+/// the lock, while writers go on.
+pub(crate) struct Captured {
+    cursors: Vec<(Id, u64)>,
+    /// Every tree by id, sorted: its root and its batches' changes in AddSeq order.
+    trees: Vec<(Id, Arc<StorageChange>, Vec<Arc<StorageChange>>)>,
+    entries: Vec<HeadEntry>,
+}
+
 impl Memory {
+    /// The live state as of now (call it where nothing writes: under the commit lock).
+    pub(crate) fn capture(&self) -> Captured {
+        let mut trees: Vec<_> = read(&self.trees)
+            .iter()
+            .map(|(id, t)| (id.clone(), Arc::clone(t.root()), t.seq_changes()))
+            .collect();
+        trees.sort_by(|a, b| a.0.cmp(&b.0));
+        Captured {
+            cursors: self.cursors.all(),
+            trees,
+            entries: self.heads.all(),
+        }
+    }
+
     /// Calls `emit` with each record of the live state, in replay order.
-    pub(crate) fn snapshot(&self, mut emit: impl FnMut(&Record) -> Result<()>) -> Result<()> {
+    pub(crate) fn snapshot(&self, emit: impl FnMut(&Record) -> Result<()>) -> Result<()> {
+        self.capture().emit(emit)
+    }
+}
+
+impl Captured {
+    /// Calls `emit` with each record of the captured state, in replay order.
+    pub(crate) fn emit(&self, mut emit: impl FnMut(&Record) -> Result<()>) -> Result<()> {
         // The cursors first: a repair that keeps only part of the checkpoint keeps them, and
         // lowers those above the batches it kept (so the report can say so).
-        for (name, seq) in self.cursors.all() {
+        for (name, seq) in &self.cursors {
             emit(&Record::SetCursor(CursorFields {
-                name,
-                seq,
+                name: name.clone(),
+                seq: *seq,
                 how: CursorMove::Create,
             }))?;
         }
-        let mut trees: Vec<_> = read(&self.trees)
-            .iter()
-            .map(|(id, t)| (id.clone(), Arc::clone(t)))
-            .collect();
-        trees.sort_by(|a, b| a.0.cmp(&b.0));
-        for (tree_id, tree) in trees {
+        for (tree_id, root, by_seq) in &self.trees {
             // No parent here: the parent's entry may come later; the entry below restores it.
             emit(&Record::CreateTree(NewTree {
-                root: Arc::clone(tree.root()),
+                root: Arc::clone(root),
                 parent_id: None,
                 is_derived: false,
             }))?;
-            for (seq, changes) in tree.batches() {
+            for (seq, changes) in batches_of(by_seq) {
                 emit(&Record::AddBatch(Batch {
                     tree_id: tree_id.clone(),
                     seq,
@@ -49,24 +78,25 @@ impl Memory {
                 }))?;
             }
         }
-        for entry in self.heads.all() {
-            if entry.last_add_seq.is_none() && self.tree(&entry.id).is_some() {
+        let is_tree = |id: &Id| self.trees.binary_search_by(|(t, _, _)| t.cmp(id)).is_ok();
+        for entry in &self.entries {
+            if entry.last_add_seq.is_none() && is_tree(&entry.id) {
                 // The tree's batches set a last AddSeq this entry does not have.
                 emit(&Record::DeleteEntry(entry.id.clone()))?;
             }
             emit(&Record::UpdateHead(HeadFields {
-                id: entry.id,
-                heads: Some(entry.heads),
-                common_snapshot: Some(entry.common_snapshot),
+                id: entry.id.clone(),
+                heads: Some(entry.heads.clone()),
+                common_snapshot: Some(entry.common_snapshot.clone()),
                 deleted_status: Some(entry.deleted_status),
                 is_derived: Some(entry.is_derived),
-                parent_id: entry.parent_id,
+                parent_id: entry.parent_id.clone(),
                 last_add_seq: entry.last_add_seq,
             }))?;
         }
         // Trees whose entry was deleted: the tree records created one; remove it again.
-        for id in read(&self.trees).keys() {
-            if self.heads.get(id).is_none() {
+        for (id, _, _) in &self.trees {
+            if self.entries.binary_search_by(|e| e.id.cmp(id)).is_err() {
                 emit(&Record::DeleteEntry(id.clone()))?;
             }
         }

@@ -53,15 +53,12 @@ impl TreeState {
 
     /// The tree's batches in AddSeq order: each seq with its changes.
     pub(crate) fn batches(&self) -> Vec<(u64, Vec<Arc<StorageChange>>)> {
-        let c = read(&self.changes);
-        let mut out: Vec<(u64, Vec<Arc<StorageChange>>)> = Vec::new();
-        for change in &c.by_seq {
-            match out.last_mut() {
-                Some((seq, v)) if *seq == change.add_seq => v.push(Arc::clone(change)),
-                _ => out.push((change.add_seq, vec![Arc::clone(change)])),
-            }
-        }
-        out
+        batches_of(&read(&self.changes).by_seq)
+    }
+
+    /// The tree's batches' changes in AddSeq order (a copy of the pointers).
+    pub(crate) fn seq_changes(&self) -> Vec<Arc<StorageChange>> {
+        read(&self.changes).by_seq.clone()
     }
 
     /// Empties the tree; returns every change it held.
@@ -91,4 +88,16 @@ impl TreeState {
         out.sort_unstable_by(|a, b| a.order_id.cmp(&b.order_id));
         out
     }
+}
+
+/// Changes in AddSeq order, grouped into their batches: each seq with its changes.
+pub(crate) fn batches_of(by_seq: &[Arc<StorageChange>]) -> Vec<(u64, Vec<Arc<StorageChange>>)> {
+    let mut out: Vec<(u64, Vec<Arc<StorageChange>>)> = Vec::new();
+    for change in by_seq {
+        match out.last_mut() {
+            Some((seq, v)) if *seq == change.add_seq => v.push(Arc::clone(change)),
+            _ => out.push((change.add_seq, vec![Arc::clone(change)])),
+        }
+    }
+    out
 }

@@ -164,6 +164,112 @@ pub struct CheckpointStats {
     pub records: u64,
 }
 
+/// A checkpoint begun by [`Wal::begin_checkpoint`]: what [`CheckpointJob::run`] needs to write
+/// it without the log (and so without the commit lock).
+pub(crate) struct CheckpointJob {
+    fs: Arc<dyn FileSystem>,
+    dir: PathBuf,
+    /// The checkpoint's segment number.
+    seq: u64,
+    /// The segment before it (the log's tail when it began).
+    prev: u64,
+    incarnation: u128,
+    /// The reservation when it began: the checkpoint frame carries it.
+    reserved: u64,
+    /// The segments it supersedes.
+    old_segments: Vec<u64>,
+    /// Bytes of the log when it began (those segments).
+    bytes_before: u64,
+}
+
+/// What a checkpoint that reached its rename did.
+pub(crate) struct CheckpointDone {
+    records: u64,
+    snapshot_len: u64,
+    bytes_before: u64,
+    segments_removed: usize,
+    /// Removing the superseded segments (the checkpoint stands either way; the next open
+    /// removes what is left).
+    removal: Result<()>,
+}
+
+impl CheckpointJob {
+    /// Writes the snapshot to `N.wal.tmp`, syncs it, renames it to `N.wal`, syncs the
+    /// directory, then removes the superseded segments. Before the rename a failure leaves the
+    /// log as it was (the temporary file is removed, best effort); after it the checkpoint
+    /// stands (a failed directory sync or removal is reported; the next open removes what is
+    /// left). Needs no log: the commit path runs it without the commit lock.
+    pub(crate) fn run(self, snapshot: Snapshot<'_>) -> Result<CheckpointDone> {
+        let io = |context| move |source| Error::Io { context, source };
+        let path = segment_path(&self.dir, self.seq);
+        let tmp = checkpoint_tmp_path(&self.dir, self.seq);
+        let written = self.write_snapshot(&tmp, snapshot).and_then(|written| {
+            self.fs
+                .rename(&tmp, &path)
+                .map_err(io("renaming a checkpoint into place"))?;
+            Ok(written)
+        });
+        let (records, snapshot_len) = match written {
+            Ok(written) => written,
+            Err(e) => {
+                let _ = self.fs.remove(&tmp);
+                return Err(e);
+            }
+        };
+        let removal = (|| {
+            self.fs
+                .sync_dir(&self.dir)
+                .map_err(io("syncing the space directory"))?;
+            for &old in &self.old_segments {
+                self.fs
+                    .remove(&segment_path(&self.dir, old))
+                    .map_err(io("removing a superseded segment"))?;
+            }
+            self.fs
+                .sync_dir(&self.dir)
+                .map_err(io("syncing the space directory"))
+        })();
+        Ok(CheckpointDone {
+            records,
+            snapshot_len,
+            bytes_before: self.bytes_before,
+            segments_removed: self.old_segments.len(),
+            removal,
+        })
+    }
+
+    /// Writes the snapshot to `tmp` (segment `seq` to be), synced; returns the records and
+    /// bytes written.
+    fn write_snapshot(&self, tmp: &Path, snapshot: Snapshot<'_>) -> Result<(u64, u64)> {
+        let io = |context| move |source| Error::Io { context, source };
+        let file = self.fs.create(tmp).map_err(io("creating a checkpoint"))?;
+        let header =
+            SegmentHeader::new(self.seq, self.prev, self.incarnation, frame::new_salt(), 0);
+        let framing = header.framing();
+        let mut out = header.encode().to_vec();
+        framing.encode(&mut out, frame::KIND_CHECKPOINT, |o| {
+            o.extend_from_slice(&self.reserved.to_le_bytes())
+        });
+        let mut records = 0u64;
+        let mut len = 0u64;
+        snapshot(&mut |record| {
+            framing.encode(&mut out, frame::KIND_RECORD, |o| codec::encode(record, o));
+            records += 1;
+            if out.len() >= 1 << 20 {
+                file.append(&out).map_err(io("writing a checkpoint"))?;
+                len += out.len() as u64;
+                out.clear();
+            }
+            Ok(())
+        })?;
+        file.append(&out).map_err(io("writing a checkpoint"))?;
+        len += out.len() as u64;
+        // (A failed fsync here concerns the temporary file only, which is abandoned.)
+        file.sync_data().map_err(io("syncing a checkpoint"))?;
+        Ok((records, len))
+    }
+}
+
 impl Wal {
     /// Starts a new segment `config.segment_seq` and logs to it.
     pub(crate) fn create(config: WalConfig) -> Result<Wal> {
@@ -333,25 +439,18 @@ impl Wal {
         self.log_bytes
     }
 
-    /// An automatic checkpoint: runs [`Wal::checkpoint`] when the log has grown past `factor`
-    /// times the live data and past `min_bytes`. After a failure (a full disk) the next attempt
-    /// waits until the log has grown by a back-off that doubles with each failure in a row, from
-    /// 1 MiB up to the log's size, so that a failing checkpoint is not retried by every write.
-    /// `None` when no checkpoint was due.
-    pub(crate) fn auto_checkpoint(
-        &mut self,
-        factor: u64,
-        min_bytes: u64,
-        snapshot: Snapshot<'_>,
-    ) -> Option<Result<CheckpointStats>> {
-        let due = self.log_bytes > min_bytes
+    /// Whether an automatic checkpoint is due: the log exceeds `factor` times the live data
+    /// and `min_bytes`, and the back-off after a failure has passed.
+    pub(crate) fn auto_checkpoint_due(&self, factor: u64, min_bytes: u64) -> bool {
+        self.log_bytes > min_bytes
             && self.log_bytes > self.live_bytes.saturating_mul(factor)
-            && self.log_bytes >= self.auto_retry_at;
-        if !due {
-            return None;
-        }
-        let result = self.checkpoint(snapshot);
-        match &result {
+            && self.log_bytes >= self.auto_retry_at
+    }
+
+    /// Counts an automatic checkpoint's outcome: a failure sets a back-off (1 MiB of log,
+    /// doubling with each failure in a row, at most the log's size) before the next try.
+    pub(crate) fn auto_checkpoint_done(&mut self, result: &Result<CheckpointStats>) {
+        match result {
             Ok(_) => {
                 self.auto_failures_in_a_row = 0;
                 self.auto_retry_at = 0;
@@ -371,7 +470,6 @@ impl Wal {
                 );
             }
         }
-        Some(result)
     }
 
     /// Automatic checkpoints that failed since the space was opened.
@@ -379,16 +477,20 @@ impl Wal {
         self.auto_failures
     }
 
-    /// Writes the live state (`memory`) to a new segment and switches over crash-safely: the
-    /// snapshot goes to a temporary file, is synced, renamed into place (its first frame marks it
-    /// a checkpoint, so replay starts there), the directory synced; then the older segments are
-    /// removed and a new active segment begins. A crash at any step leaves either the old log
-    /// or the checkpoint (plus, at worst, superseded segments that the next open removes).
-    pub(crate) fn checkpoint(&mut self, snapshot: Snapshot<'_>) -> Result<CheckpointStats> {
+    /// The first step of a checkpoint, under the commit lock: syncs what was written, picks the
+    /// checkpoint's segment number C, and starts the next active segment (C + 1) at once, so
+    /// that writes go on there while the checkpoint is written. The new active segment names
+    /// the old tail as the one before it, as the checkpoint does: until the checkpoint is
+    /// renamed into place the log is the old segments and the new one, a chain; after it, the
+    /// checkpoint and the new one (replay accepts a segment after a checkpoint that names the
+    /// checkpoint's own predecessor). Fails, with nothing changed but a possible new segment,
+    /// when the sync or the new segment fails.
+    pub(crate) fn begin_checkpoint(&mut self) -> Result<CheckpointJob> {
         let io = |context| move |source| Error::Io { context, source };
         // Through the group, so that a failure latches like any failed fsync.
         self.group.sync_to(self.group.written())?;
         let bytes_before = self.log_bytes;
+        let prev = self.tail;
         let seq = self.take_segment_seq();
         let names = self
             .fs
@@ -404,112 +506,49 @@ impl Wal {
             .filter_map(|name| segment_seq_of(name))
             .filter(|&s| s < seq)
             .collect();
-        let path = segment_path(&self.dir, seq);
-        let tmp = checkpoint_tmp_path(&self.dir, seq);
-        let written = self
-            .write_snapshot(seq, &tmp, snapshot)
-            .and_then(|written| {
-                self.fs
-                    .rename(&tmp, &path)
-                    .map_err(io("renaming a checkpoint into place"))?;
-                Ok(written)
-            });
-        let (records, snapshot_len) = match written {
-            Ok(written) => {
-                self.tail = seq;
-                written
-            }
-            Err(e) => {
-                // Before the rename the old log is as it was: the temporary file goes (best
-                // effort; the next checkpoint or open removes what is left).
-                let _ = self.fs.remove(&tmp);
-                return Err(e);
-            }
-        };
-        // From here on the checkpoint may be what the next open starts at: the old active
-        // segment must never be written again. Any failure before the new active segment is in
-        // place stops all writes (reopen to go on).
-        let switched = self
-            .fs
-            .sync_dir(&self.dir)
-            .map_err(io("syncing the space directory"))
-            .and_then(|()| {
-                let next = self.take_segment_seq();
-                let header = self.next_header(next);
-                create_segment(
-                    self.fs.as_ref(),
-                    &self.dir,
-                    &header,
-                    self.preallocate,
-                    &self.health,
-                )
-                .map(|file| (header, file))
-            });
-        self.log_bytes = snapshot_len;
-        self.live_bytes = snapshot_len;
-        match switched {
-            Ok((header, active)) => self.switch_to(&header, active),
-            Err(e) => {
-                // The next append starts a new segment first (and fails until it can).
-                self.stale = true;
-                return Err(e);
-            }
-        }
-        // The superseded segments go. If that fails the checkpoint still stands and writes go
-        // on; the error is reported, and the next open removes what is left.
-        for &old in &old_segments {
-            self.fs
-                .remove(&segment_path(&self.dir, old))
-                .map_err(io("removing a superseded segment"))?;
-        }
-        self.fs
-            .sync_dir(&self.dir)
-            .map_err(io("syncing the space directory"))?;
-        let removed = old_segments.len();
-        trace::info_event!(
-            dir = %self.dir.display(),
+        self.start_next_segment()?;
+        Ok(CheckpointJob {
+            fs: Arc::clone(&self.fs),
+            dir: self.dir.clone(),
+            seq,
+            prev,
+            incarnation: self.incarnation,
+            reserved: self.reserved,
+            old_segments,
             bytes_before,
-            bytes_after = self.log_bytes,
-            records,
-            segments_removed = removed,
-            "checkpoint"
-        );
-        Ok(CheckpointStats {
-            bytes_before,
-            bytes_after: self.log_bytes,
-            segments_removed: removed,
-            records,
         })
     }
 
-    /// Writes the live state to `tmp` (segment `seq` to be), synced; returns the records and
-    /// bytes written.
-    fn write_snapshot(&self, seq: u64, tmp: &Path, snapshot: Snapshot<'_>) -> Result<(u64, u64)> {
-        let io = |context| move |source| Error::Io { context, source };
-        let file = self.fs.create(tmp).map_err(io("creating a checkpoint"))?;
-        let header = SegmentHeader::new(seq, self.tail, self.incarnation, frame::new_salt(), 0);
-        let framing = header.framing();
-        let mut out = header.encode().to_vec();
-        framing.encode(&mut out, frame::KIND_CHECKPOINT, |o| {
-            o.extend_from_slice(&self.reserved.to_le_bytes())
-        });
-        let mut records = 0u64;
-        let mut len = 0u64;
-        snapshot(&mut |record| {
-            framing.encode(&mut out, frame::KIND_RECORD, |o| codec::encode(record, o));
-            records += 1;
-            if out.len() >= 1 << 20 {
-                file.append(&out).map_err(io("writing a checkpoint"))?;
-                len += out.len() as u64;
-                out.clear();
-            }
-            Ok(())
-        })?;
-        file.append(&out).map_err(io("writing a checkpoint"))?;
-        len += out.len() as u64;
-        // (A failed fsync here concerns the temporary file only, which is abandoned.)
-        file.sync_data().map_err(io("syncing a checkpoint"))?;
-        Ok((records, len))
+    /// The last step of a checkpoint, under the commit lock: accounts for what it did.
+    pub(crate) fn finish_checkpoint(
+        &mut self,
+        result: Result<CheckpointDone>,
+    ) -> Result<CheckpointStats> {
+        let done = result?;
+        // The old segments' bytes go (those removed; the rest the next open removes), the
+        // snapshot's come; what was written since the checkpoint began stays.
+        self.log_bytes = self
+            .log_bytes
+            .saturating_sub(done.bytes_before)
+            .saturating_add(done.snapshot_len);
+        self.live_bytes = done.snapshot_len;
+        trace::info_event!(
+            dir = %self.dir.display(),
+            bytes_before = done.bytes_before,
+            bytes_after = self.log_bytes,
+            records = done.records,
+            segments_removed = done.segments_removed,
+            "checkpoint"
+        );
+        match done.removal {
+            Ok(()) => Ok(CheckpointStats {
+                bytes_before: done.bytes_before,
+                bytes_after: self.log_bytes,
+                segments_removed: done.segments_removed,
+                records: done.records,
+            }),
+            Err(e) => Err(e),
+        }
     }
 
     /// The next unused segment number: above every segment this log created or tried to

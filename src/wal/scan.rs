@@ -240,11 +240,17 @@ pub(crate) struct Scanned {
 /// Checks that segment `i` (header `h`) belongs where it is: v2 segments name the segment
 /// before them and the space's incarnation (a missing, foreign or misplaced segment is
 /// corruption, never merged and never cut); a v1 segment never follows a v2 one.
+///
+/// `checkpoint_prev`: when the segment before this one is the checkpoint replay starts at, the
+/// segment that checkpoint names before it. The segment after a checkpoint may name that one
+/// too: a checkpoint starts the next active segment before it is written (both name the log's
+/// tail then), so that writes go on while it is.
 fn check_place(
     log: &LogDir,
     i: usize,
     h: &SegmentHeader,
     before: Option<(u64, u32)>,
+    checkpoint_prev: Option<u64>,
     incarnation: &mut Option<u128>,
 ) -> Result<(), String> {
     if h.version == 1 {
@@ -260,7 +266,7 @@ fn check_place(
                 h.prev
             ))
         }
-        Some((seq, _)) if h.prev != seq => {
+        Some((seq, _)) if h.prev != seq && checkpoint_prev != Some(h.prev) => {
             return Err(format!(
                 "it names segment {} as the one before it, but the log has segment {seq} there (a \
                  segment is missing or out of place)",
@@ -297,6 +303,8 @@ pub(crate) fn scan(log: &LogDir, emit: &mut dyn FnMut(Vec<Event>) -> bool) -> Sc
     let seqs = log.replayed();
     let mut incarnation = None;
     let mut before: Option<(u64, u32)> = None;
+    // The first segment's `prev`, when it is the checkpoint replay starts at.
+    let mut checkpoint_prev: Option<u64> = None;
     for (i, (&seq, bytes)) in seqs.iter().zip(&log.bytes).enumerate() {
         chunk.push(Event::Segment { segment: i });
         let bad = |offset: usize, reason: String| Bad {
@@ -305,9 +313,11 @@ pub(crate) fn scan(log: &LogDir, emit: &mut dyn FnMut(Vec<Event>) -> bool) -> Sc
             reason,
         };
         let walked = match frame::read_header(bytes, seq) {
-            Ok(h) => match check_place(log, i, &h, before, &mut incarnation) {
+            Ok(h) => match check_place(log, i, &h, before, checkpoint_prev, &mut incarnation) {
                 Ok(()) => {
                     before = Some((seq, h.version));
+                    checkpoint_prev =
+                        (i == 0 && log.checkpoint && h.version >= 2).then_some(h.prev);
                     walk(bytes, h.header_len(), h.framing(), &mut |offset, frame| {
                         chunk.push(Event::Frame { offset, frame });
                         flush(&mut chunk, false)
