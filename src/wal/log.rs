@@ -49,9 +49,6 @@ pub(crate) struct Wal {
     frames: u64,
     /// Keep synced zeros ahead of the data (for `Sync` spaces).
     preallocate: bool,
-    /// The active segment was superseded by a checkpoint that failed after its rename: the next
-    /// append must start a new segment.
-    stale: bool,
     /// Bytes of every segment file in the directory.
     log_bytes: u64,
     /// Bytes of the last checkpoint's snapshot (or of the log replayed at open): the estimate of
@@ -312,7 +309,6 @@ impl Wal {
             buf: Vec::new(),
             frames: 0,
             preallocate: config.preallocate,
-            stale: false,
             log_bytes: config.existing_bytes + frame::HEADER_LEN as u64,
             live_bytes: config.existing_bytes,
             auto_retry_at: 0,
@@ -344,7 +340,6 @@ impl Wal {
 
     /// Appends the frame of `record`; returns the LSN at its end. Not yet durable.
     pub(crate) fn append(&mut self, record: &Record) -> Result<u64> {
-        self.ensure_fresh()?;
         self.encode(frame::KIND_RECORD, |o| codec::encode(record, o));
         if self.len + self.buf.len() as u64 > self.segment_size
             && self.len > frame::HEADER_LEN as u64
@@ -362,7 +357,6 @@ impl Wal {
             return Ok(());
         }
         let upto = seq.saturating_add(self.reserve_ahead - 1);
-        self.ensure_fresh()?;
         self.encode(frame::KIND_RESERVE, |o| {
             o.extend_from_slice(&upto.to_le_bytes())
         });
@@ -376,7 +370,7 @@ impl Wal {
     /// right above it instead of above the reservation. Synced; best effort (a close that does
     /// not reach the disk only costs a gap).
     pub(crate) fn close(&mut self, last_seq: u64) {
-        if self.health.check().is_err() || self.ensure_fresh().is_err() {
+        if self.health.check().is_err() {
             return;
         }
         self.encode(frame::KIND_CLOSE, |o| {
@@ -570,16 +564,6 @@ impl Wal {
         self.new_incarnation = false;
         self.len = frame::HEADER_LEN as u64;
         self.log_bytes += frame::HEADER_LEN as u64;
-        self.stale = false;
-    }
-
-    /// Starts a new segment when the active one must not be written any more (a checkpoint
-    /// that failed after its rename superseded it).
-    fn ensure_fresh(&mut self) -> Result<()> {
-        if !self.stale {
-            return Ok(());
-        }
-        self.start_next_segment()
     }
 
     /// Creates the next segment and makes it the active one. On failure the active segment
