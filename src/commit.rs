@@ -19,7 +19,9 @@ use crate::notify::Notifier;
 use crate::options::DEFAULT_MAX_BATCH_BYTES;
 use crate::record::{Batch, NewTree, Record};
 use crate::sync::{lock, read, write, Mutex, MutexGuard, RwLock};
-use crate::wal::{batch_frame_len, record_frame_len, CheckpointStats, Health, Refusal, Wal};
+use crate::wal::{
+    batch_frame_len, record_frame_len, CheckpointDone, CheckpointStats, Health, Refusal, Wal,
+};
 use crate::{AddSeqCounter, Durability, Error, HeadEntry, HeadObserver, Id, Result};
 
 /// What a write's record builder can do while it holds the commit lock.
@@ -127,6 +129,10 @@ pub(crate) struct Commit {
     read_only: bool,
     /// Automatic checkpoints: (factor, minimum log bytes).
     auto_checkpoint: Option<(u64, u64)>,
+    /// Whether automatic checkpoints are written on a worker thread (never under loom).
+    background: bool,
+    /// The worker writing an automatic checkpoint, if one runs.
+    worker: Mutex<Option<std::thread::JoinHandle<Result<CheckpointDone>>>>,
     /// The one latch: once the log cannot vouch for what it holds, every write is refused.
     health: Arc<Health>,
     /// The largest frame a write may take (`Options::max_batch_bytes`).
@@ -198,6 +204,8 @@ impl Commit {
             },
             read_only: false,
             auto_checkpoint: None,
+            background: false,
+            worker: Mutex::new(None),
             inner: Mutex::new(Inner {
                 wal,
                 queued: VecDeque::new(),
@@ -224,8 +232,14 @@ impl Commit {
 
     /// Turns automatic checkpoints on: when the log exceeds `factor` times the live data and
     /// `min_bytes`, the write that notices runs a checkpoint before it returns.
-    pub(crate) fn with_auto_checkpoint(mut self, factor: u64, min_bytes: u64) -> Self {
+    pub(crate) fn with_auto_checkpoint(
+        mut self,
+        factor: u64,
+        min_bytes: u64,
+        background: bool,
+    ) -> Self {
         self.auto_checkpoint = Some((factor, min_bytes));
+        self.background = background && cfg!(not(loom));
         self
     }
 
@@ -237,6 +251,8 @@ impl Commit {
     /// published first.
     pub(crate) fn checkpoint(&self) -> Result<Option<CheckpointStats>> {
         let _one = lock(&self.checkpointing);
+        // An automatic checkpoint on the worker finishes first.
+        self.wait_worker();
         let mut inner = lock(&self.inner);
         self.health.check()?;
         let Some(wal) = inner.wal.as_ref() else {
@@ -277,10 +293,14 @@ impl Commit {
     /// checkpoint is running), releasing the commit lock while it writes. A failure is not the
     /// write's failure (the write is logged already): a later write tries again, after a
     /// back-off (`Wal::auto_checkpoint_due`).
-    fn maybe_checkpoint(&self, inner: MutexGuard<'_, Inner>) {
+    fn maybe_checkpoint(&self, mut inner: MutexGuard<'_, Inner>) {
         let Some((factor, min_bytes)) = self.auto_checkpoint else {
             return;
         };
+        if self.reap_worker(&mut inner) {
+            // The worker still runs: no second checkpoint.
+            return;
+        }
         if !inner.queued.is_empty() {
             return;
         }
@@ -295,8 +315,78 @@ impl Commit {
         let Ok(_one) = self.checkpointing.try_lock() else {
             return;
         };
+        if self.background {
+            self.start_worker(&mut inner);
+            return;
+        }
         let result = self.run_checkpoint(inner);
         if let Some(wal) = lock(&self.inner).wal.as_mut() {
+            // A failure is counted (`LogStats::auto_checkpoint_failures`) and retried later.
+            wal.auto_checkpoint_done(&result);
+        }
+    }
+
+    /// Begins an automatic checkpoint under the commit lock and hands its writing to a worker
+    /// thread ([`Commit::reap_worker`] accounts for it later).
+    fn start_worker(&self, inner: &mut MutexGuard<'_, Inner>) {
+        let Some(wal) = inner.wal.as_mut() else {
+            return;
+        };
+        let job = match wal.begin_checkpoint() {
+            Ok(job) => job,
+            Err(e) => return wal.auto_checkpoint_done(&Err(e)),
+        };
+        let captured = self.memory.capture();
+        let spawned = std::thread::Builder::new()
+            .name("spacestore-checkpoint".into())
+            .spawn(move || job.run(&|emit| captured.emit(emit)));
+        match spawned {
+            Ok(handle) => *lock(&self.worker) = Some(handle),
+            Err(source) => wal.auto_checkpoint_done(&Err(Error::Io {
+                context: "starting the checkpoint worker",
+                source,
+            })),
+        }
+    }
+
+    /// Accounts for the worker's checkpoint if it has finished; returns whether one still runs.
+    /// Under the commit lock (`inner`).
+    fn reap_worker(&self, inner: &mut MutexGuard<'_, Inner>) -> bool {
+        let mut worker = lock(&self.worker);
+        match worker.as_ref() {
+            None => return false,
+            Some(handle) if !handle.is_finished() => return true,
+            Some(_) => {}
+        }
+        let Some(handle) = worker.take() else {
+            return false;
+        };
+        drop(worker);
+        self.account_worker(inner, handle);
+        false
+    }
+
+    /// Waits for the worker's checkpoint, if one runs (without the commit lock), and accounts
+    /// for it.
+    fn wait_worker(&self) {
+        let Some(handle) = lock(&self.worker).take() else {
+            return;
+        };
+        let mut inner = lock(&self.inner);
+        // (Joined under the commit lock: the worker never takes it.)
+        self.account_worker(&mut inner, handle);
+    }
+
+    fn account_worker(
+        &self,
+        inner: &mut MutexGuard<'_, Inner>,
+        handle: std::thread::JoinHandle<Result<CheckpointDone>>,
+    ) {
+        let done = handle
+            .join()
+            .unwrap_or_else(|_| Err(Error::Internal("the checkpoint worker panicked".into())));
+        if let Some(wal) = inner.wal.as_mut() {
+            let result = wal.finish_checkpoint(done);
             // A failure is counted (`LogStats::auto_checkpoint_failures`) and retried later.
             wal.auto_checkpoint_done(&result);
         }
@@ -494,6 +584,7 @@ impl Commit {
 impl Drop for Commit {
     fn drop(&mut self) {
         self.notifier.close();
+        self.wait_worker();
         let mut inner = lock(&self.inner);
         if self.health.check().is_ok() {
             if let Some(wal) = inner.wal.as_mut() {

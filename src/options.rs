@@ -58,6 +58,12 @@ pub struct Options {
     pub auto_checkpoint_factor: Option<u64>,
     /// The log size below which no automatic checkpoint happens.
     pub auto_checkpoint_min_bytes: u64,
+    /// Write automatic checkpoints on a worker thread (the default): the write that makes one
+    /// due only starts it (a sync, a copy of pointers, a new segment) and returns. `false`: that
+    /// write writes it before it returns (other writers go on either way), which keeps every
+    /// file-system call on the calling threads, in a fixed order (the simulated file system's
+    /// harnesses use that).
+    pub background_checkpoints: bool,
     /// The largest write, in bytes of its frame (a batch's changes and ids, or a tree's root,
     /// plus a few bytes per field): a larger one is refused with
     /// [`crate::Error::BatchTooLarge`] before it takes a seq. At most about 4 GiB (a frame's
@@ -79,6 +85,7 @@ impl Default for Options {
             recovery: Recovery::Strict,
             auto_checkpoint_factor: Some(4),
             auto_checkpoint_min_bytes: 64 << 20,
+            background_checkpoints: true,
             max_batch_bytes: DEFAULT_MAX_BATCH_BYTES,
             fs: Arc::new(StdFileSystem),
         }
@@ -94,6 +101,7 @@ impl std::fmt::Debug for Options {
             .field("recovery", &self.recovery)
             .field("auto_checkpoint_factor", &self.auto_checkpoint_factor)
             .field("auto_checkpoint_min_bytes", &self.auto_checkpoint_min_bytes)
+            .field("background_checkpoints", &self.background_checkpoints)
             .field("max_batch_bytes", &self.max_batch_bytes)
             .finish_non_exhaustive()
     }
@@ -128,6 +136,11 @@ impl Options {
     pub fn auto_checkpoint(mut self, factor: Option<u64>, min_bytes: u64) -> Self {
         self.auto_checkpoint_factor = factor;
         self.auto_checkpoint_min_bytes = min_bytes;
+        self
+    }
+    /// Sets whether automatic checkpoints are written on a worker thread.
+    pub fn background_checkpoints(mut self, on: bool) -> Self {
+        self.background_checkpoints = on;
         self
     }
     /// Sets the largest write, in bytes of its frame (at most [`Options::MAX_BATCH_BYTES_LIMIT`]).

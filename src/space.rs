@@ -121,7 +121,11 @@ impl Space {
         );
         commit = commit.with_max_bytes(options.max_batch_bytes);
         if let Some(factor) = options.auto_checkpoint_factor {
-            commit = commit.with_auto_checkpoint(factor, options.auto_checkpoint_min_bytes);
+            commit = commit.with_auto_checkpoint(
+                factor,
+                options.auto_checkpoint_min_bytes,
+                options.background_checkpoints,
+            );
         }
         engine::lower_cursors(&commit, &mut opened.report)?;
         Ok(Space {

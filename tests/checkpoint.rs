@@ -169,7 +169,9 @@ fn replay_after_a_checkpoint_reads_only_the_live_data() {
 #[test]
 fn an_automatic_checkpoint_keeps_the_log_within_its_factor() {
     let dir = tempfile::tempdir().unwrap();
-    let options = Options::default().auto_checkpoint(Some(2), 16 << 10);
+    let options = Options::default()
+        .auto_checkpoint(Some(2), 16 << 10)
+        .background_checkpoints(false);
     let space = Space::open(dir.path(), options.clone()).unwrap();
     let t = space.create_tree_storage(root("t")).unwrap();
     for i in 0..2000 {
@@ -189,7 +191,9 @@ fn an_automatic_checkpoint_keeps_the_log_within_its_factor() {
 #[test]
 fn an_automatic_checkpoint_compacts_a_log_of_deleted_trees() {
     let dir = tempfile::tempdir().unwrap();
-    let options = Options::default().auto_checkpoint(Some(2), 64 << 10);
+    let options = Options::default()
+        .auto_checkpoint(Some(2), 64 << 10)
+        .background_checkpoints(false);
     let space = Space::open(dir.path(), options).unwrap();
     for t in 0..2000 {
         let id = format!("t{t}");
@@ -348,4 +352,57 @@ fn writes_go_on_while_a_checkpoint_is_written() {
         .collect();
     assert_eq!(ids, ["c1", "c2"]);
     assert!(space.recovery_report().unwrap().torn_tail.is_none());
+}
+
+#[test]
+fn an_automatic_checkpoint_runs_on_a_worker_and_the_write_that_started_it_returns() {
+    use std::sync::mpsc;
+    use std::time::Duration;
+    let sim = spacestore_test_kit::simfs::SimFs::new();
+    let (renaming_tx, renaming) = mpsc::channel();
+    let (release, release_rx) = mpsc::channel();
+    let fs = Arc::new(GatedFs {
+        inner: sim.arc(),
+        renaming: std::sync::Mutex::new(renaming_tx),
+        release: std::sync::Mutex::new(release_rx),
+    });
+    let options = Options::default()
+        .auto_checkpoint(Some(2), 4 << 10)
+        .file_system(Arc::clone(&fs) as Arc<dyn spacestore::FileSystem>);
+    assert!(options.background_checkpoints, "the default");
+    let space = Space::open("/space", options).unwrap();
+    // A writer thread writes until an automatic checkpoint is due; its calls return while the
+    // worker is held at the rename. (The timeouts only guard against a hang: an automatic
+    // checkpoint written by the writer itself would hold it at the gate.)
+    let (wrote_tx, wrote) = mpsc::channel();
+    let writer = {
+        let space = space.clone();
+        thread::spawn(move || {
+            let tree = space.create_tree_storage(root("t")).unwrap();
+            let mut i = 0;
+            // Until the worker has begun (its rename is held), then one write more.
+            while space.log_stats().unwrap().segment < 3 {
+                let id = format!("c{i:05}");
+                tree.add_all(vec![change(&id, &id)], NO_HEADS, "t").unwrap();
+                i += 1;
+            }
+            let id = format!("c{i:05}");
+            tree.add_all(vec![change(&id, &id)], NO_HEADS, "t").unwrap();
+            wrote_tx.send(i + 1).unwrap();
+        })
+    };
+    renaming.recv_timeout(Duration::from_secs(60)).unwrap();
+    let written = wrote.recv_timeout(Duration::from_secs(60));
+    release.send(()).unwrap();
+    let written = written.expect("the write that started the checkpoint waited for it");
+    writer.join().unwrap();
+    // An explicit checkpoint waits for the worker's, then makes its own: two have run.
+    let failures = space.log_stats().unwrap().auto_checkpoint_failures;
+    assert_eq!(failures, 0);
+    // (The explicit one's rename is held too: let it through.)
+    release.send(()).unwrap();
+    space.checkpoint().unwrap().unwrap();
+    drop(space);
+    let space = Space::open("/space", no_auto().file_system(sim.arc())).unwrap();
+    assert_eq!(space.collect_changes_after_add_seq(0).len(), written);
 }

@@ -51,13 +51,17 @@ fn tmp_files(fs: &SimFs) -> usize {
 }
 
 #[test]
-fn a_full_disk_fails_writes_and_they_work_again_once_space_is_freed_with_default_options() {
+fn a_full_disk_fails_writes_and_they_work_again_once_space_is_freed_with_the_default_checkpoint_policy(
+) {
     for durability in [Durability::Buffered, Durability::Sync] {
         let fs = SimFs::new();
         // Room for the log to pass the automatic checkpoint's 64 MiB, not for a checkpoint too.
         fs.set_capacity(Some(100 * MIB as u64));
+        // The default policy (64 MiB, factor 4), with automatic checkpoints written by the
+        // write that makes them due, so that each try is counted by the time it returns.
         let options = Options::default()
             .durability(durability)
+            .background_checkpoints(false)
             .file_system(fs.arc());
         let space = Space::open(workload::dir(), options.clone()).unwrap();
         let tree = space

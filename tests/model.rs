@@ -1135,6 +1135,7 @@ impl Setup {
             options
                 .segment_size(512)
                 .auto_checkpoint(Some(2), min_bytes)
+                .background_checkpoints(false)
         } else {
             options.auto_checkpoint(None, 0)
         };

@@ -28,7 +28,7 @@ pub use env::{FileSystem, FsyncFailed, LogFile, StdFileSystem};
 pub(crate) use health::Health;
 pub use health::Refusal;
 pub use log::CheckpointStats;
-pub(crate) use log::{Wal, WalConfig};
+pub(crate) use log::{CheckpointDone, Wal, WalConfig};
 
 /// Bytes a frame with a payload of `payload` bytes takes (the length, the CRC, the kind).
 fn frame_len(payload: u64) -> u64 {

@@ -955,6 +955,9 @@ pub mod workload {
                 .segment_size(self.segment_size)
                 .reserve_ahead(self.reserve_ahead)
                 .auto_checkpoint(factor, min)
+                // Every call on the calling thread, in a fixed order (fault injection counts
+                // calls).
+                .background_checkpoints(false)
                 .file_system(fs.arc())
         }
     }
