@@ -264,6 +264,27 @@ struct GatedFs {
     release: std::sync::Mutex<std::sync::mpsc::Receiver<()>>,
 }
 
+impl GatedFs {
+    /// A gate over `sim`, with the receiver that hears of a checkpoint at the gate and the
+    /// sender that lets one through.
+    fn over(
+        sim: &spacestore_test_kit::simfs::SimFs,
+    ) -> (
+        Arc<dyn spacestore::FileSystem>,
+        std::sync::mpsc::Receiver<()>,
+        std::sync::mpsc::Sender<()>,
+    ) {
+        let (renaming_tx, renaming) = std::sync::mpsc::channel();
+        let (release, release_rx) = std::sync::mpsc::channel();
+        let fs = Arc::new(GatedFs {
+            inner: sim.arc(),
+            renaming: std::sync::Mutex::new(renaming_tx),
+            release: std::sync::Mutex::new(release_rx),
+        });
+        (fs, renaming, release)
+    }
+}
+
 impl spacestore::FileSystem for GatedFs {
     fn create(&self, path: &Path) -> std::io::Result<Box<dyn spacestore::LogFile>> {
         self.inner.create(path)
@@ -306,14 +327,8 @@ fn writes_go_on_while_a_checkpoint_is_written() {
     use std::sync::mpsc;
     use std::time::Duration;
     let sim = spacestore_test_kit::simfs::SimFs::new();
-    let (renaming_tx, renaming) = mpsc::channel();
-    let (release, release_rx) = mpsc::channel();
-    let fs = Arc::new(GatedFs {
-        inner: sim.arc(),
-        renaming: std::sync::Mutex::new(renaming_tx),
-        release: std::sync::Mutex::new(release_rx),
-    });
-    let options = || no_auto().file_system(Arc::clone(&fs) as Arc<dyn spacestore::FileSystem>);
+    let (fs, renaming, release) = GatedFs::over(&sim);
+    let options = || no_auto().file_system(Arc::clone(&fs));
     let space = Space::open("/space", options()).unwrap();
     let tree = space.create_tree_storage(root("t")).unwrap();
     tree.add_all(vec![change("c1", "1")], NO_HEADS, "t")
@@ -359,16 +374,10 @@ fn an_automatic_checkpoint_runs_on_a_worker_and_the_write_that_started_it_return
     use std::sync::mpsc;
     use std::time::Duration;
     let sim = spacestore_test_kit::simfs::SimFs::new();
-    let (renaming_tx, renaming) = mpsc::channel();
-    let (release, release_rx) = mpsc::channel();
-    let fs = Arc::new(GatedFs {
-        inner: sim.arc(),
-        renaming: std::sync::Mutex::new(renaming_tx),
-        release: std::sync::Mutex::new(release_rx),
-    });
+    let (fs, renaming, release) = GatedFs::over(&sim);
     let options = Options::default()
         .auto_checkpoint(Some(2), 4 << 10)
-        .file_system(Arc::clone(&fs) as Arc<dyn spacestore::FileSystem>);
+        .file_system(Arc::clone(&fs));
     assert!(options.background_checkpoints, "the default");
     let space = Space::open("/space", options).unwrap();
     // A writer thread writes until an automatic checkpoint is due; its calls return while the
