@@ -353,38 +353,29 @@ impl Commit {
     /// Under the commit lock (`inner`).
     fn reap_worker(&self, inner: &mut MutexGuard<'_, Inner>) -> bool {
         let mut worker = lock(&self.worker);
-        match worker.as_ref() {
-            None => return false,
-            Some(handle) if !handle.is_finished() => return true,
-            Some(_) => {}
+        if worker.as_ref().is_some_and(|h| !h.is_finished()) {
+            return true;
         }
         let Some(handle) = worker.take() else {
             return false;
         };
         drop(worker);
-        self.account_worker(inner, handle);
+        self.account_worker(inner, join_worker(handle));
         false
     }
 
-    /// Waits for the worker's checkpoint, if one runs (without the commit lock), and accounts
-    /// for it.
+    /// Waits for the worker's checkpoint, if one runs (without the commit lock, so writes go
+    /// on meanwhile), and accounts for it.
     fn wait_worker(&self) {
         let Some(handle) = lock(&self.worker).take() else {
             return;
         };
-        let mut inner = lock(&self.inner);
-        // (Joined under the commit lock: the worker never takes it.)
-        self.account_worker(&mut inner, handle);
+        let done = join_worker(handle);
+        self.account_worker(&mut lock(&self.inner), done);
     }
 
-    fn account_worker(
-        &self,
-        inner: &mut MutexGuard<'_, Inner>,
-        handle: std::thread::JoinHandle<Result<CheckpointDone>>,
-    ) {
-        let done = handle
-            .join()
-            .unwrap_or_else(|_| Err(Error::Internal("the checkpoint worker panicked".into())));
+    /// Accounts, under the commit lock, for what the worker's checkpoint did.
+    fn account_worker(&self, inner: &mut MutexGuard<'_, Inner>, done: Result<CheckpointDone>) {
         if let Some(wal) = inner.wal.as_mut() {
             let result = wal.finish_checkpoint(done);
             // A failure is counted (`LogStats::auto_checkpoint_failures`) and retried later.
@@ -579,6 +570,13 @@ impl Commit {
             }
         }
     }
+}
+
+/// The worker's outcome (a panic of the worker is an internal error, not a panic here).
+fn join_worker(handle: std::thread::JoinHandle<Result<CheckpointDone>>) -> Result<CheckpointDone> {
+    handle
+        .join()
+        .unwrap_or_else(|_| Err(Error::Internal("the checkpoint worker panicked".into())))
 }
 
 impl Drop for Commit {

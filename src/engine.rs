@@ -155,6 +155,9 @@ pub(crate) fn lower_cursors(commit: &Commit, report: &mut RecoveryReport) -> Res
         commit.write(|_| Ok(Record::SetCursor(fields)), || {})?;
         repair.cursors_lowered.push((name, seq));
     }
+    if repair.cursors_lowered.is_empty() {
+        return Ok(());
+    }
     commit.with_wal(|wal| wal.map_or(Ok(()), |w| w.sync()))
 }
 

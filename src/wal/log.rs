@@ -26,8 +26,8 @@ pub(crate) struct Wal {
     segment_seq: u64,
     /// The active segment's frame layout (its random salt).
     framing: Framing,
-    /// The newest segment of the log (the active one, or a checkpoint renamed into place
-    /// after it): the next segment names it as the one before it.
+    /// The newest segment of the log, the active one (a checkpoint is always numbered below
+    /// it): the next segment names it as the one before it.
     tail: u64,
     /// The space's incarnation, written into every segment header.
     incarnation: u128,
@@ -534,15 +534,12 @@ impl Wal {
             segments_removed = done.segments_removed,
             "checkpoint"
         );
-        match done.removal {
-            Ok(()) => Ok(CheckpointStats {
-                bytes_before: done.bytes_before,
-                bytes_after: self.log_bytes,
-                segments_removed: done.segments_removed,
-                records: done.records,
-            }),
-            Err(e) => Err(e),
-        }
+        done.removal.map(|()| CheckpointStats {
+            bytes_before: done.bytes_before,
+            bytes_after: self.log_bytes,
+            segments_removed: done.segments_removed,
+            records: done.records,
+        })
     }
 
     /// The next unused segment number: above every segment this log created or tried to
