@@ -14,13 +14,15 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
+use crate::layout::Encoded;
 use crate::memory::{Applied, Memory, Plan, Target};
 use crate::notify::Notifier;
 use crate::options::DEFAULT_MAX_BATCH_BYTES;
 use crate::record::{Batch, NewTree, Record};
 use crate::sync::{lock, read, write, Mutex, MutexGuard, RwLock};
 use crate::wal::{
-    batch_frame_len, record_frame_len, CheckpointDone, CheckpointStats, Health, Refusal, Wal,
+    batch_frame_len, encode_payload, record_frame_len, CheckpointDone, CheckpointStats, Health,
+    Refusal, Wal,
 };
 use crate::{AddSeqCounter, Durability, Error, HeadEntry, HeadObserver, Id, Result};
 
@@ -104,6 +106,8 @@ struct Queued {
     /// The LSN at the end of its frame.
     lsn: u64,
     record: Record,
+    /// Its payload, as logged (what memory keeps of its changes).
+    encoded: Encoded,
     /// Its check's plan, valid while nothing was published since (`published` unchanged).
     plan: Plan,
     /// [`Inner::published`] when it was checked.
@@ -395,8 +399,10 @@ impl Commit {
 
     /// Executes a checked record (under the commit lock) and, for a batch, wakes subscribers
     /// once it is visible.
-    fn execute(&self, record: &Record, plan: Plan) -> Applied {
-        let applied = self.memory.execute(record, plan, self.has_observers());
+    fn execute(&self, record: &Record, encoded: &Encoded, plan: Plan) -> Applied {
+        let applied = self
+            .memory
+            .execute(record, encoded, plan, self.has_observers());
         if let Record::AddBatch(b) = record {
             self.notifier.published(b.seq);
         }
@@ -458,11 +464,18 @@ impl Commit {
         }
         let plan = self.memory.check(&record, ctx.target.take())?;
         let Some(wal) = inner.wal.as_mut() else {
-            return Ok(self.publish_now(&mut inner, &record, plan, settled));
+            // No log: the payload is encoded only when memory keeps it (the changes' bytes).
+            let encoded = if record.stores_changes() {
+                encode_payload(&record)
+            } else {
+                Encoded::default()
+            };
+            return Ok(self.publish_now(&mut inner, &record, &encoded, plan, settled));
         };
-        let lsn = wal.append(&record)?;
+        let encoded = encode_payload(&record);
+        let lsn = wal.append(&encoded.bytes)?;
         if self.durability == Durability::Buffered {
-            let applied = self.publish_now(&mut inner, &record, plan, settled);
+            let applied = self.publish_now(&mut inner, &record, &encoded, plan, settled);
             self.maybe_checkpoint(inner);
             return Ok(applied);
         }
@@ -471,6 +484,7 @@ impl Commit {
         inner.queued.push_back(Queued {
             lsn,
             record,
+            encoded,
             plan,
             checked_at,
         });
@@ -499,10 +513,11 @@ impl Commit {
         &self,
         inner: &mut MutexGuard<'_, Inner>,
         record: &Record,
+        encoded: &Encoded,
         plan: Plan,
         settled: impl FnOnce(),
     ) -> Applied {
-        let applied = self.execute(record, plan);
+        let applied = self.execute(record, encoded, plan);
         inner.published += 1;
         settled();
         self.notify(&applied.changed);
@@ -533,7 +548,7 @@ impl Commit {
                 self.memory.check(&q.record, None)
             };
             let result = plan.map(|plan| {
-                let applied = self.execute(&q.record, plan);
+                let applied = self.execute(&q.record, &q.encoded, plan);
                 inner.published += 1;
                 self.notify(&applied.changed);
                 applied

@@ -13,7 +13,7 @@ use crate::memory::Memory;
 #[cfg(feature = "async")]
 use crate::notify::WakerSlot;
 use crate::notify::{Notifier, Woken};
-use crate::{Batch, Error, Id, Result, StorageChange};
+use crate::{Batch, Error, Id, Result};
 
 /// The first `limit` whole batches with AddSeq > `after` (of `trees` only, when given), and the
 /// seq of the last batch looked at (delivered or passed over), under the index's read lock.
@@ -25,18 +25,16 @@ pub(crate) fn read_batches(
 ) -> (Vec<Batch>, u64) {
     let mut out = Vec::new();
     let mut last = after;
-    memory.index.visit(after, limit, |seq, stored| {
+    memory.index.visit(after, limit, |seq, block| {
         last = seq;
-        let Some(first) = stored.first() else {
-            return false;
-        };
-        if trees.is_some_and(|t| !t.contains(&first.tree_id)) {
+        let tree_id = block.tree_id();
+        if trees.is_some_and(|t| !t.contains(&tree_id)) {
             return false;
         }
         out.push(Batch {
             add_seq: seq,
-            tree_id: first.tree_id.clone(),
-            changes: stored.iter().map(|c| StorageChange::clone(c)).collect(),
+            tree_id,
+            changes: block.changes(),
         });
         true
     });

@@ -1,6 +1,6 @@
-//! [`SeqIndex`]: the space-global AddSeq index, `BTreeMap<add_seq, Vec<Arc<StorageChange>>>`:
-//! each batch's stored changes themselves (a pointer each), so that a read of the feed walks the
-//! index alone, with no lookup in the change map per change.
+//! [`SeqIndex`]: the space-global AddSeq index, `BTreeMap<add_seq, Arc<Block>>`: each batch's
+//! block (its record's bytes and which of its changes are stored, see `memory::stored`), so
+//! that a read of the feed walks the index alone, with no lookup in the change map per change.
 //!
 //! Batches are published into it by the commit path in AddSeq order, one whole batch per
 //! publish, so a reader holding the read lock always sees a prefix of the batches that will ever
@@ -10,21 +10,21 @@ use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::Arc;
 
-use crate::change::StorageChange;
+use crate::memory::Block;
 use crate::sync::{read, write, RwLock};
 
-/// The AddSeq index of a space: the changes each batch stored, in the order given.
+/// The AddSeq index of a space: the block of each batch that stored something.
 #[derive(Debug, Default)]
 pub(crate) struct SeqIndex {
-    batches: RwLock<BTreeMap<u64, Vec<Arc<StorageChange>>>>,
+    batches: RwLock<BTreeMap<u64, Arc<Block>>>,
 }
 
 impl SeqIndex {
-    /// Publishes the batch `seq` with the changes it stored. Called only by the commit path (or
-    /// replay), in increasing `seq` order. A batch that stored nothing leaves no key.
-    pub(crate) fn publish(&self, seq: u64, changes: Vec<Arc<StorageChange>>) {
-        if !changes.is_empty() {
-            write(&self.batches).insert(seq, changes);
+    /// Publishes the batch `block`. Called only by the commit path (or replay), in increasing
+    /// seq order. A batch that stored nothing leaves no key.
+    pub(crate) fn publish(&self, block: &Arc<Block>) {
+        if block.len() > 0 {
+            write(&self.batches).insert(block.seq(), Arc::clone(block));
         }
     }
 
@@ -45,15 +45,15 @@ impl SeqIndex {
         &self,
         after: u64,
         limit: usize,
-        mut visit: impl FnMut(u64, &[Arc<StorageChange>]) -> bool,
+        mut visit: impl FnMut(u64, &Arc<Block>) -> bool,
     ) {
         if limit == 0 {
             return;
         }
         let batches = read(&self.batches);
         let mut counted = 0;
-        for (seq, changes) in batches.range((Bound::Excluded(after), Bound::Unbounded)) {
-            if visit(*seq, changes) {
+        for (seq, block) in batches.range((Bound::Excluded(after), Bound::Unbounded)) {
+            if visit(*seq, block) {
                 counted += 1;
                 if counted == limit {
                     return;

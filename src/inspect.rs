@@ -322,9 +322,9 @@ impl Walk<'_> {
             Record::DeleteTree { tree_id, .. } => memory
                 .tree(tree_id)
                 .map(|t| {
-                    let mut ids = vec![t.root().id.clone()];
-                    for (_, changes) in t.batches() {
-                        ids.extend(changes.iter().map(|c| c.id.clone()));
+                    let mut ids = vec![t.root().id()];
+                    for block in t.batches() {
+                        ids.extend(block.changes().into_iter().map(|c| c.id));
                     }
                     ids
                 })
@@ -360,13 +360,15 @@ impl Walk<'_> {
                 }
                 for id in inserted {
                     match memory.changes.get(id) {
-                        Some(c) if c.tree_id == b.tree_id && c.add_seq == b.seq => {}
+                        Some(c) if c.tree_id() == b.tree_id && c.seq() == b.seq => {}
                         Some(c) => self.problem(
                             at.0,
                             at.1,
                             format!(
                                 "change {id:?} of batch {} is stored with tree {:?} and AddSeq {}",
-                                b.seq, c.tree_id, c.add_seq
+                                b.seq,
+                                c.tree_id(),
+                                c.seq()
                             ),
                         ),
                         None => self.problem(
@@ -409,8 +411,8 @@ impl Walk<'_> {
     fn finish(&mut self, memory: &Memory, at: (&Path, usize), counter: u64) {
         self.scan.counter = counter;
         let mut index: Vec<(u64, Id)> = Vec::new();
-        memory.index.visit(0, usize::MAX, |seq, changes| {
-            index.extend(changes.iter().map(|c| (seq, c.id.clone())));
+        memory.index.visit(0, usize::MAX, |seq, block| {
+            index.extend(block.changes().into_iter().map(|c| (seq, c.id)));
             true
         });
         for (name, seq) in memory.cursors.all() {
@@ -435,13 +437,13 @@ impl Walk<'_> {
                 );
                 continue;
             };
-            if change.add_seq != *seq {
+            if change.seq() != *seq {
                 self.problem(
                     at.0,
                     at.1,
                     format!(
                         "change {id:?} has AddSeq {} but is indexed under {seq}",
-                        change.add_seq
+                        change.seq()
                     ),
                 );
             }
@@ -452,13 +454,13 @@ impl Walk<'_> {
                     format!("change {id:?} has AddSeq {seq}, above the counter {counter}"),
                 );
             }
-            if memory.tree(&change.tree_id).is_none() {
+            if memory.tree(&change.tree_id()).is_none() {
                 self.problem(
                     at.0,
                     at.1,
                     format!(
                         "change {id:?} belongs to tree {:?}, which does not exist",
-                        change.tree_id
+                        change.tree_id()
                     ),
                 );
             }
@@ -474,7 +476,7 @@ impl Walk<'_> {
                         if memory
                             .changes
                             .get(&c.id)
-                            .is_none_or(|s| s.tree_id != b.tree_id)
+                            .is_none_or(|s| s.tree_id() != b.tree_id)
                         {
                             misplaced.push((c.id.clone(), b.tree_id.clone()));
                         }
@@ -530,7 +532,7 @@ fn stored_in(memory: &Memory, id: &str, tree: &str) -> bool {
     memory
         .changes
         .get(id)
-        .is_some_and(|c| c.tree_id.as_str() == tree)
+        .is_some_and(|c| c.tree_id().as_str() == tree)
 }
 
 impl Observer for Walk<'_> {
@@ -553,7 +555,7 @@ impl Observer for Walk<'_> {
         self.scan.segments[self.start + at.0].frames += 1;
         let counts = &mut self.scan.frames;
         match frame {
-            FrameEvent::Record(record) => {
+            FrameEvent::Record(record, _) => {
                 let path = self.paths[at.0].clone();
                 self.before(memory, record, (&path, at.1), reserved);
             }

@@ -45,6 +45,7 @@ mod id;
 mod index;
 #[cfg(feature = "internals")]
 mod inspect;
+mod layout;
 mod memory;
 mod notify;
 mod options;

@@ -33,6 +33,21 @@ pub(crate) enum Record {
     DeleteCursor(Id),
 }
 
+impl Record {
+    /// Whether applying the record stores changes (a root or a batch's), whose bytes memory
+    /// keeps from the record's payload.
+    pub(crate) fn stores_changes(&self) -> bool {
+        match self {
+            Record::CreateTree(_) | Record::AddBatch(_) => true,
+            Record::DeleteTree { create, .. } => create.is_some(),
+            Record::UpdateHead(_)
+            | Record::DeleteEntry(_)
+            | Record::SetCursor(_)
+            | Record::DeleteCursor(_) => false,
+        }
+    }
+}
+
 /// A named cursor's new position, and how it may move there.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct CursorFields {

@@ -121,7 +121,7 @@ pub(crate) fn run(log: &LogDir, memory: &Memory, observer: &mut dyn Observer) ->
             report.frames += 1;
             observer.frame(at, &frame, memory, reserved);
             match frame {
-                FrameEvent::Record(record) => {
+                FrameEvent::Record(record, encoded) => {
                     match &record {
                         Record::AddBatch(b) => {
                             report.max_batch_seq = report.max_batch_seq.max(b.seq);
@@ -136,7 +136,7 @@ pub(crate) fn run(log: &LogDir, memory: &Memory, observer: &mut dyn Observer) ->
                         _ => {}
                     }
                     let applied = match memory.check(&record, None) {
-                        Ok(plan) => Some(memory.execute(&record, plan, false)),
+                        Ok(plan) => Some(memory.execute(&record, &encoded, plan, false)),
                         Err(_) => {
                             report.refused_records += 1;
                             None

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::commit::Commit;
 use crate::engine;
 use crate::feed::{self, Subscription};
-use crate::memory::Memory;
+use crate::memory::{Block, Memory};
 use crate::record::{NewTree, Record};
 use crate::wal::{CheckpointStats, Refusal};
 use crate::{
@@ -246,11 +246,11 @@ impl Space {
         let unknown = || Error::UnknownTree(Id::from(id));
         let entry = memory.heads.get(id).ok_or_else(unknown)?;
         let tree = memory.tree(id).ok_or_else(unknown)?;
-        let root = tree.root();
+        let root = tree.root().to_change();
         let root = TreeRoot {
-            id: root.id.clone(),
-            raw_change: root.raw_change.clone(),
-            order_id: root.order_id.clone(),
+            id: root.id,
+            raw_change: root.raw_change,
+            order_id: root.order_id,
             parent_id: entry.parent_id,
             is_derived: entry.is_derived,
         };
@@ -291,17 +291,17 @@ impl Space {
         let memory = self.commit.memory();
         let mut after = add_seq;
         loop {
-            let mut chunk: Vec<(u64, Vec<Arc<StorageChange>>)> = Vec::with_capacity(CHUNK);
-            memory.index.visit(after, CHUNK, |seq, stored| {
-                chunk.push((seq, stored.to_vec()));
+            let mut chunk: Vec<Arc<Block>> = Vec::with_capacity(CHUNK);
+            memory.index.visit(after, CHUNK, |_, block| {
+                chunk.push(Arc::clone(block));
                 true
             });
-            let Some(&(last, _)) = chunk.last() else {
+            let Some(last) = chunk.last().map(|b| b.seq()) else {
                 return Ok(());
             };
-            for (_, changes) in &chunk {
-                for change in changes {
-                    if f(change)?.is_break() {
+            for block in &chunk {
+                for change in block.changes() {
+                    if f(&change)?.is_break() {
                         return Ok(());
                     }
                 }

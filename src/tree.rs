@@ -50,7 +50,7 @@ pub struct TreeStorage {
 }
 
 fn iterate<E>(
-    changes: Vec<Arc<StorageChange>>,
+    changes: Vec<StorageChange>,
     mut f: impl FnMut(&StorageChange) -> Result<ControlFlow<()>, E>,
 ) -> Result<(), E> {
     for change in changes {
@@ -64,7 +64,7 @@ fn iterate<E>(
 impl TreeStorage {
     pub(crate) fn new(commit: Arc<Commit>, root: TreeRoot, deferred: bool) -> Self {
         let root_change = match commit.memory().tree(&root.id) {
-            Some(tree) if !deferred => Arc::clone(tree.root()),
+            Some(tree) if !deferred => Arc::new(tree.root().to_change()),
             _ => Arc::new(root.to_change()),
         };
         TreeStorage {
@@ -127,19 +127,17 @@ impl TreeStorage {
     /// The change with this id, from any tree of the space, or [`Error::ChangeNotFound`].
     pub fn get(&self, id: &str) -> Result<StorageChange> {
         let found = if self.is_deferred() {
-            (id == self.root.id.as_str()).then(|| Arc::clone(&self.root_change))
+            (id == self.root.id.as_str()).then(|| StorageChange::clone(&self.root_change))
         } else {
-            self.commit.memory().changes.get(id)
+            self.commit.memory().changes.get(id).map(|c| c.to_change())
         };
-        found
-            .map(|c| (*c).clone())
-            .ok_or_else(|| Error::ChangeNotFound(Id::from(id)))
+        found.ok_or_else(|| Error::ChangeNotFound(Id::from(id)))
     }
 
-    fn after_order(&self, order_id: &str) -> Vec<Arc<StorageChange>> {
+    fn after_order(&self, order_id: &str) -> Vec<StorageChange> {
         if self.is_deferred() {
             return if self.root.order_id.as_str() >= order_id {
-                vec![Arc::clone(&self.root_change)]
+                vec![StorageChange::clone(&self.root_change)]
             } else {
                 Vec::new()
             };
@@ -148,7 +146,7 @@ impl TreeStorage {
         tree.map(|t| t.after_order(order_id)).unwrap_or_default()
     }
 
-    fn after_add_seq(&self, seq: u64) -> Vec<Arc<StorageChange>> {
+    fn after_add_seq(&self, seq: u64) -> Vec<StorageChange> {
         if self.is_deferred() {
             return Vec::new();
         }
@@ -168,11 +166,7 @@ impl TreeStorage {
 
     /// The changes of the tree whose order id is `>= order_id`, in order-id order.
     pub fn collect_after_order(&self, order_id: &str) -> Result<Vec<StorageChange>> {
-        Ok(self
-            .after_order(order_id)
-            .iter()
-            .map(|c| (**c).clone())
-            .collect())
+        Ok(self.after_order(order_id))
     }
 
     /// Calls `f` with each change of the tree whose AddSeq is `> add_seq`, **in order-id order**
@@ -187,11 +181,7 @@ impl TreeStorage {
 
     /// The changes of the tree whose AddSeq is `> add_seq`, in order-id order.
     pub fn collect_after_add_seq(&self, add_seq: u64) -> Result<Vec<StorageChange>> {
-        Ok(self
-            .after_add_seq(add_seq)
-            .iter()
-            .map(|c| (**c).clone())
-            .collect())
+        Ok(self.after_add_seq(add_seq))
     }
 
     /// The tree a deferred storage's first write must create, `None` once it exists; checked

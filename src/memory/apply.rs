@@ -5,11 +5,11 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use super::{Memory, TreeState, UpdateRef};
-use crate::change::StorageChange;
+use super::{Block, Memory, TreeState, UpdateRef};
 use crate::entry::{DeletedStatus, HeadEntry};
 use crate::error::{Error, Result};
 use crate::id::Id;
+use crate::layout::{self, Encoded};
 use crate::record::{Batch, CursorFields, CursorMove, NewTree, Record};
 use crate::sync::write;
 
@@ -188,22 +188,29 @@ impl Memory {
     }
 
     /// Applies a record that [`Memory::check`] accepted with `plan`, with nothing written in
-    /// between. `notify`: collect the head entries that changed (for observers).
+    /// between. `encoded`: the record's payload (what memory keeps of its changes, see
+    /// `stored.rs`). `notify`: collect the head entries that changed (for observers).
     ///
     /// A batch is made visible in this order: the change map, the tree, the AddSeq index, the
     /// head entry, so that whatever a reader finds first, what it points to is already there.
-    pub(crate) fn execute(&self, record: &Record, plan: Plan, notify: bool) -> Applied {
+    pub(crate) fn execute(
+        &self,
+        record: &Record,
+        encoded: &Encoded,
+        plan: Plan,
+        notify: bool,
+    ) -> Applied {
         let mut applied = Applied {
             notify,
             ..Applied::default()
         };
         match record {
-            Record::CreateTree(new) => self.create_tree(new, &mut applied),
+            Record::CreateTree(new) => self.create_tree(new, encoded, &mut applied),
             Record::AddBatch(batch) => {
                 if let Some(new) = &batch.create {
-                    self.create_tree(new, &mut applied);
+                    self.create_tree(new, encoded, &mut applied);
                 }
-                self.add_batch(batch, &plan, &mut applied);
+                self.add_batch(batch, encoded, &plan, &mut applied);
             }
             Record::UpdateHead(update) => {
                 let changed = self.heads.update(update.into(), notify);
@@ -212,7 +219,7 @@ impl Memory {
             Record::DeleteEntry(id) => self.heads.delete(id),
             Record::DeleteTree { tree_id, create } => {
                 if let Some(new) = create {
-                    self.create_tree(new, &mut applied);
+                    self.create_tree(new, encoded, &mut applied);
                 }
                 self.delete_tree(tree_id);
             }
@@ -224,10 +231,14 @@ impl Memory {
         applied
     }
 
-    fn create_tree(&self, new: &NewTree, applied: &mut Applied) {
+    fn create_tree(&self, new: &NewTree, encoded: &Encoded, applied: &mut Applied) {
         let root = &new.root;
-        self.changes.insert(Arc::clone(root));
-        write(&self.trees).insert(root.id.clone(), Arc::new(TreeState::new(Arc::clone(root))));
+        let block = Block::root(encoded.bytes.clone(), encoded.at.root.unwrap_or(u32::MAX));
+        let Some(stored) = block.stored().pop() else {
+            return;
+        };
+        self.changes.insert(stored.clone());
+        write(&self.trees).insert(root.id.clone(), Arc::new(TreeState::new(stored)));
         let parent_deleted = new.parent_id.as_ref().is_some_and(|parent_id| {
             self.heads
                 .get(parent_id)
@@ -246,32 +257,43 @@ impl Memory {
         applied.changed.extend(changed);
     }
 
-    fn add_batch(&self, batch: &Batch, plan: &Plan, applied: &mut Applied) {
-        let mut kept: Vec<Arc<StorageChange>> = Vec::with_capacity(batch.changes.len());
+    fn add_batch(&self, batch: &Batch, encoded: &Encoded, plan: &Plan, applied: &mut Applied) {
+        let bytes = &encoded.bytes;
+        let first = encoded.at.changes.unwrap_or(u32::MAX);
+        let mut kept: Vec<u32> = Vec::with_capacity(batch.changes.len());
         let mut skipped = plan.skipped.iter().peekable();
+        let mut at = Some(first);
         for (i, change) in batch.changes.iter().enumerate() {
+            let here = at.unwrap_or(u32::MAX);
+            at = layout::change_extent(bytes, here).map(|(_, end)| end);
             if skipped.peek() == Some(&&i) {
                 skipped.next();
                 applied.skipped.push(change.id.clone());
                 continue;
             }
-            self.changes.insert(Arc::clone(change));
-            kept.push(Arc::clone(change));
-        }
-        match &plan.tree {
-            Some(tree) => tree.add(&kept),
-            // Created by this record: look it up now.
-            None => {
-                if let Some(tree) = self.tree(&batch.tree_id) {
-                    tree.add(&kept);
-                }
+            kept.push(here);
+            if batch.skip_duplicates {
+                // Only `add_all_no_error` reports which ids it inserted.
+                applied.inserted.push(change.id.clone());
             }
         }
-        if batch.skip_duplicates {
-            // Only `add_all_no_error` reports which ids it inserted.
-            applied.inserted = kept.iter().map(|c| c.id.clone()).collect();
+        let total = u32::try_from(batch.changes.len()).unwrap_or(u32::MAX);
+        let block = Block::batch(bytes.clone(), batch.seq, first, total, &kept);
+        if block.len() > 0 {
+            let stored = block.stored();
+            for s in &stored {
+                self.changes.insert(s.clone());
+            }
+            let tree = match &plan.tree {
+                Some(tree) => Some(Arc::clone(tree)),
+                // Created by this record: look it up now.
+                None => self.tree(&batch.tree_id),
+            };
+            if let Some(tree) = tree {
+                tree.add(&block, stored);
+            }
+            self.index.publish(&block);
         }
-        self.index.publish(batch.seq, kept);
         // The batch's head update: heads (when given), common snapshot, last AddSeq.
         let update = UpdateRef {
             id: &batch.tree_id,
@@ -290,13 +312,9 @@ impl Memory {
         let Some(tree) = write(&self.trees).remove(tree_id.as_str()) else {
             return;
         };
-        let removed = tree.delete();
-        let mut seqs = Vec::with_capacity(removed.len());
+        let (removed, seqs) = tree.delete();
         for change in removed {
-            self.changes.remove(&change.id);
-            if change.add_seq > 0 && seqs.last() != Some(&change.add_seq) {
-                seqs.push(change.add_seq);
-            }
+            self.changes.remove(change.id_bytes());
         }
         self.index.remove(&seqs);
     }

@@ -1,18 +1,16 @@
 //! [`ChangeMap`]: every stored change of the space by id.
 //!
-//! A `DashMap` with ahash in a normal build. loom cannot see DashMap's own shard locks, so under
-//! `cfg(loom)` the map is a `sync::RwLock` around a std `HashMap`; no ordering guarantee rests on
-//! the DashMap (the commit lock orders every write, see DESIGN.md).
+//! A `DashMap` with ahash in a normal build, keyed by the stored change itself (16 bytes: its
+//! block and where its id is), looked up by the id's bytes. loom cannot see DashMap's own shard
+//! locks, so under `cfg(loom)` the map is a `sync::RwLock` around a std `HashMap`; no ordering
+//! guarantee rests on the DashMap (the commit lock orders every write, see DESIGN.md).
 
-use std::sync::Arc;
-
-use crate::change::StorageChange;
-use crate::id::Id;
+use super::stored::{ById, Stored};
 
 #[cfg(not(loom))]
-type Map = dashmap::DashMap<Id, Arc<StorageChange>, ahash::RandomState>;
+type Map = dashmap::DashMap<ById, (), ahash::RandomState>;
 #[cfg(loom)]
-type Map = crate::sync::RwLock<std::collections::HashMap<Id, Arc<StorageChange>>>;
+type Map = crate::sync::RwLock<std::collections::HashMap<ById, ()>>;
 
 /// Every stored change of the space, keyed by change id.
 #[derive(Default)]
@@ -33,28 +31,30 @@ impl ChangeMap {
         };
     }
 
-    pub(crate) fn get(&self, id: &str) -> Option<Arc<StorageChange>> {
+    pub(crate) fn get(&self, id: &str) -> Option<Stored> {
         #[cfg(not(loom))]
-        return self.map.get(id).map(|c| Arc::clone(c.value()));
+        return self.map.get(id.as_bytes()).map(|c| c.key().0.clone());
         #[cfg(loom)]
-        return crate::sync::read(&self.map).get(id).cloned();
+        return crate::sync::read(&self.map)
+            .get_key_value(id.as_bytes())
+            .map(|(k, ())| k.0.clone());
     }
 
     pub(crate) fn contains(&self, id: &str) -> bool {
         #[cfg(not(loom))]
-        return self.map.contains_key(id);
+        return self.map.contains_key(id.as_bytes());
         #[cfg(loom)]
-        return crate::sync::read(&self.map).contains_key(id);
+        return crate::sync::read(&self.map).contains_key(id.as_bytes());
     }
 
-    pub(crate) fn insert(&self, change: Arc<StorageChange>) {
+    pub(crate) fn insert(&self, change: Stored) {
         #[cfg(not(loom))]
-        self.map.insert(change.id.clone(), change);
+        self.map.insert(ById(change), ());
         #[cfg(loom)]
-        crate::sync::write(&self.map).insert(change.id.clone(), change);
+        crate::sync::write(&self.map).insert(ById(change), ());
     }
 
-    pub(crate) fn remove(&self, id: &str) {
+    pub(crate) fn remove(&self, id: &[u8]) {
         #[cfg(not(loom))]
         self.map.remove(id);
         #[cfg(loom)]

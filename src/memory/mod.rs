@@ -6,6 +6,7 @@ mod changes;
 mod cursors;
 mod heads;
 mod snapshot;
+mod stored;
 mod trees;
 
 use std::collections::HashMap;
@@ -15,6 +16,7 @@ pub(crate) use apply::{Applied, Plan, Target};
 pub(crate) use changes::ChangeMap;
 pub(crate) use cursors::CursorTable;
 pub(crate) use heads::{HeadTable, UpdateRef};
+pub(crate) use stored::{Block, Stored};
 pub(crate) use trees::TreeState;
 
 use crate::id::Id;

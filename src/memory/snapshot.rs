@@ -7,9 +7,7 @@
 
 use std::sync::Arc;
 
-use super::trees::batches_of;
-use super::Memory;
-use crate::change::StorageChange;
+use super::{Block, Memory, Stored};
 use crate::entry::HeadEntry;
 use crate::error::Result;
 use crate::id::Id;
@@ -21,8 +19,8 @@ use crate::sync::read;
 /// the lock, while writers go on.
 pub(crate) struct Captured {
     cursors: Vec<(Id, u64)>,
-    /// Every tree by id, sorted: its root and its batches' changes in AddSeq order.
-    trees: Vec<(Id, Arc<StorageChange>, Vec<Arc<StorageChange>>)>,
+    /// Every tree by id, sorted: its root and its batches in AddSeq order.
+    trees: Vec<(Id, Stored, Vec<Arc<Block>>)>,
     entries: Vec<HeadEntry>,
 }
 
@@ -31,7 +29,7 @@ impl Memory {
     pub(crate) fn capture(&self) -> Captured {
         let mut trees: Vec<_> = read(&self.trees)
             .iter()
-            .map(|(id, t)| (id.clone(), Arc::clone(t.root()), t.seq_changes()))
+            .map(|(id, t)| (id.clone(), t.root().clone(), t.batches()))
             .collect();
         trees.sort_by(|a, b| a.0.cmp(&b.0));
         Captured {
@@ -62,15 +60,15 @@ impl Captured {
         for (tree_id, root, by_seq) in &self.trees {
             // No parent here: the parent's entry may come later; the entry below restores it.
             emit(&Record::CreateTree(NewTree {
-                root: Arc::clone(root),
+                root: Arc::new(root.to_change()),
                 parent_id: None,
                 is_derived: false,
             }))?;
-            for (seq, changes) in batches_of(by_seq) {
+            for block in by_seq {
                 emit(&Record::AddBatch(Batch {
                     tree_id: tree_id.clone(),
-                    seq,
-                    changes,
+                    seq: block.seq(),
+                    changes: block.changes().into_iter().map(Arc::new).collect(),
                     heads: None,
                     common_snapshot: Id::default(),
                     skip_duplicates: false,

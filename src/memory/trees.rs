@@ -1,103 +1,87 @@
 //! [`TreeState`]: one tree's changes, ordered by order id and by AddSeq.
 
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
+use std::ops::Bound;
 use std::sync::Arc;
 
+use super::stored::{Block, ByOrder, Stored};
 use crate::change::StorageChange;
-use crate::id::Id;
 use crate::sync::{read, write, RwLock};
 
 #[derive(Default)]
 struct Changes {
     /// Every change of the tree (the root included) by order id.
-    by_order: BTreeMap<Id, Arc<StorageChange>>,
-    /// The tree's batches' changes in AddSeq order (appended in order by the commit path).
-    by_seq: Vec<Arc<StorageChange>>,
+    by_order: BTreeSet<ByOrder>,
+    /// The tree's batches in AddSeq order (appended in order by the commit path).
+    by_seq: Vec<Arc<Block>>,
 }
 
 /// One tree of the space.
 pub(crate) struct TreeState {
-    root: Arc<StorageChange>,
+    root: Stored,
     changes: RwLock<Changes>,
 }
 
 impl TreeState {
-    pub(crate) fn new(root: Arc<StorageChange>) -> Self {
+    pub(crate) fn new(root: Stored) -> Self {
         let mut changes = Changes::default();
-        changes
-            .by_order
-            .insert(root.order_id.clone(), Arc::clone(&root));
+        changes.by_order.insert(ByOrder(root.clone()));
         TreeState {
             root,
             changes: RwLock::new(changes),
         }
     }
 
-    pub(crate) fn root(&self) -> &Arc<StorageChange> {
+    /// The tree's root.
+    pub(crate) fn root(&self) -> &Stored {
         &self.root
     }
 
     pub(crate) fn order_id_used(&self, order_id: &str) -> bool {
-        read(&self.changes).by_order.contains_key(order_id)
+        read(&self.changes).by_order.contains(order_id.as_bytes())
     }
 
-    /// Adds the changes of one batch; called in AddSeq order.
-    pub(crate) fn add(&self, batch: &[Arc<StorageChange>]) {
+    /// Adds one batch, `block`, whose stored changes are `stored`; called in AddSeq order.
+    pub(crate) fn add(&self, block: &Arc<Block>, stored: Vec<Stored>) {
         let mut c = write(&self.changes);
-        for change in batch {
-            c.by_order
-                .insert(change.order_id.clone(), Arc::clone(change));
-            c.by_seq.push(Arc::clone(change));
-        }
+        c.by_order.extend(stored.into_iter().map(ByOrder));
+        c.by_seq.push(Arc::clone(block));
     }
 
-    /// The tree's batches in AddSeq order: each seq with its changes.
-    pub(crate) fn batches(&self) -> Vec<(u64, Vec<Arc<StorageChange>>)> {
-        batches_of(&read(&self.changes).by_seq)
-    }
-
-    /// The tree's batches' changes in AddSeq order (a copy of the pointers).
-    pub(crate) fn seq_changes(&self) -> Vec<Arc<StorageChange>> {
+    /// The tree's batches in AddSeq order (a copy of the pointers).
+    pub(crate) fn batches(&self) -> Vec<Arc<Block>> {
         read(&self.changes).by_seq.clone()
     }
 
-    /// Empties the tree; returns every change it held.
-    pub(crate) fn delete(&self) -> Vec<Arc<StorageChange>> {
+    /// Empties the tree; returns every change it held (the root included) and the seqs of its
+    /// batches.
+    pub(crate) fn delete(&self) -> (Vec<Stored>, Vec<u64>) {
         let mut c = write(&self.changes);
-        c.by_seq.clear();
-        std::mem::take(&mut c.by_order).into_values().collect()
+        let seqs = c.by_seq.drain(..).map(|b| b.seq()).collect();
+        let stored = std::mem::take(&mut c.by_order)
+            .into_iter()
+            .map(|s| s.0)
+            .collect();
+        (stored, seqs)
     }
 
     /// The changes with order id >= `order_id`, by order id.
-    pub(crate) fn after_order(&self, order_id: &str) -> Vec<Arc<StorageChange>> {
+    pub(crate) fn after_order(&self, order_id: &str) -> Vec<StorageChange> {
         let c = read(&self.changes);
         c.by_order
-            .range::<str, _>((
-                std::ops::Bound::Included(order_id),
-                std::ops::Bound::Unbounded,
-            ))
-            .map(|(_, v)| Arc::clone(v))
+            .range::<[u8], _>((Bound::Included(order_id.as_bytes()), Bound::Unbounded))
+            .map(|s| s.0.to_change())
             .collect()
     }
 
     /// The changes with AddSeq > `seq`, by order id.
-    pub(crate) fn after_add_seq(&self, seq: u64) -> Vec<Arc<StorageChange>> {
-        let c = read(&self.changes);
-        let start = c.by_seq.partition_point(|ch| ch.add_seq <= seq);
-        let mut out: Vec<_> = c.by_seq[start..].to_vec();
+    pub(crate) fn after_add_seq(&self, seq: u64) -> Vec<StorageChange> {
+        let mut out: Vec<StorageChange> = {
+            let c = read(&self.changes);
+            let start = c.by_seq.partition_point(|b| b.seq() <= seq);
+            c.by_seq[start..].iter().flat_map(|b| b.changes()).collect()
+        };
         out.sort_unstable_by(|a, b| a.order_id.cmp(&b.order_id));
         out
     }
-}
-
-/// Changes in AddSeq order, grouped into their batches: each seq with its changes.
-pub(crate) fn batches_of(by_seq: &[Arc<StorageChange>]) -> Vec<(u64, Vec<Arc<StorageChange>>)> {
-    let mut out: Vec<(u64, Vec<Arc<StorageChange>>)> = Vec::new();
-    for change in by_seq {
-        match out.last_mut() {
-            Some((seq, v)) if *seq == change.add_seq => v.push(Arc::clone(change)),
-            _ => out.push((change.add_seq, vec![Arc::clone(change)])),
-        }
-    }
-    out
 }

@@ -12,6 +12,7 @@ use bytes::Bytes;
 use crate::change::StorageChange;
 use crate::entry::DeletedStatus;
 use crate::id::Id;
+use crate::layout::{Encoded, Located};
 use crate::record::{Batch, CursorFields, CursorMove, HeadFields, NewTree, Record};
 
 const CREATE_TREE: u8 = 1;
@@ -44,11 +45,16 @@ const B_CREATE: u8 = 4;
 /// the size of a record is known from the same code that writes it.
 trait Sink {
     fn put(&mut self, b: &[u8]);
+    /// Bytes put so far.
+    fn pos(&self) -> usize;
 }
 
 impl Sink for Vec<u8> {
     fn put(&mut self, b: &[u8]) {
         self.extend_from_slice(b);
+    }
+    fn pos(&self) -> usize {
+        self.len()
     }
 }
 
@@ -58,6 +64,9 @@ struct Count(u64);
 impl Sink for Count {
     fn put(&mut self, b: &[u8]) {
         self.0 += b.len() as u64;
+    }
+    fn pos(&self) -> usize {
+        usize::try_from(self.0).unwrap_or(usize::MAX)
     }
 }
 
@@ -105,24 +114,43 @@ fn put_new_tree(out: &mut impl Sink, t: &NewTree) {
 /// The length of `record`'s payload, without encoding it.
 pub(crate) fn encoded_len(record: &Record) -> u64 {
     let mut n = Count(0);
-    encode_into(record, &mut n);
+    encode_into(record, &mut n, 0);
     n.0
 }
 
 /// The length of a batch record's payload, without encoding it.
 pub(crate) fn batch_len(batch: &Batch) -> u64 {
     let mut n = Count(0);
-    put_batch(&mut n, batch);
+    put_batch(&mut n, batch, 0);
     n.0
 }
 
-/// Appends the payload of `record` to `out`. The caller has checked that it fits a frame
+/// Appends the payload of `record` to `out`; returns where its root and its changes begin,
+/// relative to where the payload begins. The caller has checked that it fits a frame
 /// ([`encoded_len`]).
-pub(crate) fn encode(record: &Record, out: &mut Vec<u8>) {
-    encode_into(record, out);
+pub(crate) fn encode(record: &Record, out: &mut Vec<u8>) -> Located {
+    let start = out.len();
+    encode_into(record, out, start)
 }
 
-fn put_batch(out: &mut impl Sink, b: &Batch) {
+/// The payload of `record`, in a buffer of its own (exactly its size), with where its root
+/// and changes begin: what the log writes and memory keeps.
+pub(crate) fn encode_payload(record: &Record) -> Encoded {
+    let mut out = Vec::with_capacity(usize::try_from(encoded_len(record)).unwrap_or(0));
+    let at = encode(record, &mut out);
+    Encoded {
+        bytes: Bytes::from(out),
+        at,
+    }
+}
+
+/// An offset inside a payload (which fits a frame, so it fits a u32).
+fn offset(out: &impl Sink, start: usize) -> u32 {
+    u32::try_from(out.pos() - start).unwrap_or(u32::MAX)
+}
+
+fn put_batch(out: &mut impl Sink, b: &Batch, start: usize) -> Located {
+    let mut at = Located::default();
     put_u8(out, ADD_BATCH);
     let mut flags = 0;
     if b.heads.is_some() {
@@ -138,6 +166,7 @@ fn put_batch(out: &mut impl Sink, b: &Batch) {
     put_bytes(out, b.tree_id.as_bytes());
     put_u64(out, b.seq);
     if let Some(t) = &b.create {
+        at.root = Some(offset(out, start));
         put_new_tree(out, t);
     }
     if let Some(h) = &b.heads {
@@ -145,6 +174,7 @@ fn put_batch(out: &mut impl Sink, b: &Batch) {
     }
     put_bytes(out, b.common_snapshot.as_bytes());
     put_u32(out, len32(b.changes.len()));
+    at.changes = Some(offset(out, start));
     for c in &b.changes {
         put_bytes(out, c.id.as_bytes());
         put_bytes(out, &c.raw_change);
@@ -154,15 +184,18 @@ fn put_batch(out: &mut impl Sink, b: &Batch) {
         put_bytes(out, c.order_id.as_bytes());
         put_u64(out, c.change_size);
     }
+    at
 }
 
-fn encode_into(record: &Record, out: &mut impl Sink) {
+fn encode_into(record: &Record, out: &mut impl Sink, start: usize) -> Located {
+    let mut at = Located::default();
     match record {
         Record::CreateTree(t) => {
             put_u8(out, CREATE_TREE);
+            at.root = Some(offset(out, start));
             put_new_tree(out, t);
         }
-        Record::AddBatch(b) => put_batch(out, b),
+        Record::AddBatch(b) => at = put_batch(out, b, start),
         Record::UpdateHead(u) => {
             put_u8(out, UPDATE_HEAD);
             put_bytes(out, u.id.as_bytes());
@@ -223,6 +256,7 @@ fn encode_into(record: &Record, out: &mut impl Sink) {
             match create {
                 Some(t) => {
                     put_u8(out, 1);
+                    at.root = Some(offset(out, start));
                     put_new_tree(out, t);
                 }
                 None => put_u8(out, 0),
@@ -246,6 +280,7 @@ fn encode_into(record: &Record, out: &mut impl Sink) {
             put_bytes(out, name.as_bytes());
         }
     }
+    at
 }
 
 /// Why a payload did not decode (its CRC matched, so this is a format mismatch or a bug).
@@ -332,20 +367,31 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Decodes the record whose payload is `seg[range]`.
-pub(crate) fn decode(seg: &Bytes, range: std::ops::Range<usize>) -> Result<Record, DecodeError> {
+/// Decodes the record whose payload is `seg[range]`; also says where its root and its changes
+/// begin, relative to `range.start`.
+pub(crate) fn decode(
+    seg: &Bytes,
+    range: std::ops::Range<usize>,
+) -> Result<(Record, Located), DecodeError> {
+    let start = range.start;
     let mut r = Reader {
         seg,
         pos: range.start,
         end: range.end,
     };
+    let mut at = Located::default();
+    let here = |r: &Reader<'_>| u32::try_from(r.pos - start).unwrap_or(u32::MAX);
     let record = match r.u8()? {
-        CREATE_TREE => Record::CreateTree(r.new_tree()?),
+        CREATE_TREE => {
+            at.root = Some(here(&r));
+            Record::CreateTree(r.new_tree()?)
+        }
         ADD_BATCH => {
             let flags = r.u8()?;
             let tree_id = r.id()?;
             let seq = r.u64()?;
             let create = if flags & B_CREATE != 0 {
+                at.root = Some(here(&r));
                 Some(r.new_tree()?)
             } else {
                 None
@@ -358,6 +404,7 @@ pub(crate) fn decode(seg: &Bytes, range: std::ops::Range<usize>) -> Result<Recor
             let common_snapshot = r.id()?;
             // id, raw, prev count, snapshot id, counter, order id, size: at least 32 bytes.
             let n = r.count(32)?;
+            at.changes = Some(here(&r));
             let mut changes = Vec::with_capacity(n);
             for _ in 0..n {
                 let change = StorageChange {
@@ -413,7 +460,12 @@ pub(crate) fn decode(seg: &Bytes, range: std::ops::Range<usize>) -> Result<Recor
         DELETE_ENTRY => Record::DeleteEntry(r.id()?),
         DELETE_TREE => {
             let tree_id = r.id()?;
-            let create = if r.bool()? { Some(r.new_tree()?) } else { None };
+            let create = if r.bool()? {
+                at.root = Some(here(&r));
+                Some(r.new_tree()?)
+            } else {
+                None
+            };
             Record::DeleteTree { tree_id, create }
         }
         SET_CURSOR => Record::SetCursor(CursorFields {
@@ -432,7 +484,7 @@ pub(crate) fn decode(seg: &Bytes, range: std::ops::Range<usize>) -> Result<Recor
     if r.pos != r.end {
         return Err("bytes left over after the record");
     }
-    Ok(record)
+    Ok((record, at))
 }
 
 #[cfg(test)]
@@ -441,9 +493,9 @@ mod tests {
 
     fn round_trip(record: Record) {
         let mut out = Vec::new();
-        encode(&record, &mut out);
+        let at = encode(&record, &mut out);
         let seg = Bytes::from(out);
-        assert_eq!(decode(&seg, 0..seg.len()).unwrap(), record);
+        assert_eq!(decode(&seg, 0..seg.len()).unwrap(), (record, at));
     }
 
     fn tree(id: &str) -> NewTree {

@@ -250,7 +250,9 @@ impl CheckpointJob {
         let mut records = 0u64;
         let mut len = 0u64;
         snapshot(&mut |record| {
-            framing.encode(&mut out, frame::KIND_RECORD, |o| codec::encode(record, o));
+            framing.encode(&mut out, frame::KIND_RECORD, |o| {
+                codec::encode(record, o);
+            });
             records += 1;
             if out.len() >= 1 << 20 {
                 file.append(&out).map_err(io("writing a checkpoint"))?;
@@ -338,14 +340,15 @@ impl Wal {
         self.segment_seq
     }
 
-    /// Appends the frame of `record`; returns the LSN at its end. Not yet durable.
-    pub(crate) fn append(&mut self, record: &Record) -> Result<u64> {
-        self.encode(frame::KIND_RECORD, |o| codec::encode(record, o));
+    /// Appends a record's frame, given its payload ([`codec::encode_payload`]); returns the
+    /// LSN at its end. Not yet durable.
+    pub(crate) fn append(&mut self, payload: &[u8]) -> Result<u64> {
+        self.encode(frame::KIND_RECORD, |o| o.extend_from_slice(payload));
         if self.len + self.buf.len() as u64 > self.segment_size
             && self.len > frame::HEADER_LEN as u64
         {
             self.roll()?;
-            self.encode(frame::KIND_RECORD, |o| codec::encode(record, o));
+            self.encode(frame::KIND_RECORD, |o| o.extend_from_slice(payload));
         }
         self.write_buf()
     }

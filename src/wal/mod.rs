@@ -24,6 +24,7 @@ pub(crate) mod scan;
 
 use crate::record::{Batch, Record};
 
+pub(crate) use codec::encode_payload;
 pub use env::{FileSystem, FsyncFailed, LogFile, StdFileSystem};
 pub(crate) use health::Health;
 pub use health::Refusal;

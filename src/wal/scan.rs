@@ -22,6 +22,7 @@ use super::codec;
 use super::env::FileSystem;
 use super::format::{segment_path, segment_seq_of};
 use super::frame::{self, Framing, HeaderError, Parsed, SegmentHeader};
+use crate::layout::Encoded;
 use crate::record::Record;
 use crate::{Error, Result};
 
@@ -196,8 +197,9 @@ pub(crate) enum Event {
 
 /// What a valid frame holds.
 pub(crate) enum FrameEvent {
-    /// A commit's record.
-    Record(Record),
+    /// A commit's record, and its payload (a slice of the segment) with where its root and
+    /// changes begin.
+    Record(Record, Encoded),
     /// An AddSeq reservation (every seq up to this one may be handed out).
     Reserve(u64),
     /// A checkpoint's first frame, with the reservation it carries.
@@ -434,8 +436,14 @@ fn walk(
             } => {
                 let value = frame::payload_u64(bytes, payload.clone());
                 let event = match (kind, value) {
-                    (frame::KIND_RECORD, _) => match codec::decode(bytes, payload) {
-                        Ok(record) => FrameEvent::Record(record),
+                    (frame::KIND_RECORD, _) => match codec::decode(bytes, payload.clone()) {
+                        Ok((record, at)) => FrameEvent::Record(
+                            record,
+                            Encoded {
+                                bytes: bytes.slice(payload),
+                                at,
+                            },
+                        ),
                         Err(reason) => {
                             return Walked::Undecodable(
                                 pos,
@@ -484,8 +492,8 @@ pub(crate) fn highest_seq_in(bytes: &Bytes, from: usize, seq: u64) -> u64 {
             };
             let named = match kind {
                 frame::KIND_RECORD => match codec::decode(bytes, payload) {
-                    Ok(Record::AddBatch(b)) => b.seq,
-                    Ok(Record::UpdateHead(u)) => u.last_add_seq.unwrap_or(0),
+                    Ok((Record::AddBatch(b), _)) => b.seq,
+                    Ok((Record::UpdateHead(u), _)) => u.last_add_seq.unwrap_or(0),
                     _ => 0,
                 },
                 _ => frame::payload_u64(bytes, payload).unwrap_or(0),

@@ -1,0 +1,164 @@
+//! The byte layout of a stored change and of a tree's root inside an encoded record (DESIGN.md,
+//! "On-disk format"), and [`Encoded`]: a record's payload with where its root and its changes
+//! begin.
+//!
+//! The log's codec writes records in this layout; memory keeps no copy of a change, only where
+//! it lies in its record's payload (a slice of a mapped segment after replay, the buffer its
+//! frame was written from on the live path), and reads its fields back from there. Every read
+//! is bounds-checked and gives `None` rather than panicking; the payloads memory holds were
+//! written by the codec or decoded by it (every length checked, every id UTF-8) first.
+
+use std::ops::Range;
+
+use byteorder::{ByteOrder, LittleEndian as LE};
+use bytes::Bytes;
+
+use crate::change::StorageChange;
+use crate::id::Id;
+
+/// Where, in a batch record's payload, the tree id's length prefix is (after the record kind
+/// and the batch flags).
+pub(crate) const BATCH_TREE_AT: u32 = 2;
+
+/// A record's payload and where the parts memory keeps begin.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Encoded {
+    /// The payload.
+    pub(crate) bytes: Bytes,
+    /// Where they begin.
+    pub(crate) at: Located,
+}
+
+/// Where a record's root and changes begin, as offsets into its payload.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Located {
+    /// The root of the tree the record creates (a tree creation, or a deferred storage's first
+    /// batch or deletion).
+    pub(crate) root: Option<u32>,
+    /// A batch's first change (the others follow it, in the order given).
+    pub(crate) changes: Option<u32>,
+}
+
+fn u32_at(b: &[u8], at: usize) -> Option<u32> {
+    b.get(at..at.checked_add(4)?).map(LE::read_u32)
+}
+
+fn u64_at(b: &[u8], at: usize) -> Option<u64> {
+    b.get(at..at.checked_add(8)?).map(LE::read_u64)
+}
+
+/// The range of the length-prefixed field at `at`.
+fn field(b: &[u8], at: usize) -> Option<Range<usize>> {
+    let start = at.checked_add(4)?;
+    let end = start.checked_add(u32_at(b, at)? as usize)?;
+    (end <= b.len()).then_some(start..end)
+}
+
+/// The bytes of the length-prefixed field at `at` (empty when it is not there).
+pub(crate) fn field_bytes(b: &[u8], at: u32) -> &[u8] {
+    field(b, at as usize).map_or(&[][..], |r| &b[r])
+}
+
+/// Where the field after the length-prefixed field at `at` begins.
+fn after_field(b: &[u8], at: usize) -> Option<usize> {
+    field(b, at).map(|r| r.end)
+}
+
+/// Where the list of fields at `at` (a count, then each field) ends.
+fn after_fields(b: &[u8], at: usize) -> Option<usize> {
+    let n = u32_at(b, at)?;
+    let mut pos = at + 4;
+    for _ in 0..n {
+        pos = after_field(b, pos)?;
+    }
+    Some(pos)
+}
+
+/// A stored change at `at`: id, raw bytes, prev ids (a count, then each), snapshot id,
+/// snapshot counter (u32), order id, change size (u64). Returns where its order id is and
+/// where the next change begins.
+pub(crate) fn change_extent(b: &[u8], at: u32) -> Option<(u32, u32)> {
+    let raw = after_field(b, at as usize)?;
+    let prev = after_field(b, raw)?;
+    let snapshot = after_fields(b, prev)?;
+    let counter = after_field(b, snapshot)?;
+    let order = counter.checked_add(4)?;
+    let size = after_field(b, order)?;
+    let end = size.checked_add(8)?;
+    (end <= b.len()).then_some((u32::try_from(order).ok()?, u32::try_from(end).ok()?))
+}
+
+/// A tree's root at `at`: id, raw bytes, order id, then the parent and the derived flag (not
+/// read here). Returns where its order id is.
+pub(crate) fn root_order_at(b: &[u8], at: u32) -> Option<u32> {
+    let raw = after_field(b, at as usize)?;
+    let order = after_field(b, raw)?;
+    field(b, order)?;
+    u32::try_from(order).ok()
+}
+
+fn id(bytes: &Bytes, r: Range<usize>) -> Option<Id> {
+    Id::from_utf8(bytes.slice(r)).ok()
+}
+
+fn ids(bytes: &Bytes, at: usize) -> Option<(Vec<Id>, usize)> {
+    let n = u32_at(bytes, at)? as usize;
+    let mut pos = at + 4;
+    // Each id takes at least its 4-byte length: a bad count cannot allocate much.
+    let mut out = Vec::with_capacity(n.min(bytes.len().saturating_sub(pos) / 4));
+    for _ in 0..n {
+        let r = field(bytes, pos)?;
+        pos = r.end;
+        out.push(id(bytes, r)?);
+    }
+    Some((out, pos))
+}
+
+/// The stored change at `at` of a batch of `tree_id` with AddSeq `add_seq`, its ids and raw
+/// bytes slices of `bytes`.
+pub(crate) fn change(bytes: &Bytes, at: u32, tree_id: Id, add_seq: u64) -> Option<StorageChange> {
+    let id_r = field(bytes, at as usize)?;
+    let raw_r = field(bytes, id_r.end)?;
+    let (prev_ids, pos) = ids(bytes, raw_r.end)?;
+    let snapshot_r = field(bytes, pos)?;
+    let snapshot_counter = u32_at(bytes, snapshot_r.end)?;
+    let order_r = field(bytes, snapshot_r.end + 4)?;
+    let change_size = u64_at(bytes, order_r.end)?;
+    Some(StorageChange {
+        id: id(bytes, id_r)?,
+        raw_change: bytes.slice(raw_r),
+        prev_ids,
+        snapshot_id: id(bytes, snapshot_r)?,
+        snapshot_counter,
+        order_id: id(bytes, order_r)?,
+        change_size,
+        tree_id,
+        add_seq,
+    })
+}
+
+/// The stored form of the root at `at` (tree id = root id, snapshot counter 1, AddSeq 0).
+pub(crate) fn root(bytes: &Bytes, at: u32) -> Option<StorageChange> {
+    let id_r = field(bytes, at as usize)?;
+    let raw_r = field(bytes, id_r.end)?;
+    let order_r = field(bytes, raw_r.end)?;
+    let root_id = id(bytes, id_r)?;
+    Some(StorageChange {
+        tree_id: root_id.clone(),
+        id: root_id,
+        change_size: raw_r.len() as u64,
+        raw_change: bytes.slice(raw_r),
+        prev_ids: Vec::new(),
+        snapshot_id: Id::default(),
+        snapshot_counter: 1,
+        order_id: id(bytes, order_r)?,
+        add_seq: 0,
+    })
+}
+
+/// The id of the length-prefixed field at `at` (the empty id when it is not there).
+pub(crate) fn id_at(bytes: &Bytes, at: u32) -> Id {
+    field(bytes, at as usize)
+        .and_then(|r| id(bytes, r))
+        .unwrap_or_default()
+}

@@ -1,0 +1,271 @@
+//! [`Block`] and [`Stored`]: what memory holds of a stored change. No copy of it: a block is one
+//! batch (or one tree's root) as the bytes of the record that stored it, shared with the log (a
+//! slice of a mapped segment after replay, the buffer its frame was written from on the live
+//! path), and a stored change is where it lies in its block. Its fields are read back from the
+//! bytes when it is read ([`Stored::to_change`]).
+//!
+//! One allocation per batch (the block); a stored change is 16 bytes wherever it is indexed
+//! (by id in the change map, by order id in its tree).
+
+use std::borrow::Borrow;
+use std::cmp::Ordering;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::change::StorageChange;
+use crate::id::Id;
+use crate::layout::{self, BATCH_TREE_AT};
+
+/// Which changes of its payload a block holds.
+#[derive(Debug)]
+enum Holds {
+    /// A tree's root, at this offset.
+    Root(u32),
+    /// `count` changes from this offset on, one after the other: the whole batch.
+    All {
+        /// Where the first begins.
+        first: u32,
+        /// How many.
+        count: u32,
+    },
+    /// These changes (an `add_all_no_error` batch that skipped some).
+    Some(Box<[u32]>),
+}
+
+/// One stored batch, or one tree's root: its record's payload, and which changes of it are
+/// stored.
+#[derive(Debug)]
+pub(crate) struct Block {
+    bytes: Bytes,
+    seq: u64,
+    holds: Holds,
+}
+
+impl Block {
+    /// The root at `at` of `bytes` (a record that creates a tree).
+    pub(crate) fn root(bytes: Bytes, at: u32) -> Arc<Block> {
+        Arc::new(Block {
+            bytes,
+            seq: 0,
+            holds: Holds::Root(at),
+        })
+    }
+
+    /// The batch `seq` of `bytes` holding the changes at `stored` (in batch order) of the
+    /// `total` that begin at `first`.
+    pub(crate) fn batch(
+        bytes: Bytes,
+        seq: u64,
+        first: u32,
+        total: u32,
+        stored: &[u32],
+    ) -> Arc<Block> {
+        let holds = if stored.len() == total as usize {
+            Holds::All {
+                first,
+                count: total,
+            }
+        } else {
+            Holds::Some(stored.into())
+        };
+        Arc::new(Block { bytes, seq, holds })
+    }
+
+    /// The block's AddSeq (0 for a root).
+    pub(crate) fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// The tree the block belongs to.
+    pub(crate) fn tree_id(&self) -> Id {
+        match self.holds {
+            Holds::Root(at) => layout::id_at(&self.bytes, at),
+            Holds::All { .. } | Holds::Some(_) => layout::id_at(&self.bytes, BATCH_TREE_AT),
+        }
+    }
+
+    /// Where each change the block holds begins, in batch order.
+    fn offsets(&self) -> Offsets<'_> {
+        match &self.holds {
+            Holds::Root(at) => Offsets::List(std::slice::from_ref(at).iter()),
+            Holds::All { first, count } => Offsets::Walk {
+                bytes: &self.bytes,
+                next: Some(*first),
+                left: *count,
+            },
+            Holds::Some(list) => Offsets::List(list.iter()),
+        }
+    }
+
+    /// How many changes the block holds.
+    pub(crate) fn len(&self) -> usize {
+        match &self.holds {
+            Holds::Root(_) => 1,
+            Holds::All { count, .. } => *count as usize,
+            Holds::Some(list) => list.len(),
+        }
+    }
+
+    /// The change at `at`, read from the bytes.
+    fn change_at(&self, at: u32, tree_id: &Id) -> Option<StorageChange> {
+        match self.holds {
+            Holds::Root(_) => layout::root(&self.bytes, at),
+            Holds::All { .. } | Holds::Some(_) => {
+                layout::change(&self.bytes, at, tree_id.clone(), self.seq)
+            }
+        }
+    }
+
+    /// The changes the block holds, in batch order, read from the bytes.
+    pub(crate) fn changes(&self) -> Vec<StorageChange> {
+        let tree_id = self.tree_id();
+        let mut out = Vec::with_capacity(self.len());
+        out.extend(self.offsets().filter_map(|at| self.change_at(at, &tree_id)));
+        out
+    }
+
+    /// The changes the block holds, as stored changes (to index them).
+    pub(crate) fn stored(self: &Arc<Self>) -> Vec<Stored> {
+        let mut out = Vec::with_capacity(self.len());
+        for at in self.offsets() {
+            let order = match self.holds {
+                Holds::Root(_) => layout::root_order_at(&self.bytes, at),
+                Holds::All { .. } | Holds::Some(_) => {
+                    layout::change_extent(&self.bytes, at).map(|(order, _)| order)
+                }
+            };
+            out.push(Stored {
+                block: Arc::clone(self),
+                at,
+                order_at: order.unwrap_or(u32::MAX),
+            });
+        }
+        out
+    }
+}
+
+/// The offsets of a block's changes.
+enum Offsets<'a> {
+    List(std::slice::Iter<'a, u32>),
+    Walk {
+        bytes: &'a [u8],
+        next: Option<u32>,
+        left: u32,
+    },
+}
+
+impl Iterator for Offsets<'_> {
+    type Item = u32;
+
+    fn next(&mut self) -> Option<u32> {
+        match self {
+            Offsets::List(list) => list.next().copied(),
+            Offsets::Walk { bytes, next, left } => {
+                if *left == 0 {
+                    return None;
+                }
+                *left -= 1;
+                let at = (*next)?;
+                *next = layout::change_extent(bytes, at).map(|(_, end)| end);
+                Some(at)
+            }
+        }
+    }
+}
+
+/// One stored change: its block, and where its id and its order id are in the block's bytes.
+#[derive(Clone, Debug)]
+pub(crate) struct Stored {
+    block: Arc<Block>,
+    at: u32,
+    order_at: u32,
+}
+
+impl Stored {
+    /// The change's id, as bytes.
+    pub(crate) fn id_bytes(&self) -> &[u8] {
+        layout::field_bytes(&self.block.bytes, self.at)
+    }
+
+    /// The change's order id, as bytes.
+    pub(crate) fn order_bytes(&self) -> &[u8] {
+        layout::field_bytes(&self.block.bytes, self.order_at)
+    }
+
+    /// The change's id.
+    pub(crate) fn id(&self) -> Id {
+        layout::id_at(&self.block.bytes, self.at)
+    }
+
+    /// The change's AddSeq (0 for a root).
+    pub(crate) fn seq(&self) -> u64 {
+        self.block.seq
+    }
+
+    /// The change's tree.
+    pub(crate) fn tree_id(&self) -> Id {
+        self.block.tree_id()
+    }
+
+    /// The change, read from the bytes (its ids and raw bytes share them).
+    pub(crate) fn to_change(&self) -> StorageChange {
+        self.block
+            .change_at(self.at, &self.block.tree_id())
+            .unwrap_or_default()
+    }
+}
+
+/// A stored change keyed by its id (the change map's key: found by `id.as_bytes()`).
+#[derive(Clone, Debug)]
+pub(crate) struct ById(pub(crate) Stored);
+
+impl PartialEq for ById {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.id_bytes() == other.0.id_bytes()
+    }
+}
+impl Eq for ById {}
+
+impl Hash for ById {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        // As `[u8]` hashes: the map is looked up by `&[u8]`.
+        self.0.id_bytes().hash(state);
+    }
+}
+
+impl Borrow<[u8]> for ById {
+    fn borrow(&self) -> &[u8] {
+        self.0.id_bytes()
+    }
+}
+
+/// A stored change ordered by its order id (a tree's key: found by `order_id.as_bytes()`;
+/// UTF-8 orders as its bytes do).
+#[derive(Clone, Debug)]
+pub(crate) struct ByOrder(pub(crate) Stored);
+
+impl PartialEq for ByOrder {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.order_bytes() == other.0.order_bytes()
+    }
+}
+impl Eq for ByOrder {}
+
+impl PartialOrd for ByOrder {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for ByOrder {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.0.order_bytes().cmp(other.0.order_bytes())
+    }
+}
+
+impl Borrow<[u8]> for ByOrder {
+    fn borrow(&self) -> &[u8] {
+        self.0.order_bytes()
+    }
+}
