@@ -180,6 +180,10 @@ pub(crate) struct Bad {
 }
 
 /// What [`scan`] finds, in log order.
+// Events travel in chunks through the replay pipeline's bounded channel and are used at once:
+// boxing the large variant would cost an allocation per frame to save a few hundred bytes of a
+// chunk.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Event {
     /// Segment `segment` (an index into [`LogDir::replayed`]) begins.
     Segment {
@@ -196,6 +200,7 @@ pub(crate) enum Event {
 }
 
 /// What a valid frame holds.
+#[allow(clippy::large_enum_variant)] // As for `Event`.
 pub(crate) enum FrameEvent {
     /// A commit's record, and its payload (a slice of the segment) with where its root and
     /// changes begin.
