@@ -5,8 +5,6 @@
 //! steps in the same order, so memory after replay is memory before the crash, including for a
 //! record that was logged and then refused (it is refused again, identically).
 
-use std::sync::Arc;
-
 use crate::{DeletedStatus, Id, StorageChange};
 
 /// One write of the space.
@@ -74,7 +72,7 @@ pub(crate) enum CursorMove {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct NewTree {
     /// The stored root change.
-    pub(crate) root: Arc<StorageChange>,
+    pub(crate) root: StorageChange,
     /// The parent tree, if any.
     pub(crate) parent_id: Option<Id>,
     /// Whether the tree is derived.
@@ -89,7 +87,7 @@ pub(crate) struct Batch {
     /// The batch's AddSeq, shared by all its changes.
     pub(crate) seq: u64,
     /// The changes, `tree_id` and `add_seq` set.
-    pub(crate) changes: Vec<Arc<StorageChange>>,
+    pub(crate) changes: Vec<StorageChange>,
     /// New heads, when the call gave any.
     pub(crate) heads: Option<Vec<Id>>,
     /// The new common snapshot.
@@ -105,7 +103,7 @@ impl Batch {
     pub(crate) fn set_seq(&mut self, seq: u64) {
         self.seq = seq;
         for c in &mut self.changes {
-            Arc::make_mut(c).add_seq = seq;
+            c.add_seq = seq;
         }
     }
 }

@@ -220,7 +220,7 @@ impl Space {
     /// Fails with [`Error::TreeExists`], [`Error::ParentNotFound`] or [`Error::DerivedParent`].
     pub fn create_tree_storage(&self, root: TreeRoot) -> Result<TreeStorage> {
         let new = NewTree {
-            root: Arc::new(root.to_change()),
+            root: root.to_change(),
             parent_id: root.parent_id.clone(),
             is_derived: root.is_derived,
         };

@@ -44,7 +44,7 @@ pub struct AddOutcome {
 pub struct TreeStorage {
     commit: Arc<Commit>,
     root: TreeRoot,
-    root_change: Arc<StorageChange>,
+    root_change: StorageChange,
     /// True until the first write of a deferred storage succeeds.
     deferred: AtomicBool,
 }
@@ -64,8 +64,8 @@ fn iterate<E>(
 impl TreeStorage {
     pub(crate) fn new(commit: Arc<Commit>, root: TreeRoot, deferred: bool) -> Self {
         let root_change = match commit.memory().tree(&root.id) {
-            Some(tree) if !deferred => Arc::new(tree.root().to_change()),
-            _ => Arc::new(root.to_change()),
+            Some(tree) if !deferred => tree.root().to_change(),
+            _ => root.to_change(),
         };
         TreeStorage {
             commit,
@@ -82,7 +82,7 @@ impl TreeStorage {
 
     /// The root change.
     pub fn root(&self) -> StorageChange {
-        (*self.root_change).clone()
+        self.root_change.clone()
     }
 
     /// Whether the storage is still deferred: its tree exists only in memory until the first
@@ -127,7 +127,7 @@ impl TreeStorage {
     /// The change with this id, from any tree of the space, or [`Error::ChangeNotFound`].
     pub fn get(&self, id: &str) -> Result<StorageChange> {
         let found = if self.is_deferred() {
-            (id == self.root.id.as_str()).then(|| StorageChange::clone(&self.root_change))
+            (id == self.root.id.as_str()).then(|| self.root_change.clone())
         } else {
             self.commit.memory().changes.get(id).map(|c| c.to_change())
         };
@@ -137,7 +137,7 @@ impl TreeStorage {
     fn after_order(&self, order_id: &str) -> Vec<StorageChange> {
         if self.is_deferred() {
             return if self.root.order_id.as_str() >= order_id {
-                vec![StorageChange::clone(&self.root_change)]
+                vec![self.root_change.clone()]
             } else {
                 Vec::new()
             };
@@ -190,7 +190,7 @@ impl TreeStorage {
     /// tree before `AddAll` takes its seq).
     fn creation(&self, ctx: &mut Ctx<'_>) -> Result<Option<NewTree>> {
         let create = self.is_deferred().then(|| NewTree {
-            root: Arc::clone(&self.root_change),
+            root: self.root_change.clone(),
             parent_id: self.root.parent_id.clone(),
             is_derived: self.root.is_derived,
         });
@@ -210,13 +210,10 @@ impl TreeStorage {
         skip_duplicates: bool,
     ) -> Result<AddOutcome> {
         let tree_id = self.root.id.clone();
-        let changes: Vec<Arc<StorageChange>> = changes
-            .into_iter()
-            .map(|mut c| {
-                c.tree_id = tree_id.clone();
-                Arc::new(c)
-            })
-            .collect();
+        let mut changes = changes;
+        for c in &mut changes {
+            c.tree_id = tree_id.clone();
+        }
         let heads = (!heads.is_empty()).then_some(heads);
         let mut add_seq = 0;
         let applied = self.commit.write(

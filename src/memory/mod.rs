@@ -5,6 +5,7 @@ mod apply;
 mod changes;
 mod cursors;
 mod heads;
+mod order;
 mod snapshot;
 mod stored;
 mod trees;

@@ -40,6 +40,7 @@ impl Memory {
     }
 
     /// Calls `emit` with each record of the live state, in replay order.
+    #[cfg(feature = "internals")] // For the tools' checks.
     pub(crate) fn snapshot(&self, emit: impl FnMut(&Record) -> Result<()>) -> Result<()> {
         self.capture().emit(emit)
     }
@@ -60,7 +61,7 @@ impl Captured {
         for (tree_id, root, by_seq) in &self.trees {
             // No parent here: the parent's entry may come later; the entry below restores it.
             emit(&Record::CreateTree(NewTree {
-                root: Arc::new(root.to_change()),
+                root: root.to_change(),
                 parent_id: None,
                 is_derived: false,
             }))?;
@@ -68,7 +69,7 @@ impl Captured {
                 emit(&Record::AddBatch(Batch {
                     tree_id: tree_id.clone(),
                     seq: block.seq(),
-                    changes: block.changes().into_iter().map(Arc::new).collect(),
+                    changes: block.changes(),
                     heads: None,
                     common_snapshot: Id::default(),
                     skip_duplicates: false,

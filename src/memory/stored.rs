@@ -195,16 +195,19 @@ impl Stored {
     }
 
     /// The change's id.
+    #[cfg(feature = "internals")] // For the tools' checks.
     pub(crate) fn id(&self) -> Id {
         layout::id_at(&self.block.bytes, self.at)
     }
 
     /// The change's AddSeq (0 for a root).
+    #[cfg(feature = "internals")] // For the tools' checks.
     pub(crate) fn seq(&self) -> u64 {
         self.block.seq
     }
 
     /// The change's tree.
+    #[cfg(feature = "internals")] // For the tools' checks.
     pub(crate) fn tree_id(&self) -> Id {
         self.block.tree_id()
     }

@@ -1,17 +1,16 @@
 //! [`TreeState`]: one tree's changes, ordered by order id and by AddSeq.
 
-use std::collections::BTreeSet;
-use std::ops::Bound;
 use std::sync::Arc;
 
-use super::stored::{Block, ByOrder, Stored};
+use super::order::OrderIndex;
+use super::stored::{Block, Stored};
 use crate::change::StorageChange;
 use crate::sync::{read, write, RwLock};
 
 #[derive(Default)]
 struct Changes {
     /// Every change of the tree (the root included) by order id.
-    by_order: BTreeSet<ByOrder>,
+    by_order: OrderIndex,
     /// The tree's batches in AddSeq order (appended in order by the commit path).
     by_seq: Vec<Arc<Block>>,
 }
@@ -25,7 +24,7 @@ pub(crate) struct TreeState {
 impl TreeState {
     pub(crate) fn new(root: Stored) -> Self {
         let mut changes = Changes::default();
-        changes.by_order.insert(ByOrder(root.clone()));
+        changes.by_order.insert(root.clone());
         TreeState {
             root,
             changes: RwLock::new(changes),
@@ -44,7 +43,9 @@ impl TreeState {
     /// Adds one batch, `block`, whose stored changes are `stored`; called in AddSeq order.
     pub(crate) fn add(&self, block: &Arc<Block>, stored: Vec<Stored>) {
         let mut c = write(&self.changes);
-        c.by_order.extend(stored.into_iter().map(ByOrder));
+        for change in stored {
+            c.by_order.insert(change);
+        }
         c.by_seq.push(Arc::clone(block));
     }
 
@@ -58,10 +59,7 @@ impl TreeState {
     pub(crate) fn delete(&self) -> (Vec<Stored>, Vec<u64>) {
         let mut c = write(&self.changes);
         let seqs = c.by_seq.drain(..).map(|b| b.seq()).collect();
-        let stored = std::mem::take(&mut c.by_order)
-            .into_iter()
-            .map(|s| s.0)
-            .collect();
+        let stored = std::mem::take(&mut c.by_order).into_stored();
         (stored, seqs)
     }
 
@@ -69,8 +67,8 @@ impl TreeState {
     pub(crate) fn after_order(&self, order_id: &str) -> Vec<StorageChange> {
         let c = read(&self.changes);
         c.by_order
-            .range::<[u8], _>((Bound::Included(order_id.as_bytes()), Bound::Unbounded))
-            .map(|s| s.0.to_change())
+            .from(order_id.as_bytes())
+            .map(Stored::to_change)
             .collect()
     }
 

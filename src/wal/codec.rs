@@ -4,8 +4,6 @@
 //! memory map), and every length is checked against the bytes left before it is used, so no
 //! input can make it panic or allocate more than the input's size allows.
 
-use std::sync::Arc;
-
 use byteorder::{ByteOrder, LittleEndian as LE};
 use bytes::Bytes;
 
@@ -360,7 +358,7 @@ impl<'a> Reader<'a> {
             add_seq: 0,
         };
         Ok(NewTree {
-            root: Arc::new(root),
+            root,
             parent_id,
             is_derived,
         })
@@ -418,7 +416,7 @@ pub(crate) fn decode(
                     tree_id: tree_id.clone(),
                     add_seq: seq,
                 };
-                changes.push(Arc::new(change));
+                changes.push(change);
             }
             Record::AddBatch(Batch {
                 tree_id,
@@ -500,7 +498,7 @@ mod tests {
 
     fn tree(id: &str) -> NewTree {
         NewTree {
-            root: Arc::new(crate::TreeRoot::new(id, b"root".to_vec()).to_change()),
+            root: crate::TreeRoot::new(id, b"root".to_vec()).to_change(),
             parent_id: Some(Id::from("p")),
             is_derived: true,
         }
@@ -519,7 +517,7 @@ mod tests {
         round_trip(Record::AddBatch(Batch {
             tree_id: Id::from("t"),
             seq: 9,
-            changes: vec![Arc::new(change)],
+            changes: vec![change],
             heads: Some(vec![Id::from("c")]),
             common_snapshot: Id::from("s"),
             skip_duplicates: true,
