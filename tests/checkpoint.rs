@@ -260,15 +260,30 @@ fn checkpoint_of_an_in_memory_space_does_nothing() {
 /// the test lets it go: `renaming` says it is there, `release` lets it go on.
 struct GatedFs {
     inner: Arc<dyn spacestore::FileSystem>,
+    /// Where it holds: at the creation of the checkpoint's file (before the snapshot is
+    /// written) or at its rename (after).
+    at_create: bool,
     renaming: std::sync::Mutex<std::sync::mpsc::Sender<()>>,
     release: std::sync::Mutex<std::sync::mpsc::Receiver<()>>,
 }
 
 impl GatedFs {
-    /// A gate over `sim`, with the receiver that hears of a checkpoint at the gate and the
-    /// sender that lets one through.
+    /// A gate at the checkpoint's rename over `sim`, with the receiver that hears of a
+    /// checkpoint at the gate and the sender that lets one through.
     fn over(
         sim: &spacestore_test_kit::simfs::SimFs,
+    ) -> (
+        Arc<dyn spacestore::FileSystem>,
+        std::sync::mpsc::Receiver<()>,
+        std::sync::mpsc::Sender<()>,
+    ) {
+        GatedFs::gate(sim, false)
+    }
+
+    /// The same gate at the creation of the checkpoint's file (`at_create`) or at its rename.
+    fn gate(
+        sim: &spacestore_test_kit::simfs::SimFs,
+        at_create: bool,
     ) -> (
         Arc<dyn spacestore::FileSystem>,
         std::sync::mpsc::Receiver<()>,
@@ -278,15 +293,26 @@ impl GatedFs {
         let (release, release_rx) = std::sync::mpsc::channel();
         let fs = Arc::new(GatedFs {
             inner: sim.arc(),
+            at_create,
             renaming: std::sync::Mutex::new(renaming_tx),
             release: std::sync::Mutex::new(release_rx),
         });
         (fs, renaming, release)
     }
+
+    /// Holds the caller at the gate when `path` is the checkpoint's file and `here` is where
+    /// the gate is.
+    fn hold(&self, path: &Path, here: bool) {
+        if here && path.to_string_lossy().ends_with(".wal.tmp") {
+            self.renaming.lock().unwrap().send(()).unwrap();
+            self.release.lock().unwrap().recv().unwrap();
+        }
+    }
 }
 
 impl spacestore::FileSystem for GatedFs {
     fn create(&self, path: &Path) -> std::io::Result<Box<dyn spacestore::LogFile>> {
+        self.hold(path, self.at_create);
         self.inner.create(path)
     }
     fn read(&self, path: &Path) -> std::io::Result<bytes::Bytes> {
@@ -302,10 +328,7 @@ impl spacestore::FileSystem for GatedFs {
         self.inner.remove(path)
     }
     fn rename(&self, from: &Path, to: &Path) -> std::io::Result<()> {
-        if from.to_string_lossy().ends_with(".wal.tmp") {
-            self.renaming.lock().unwrap().send(()).unwrap();
-            self.release.lock().unwrap().recv().unwrap();
-        }
+        self.hold(from, !self.at_create);
         self.inner.rename(from, to)
     }
     fn sync_file(&self, path: &Path) -> std::io::Result<()> {
@@ -367,6 +390,49 @@ fn writes_go_on_while_a_checkpoint_is_written() {
         .collect();
     assert_eq!(ids, ["c1", "c2"]);
     assert!(space.recovery_report().unwrap().torn_tail.is_none());
+}
+
+#[test]
+fn a_checkpoint_holds_the_state_as_of_its_start_and_what_is_written_meanwhile_only_after_it() {
+    use std::time::Duration;
+    let sim = spacestore_test_kit::simfs::SimFs::new();
+    let (fs, at_gate, release) = GatedFs::gate(&sim, true);
+    let space = Space::open("/space", no_auto().file_system(Arc::clone(&fs))).unwrap();
+    let tree = space.create_tree_storage(root("t")).unwrap();
+    let gone = space.create_tree_storage(root("gone")).unwrap();
+    tree.add_all(vec![change("c1", "1")], NO_HEADS, "t")
+        .unwrap();
+    gone.add_all(vec![change("g1", "1")], NO_HEADS, "gone")
+        .unwrap();
+    let checkpointer = {
+        let space = space.clone();
+        thread::spawn(move || space.checkpoint())
+    };
+    // The state is captured; the snapshot is not written yet. A batch and a deletion now go
+    // into the next segment, and must not go into the snapshot as well (replay would then
+    // refuse the batch as a duplicate, and the deleted tree would be missing from it).
+    at_gate.recv_timeout(Duration::from_secs(60)).unwrap();
+    tree.add_all(vec![change("c2", "2")], NO_HEADS, "t")
+        .unwrap();
+    gone.delete().unwrap();
+    release.send(()).unwrap();
+    let stats = checkpointer.join().unwrap().unwrap().unwrap();
+    // The cursors (none), two trees, two batches, then the head entries.
+    assert_eq!(stats.records, 2 + 2 + 2, "{stats:?}");
+    drop((tree, gone, space));
+    let space = Space::open("/space", no_auto().file_system(sim.arc())).unwrap();
+    let report = space.recovery_report().unwrap();
+    assert_eq!(report.refused_records, 0, "{report:?}");
+    let ids: Vec<String> = space
+        .collect_changes_after_add_seq(0)
+        .iter()
+        .map(|c| c.id.to_string())
+        .collect();
+    assert_eq!(ids, ["c1", "c2"]);
+    assert!(matches!(
+        space.tree_storage("gone"),
+        Err(spacestore::Error::UnknownTree(_))
+    ));
 }
 
 #[test]

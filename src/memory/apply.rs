@@ -312,7 +312,7 @@ impl Memory {
         let Some(tree) = write(&self.trees).remove(tree_id.as_str()) else {
             return;
         };
-        let (removed, seqs) = tree.delete();
+        let (removed, seqs) = tree.contents();
         for change in removed {
             self.changes.remove(change.id_bytes());
         }

@@ -17,7 +17,7 @@ pub(crate) use apply::{Applied, Plan, Target};
 pub(crate) use changes::ChangeMap;
 pub(crate) use cursors::CursorTable;
 pub(crate) use heads::{HeadTable, UpdateRef};
-pub(crate) use stored::{Block, Stored};
+pub(crate) use stored::Block;
 pub(crate) use trees::TreeState;
 
 use crate::id::Id;

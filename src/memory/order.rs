@@ -54,7 +54,7 @@ impl OrderIndex {
     }
 
     /// Every change held, by order id.
-    pub(crate) fn into_stored(self) -> Vec<Stored> {
+    pub(crate) fn stored(&self) -> Vec<Stored> {
         let mut out: Vec<Stored> = Vec::with_capacity(self.run.len() + self.rest.len());
         out.extend(Merge::new(self.run.iter(), self.rest.iter()).cloned());
         out
@@ -163,7 +163,7 @@ mod tests {
                 prop_assert_eq!(orders(index.from(p.as_bytes())), expected);
             }
             let all: Vec<String> = model.iter().cloned().collect();
-            prop_assert_eq!(orders(index.into_stored().iter()), all);
+            prop_assert_eq!(orders(index.stored().iter()), all);
         }
     }
 }

@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use super::{Block, Memory, Stored};
+use super::{Memory, TreeState};
 use crate::entry::HeadEntry;
 use crate::error::Result;
 use crate::id::Id;
@@ -19,8 +19,10 @@ use crate::sync::read;
 /// the lock, while writers go on.
 pub(crate) struct Captured {
     cursors: Vec<(Id, u64)>,
-    /// Every tree by id, sorted: its root and its batches in AddSeq order.
-    trees: Vec<(Id, Stored, Vec<Arc<Block>>)>,
+    /// Every tree by id, sorted, with how many batches it held: the batches are read when
+    /// the records are emitted (a tree's first batches never change, see
+    /// `TreeState::batch_count`), so the capture costs O(trees), not O(changes).
+    trees: Vec<(Id, Arc<TreeState>, usize)>,
     entries: Vec<HeadEntry>,
 }
 
@@ -29,7 +31,7 @@ impl Memory {
     pub(crate) fn capture(&self) -> Captured {
         let mut trees: Vec<_> = read(&self.trees)
             .iter()
-            .map(|(id, t)| (id.clone(), t.root().clone(), t.batches()))
+            .map(|(id, t)| (id.clone(), Arc::clone(t), t.batch_count()))
             .collect();
         trees.sort_by(|a, b| a.0.cmp(&b.0));
         Captured {
@@ -58,14 +60,14 @@ impl Captured {
                 how: CursorMove::Create,
             }))?;
         }
-        for (tree_id, root, by_seq) in &self.trees {
+        for (tree_id, tree, batches) in &self.trees {
             // No parent here: the parent's entry may come later; the entry below restores it.
             emit(&Record::CreateTree(NewTree {
-                root: root.to_change(),
+                root: tree.root().to_change(),
                 parent_id: None,
                 is_derived: false,
             }))?;
-            for block in by_seq {
+            for block in tree.first_batches(*batches) {
                 emit(&Record::AddBatch(Batch {
                     tree_id: tree_id.clone(),
                     seq: block.seq(),

@@ -54,13 +54,26 @@ impl TreeState {
         read(&self.changes).by_seq.clone()
     }
 
-    /// Empties the tree; returns every change it held (the root included) and the seqs of its
-    /// batches.
-    pub(crate) fn delete(&self) -> (Vec<Stored>, Vec<u64>) {
-        let mut c = write(&self.changes);
-        let seqs = c.by_seq.drain(..).map(|b| b.seq()).collect();
-        let stored = std::mem::take(&mut c.by_order).into_stored();
-        (stored, seqs)
+    /// How many batches the tree holds. Batches are only ever appended (a deleted tree keeps
+    /// them until it is dropped), so the first `n` stay what they are: a capture of the state
+    /// needs only this count.
+    pub(crate) fn batch_count(&self) -> usize {
+        read(&self.changes).by_seq.len()
+    }
+
+    /// The tree's first `n` batches, in AddSeq order.
+    pub(crate) fn first_batches(&self, n: usize) -> Vec<Arc<Block>> {
+        let c = read(&self.changes);
+        c.by_seq[..n.min(c.by_seq.len())].to_vec()
+    }
+
+    /// What deleting the tree removes from the space: every change it holds (the root
+    /// included) and the seqs of its batches. The tree itself is left as it is, for a
+    /// checkpoint that captured it before the deletion: it goes when its last user drops it.
+    pub(crate) fn contents(&self) -> (Vec<Stored>, Vec<u64>) {
+        let c = read(&self.changes);
+        let seqs = c.by_seq.iter().map(|b| b.seq()).collect();
+        (c.by_order.stored(), seqs)
     }
 
     /// The changes with order id >= `order_id`, by order id.
