@@ -89,6 +89,10 @@ pub(crate) fn open(dir: &Path, options: &Options) -> Result<Opened> {
         lock,
         preallocate: options.durability == Durability::Sync,
         existing_bytes: report.bytes_read - torn,
+        // `Sync` writes sync themselves.
+        bytes_per_sync: options
+            .bytes_per_sync
+            .filter(|_| options.durability == Durability::Buffered),
     })?;
     if restart_at > replayed_to {
         // Make the jump durable before anything is handed out above the old bar.

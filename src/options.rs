@@ -64,6 +64,14 @@ pub struct Options {
     /// file-system call on the calling threads, in a fixed order (the simulated file system's
     /// harnesses use that).
     pub background_checkpoints: bool,
+    /// `Buffered` spaces: a worker thread syncs the log whenever this many bytes were written
+    /// since the last sync (1 MiB by default), so that the sync a checkpoint's first step makes
+    /// under the commit lock has at most about that much left to do. A write never waits for
+    /// it; it makes more durable, never less (a failed background sync refuses later writes,
+    /// like any failed fsync). `None`: the log is synced only by checkpoints, segment rolls and
+    /// [`crate::Space::sync`] (every file-system call then runs on the calling threads, which
+    /// the simulated file system's harnesses use). Ignored in `Sync` spaces.
+    pub bytes_per_sync: Option<u64>,
     /// The largest write, in bytes of its frame (a batch's changes and ids, or a tree's root,
     /// plus a few bytes per field): a larger one is refused with
     /// [`crate::Error::BatchTooLarge`] before it takes a seq. At most about 4 GiB (a frame's
@@ -86,6 +94,7 @@ impl Default for Options {
             auto_checkpoint_factor: Some(4),
             auto_checkpoint_min_bytes: 64 << 20,
             background_checkpoints: true,
+            bytes_per_sync: Some(1 << 20),
             max_batch_bytes: DEFAULT_MAX_BATCH_BYTES,
             fs: Arc::new(StdFileSystem),
         }
@@ -102,6 +111,7 @@ impl std::fmt::Debug for Options {
             .field("auto_checkpoint_factor", &self.auto_checkpoint_factor)
             .field("auto_checkpoint_min_bytes", &self.auto_checkpoint_min_bytes)
             .field("background_checkpoints", &self.background_checkpoints)
+            .field("bytes_per_sync", &self.bytes_per_sync)
             .field("max_batch_bytes", &self.max_batch_bytes)
             .finish_non_exhaustive()
     }
@@ -141,6 +151,12 @@ impl Options {
     /// Sets whether automatic checkpoints are written on a worker thread.
     pub fn background_checkpoints(mut self, on: bool) -> Self {
         self.background_checkpoints = on;
+        self
+    }
+    /// Sets how many unsynced bytes make a `Buffered` log sync in the background (`None`:
+    /// never in the background).
+    pub fn bytes_per_sync(mut self, bytes: Option<u64>) -> Self {
+        self.bytes_per_sync = bytes.map(|b| b.max(1));
         self
     }
     /// Sets the largest write, in bytes of its frame (at most [`Options::MAX_BATCH_BYTES_LIMIT`]).

@@ -171,7 +171,8 @@ fn an_automatic_checkpoint_keeps_the_log_within_its_factor() {
     let dir = tempfile::tempdir().unwrap();
     let options = Options::default()
         .auto_checkpoint(Some(2), 16 << 10)
-        .background_checkpoints(false);
+        .background_checkpoints(false)
+        .bytes_per_sync(None);
     let space = Space::open(dir.path(), options.clone()).unwrap();
     let t = space.create_tree_storage(root("t")).unwrap();
     for i in 0..2000 {
@@ -193,7 +194,8 @@ fn an_automatic_checkpoint_compacts_a_log_of_deleted_trees() {
     let dir = tempfile::tempdir().unwrap();
     let options = Options::default()
         .auto_checkpoint(Some(2), 64 << 10)
-        .background_checkpoints(false);
+        .background_checkpoints(false)
+        .bytes_per_sync(None);
     let space = Space::open(dir.path(), options).unwrap();
     for t in 0..2000 {
         let id = format!("t{t}");

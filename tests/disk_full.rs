@@ -62,6 +62,7 @@ fn a_full_disk_fails_writes_and_they_work_again_once_space_is_freed_with_the_def
         let options = Options::default()
             .durability(durability)
             .background_checkpoints(false)
+            .bytes_per_sync(None)
             .file_system(fs.arc());
         let space = Space::open(workload::dir(), options.clone()).unwrap();
         let tree = space

@@ -1136,6 +1136,7 @@ impl Setup {
                 .segment_size(512)
                 .auto_checkpoint(Some(2), min_bytes)
                 .background_checkpoints(false)
+                .bytes_per_sync(None)
         } else {
             options.auto_checkpoint(None, 0)
         };

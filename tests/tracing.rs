@@ -65,7 +65,8 @@ fn a_failed_automatic_checkpoint_is_a_warning_and_writes_go_on() {
         .file_system(fs.arc())
         .auto_checkpoint(Some(2), 2_000)
         // The warning is told on the writing thread, where the test's subscriber is.
-        .background_checkpoints(false);
+        .background_checkpoints(false)
+        .bytes_per_sync(None);
     let space = Space::open("/space", options).unwrap();
     let tree = space.create_tree_storage(root("t")).unwrap();
     // The first rename is the first checkpoint's: it fails.

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::env::{FileSystem, FsyncFailed, LogFile};
+use super::flush::Flusher;
 use super::format::{checkpoint_tmp_path, is_checkpoint_tmp, segment_path, segment_seq_of};
 use super::frame::{Framing, SegmentHeader};
 use super::group::GroupSync;
@@ -59,6 +60,12 @@ pub(crate) struct Wal {
     auto_retry_at: u64,
     auto_failures: u64,
     auto_failures_in_a_row: u64,
+    /// `Buffered` logs: sync in the background once this many bytes are unsynced.
+    bytes_per_sync: Option<u64>,
+    /// The thread that does (dropped, so stopped, before the directory lock is released).
+    flusher: Option<Flusher>,
+    /// The LSN the flusher was last asked to sync to.
+    flush_asked: u64,
     /// The directory lock, released when the log is dropped.
     _lock: DirLock,
 }
@@ -145,6 +152,8 @@ pub(crate) struct WalConfig {
     pub(crate) existing_bytes: u64,
     /// Keep synced zeros ahead of the data (for `Sync` spaces).
     pub(crate) preallocate: bool,
+    /// Sync in the background once this many bytes are unsynced (`Buffered` spaces).
+    pub(crate) bytes_per_sync: Option<u64>,
 }
 
 /// What a checkpoint did.
@@ -292,8 +301,12 @@ impl Wal {
             config.preallocate,
             &health,
         )?;
+        let group = Arc::new(GroupSync::new(Arc::clone(&file), Arc::clone(&health)));
+        let flusher = config
+            .bytes_per_sync
+            .and_then(|_| Flusher::start(Arc::clone(&group)));
         Ok(Wal {
-            group: Arc::new(GroupSync::new(Arc::clone(&file), Arc::clone(&health))),
+            group,
             health,
             fs: config.fs,
             dir: config.dir,
@@ -316,6 +329,9 @@ impl Wal {
             auto_retry_at: 0,
             auto_failures: 0,
             auto_failures_in_a_row: 0,
+            bytes_per_sync: config.bytes_per_sync,
+            flusher,
+            flush_asked: 0,
             _lock: config.lock,
         })
     }
@@ -350,7 +366,20 @@ impl Wal {
             self.roll()?;
             self.encode(frame::KIND_RECORD, |o| o.extend_from_slice(payload));
         }
-        self.write_buf()
+        let lsn = self.write_buf()?;
+        self.maybe_flush(lsn);
+        Ok(lsn)
+    }
+
+    /// Asks the flusher to sync when `bytes_per_sync` bytes are unsynced (and not asked for).
+    fn maybe_flush(&mut self, lsn: u64) {
+        let (Some(every), Some(flusher)) = (self.bytes_per_sync, &self.flusher) else {
+            return;
+        };
+        if lsn.saturating_sub(self.flush_asked.max(self.group.synced())) >= every {
+            flusher.request(lsn);
+            self.flush_asked = lsn;
+        }
     }
 
     /// Makes sure `seq` may be handed out: when it is above the reservation, durably reserves

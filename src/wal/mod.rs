@@ -14,6 +14,7 @@
 
 mod codec;
 mod env;
+mod flush;
 pub mod format;
 pub mod frame;
 mod group;

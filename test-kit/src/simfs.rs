@@ -958,6 +958,7 @@ pub mod workload {
                 // Every call on the calling thread, in a fixed order (fault injection counts
                 // calls).
                 .background_checkpoints(false)
+                .bytes_per_sync(None)
                 .file_system(fs.arc())
         }
     }
