@@ -1,64 +1,85 @@
 //! [`ChangeMap`]: every stored change of the space by id.
 //!
 //! A `DashMap` with ahash in a normal build, keyed by the stored change itself (16 bytes: its
-//! block and where its id is), looked up by the id's bytes. loom cannot see DashMap's own shard
-//! locks, so under `cfg(loom)` the map is a `sync::RwLock` around a std `HashMap`; no ordering
+//! block, where its id is, and the id's hash), looked up by the id's bytes. loom cannot see
+//! DashMap's own shard locks, so under `cfg(loom)` the map is a `sync::RwLock` around a std `HashMap`; no ordering
 //! guarantee rests on the DashMap (the commit lock orders every write, see DESIGN.md).
 
-use super::stored::{ById, Stored};
+use super::stored::{IdKey, IdQuery, Stored};
 
 #[cfg(not(loom))]
-type Map = dashmap::DashMap<ById, (), ahash::RandomState>;
+type Map = dashmap::DashMap<IdKey, (), ahash::RandomState>;
 #[cfg(loom)]
-type Map = crate::sync::RwLock<std::collections::HashMap<ById, ()>>;
+type Map = crate::sync::RwLock<std::collections::HashMap<IdKey, ()>>;
+
+/// How many shards the map has. A shard's table grows by doubling, and the insert that makes
+/// it grow moves every entry of the shard: with many shards no single insert moves more than a
+/// small part of the map (about 60,000 entries at 4M changes), and each entry moves without
+/// its id being read (the key caches its hash), so no write stalls for a whole map's rehash.
+#[cfg(not(loom))]
+const SHARDS: usize = 64;
 
 /// Every stored change of the space, keyed by change id.
-#[derive(Default)]
 pub(crate) struct ChangeMap {
     map: Map,
+}
+
+impl Default for ChangeMap {
+    fn default() -> Self {
+        ChangeMap::with_capacity(0)
+    }
 }
 
 impl ChangeMap {
     pub(crate) fn with_capacity(n: usize) -> Self {
         #[cfg(not(loom))]
         return ChangeMap {
-            map: dashmap::DashMap::with_capacity_and_hasher(n, ahash::RandomState::new()),
+            map: dashmap::DashMap::with_capacity_and_hasher_and_shard_amount(
+                n,
+                ahash::RandomState::new(),
+                SHARDS,
+            ),
         };
         #[cfg(loom)]
         return {
             let _ = n;
-            ChangeMap::default()
+            ChangeMap {
+                map: Map::default(),
+            }
         };
     }
 
     pub(crate) fn get(&self, id: &str) -> Option<Stored> {
         #[cfg(not(loom))]
-        return self.map.get(id.as_bytes()).map(|c| c.key().0.clone());
+        return self
+            .map
+            .get(IdQuery::new(id.as_bytes()))
+            .map(|c| c.key().stored());
         #[cfg(loom)]
         return crate::sync::read(&self.map)
-            .get_key_value(id.as_bytes())
-            .map(|(k, ())| k.0.clone());
+            .get_key_value(IdQuery::new(id.as_bytes()))
+            .map(|(k, ())| k.stored());
     }
 
     pub(crate) fn contains(&self, id: &str) -> bool {
         #[cfg(not(loom))]
-        return self.map.contains_key(id.as_bytes());
+        return self.map.contains_key(IdQuery::new(id.as_bytes()));
         #[cfg(loom)]
-        return crate::sync::read(&self.map).contains_key(id.as_bytes());
+        return crate::sync::read(&self.map).contains_key(IdQuery::new(id.as_bytes()));
     }
 
     pub(crate) fn insert(&self, change: Stored) {
         #[cfg(not(loom))]
-        self.map.insert(ById(change), ());
+        self.map.insert(IdKey::of(change), ());
         #[cfg(loom)]
-        crate::sync::write(&self.map).insert(ById(change), ());
+        crate::sync::write(&self.map).insert(IdKey::of(change), ());
     }
 
     pub(crate) fn remove(&self, id: &[u8]) {
         #[cfg(not(loom))]
-        self.map.remove(id);
+        self.map.remove(IdQuery::new(id));
         #[cfg(loom)]
-        crate::sync::write(&self.map).remove(id);
+        crate::sync::write(&self.map).remove(IdQuery::new(id));
     }
 
     pub(crate) fn len(&self) -> usize {

@@ -5,7 +5,7 @@
 //! bytes when it is read ([`Stored::to_change`]).
 //!
 //! One allocation per batch (the block); a stored change is 16 bytes wherever it is indexed
-//! (by id in the change map, by order id in its tree).
+//! (by id in the change map, with a cached hash of the id, and by order id in its tree).
 
 use std::borrow::Borrow;
 use std::cmp::Ordering;
@@ -220,27 +220,90 @@ impl Stored {
     }
 }
 
-/// A stored change keyed by its id (the change map's key: found by `id.as_bytes()`).
+/// A stored change as the change map's key: its block, where its id is, and a 32-bit hash of
+/// the id, so that a table that grows rehashes its keys without reading a single id (the id is
+/// behind two pointers). 16 bytes. Found by an [`IdQuery`].
 #[derive(Clone, Debug)]
-pub(crate) struct ById(pub(crate) Stored);
+pub(crate) struct IdKey {
+    block: Arc<Block>,
+    at: u32,
+    hash: u32,
+}
 
-impl PartialEq for ById {
-    fn eq(&self, other: &Self) -> bool {
-        self.0.id_bytes() == other.0.id_bytes()
+impl IdKey {
+    /// The key of `change`.
+    pub(crate) fn of(change: Stored) -> IdKey {
+        let hash = id_hash(change.id_bytes());
+        IdKey {
+            block: change.block,
+            at: change.at,
+            hash,
+        }
+    }
+
+    /// The change, as a stored change (its order id found again from its id).
+    pub(crate) fn stored(&self) -> Stored {
+        let order_at = match self.block.holds {
+            Holds::Root(_) => layout::root_order_at(&self.block.bytes, self.at),
+            Holds::All { .. } | Holds::Some(_) => {
+                layout::change_extent(&self.block.bytes, self.at).map(|(order, _)| order)
+            }
+        };
+        Stored {
+            block: Arc::clone(&self.block),
+            at: self.at,
+            order_at: order_at.unwrap_or(u32::MAX),
+        }
+    }
+
+    fn id_bytes(&self) -> &[u8] {
+        layout::field_bytes(&self.block.bytes, self.at)
     }
 }
-impl Eq for ById {}
 
-impl Hash for ById {
+/// The 32-bit hash of an id that [`IdKey`] keeps: ahash with seeds drawn once per process.
+fn id_hash(id: &[u8]) -> u32 {
+    static SEEDS: std::sync::OnceLock<ahash::RandomState> = std::sync::OnceLock::new();
+    SEEDS.get_or_init(ahash::RandomState::new).hash_one(id) as u32
+}
+
+/// An id, as the change map is searched by: it hashes as an [`IdKey`] of that id does.
+#[derive(PartialEq, Eq)]
+#[repr(transparent)]
+pub(crate) struct IdQuery([u8]);
+
+impl IdQuery {
+    /// The query for `id`.
+    pub(crate) fn new(id: &[u8]) -> &IdQuery {
+        // SAFETY: `IdQuery` is `#[repr(transparent)]` over `[u8]`, so a `&[u8]` and a
+        // `&IdQuery` have the same layout and metadata (the length); the lifetime is kept.
+        unsafe { &*(id as *const [u8] as *const IdQuery) }
+    }
+}
+
+impl Hash for IdQuery {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        // As `[u8]` hashes: the map is looked up by `&[u8]`.
-        self.0.id_bytes().hash(state);
+        state.write_u32(id_hash(&self.0));
     }
 }
 
-impl Borrow<[u8]> for ById {
-    fn borrow(&self) -> &[u8] {
-        self.0.id_bytes()
+impl Hash for IdKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        // As `IdQuery` hashes: the cached hash, not the id.
+        state.write_u32(self.hash);
+    }
+}
+
+impl PartialEq for IdKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.hash == other.hash && self.id_bytes() == other.id_bytes()
+    }
+}
+impl Eq for IdKey {}
+
+impl Borrow<IdQuery> for IdKey {
+    fn borrow(&self) -> &IdQuery {
+        IdQuery::new(self.id_bytes())
     }
 }
 

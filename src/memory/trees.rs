@@ -50,6 +50,7 @@ impl TreeState {
     }
 
     /// The tree's batches in AddSeq order (a copy of the pointers).
+    #[cfg(feature = "internals")] // For the tools' checks.
     pub(crate) fn batches(&self) -> Vec<Arc<Block>> {
         read(&self.changes).by_seq.clone()
     }

@@ -20,6 +20,9 @@ use crate::{Error, Result};
 /// checkpoint writes); the log does not know where the records come from.
 pub(crate) type Snapshot<'a> = &'a dyn Fn(&mut dyn FnMut(&Record) -> Result<()>) -> Result<()>;
 
+/// A checkpoint's snapshot is synced every this many bytes while it is written.
+const SNAPSHOT_BYTES_PER_SYNC: u64 = 4 << 20;
+
 /// The log of an open space. Used only under the commit lock.
 pub(crate) struct Wal {
     fs: Arc<dyn FileSystem>,
@@ -258,6 +261,7 @@ impl CheckpointJob {
         });
         let mut records = 0u64;
         let mut len = 0u64;
+        let mut synced = 0u64;
         snapshot(&mut |record| {
             framing.encode(&mut out, frame::KIND_RECORD, |o| {
                 codec::encode(record, o);
@@ -267,6 +271,13 @@ impl CheckpointJob {
                 file.append(&out).map_err(io("writing a checkpoint"))?;
                 len += out.len() as u64;
                 out.clear();
+                if len - synced >= SNAPSHOT_BYTES_PER_SYNC {
+                    // Synced as it goes: one fsync of the whole snapshot at the end would hold
+                    // the file system's journal for as long as it takes, and the live log's
+                    // writes (beside it) would wait for it.
+                    file.sync_data().map_err(io("syncing a checkpoint"))?;
+                    synced = len;
+                }
             }
             Ok(())
         })?;
