@@ -1,13 +1,17 @@
 //! [`GroupSync`]: group commit. A writer that needs its frame durable calls
-//! [`GroupSync::sync_to`] with the frame's end LSN; the first one in becomes the leader and
-//! fsyncs everything written so far, and every writer queued behind it finds its frame covered
-//! and returns without an fsync of its own (raft-engine's write barrier does the same).
+//! [`GroupSync::sync_to`] with the frame's end LSN. When no fsync is in flight it becomes the
+//! leader: it fsyncs everything written so far, without holding the lock, and then wakes every
+//! waiting writer at once. A writer that arrives while an fsync is in flight waits for it; if
+//! its frame was written before that fsync began it is covered and returns without an fsync of
+//! its own, else one of the woken writers leads the next round, which covers every frame
+//! written meanwhile (raft-engine's write barrier is the model: a leader per round, followers
+//! that only wait).
 
 use std::sync::Arc;
 
 use super::env::LogFile;
 use super::health::{Health, Refusal};
-use crate::sync::{lock, AtomicU64, Mutex, Ordering};
+use crate::sync::{lock, AtomicU64, Condvar, Mutex, Ordering};
 use crate::{Error, Result};
 
 struct State {
@@ -15,6 +19,8 @@ struct State {
     file: Arc<dyn LogFile>,
     /// fsyncs done (for tests and stats).
     syncs: u64,
+    /// A leader's fsync is in flight.
+    syncing: bool,
 }
 
 /// The shared sync state of a log.
@@ -28,6 +34,8 @@ pub(crate) struct GroupSync {
     /// The log's latch: a failed fsync trips it.
     health: Arc<Health>,
     state: Mutex<State>,
+    /// Signalled when a leader's fsync ends (every waiter wakes).
+    round_done: Condvar,
 }
 
 impl GroupSync {
@@ -36,7 +44,12 @@ impl GroupSync {
             written: AtomicU64::new(0),
             synced: AtomicU64::new(0),
             health,
-            state: Mutex::new(State { file, syncs: 0 }),
+            state: Mutex::new(State {
+                file,
+                syncs: 0,
+                syncing: false,
+            }),
+            round_done: Condvar::new(),
         }
     }
 
@@ -50,16 +63,31 @@ impl GroupSync {
         self.written.load(Ordering::SeqCst)
     }
 
-    /// Returns once every frame ending at or below `lsn` is durable, syncing if nobody has.
+    /// Returns once every frame ending at or below `lsn` is durable: as the leader of a round
+    /// (an fsync of everything written so far, the lock released meanwhile), or as a follower
+    /// woken when the round in flight ends.
     pub(crate) fn sync_to(&self, lsn: u64) -> Result<()> {
         let mut s = lock(&self.state);
-        self.health.check()?;
-        if self.synced.load(Ordering::SeqCst) >= lsn {
-            return Ok(());
+        loop {
+            self.health.check()?;
+            if self.synced.load(Ordering::SeqCst) >= lsn {
+                return Ok(());
+            }
+            if !s.syncing {
+                break;
+            }
+            s = self.round_done.wait(s).unwrap_or_else(|e| e.into_inner());
         }
-        // Everything appended up to now is in `s.file`: a roll to a new file needs this lock.
+        // The leader. Everything appended up to now is in `s.file` (a roll to a new file syncs
+        // the old one whole first, under the commit lock).
+        s.syncing = true;
         let target = self.written.load(Ordering::SeqCst);
-        match s.file.sync_data() {
+        let file = Arc::clone(&s.file);
+        drop(s);
+        let synced = file.sync_data();
+        let mut s = lock(&self.state);
+        s.syncing = false;
+        let result = match synced {
             Ok(()) => {
                 self.synced.fetch_max(target, Ordering::SeqCst);
                 s.syncs += 1;
@@ -73,7 +101,10 @@ impl GroupSync {
                     source,
                 })
             }
-        }
+        };
+        drop(s);
+        self.round_done.notify_all();
+        result
     }
 
     /// The LSN up to which frames are durable. Never waits for an fsync in progress.
