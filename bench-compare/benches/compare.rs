@@ -1,4 +1,5 @@
-//! spacestore against SQLite, fjall, redb and the machine's limits, side by side in one run.
+//! spacestore against SQLite, fjall, redb, raft-engine and okaywal (the last two in the durable
+//! write rows only) and the machine's limits, side by side in one run.
 //!
 //! `cargo bench -p spacestore-bench --bench compare` (full; the figures in BENCHMARKS.md), or
 //! `cargo bench -p spacestore-bench --bench compare -- --quick` (smaller sizes and shorter runs,
@@ -15,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use spacestore::Durability;
 use spacestore_bench::limits;
-use spacestore_bench::peers::{Fjall, Redb, Sqlite, SqliteSync};
+use spacestore_bench::peers::{Fjall, Okaywal, RaftEngine, Redb, Sqlite, SqliteSync};
 use spacestore_bench::{Backend, Make, OpLoop, Rate, ReadSet, Slicer, Spacestore, Writers};
 
 struct Config {
@@ -145,6 +146,16 @@ fn redb(d: redb::Durability) -> Make {
     Box::new(move |dir: &Path| -> Box<dyn Backend> { Box::new(Redb::create(dir, d)) })
 }
 
+/// raft-engine, every batch written with `sync = true`.
+fn raft_engine() -> Make {
+    Box::new(|dir: &Path| -> Box<dyn Backend> { Box::new(RaftEngine::create(dir)) })
+}
+
+/// okaywal, every batch one committed entry.
+fn okaywal() -> Make {
+    Box::new(|dir: &Path| -> Box<dyn Backend> { Box::new(Okaywal::create(dir)) })
+}
+
 /// Figures the targets are judged on.
 #[derive(Default)]
 struct Judged {
@@ -198,7 +209,10 @@ fn writes(cfg: &Config, t: &mut Table, j: &mut Judged) {
         }
 
         println!("-- add_all, {size} change(s) per batch: durable, taking turns with the fdatasync limit");
-        let makes: [(Make, u32); 8] = [
+        // spacestore 1 and 4 threads first, then each peer at 1 and at 4 threads (the rows below
+        // take the peers' 1-thread rates at even places after spacestore's two, 4 threads' at
+        // odd ones).
+        let makes: [(Make, u32); 12] = [
             (spacestore(Some(Durability::Sync)), 1),
             (spacestore(Some(Durability::Sync)), 4),
             (sqlite(SqliteSync::Full), 1),
@@ -207,6 +221,10 @@ fn writes(cfg: &Config, t: &mut Table, j: &mut Judged) {
             (fjall(Some(fjall::PersistMode::SyncData)), 4),
             (redb(redb::Durability::Immediate), 1),
             (redb(redb::Durability::Immediate), 4),
+            (raft_engine(), 1),
+            (raft_engine(), 4),
+            (okaywal(), 1),
+            (okaywal(), 4),
         ];
         let mut limit = limits::FsyncLimit::new(spacestore_bench::batch_frame_bytes(size));
         let mut writers: Vec<Writers> = makes

@@ -1,6 +1,6 @@
 //! What the benches of `spacestore-bench` share: the workload (CID-like ids, 256-byte changes,
 //! 1,000 trees), one `Backend` trait that spacestore and every peer ([`peers`]: SQLite, fjall,
-//! redb) implement the same way, the read data set, the timing helpers and the machine's limits
+//! redb, raft-engine, okaywal) implement the same way, the read data set, the timing helpers and the machine's limits
 //! ([`limits`]). The bench targets (`add_all`, `compare`, `reads`, `replay`) use it as
 //! `spacestore_bench::...`; it is a separate workspace member so that the `spacestore` package
 //! builds none of the peers.

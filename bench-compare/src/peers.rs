@@ -9,6 +9,13 @@
 //!   the read set is filled.
 //! - redb (a copy-on-write B-tree): the same three tables, one write transaction per `add_all`
 //!   (an insert that finds a value aborts it, as a unique constraint would).
+//! - raft-engine (tikv's log engine for multi-Raft logs, a log with in-memory indexes): a region
+//!   per tree, keyed by the tree's number; one `LogBatch` per `add_all` with a key-value per
+//!   change (order id -> add_seq and the change) and the head entry as a key-value, written with
+//!   `sync = true`. Durable rows (and reads) only.
+//! - okaywal (a write-ahead log with group commit): one entry per `add_all`, a chunk per change
+//!   and one for the head entry, committed (durable on return). It keeps no index, so it is a
+//!   peer of the durable write rows only and answers no read.
 //!
 //! Every peer takes the batch's AddSeq from an in-memory counter inside its write (as Go's
 //! storage does) and stores the same fields as spacestore: id, raw bytes, prev ids, snapshot id,
@@ -685,6 +692,259 @@ impl Backend for Redb {
         for (seq, id) in &found {
             f(id, *seq);
         }
+    }
+
+    fn handle(&self) -> Box<dyn Backend> {
+        Box::new(self.clone())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// raft-engine.
+
+/// The key of a change in its tree's region: `c/` and the order id (so that the region's keys
+/// in order are its changes by order id).
+fn raft_change_key(order: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(2 + order.len());
+    k.extend_from_slice(b"c/");
+    k.extend_from_slice(order.as_bytes());
+    k
+}
+
+/// The key after every change key (`'0'` follows `'/'`).
+const RAFT_CHANGES_END: &[u8] = b"c0";
+/// The key of the tree's head entry in its region.
+const RAFT_HEAD_KEY: &[u8] = b"head";
+
+/// raft-engine (tikv's storage for multi-Raft logs) in its recommended durable configuration:
+/// `Config { dir, ..Default::default() }` and every `add_all` one `LogBatch` written with
+/// `Engine::write(&mut batch, true)`, so that the batch is fdatasync'ed before the call returns
+/// (raft-engine groups concurrent writers behind a leader that writes and syncs for all of them,
+/// as spacestore's `Sync` does): like-for-like with spacestore's `Sync`.
+///
+/// raft-engine is keyed by region: each tree is a region whose id is the tree's number. A
+/// batch's changes are key-values of that region (`c/` + order id -> add_seq and the change, in
+/// the peers' encoding) and its head entry is the key-value `head`; raft-engine keeps key-values
+/// in its memtables, so the reads are answered from memory. Its Raft entries (`add_entries`)
+/// need a protobuf message type, which these changes are not.
+#[derive(Clone)]
+pub struct RaftEngine {
+    engine: Arc<raft_engine::Engine>,
+    counter: Arc<AtomicU64>,
+    trees: Arc<Vec<String>>,
+}
+
+impl RaftEngine {
+    /// A new engine in `dir` (its subdirectory `raft-engine`) with the trees created (each
+    /// region's root change and head entry, in one synced batch).
+    pub fn create(dir: &Path) -> Self {
+        let path = dir.join("raft-engine");
+        let cfg = raft_engine::Config {
+            dir: path.to_str().expect("utf-8 path").to_owned(),
+            ..Default::default()
+        };
+        let engine = raft_engine::Engine::open(cfg).expect("raft-engine");
+        let trees = tree_ids();
+        let mut batch = raft_engine::LogBatch::default();
+        let mut buf = Vec::new();
+        for (t, id) in trees.iter().enumerate() {
+            encode_root(&mut buf, id);
+            batch
+                .put(t as u64, raft_change_key(""), buf.clone())
+                .expect("put");
+            encode_head(&mut buf, 0, &[id], id);
+            batch
+                .put(t as u64, RAFT_HEAD_KEY.to_vec(), buf.clone())
+                .expect("put");
+        }
+        engine.write(&mut batch, true).expect("write");
+        RaftEngine {
+            engine: Arc::new(engine),
+            counter: Arc::new(AtomicU64::new(0)),
+            trees,
+        }
+    }
+}
+
+impl Backend for RaftEngine {
+    fn name(&self) -> String {
+        "raft-engine sync=true".into()
+    }
+
+    fn add_all(&mut self, tree: u32, batch: Vec<ChangeSpec>) -> u64 {
+        let region = tree as u64;
+        let tree_id = &self.trees[tree as usize];
+        let seq = self.counter.fetch_add(1, Ordering::SeqCst) + 1;
+        let mut lb = raft_engine::LogBatch::with_capacity(batch.len() + 1);
+        let mut buf = Vec::with_capacity(512);
+        for c in &batch {
+            let key = raft_change_key(&c.order_id);
+            assert!(self.engine.get(region, &key).is_none(), "order id in use");
+            encode_change(&mut buf, seq, c);
+            lb.put(region, key, buf.clone()).expect("put");
+        }
+        let head = batch.last().expect("a batch").id.as_str();
+        encode_head(&mut buf, seq, &[head], tree_id);
+        lb.put(region, RAFT_HEAD_KEY.to_vec(), buf).expect("put");
+        self.engine.write(&mut lb, true).expect("write");
+        seq
+    }
+
+    fn get_after_add_seq(&mut self, tree: u32, after: u64, f: &mut dyn FnMut(View<'_>)) {
+        let start = raft_change_key("");
+        let end = RAFT_CHANGES_END;
+        self.engine
+            .scan_raw_messages(tree as u64, Some(&start), Some(end), false, |k, v| {
+                if seq_of(v) > after {
+                    let order = std::str::from_utf8(&k[2..]).expect("utf-8");
+                    f(decode_change(v, order));
+                }
+                true
+            })
+            .expect("scan");
+    }
+
+    fn get_after_order(&mut self, tree: u32, order: &str, f: &mut dyn FnMut(View<'_>)) {
+        let start = raft_change_key(order);
+        let end = RAFT_CHANGES_END;
+        self.engine
+            .scan_raw_messages(tree as u64, Some(&start), Some(end), false, |k, v| {
+                let order = std::str::from_utf8(&k[2..]).expect("utf-8");
+                f(decode_change(v, order));
+                true
+            })
+            .expect("scan");
+    }
+
+    fn changes_after_add_seq(&mut self, after: u64, f: &mut dyn FnMut(View<'_>)) {
+        changes_after_via_heads(self, after, f);
+    }
+
+    fn iterate_entries(&mut self, min: u64, f: &mut dyn FnMut(&str, u64)) {
+        let mut found: Vec<(u64, usize)> = Vec::new();
+        for t in 0..self.trees.len() {
+            if let Some(v) = self.engine.get(t as u64, RAFT_HEAD_KEY) {
+                let (seq, deleted) = head_seq(&v);
+                if seq > min && deleted == 0 {
+                    found.push((seq, t));
+                }
+            }
+        }
+        found.sort_by_key(|e| e.0);
+        for (seq, t) in &found {
+            f(&self.trees[*t], *seq);
+        }
+    }
+
+    fn handle(&self) -> Box<dyn Backend> {
+        Box::new(self.clone())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// okaywal.
+
+/// okaywal's log manager for the bench: recovers nothing (every run starts on an empty
+/// directory) and checkpoints nothing (the bench keeps no store behind the log), as the crate's
+/// example does.
+#[derive(Debug)]
+struct NoCheckpoint;
+
+impl okaywal::LogManager for NoCheckpoint {
+    fn recover(&mut self, _entry: &mut okaywal::Entry<'_>) -> std::io::Result<()> {
+        Ok(())
+    }
+
+    fn checkpoint_to(
+        &mut self,
+        _last_checkpointed_id: okaywal::EntryId,
+        _checkpointed_entries: &mut okaywal::SegmentReader,
+        _wal: &okaywal::WriteAheadLog,
+    ) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// okaywal (a write-ahead log) in its default configuration: `WriteAheadLog::recover(dir,
+/// manager)` (1 MiB preallocated segments, checkpoint after 768 KiB), with a log manager that
+/// checkpoints nothing; each `add_all` is one entry (`begin_entry`), a chunk per change (tree id,
+/// order id, then the change in the peers' encoding) and a chunk for the head entry (tree id and
+/// the encoded head), then `commit()`, which returns once the entry is fsync'ed (okaywal batches
+/// the fsyncs of concurrent commits itself): like-for-like with spacestore's `Sync`, which
+/// writes the same fields to its log.
+///
+/// A log alone keeps no index, and its segments are recycled after a checkpoint, so this peer
+/// answers no read: it runs in the durable write rows only, and its read methods panic.
+#[derive(Clone)]
+pub struct Okaywal {
+    wal: okaywal::WriteAheadLog,
+    counter: Arc<AtomicU64>,
+    trees: Arc<Vec<String>>,
+}
+
+impl Okaywal {
+    /// A new log in `dir` (its subdirectory `okaywal`); the trees need no creation (a log has
+    /// no tables to fill).
+    pub fn create(dir: &Path) -> Self {
+        let wal =
+            okaywal::WriteAheadLog::recover(dir.join("okaywal"), NoCheckpoint).expect("okaywal");
+        Okaywal {
+            wal,
+            counter: Arc::new(AtomicU64::new(0)),
+            trees: tree_ids(),
+        }
+    }
+}
+
+/// okaywal keeps no index to read from.
+const OKAYWAL_NO_READS: &str =
+    "okaywal is a log without an index: it is a peer of the durable write rows only";
+
+impl Backend for Okaywal {
+    fn name(&self) -> String {
+        "okaywal".into()
+    }
+
+    fn add_all(&mut self, tree: u32, batch: Vec<ChangeSpec>) -> u64 {
+        let tree_id = self.trees[tree as usize].as_bytes();
+        let mut entry = self.wal.begin_entry().expect("begin entry");
+        // The entry holds the log's active file until it commits, so seqs taken here follow
+        // the log's order.
+        let seq = self.counter.fetch_add(1, Ordering::SeqCst) + 1;
+        let mut change = Vec::with_capacity(512);
+        let mut chunk = Vec::with_capacity(640);
+        for c in &batch {
+            encode_change(&mut change, seq, c);
+            chunk.clear();
+            put_str(&mut chunk, tree_id);
+            put_str(&mut chunk, c.order_id.as_bytes());
+            chunk.extend_from_slice(&change);
+            entry.write_chunk(&chunk).expect("write chunk");
+        }
+        let head = batch.last().expect("a batch").id.as_str();
+        encode_head(&mut change, seq, &[head], &self.trees[tree as usize]);
+        chunk.clear();
+        put_str(&mut chunk, tree_id);
+        chunk.extend_from_slice(&change);
+        entry.write_chunk(&chunk).expect("write chunk");
+        entry.commit().expect("commit");
+        seq
+    }
+
+    fn get_after_add_seq(&mut self, _tree: u32, _after: u64, _f: &mut dyn FnMut(View<'_>)) {
+        unimplemented!("{OKAYWAL_NO_READS}")
+    }
+
+    fn get_after_order(&mut self, _tree: u32, _order: &str, _f: &mut dyn FnMut(View<'_>)) {
+        unimplemented!("{OKAYWAL_NO_READS}")
+    }
+
+    fn changes_after_add_seq(&mut self, _after: u64, _f: &mut dyn FnMut(View<'_>)) {
+        unimplemented!("{OKAYWAL_NO_READS}")
+    }
+
+    fn iterate_entries(&mut self, _min: u64, _f: &mut dyn FnMut(&str, u64)) {
+        unimplemented!("{OKAYWAL_NO_READS}")
     }
 
     fn handle(&self) -> Box<dyn Backend> {
