@@ -11,8 +11,11 @@ use std::sync::Arc;
 
 use super::env::LogFile;
 use super::health::{Health, Refusal};
-use crate::sync::{lock, AtomicU64, Condvar, Mutex, Ordering};
+use crate::sync::{lock, yield_now, AtomicU64, Condvar, Mutex, Ordering};
 use crate::{Error, Result};
+
+/// How many times a leader yields, at most, to gather frames into its round.
+const GATHER_YIELDS: usize = 3;
 
 struct State {
     /// The active segment.
@@ -81,6 +84,22 @@ impl GroupSync {
         // The leader. Everything appended up to now is in `s.file` (a roll to a new file syncs
         // the old one whole first, under the commit lock).
         s.syncing = true;
+        drop(s);
+        // Gather: the writers the last round woke are on their way back with their next
+        // frames; letting them run first (a yield, repeated while frames keep coming, a few
+        // times at most) puts those frames into this round rather than the next.
+        let mut seen = self.written.load(Ordering::SeqCst);
+        for _ in 0..GATHER_YIELDS {
+            yield_now();
+            let now = self.written.load(Ordering::SeqCst);
+            if now == seen {
+                break;
+            }
+            seen = now;
+        }
+        // The file and the LSN together, under the lock a roll's switch takes: everything
+        // appended up to `target` is in `file` (a roll syncs the old file whole first).
+        let s = lock(&self.state);
         let target = self.written.load(Ordering::SeqCst);
         let file = Arc::clone(&s.file);
         drop(s);
