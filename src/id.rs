@@ -35,6 +35,16 @@ impl Id {
         }
     }
 
+    /// Builds an id from bytes known to be UTF-8 without checking them again.
+    ///
+    /// # Safety
+    ///
+    /// `bytes` must be valid UTF-8.
+    pub(crate) unsafe fn from_utf8_unchecked(bytes: Bytes) -> Self {
+        debug_assert!(std::str::from_utf8(&bytes).is_ok());
+        Id(bytes)
+    }
+
     /// Builds an id from a `'static` string without copying it.
     pub const fn from_static(s: &'static str) -> Self {
         Id(Bytes::from_static(s.as_bytes()))

@@ -97,8 +97,18 @@ pub(crate) fn root_order_at(b: &[u8], at: u32) -> Option<u32> {
     u32::try_from(order).ok()
 }
 
+/// The id at `bytes[r]`, where `r` is the range of a field the codec wrote as an id.
+///
+/// Not checked for UTF-8 again: the payloads memory holds are either encoded by the codec from a
+/// `Record`, whose ids are `Id`s (UTF-8 by type), or decoded by it from a segment, which checks
+/// every id with `std::str::from_utf8` before it accepts the payload; and the readers here take
+/// an id only at the offsets the codec recorded for a change or a root, or reached by walking the
+/// same layout the codec wrote (a range that does not fit gives `None` before this). Bytes are
+/// immutable, so what was checked stays valid.
 fn id(bytes: &Bytes, r: Range<usize>) -> Option<Id> {
-    Id::from_utf8(bytes.slice(r)).ok()
+    let slice = bytes.slice(r);
+    // SAFETY: see above: the field was written from an `Id` or checked as UTF-8 on decode.
+    Some(unsafe { Id::from_utf8_unchecked(slice) })
 }
 
 fn ids(bytes: &Bytes, at: usize) -> Option<(Vec<Id>, usize)> {

@@ -299,9 +299,12 @@ impl Space {
             let Some(last) = chunk.last().map(|b| b.seq()) else {
                 return Ok(());
             };
+            let mut changes = Vec::new();
             for block in &chunk {
-                for change in block.changes() {
-                    if f(&change)?.is_break() {
+                changes.clear();
+                block.changes_into(&mut changes);
+                for change in &changes {
+                    if f(change)?.is_break() {
                         return Ok(());
                     }
                 }

@@ -120,10 +120,15 @@ impl Block {
 
     /// The changes the block holds, in batch order, read from the bytes.
     pub(crate) fn changes(&self) -> Vec<StorageChange> {
-        let tree_id = self.tree_id();
         let mut out = Vec::with_capacity(self.len());
-        out.extend(self.offsets().filter_map(|at| self.change_at(at, &tree_id)));
+        self.changes_into(&mut out);
         out
+    }
+
+    /// Appends the changes the block holds to `out`, in batch order.
+    pub(crate) fn changes_into(&self, out: &mut Vec<StorageChange>) {
+        let tree_id = self.tree_id();
+        out.extend(self.offsets().filter_map(|at| self.change_at(at, &tree_id)));
     }
 
     /// The changes the block holds, as stored changes (to index them).
@@ -201,7 +206,6 @@ impl Stored {
     }
 
     /// The change's AddSeq (0 for a root).
-    #[cfg(feature = "internals")] // For the tools' checks.
     pub(crate) fn seq(&self) -> u64 {
         self.block.seq
     }

@@ -86,14 +86,24 @@ impl TreeState {
             .collect()
     }
 
-    /// The changes with AddSeq > `seq`, by order id.
+    /// The changes with AddSeq > `seq`, by order id: when they are most of the tree, read off
+    /// the order index; else gathered from the batches after `seq` and sorted (as 16-byte
+    /// stored changes, before they are read from their bytes).
     pub(crate) fn after_add_seq(&self, seq: u64) -> Vec<StorageChange> {
-        let mut out: Vec<StorageChange> = {
-            let c = read(&self.changes);
-            let start = c.by_seq.partition_point(|b| b.seq() <= seq);
-            c.by_seq[start..].iter().flat_map(|b| b.changes()).collect()
-        };
-        out.sort_unstable_by(|a, b| a.order_id.cmp(&b.order_id));
-        out
+        let c = read(&self.changes);
+        let start = c.by_seq.partition_point(|b| b.seq() <= seq);
+        let after = &c.by_seq[start..];
+        if after.len() * 2 >= c.by_seq.len() && !after.is_empty() {
+            return c
+                .by_order
+                .from(b"")
+                .filter(|s| s.seq() > seq)
+                .map(Stored::to_change)
+                .collect();
+        }
+        let mut stored: Vec<Stored> = after.iter().flat_map(|b| b.stored()).collect();
+        drop(c);
+        stored.sort_unstable_by(|a, b| a.order_bytes().cmp(b.order_bytes()));
+        stored.iter().map(Stored::to_change).collect()
     }
 }
