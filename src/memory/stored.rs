@@ -200,7 +200,6 @@ impl Stored {
     }
 
     /// The change's id.
-    #[cfg(feature = "internals")] // For the tools' checks.
     pub(crate) fn id(&self) -> Id {
         layout::id_at(&self.block.bytes, self.at)
     }
@@ -218,9 +217,12 @@ impl Stored {
 
     /// The change, read from the bytes (its ids and raw bytes share them).
     pub(crate) fn to_change(&self) -> StorageChange {
-        self.block
-            .change_at(self.at, &self.block.tree_id())
-            .unwrap_or_default()
+        self.to_change_of(&self.block.tree_id())
+    }
+
+    /// The change of tree `tree_id` (which the caller knows: its tree's), read from the bytes.
+    pub(crate) fn to_change_of(&self, tree_id: &Id) -> StorageChange {
+        self.block.change_at(self.at, tree_id).unwrap_or_default()
     }
 }
 

@@ -80,9 +80,10 @@ impl TreeState {
     /// The changes with order id >= `order_id`, by order id.
     pub(crate) fn after_order(&self, order_id: &str) -> Vec<StorageChange> {
         let c = read(&self.changes);
+        let tree_id = self.root.id();
         c.by_order
             .from(order_id.as_bytes())
-            .map(Stored::to_change)
+            .map(|s| s.to_change_of(&tree_id))
             .collect()
     }
 
@@ -93,17 +94,19 @@ impl TreeState {
         let c = read(&self.changes);
         let start = c.by_seq.partition_point(|b| b.seq() <= seq);
         let after = &c.by_seq[start..];
+        // A tree's id is its root's.
+        let tree_id = self.root.id();
         if after.len() * 2 >= c.by_seq.len() && !after.is_empty() {
             return c
                 .by_order
                 .from(b"")
                 .filter(|s| s.seq() > seq)
-                .map(Stored::to_change)
+                .map(|s| s.to_change_of(&tree_id))
                 .collect();
         }
         let mut stored: Vec<Stored> = after.iter().flat_map(|b| b.stored()).collect();
         drop(c);
         stored.sort_unstable_by(|a, b| a.order_bytes().cmp(b.order_bytes()));
-        stored.iter().map(Stored::to_change).collect()
+        stored.iter().map(|s| s.to_change_of(&tree_id)).collect()
     }
 }
