@@ -347,6 +347,23 @@ impl spacestore::FileSystem for GatedFs {
     }
 }
 
+/// `space.checkpoint()` on a thread of its own.
+fn checkpoint_on_a_thread(
+    space: &Space,
+) -> thread::JoinHandle<spacestore::Result<Option<spacestore::CheckpointStats>>> {
+    let space = space.clone();
+    thread::spawn(move || space.checkpoint())
+}
+
+/// The ids of every change of the space, in AddSeq order.
+fn change_ids(space: &Space) -> Vec<String> {
+    space
+        .collect_changes_after_add_seq(0)
+        .iter()
+        .map(|c| c.id.to_string())
+        .collect()
+}
+
 #[test]
 fn writes_go_on_while_a_checkpoint_is_written() {
     use std::sync::mpsc;
@@ -358,10 +375,7 @@ fn writes_go_on_while_a_checkpoint_is_written() {
     let tree = space.create_tree_storage(root("t")).unwrap();
     tree.add_all(vec![change("c1", "1")], NO_HEADS, "t")
         .unwrap();
-    let checkpointer = {
-        let space = space.clone();
-        thread::spawn(move || space.checkpoint())
-    };
+    let checkpointer = checkpoint_on_a_thread(&space);
     // The checkpoint has written its file and is about to rename it: a write now must not
     // wait for it. (The timeouts only guard against a hang: with the old checkpoint, which
     // held the commit lock throughout, the write would wait for the release.)
@@ -385,11 +399,7 @@ fn writes_go_on_while_a_checkpoint_is_written() {
     // Both batches are there after a reopen: the first in the checkpoint, the second in the
     // segment that was active while the checkpoint was written.
     let space = Space::open("/space", no_auto().file_system(sim.arc())).unwrap();
-    let ids: Vec<String> = space
-        .collect_changes_after_add_seq(0)
-        .iter()
-        .map(|c| c.id.to_string())
-        .collect();
+    let ids = change_ids(&space);
     assert_eq!(ids, ["c1", "c2"]);
     assert!(space.recovery_report().unwrap().torn_tail.is_none());
 }
@@ -406,10 +416,7 @@ fn a_checkpoint_holds_the_state_as_of_its_start_and_what_is_written_meanwhile_on
         .unwrap();
     gone.add_all(vec![change("g1", "1")], NO_HEADS, "gone")
         .unwrap();
-    let checkpointer = {
-        let space = space.clone();
-        thread::spawn(move || space.checkpoint())
-    };
+    let checkpointer = checkpoint_on_a_thread(&space);
     // The state is captured; the snapshot is not written yet. A batch and a deletion now go
     // into the next segment, and must not go into the snapshot as well (replay would then
     // refuse the batch as a duplicate, and the deleted tree would be missing from it).
@@ -425,11 +432,7 @@ fn a_checkpoint_holds_the_state_as_of_its_start_and_what_is_written_meanwhile_on
     let space = Space::open("/space", no_auto().file_system(sim.arc())).unwrap();
     let report = space.recovery_report().unwrap();
     assert_eq!(report.refused_records, 0, "{report:?}");
-    let ids: Vec<String> = space
-        .collect_changes_after_add_seq(0)
-        .iter()
-        .map(|c| c.id.to_string())
-        .collect();
+    let ids = change_ids(&space);
     assert_eq!(ids, ["c1", "c2"]);
     assert!(matches!(
         space.tree_storage("gone"),
