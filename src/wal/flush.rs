@@ -5,7 +5,8 @@
 //! roll's) finds at most about that many bytes still to sync, instead of everything written
 //! since the last checkpoint.
 //!
-//! Never started under loom: the models run every file-system call on their own threads.
+//! Started the first time the threshold is crossed, so a small space never has the thread; never
+//! started under loom: the models run every file-system call on their own threads.
 
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;

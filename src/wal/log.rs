@@ -65,7 +65,8 @@ pub(crate) struct Wal {
     auto_failures_in_a_row: u64,
     /// `Buffered` logs: sync in the background once this many bytes are unsynced.
     bytes_per_sync: Option<u64>,
-    /// The thread that does (dropped, so stopped, before the directory lock is released).
+    /// The thread that does, started the first time it is needed (a small space never starts
+    /// one); dropped, so stopped, before the directory lock is released.
     flusher: Option<Flusher>,
     /// The LSN the flusher was last asked to sync to.
     flush_asked: u64,
@@ -313,9 +314,6 @@ impl Wal {
             &health,
         )?;
         let group = Arc::new(GroupSync::new(Arc::clone(&file), Arc::clone(&health)));
-        let flusher = config
-            .bytes_per_sync
-            .and_then(|_| Flusher::start(Arc::clone(&group)));
         Ok(Wal {
             group,
             health,
@@ -341,7 +339,7 @@ impl Wal {
             auto_failures: 0,
             auto_failures_in_a_row: 0,
             bytes_per_sync: config.bytes_per_sync,
-            flusher,
+            flusher: None,
             flush_asked: 0,
             _lock: config.lock,
         })
@@ -384,12 +382,22 @@ impl Wal {
 
     /// Asks the flusher to sync when `bytes_per_sync` bytes are unsynced (and not asked for).
     fn maybe_flush(&mut self, lsn: u64) {
-        let (Some(every), Some(flusher)) = (self.bytes_per_sync, &self.flusher) else {
+        let Some(every) = self.bytes_per_sync else {
             return;
         };
-        if lsn.saturating_sub(self.flush_asked.max(self.group.synced())) >= every {
-            flusher.request(lsn);
-            self.flush_asked = lsn;
+        if lsn.saturating_sub(self.flush_asked.max(self.group.synced())) < every {
+            return;
+        }
+        if self.flusher.is_none() {
+            self.flusher = Flusher::start(Arc::clone(&self.group));
+        }
+        match &self.flusher {
+            Some(flusher) => {
+                flusher.request(lsn);
+                self.flush_asked = lsn;
+            }
+            // No thread could be started: sync only where the log must.
+            None => self.bytes_per_sync = None,
         }
     }
 
