@@ -249,10 +249,10 @@ impl Commit {
 
     /// Writes the live state to a new segment and drops the old ones. The state is captured
     /// and the next active segment started under the commit lock (writes wait for that: a sync,
-    /// a copy of pointers, a new segment); the snapshot is written, synced and renamed into
-    /// place without it, while writes go on into the new segment. One checkpoint at a time: a
-    /// second caller waits for the first. In a `Sync` space queued writes are synced and
-    /// published first.
+    /// each tree's pointer and batch count, a new segment); the snapshot is written, synced and
+    /// renamed into place without it, while writes go on into the new segment. One checkpoint
+    /// at a time: a second caller waits for the first. In a `Sync` space queued writes are
+    /// synced and published first.
     pub(crate) fn checkpoint(&self) -> Result<Option<CheckpointStats>> {
         let _one = lock(&self.checkpointing);
         // An automatic checkpoint on the worker finishes first.

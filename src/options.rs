@@ -59,10 +59,10 @@ pub struct Options {
     /// The log size below which no automatic checkpoint happens.
     pub auto_checkpoint_min_bytes: u64,
     /// Write automatic checkpoints on a worker thread (the default): the write that makes one
-    /// due only starts it (a sync, a copy of pointers, a new segment) and returns. `false`: that
-    /// write writes it before it returns (other writers go on either way), which keeps every
-    /// file-system call on the calling threads, in a fixed order (the simulated file system's
-    /// harnesses use that).
+    /// due only starts it (a sync, each tree's batch count, a new segment) and returns.
+    /// `false`: that write writes it before it returns (other writers go on either way), which
+    /// keeps every file-system call on the calling threads, in a fixed order (the simulated file
+    /// system's harnesses use that).
     pub background_checkpoints: bool,
     /// `Buffered` spaces: a worker thread syncs the log whenever this many bytes were written
     /// since the last sync (1 MiB by default), so that the sync a checkpoint's first step makes

@@ -2,8 +2,9 @@
 //!
 //! A `DashMap` with ahash in a normal build, keyed by the stored change itself (16 bytes: its
 //! block, where its id is, and the id's hash), looked up by the id's bytes. loom cannot see
-//! DashMap's own shard locks, so under `cfg(loom)` the map is a `sync::RwLock` around a std `HashMap`; no ordering
-//! guarantee rests on the DashMap (the commit lock orders every write, see DESIGN.md).
+//! DashMap's own shard locks, so under `cfg(loom)` the map is a `sync::RwLock` around a std
+//! `HashMap`; no ordering guarantee rests on the DashMap (the commit lock orders every write,
+//! see DESIGN.md).
 
 use super::stored::{IdKey, IdQuery, Stored};
 
