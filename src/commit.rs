@@ -21,8 +21,8 @@ use crate::options::DEFAULT_MAX_BATCH_BYTES;
 use crate::record::{Batch, NewTree, Record};
 use crate::sync::{lock, read, write, Mutex, MutexGuard, RwLock};
 use crate::wal::{
-    batch_frame_len, encode_payload, record_frame_len, CheckpointDone, CheckpointStats, Health,
-    Refusal, Wal,
+    batch_payload_len, encode_payload, frame_len, payload_len, CheckpointDone, CheckpointStats,
+    Health, Refusal, Wal,
 };
 use crate::{AddSeqCounter, Durability, Error, HeadEntry, HeadObserver, Id, Result};
 
@@ -36,12 +36,14 @@ pub(crate) struct Ctx<'a> {
     target: Option<Target>,
     /// The largest frame a write may take.
     max_bytes: u64,
-    /// Whether [`Ctx::take_seq_for`] checked the record's size already.
-    sized: bool,
+    /// The record's payload length, when [`Ctx::take_seq_for`] counted it (and checked its
+    /// size) already.
+    payload_len: Option<u64>,
 }
 
-/// Refuses a write whose frame takes more than `max` bytes.
-fn check_size(bytes: u64, max: u64) -> Result<()> {
+/// Refuses a write whose payload of `payload` bytes makes a frame larger than `max` bytes.
+fn check_size(payload: u64, max: u64) -> Result<()> {
+    let bytes = frame_len(payload);
     if bytes > max {
         return Err(Error::BatchTooLarge { bytes, max });
     }
@@ -60,10 +62,11 @@ impl Ctx<'_> {
     /// Gives `batch` its AddSeq ([`Ctx::take_seq`]) once its size is checked: a batch too
     /// large for one frame is refused before it takes a seq.
     pub(crate) fn take_seq_for(&mut self, batch: &mut Batch) -> Result<()> {
-        check_size(batch_frame_len(batch), self.max_bytes)?;
-        self.sized = true;
+        let len = batch_payload_len(batch);
+        check_size(len, self.max_bytes)?;
+        self.payload_len = Some(len);
         let seq = self.take_seq()?;
-        batch.set_seq(seq);
+        batch.seq = seq;
         Ok(())
     }
 
@@ -456,23 +459,28 @@ impl Commit {
             wal: inner.wal.as_mut(),
             target: None,
             max_bytes: self.max_bytes,
-            sized: false,
+            payload_len: None,
         };
         let record = build(&mut ctx)?;
-        if !ctx.sized {
-            check_size(record_frame_len(&record), self.max_bytes)?;
-        }
+        let len = match ctx.payload_len {
+            Some(len) => len,
+            None => {
+                let len = payload_len(&record);
+                check_size(len, self.max_bytes)?;
+                len
+            }
+        };
         let plan = self.memory.check(&record, ctx.target.take())?;
         let Some(wal) = inner.wal.as_mut() else {
             // No log: the payload is encoded only when memory keeps it (the changes' bytes).
             let encoded = if record.stores_changes() {
-                encode_payload(&record)
+                encode_payload(&record, len)
             } else {
                 Encoded::default()
             };
             return Ok(self.publish_now(&mut inner, &record, &encoded, plan, settled));
         };
-        let encoded = encode_payload(&record);
+        let encoded = encode_payload(&record, len);
         let lsn = wal.append(&encoded.bytes)?;
         if self.durability == Durability::Buffered {
             let applied = self.publish_now(&mut inner, &record, &encoded, plan, settled);

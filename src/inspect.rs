@@ -323,7 +323,7 @@ impl Walk<'_> {
                 .tree(tree_id)
                 .map(|t| {
                     let mut ids = vec![t.root().id()];
-                    for block in t.batches() {
+                    for block in t.first_batches(usize::MAX) {
                         ids.extend(block.changes().into_iter().map(|c| c.id));
                     }
                     ids

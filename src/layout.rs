@@ -78,10 +78,12 @@ fn after_fields(b: &[u8], at: usize) -> Option<usize> {
 /// snapshot counter (u32), order id, change size (u64). Returns where its order id is and
 /// where the next change begins.
 pub(crate) fn change_extent(b: &[u8], at: u32) -> Option<(u32, u32)> {
+    // Where each field begins: past the id, the raw bytes, the prev ids, the snapshot id and
+    // the counter.
     let raw = after_field(b, at as usize)?;
-    let prev = after_field(b, raw)?;
-    let snapshot = after_fields(b, prev)?;
-    let counter = after_field(b, snapshot)?;
+    let prev_ids = after_field(b, raw)?;
+    let snapshot_id = after_fields(b, prev_ids)?;
+    let counter = after_field(b, snapshot_id)?;
     let order = counter.checked_add(4)?;
     let size = after_field(b, order)?;
     let end = size.checked_add(8)?;

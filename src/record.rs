@@ -86,7 +86,8 @@ pub(crate) struct Batch {
     pub(crate) tree_id: Id,
     /// The batch's AddSeq, shared by all its changes.
     pub(crate) seq: u64,
-    /// The changes, `tree_id` and `add_seq` set.
+    /// The changes, as given (their own `tree_id` and `add_seq` are not read: the batch's are,
+    /// and a stored change is read back with them).
     pub(crate) changes: Vec<StorageChange>,
     /// New heads, when the call gave any.
     pub(crate) heads: Option<Vec<Id>>,
@@ -96,16 +97,6 @@ pub(crate) struct Batch {
     pub(crate) skip_duplicates: bool,
     /// When the storage was deferred: the tree to create first, in the same commit.
     pub(crate) create: Option<NewTree>,
-}
-
-impl Batch {
-    /// Gives the batch its AddSeq (every change gets it too).
-    pub(crate) fn set_seq(&mut self, seq: u64) {
-        self.seq = seq;
-        for c in &mut self.changes {
-            c.add_seq = seq;
-        }
-    }
 }
 
 /// The fields of a head entry that an update sets (`None`: left as it is). The log's own type:

@@ -210,10 +210,6 @@ impl TreeStorage {
         skip_duplicates: bool,
     ) -> Result<AddOutcome> {
         let tree_id = self.root.id.clone();
-        let mut changes = changes;
-        for c in &mut changes {
-            c.tree_id = tree_id.clone();
-        }
         let heads = (!heads.is_empty()).then_some(heads);
         let mut add_seq = 0;
         let applied = self.commit.write(

@@ -260,27 +260,28 @@ impl Memory {
     fn add_batch(&self, batch: &Batch, encoded: &Encoded, plan: &Plan, applied: &mut Applied) {
         let bytes = &encoded.bytes;
         let first = encoded.at.changes.unwrap_or(u32::MAX);
-        let mut kept: Vec<u32> = Vec::with_capacity(batch.changes.len());
+        // Where each kept change begins and where its order id is, in one walk of the layout.
+        let mut kept: Vec<(u32, u32)> = Vec::with_capacity(batch.changes.len());
         let mut skipped = plan.skipped.iter().peekable();
         let mut at = Some(first);
         for (i, change) in batch.changes.iter().enumerate() {
             let here = at.unwrap_or(u32::MAX);
-            at = layout::change_extent(bytes, here).map(|(_, end)| end);
+            let extent = layout::change_extent(bytes, here);
+            at = extent.map(|(_, end)| end);
             if skipped.peek() == Some(&&i) {
                 skipped.next();
                 applied.skipped.push(change.id.clone());
                 continue;
             }
-            kept.push(here);
+            kept.push((here, extent.map_or(u32::MAX, |(order, _)| order)));
             if batch.skip_duplicates {
                 // Only `add_all_no_error` reports which ids it inserted.
                 applied.inserted.push(change.id.clone());
             }
         }
         let total = u32::try_from(batch.changes.len()).unwrap_or(u32::MAX);
-        let block = Block::batch(bytes.clone(), batch.seq, first, total, &kept);
-        if block.len() > 0 {
-            let stored = block.stored();
+        let (block, stored) = Block::batch(bytes.clone(), batch.seq, first, total, &kept);
+        if !stored.is_empty() {
             for s in &stored {
                 self.changes.insert(s.clone());
             }

@@ -53,24 +53,34 @@ impl Block {
         })
     }
 
-    /// The batch `seq` of `bytes` holding the changes at `stored` (in batch order) of the
-    /// `total` that begin at `first`.
+    /// The batch `seq` of `bytes` holding the changes at `stored` (in batch order: where each
+    /// begins and where its order id is) of the `total` that begin at `first`, and those
+    /// changes as stored changes (to index them).
     pub(crate) fn batch(
         bytes: Bytes,
         seq: u64,
         first: u32,
         total: u32,
-        stored: &[u32],
-    ) -> Arc<Block> {
+        stored: &[(u32, u32)],
+    ) -> (Arc<Block>, Vec<Stored>) {
         let holds = if stored.len() == total as usize {
             Holds::All {
                 first,
                 count: total,
             }
         } else {
-            Holds::Some(stored.into())
+            Holds::Some(stored.iter().map(|&(at, _)| at).collect())
         };
-        Arc::new(Block { bytes, seq, holds })
+        let block = Arc::new(Block { bytes, seq, holds });
+        let stored = stored
+            .iter()
+            .map(|&(at, order_at)| Stored {
+                block: Arc::clone(&block),
+                at,
+                order_at,
+            })
+            .collect();
+        (block, stored)
     }
 
     /// The block's AddSeq (0 for a root).
@@ -128,23 +138,31 @@ impl Block {
     /// Appends the changes the block holds to `out`, in batch order.
     pub(crate) fn changes_into(&self, out: &mut Vec<StorageChange>) {
         let tree_id = self.tree_id();
-        out.extend(self.offsets().filter_map(|at| self.change_at(at, &tree_id)));
+        out.extend(
+            self.offsets()
+                .filter_map(|(at, _)| self.change_at(at, &tree_id)),
+        );
+    }
+
+    /// Where the order id of the change at `at` is.
+    fn order_at(&self, at: u32) -> u32 {
+        let order = match self.holds {
+            Holds::Root(_) => layout::root_order_at(&self.bytes, at),
+            Holds::All { .. } | Holds::Some(_) => {
+                layout::change_extent(&self.bytes, at).map(|(order, _)| order)
+            }
+        };
+        order.unwrap_or(u32::MAX)
     }
 
     /// The changes the block holds, as stored changes (to index them).
     pub(crate) fn stored(self: &Arc<Self>) -> Vec<Stored> {
         let mut out = Vec::with_capacity(self.len());
-        for at in self.offsets() {
-            let order = match self.holds {
-                Holds::Root(_) => layout::root_order_at(&self.bytes, at),
-                Holds::All { .. } | Holds::Some(_) => {
-                    layout::change_extent(&self.bytes, at).map(|(order, _)| order)
-                }
-            };
+        for (at, order_at) in self.offsets() {
             out.push(Stored {
                 block: Arc::clone(self),
                 at,
-                order_at: order.unwrap_or(u32::MAX),
+                order_at: order_at.unwrap_or_else(|| self.order_at(at)),
             });
         }
         out
@@ -161,20 +179,22 @@ enum Offsets<'a> {
     },
 }
 
+/// Each change's offset, and where its order id is when the walk found it on the way.
 impl Iterator for Offsets<'_> {
-    type Item = u32;
+    type Item = (u32, Option<u32>);
 
-    fn next(&mut self) -> Option<u32> {
+    fn next(&mut self) -> Option<(u32, Option<u32>)> {
         match self {
-            Offsets::List(list) => list.next().copied(),
+            Offsets::List(list) => list.next().map(|&at| (at, None)),
             Offsets::Walk { bytes, next, left } => {
                 if *left == 0 {
                     return None;
                 }
                 *left -= 1;
                 let at = (*next)?;
-                *next = layout::change_extent(bytes, at).map(|(_, end)| end);
-                Some(at)
+                let extent = layout::change_extent(bytes, at);
+                *next = extent.map(|(_, end)| end);
+                Some((at, extent.map(|(order, _)| order)))
             }
         }
     }
@@ -249,16 +269,10 @@ impl IdKey {
 
     /// The change, as a stored change (its order id found again from its id).
     pub(crate) fn stored(&self) -> Stored {
-        let order_at = match self.block.holds {
-            Holds::Root(_) => layout::root_order_at(&self.block.bytes, self.at),
-            Holds::All { .. } | Holds::Some(_) => {
-                layout::change_extent(&self.block.bytes, self.at).map(|(order, _)| order)
-            }
-        };
         Stored {
             block: Arc::clone(&self.block),
             at: self.at,
-            order_at: order_at.unwrap_or(u32::MAX),
+            order_at: self.block.order_at(self.at),
         }
     }
 

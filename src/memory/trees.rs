@@ -49,12 +49,6 @@ impl TreeState {
         c.by_seq.push(Arc::clone(block));
     }
 
-    /// The tree's batches in AddSeq order (a copy of the pointers).
-    #[cfg(feature = "internals")] // For the tools' checks.
-    pub(crate) fn batches(&self) -> Vec<Arc<Block>> {
-        read(&self.changes).by_seq.clone()
-    }
-
     /// How many batches the tree holds. Batches are only ever appended (a deleted tree keeps
     /// them until it is dropped), so the first `n` stay what they are: a capture of the state
     /// needs only this count.
@@ -62,7 +56,7 @@ impl TreeState {
         read(&self.changes).by_seq.len()
     }
 
-    /// The tree's first `n` batches, in AddSeq order.
+    /// The tree's first `n` batches (all of them for `usize::MAX`), in AddSeq order.
     pub(crate) fn first_batches(&self, n: usize) -> Vec<Arc<Block>> {
         let c = read(&self.changes);
         c.by_seq[..n.min(c.by_seq.len())].to_vec()

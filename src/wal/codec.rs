@@ -131,10 +131,11 @@ pub(crate) fn encode(record: &Record, out: &mut Vec<u8>) -> Located {
     encode_into(record, out, start)
 }
 
-/// The payload of `record`, in a buffer of its own (exactly its size), with where its root
-/// and changes begin: what the log writes and memory keeps.
-pub(crate) fn encode_payload(record: &Record) -> Encoded {
-    let mut out = Vec::with_capacity(usize::try_from(encoded_len(record)).unwrap_or(0));
+/// The payload of `record`, whose length (`encoded_len`, counted when its size was checked) is
+/// `len`, in a buffer of its own of exactly that size, with where its root and changes begin:
+/// what the log writes and memory keeps.
+pub(crate) fn encode_payload(record: &Record, len: u64) -> Encoded {
+    let mut out = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
     let at = encode(record, &mut out);
     Encoded {
         bytes: Bytes::from(out),
@@ -413,8 +414,9 @@ pub(crate) fn decode(
                     snapshot_counter: r.u32()?,
                     order_id: r.id()?,
                     change_size: r.u64()?,
-                    tree_id: tree_id.clone(),
-                    add_seq: seq,
+                    // Not in the frame per change: the batch's (see `record::Batch`).
+                    tree_id: Id::default(),
+                    add_seq: 0,
                 };
                 changes.push(change);
             }
@@ -507,13 +509,9 @@ mod tests {
     #[test]
     fn every_record_kind_round_trips() {
         round_trip(Record::CreateTree(tree("t")));
-        let change = StorageChange {
-            tree_id: Id::from("t"),
-            add_seq: 9,
-            ..StorageChange::new("c", "1", b"raw".to_vec())
-                .with_prev_ids(["a", "b"])
-                .with_snapshot("s", 3)
-        };
+        let change = StorageChange::new("c", "1", b"raw".to_vec())
+            .with_prev_ids(["a", "b"])
+            .with_snapshot("s", 3);
         round_trip(Record::AddBatch(Batch {
             tree_id: Id::from("t"),
             seq: 9,

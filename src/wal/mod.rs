@@ -33,17 +33,17 @@ pub use log::CheckpointStats;
 pub(crate) use log::{CheckpointDone, Wal, WalConfig};
 
 /// Bytes a frame with a payload of `payload` bytes takes (the length, the CRC, the kind).
-fn frame_len(payload: u64) -> u64 {
+pub(crate) fn frame_len(payload: u64) -> u64 {
     (frame::FRAME_PREFIX as u64 + 1).saturating_add(payload)
 }
 
-/// Bytes the frame of `record` takes in the log.
-pub(crate) fn record_frame_len(record: &Record) -> u64 {
-    frame_len(codec::encoded_len(record))
+/// Bytes the payload of `record` takes.
+pub(crate) fn payload_len(record: &Record) -> u64 {
+    codec::encoded_len(record)
 }
 
-/// Bytes the frame of a batch record takes in the log (known before it takes its seq: the seq
-/// is a fixed-size field).
-pub(crate) fn batch_frame_len(batch: &Batch) -> u64 {
-    frame_len(codec::batch_len(batch))
+/// Bytes the payload of a batch record takes (known before it takes its seq: the seq is a
+/// fixed-size field).
+pub(crate) fn batch_payload_len(batch: &Batch) -> u64 {
+    codec::batch_len(batch)
 }
