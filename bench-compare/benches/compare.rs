@@ -703,7 +703,8 @@ fn print_targets(j: &Judged) {
 
 /// `--profile WHAT [ARG]`: runs one workload for a while, alone, for `perf record` or
 /// `valgrind --tool=callgrind`: `memory N`, `buffered N`, `sync N` (N changes per batch),
-/// `tail`, `replay DIR` (opens the space in DIR; build one with `build DIR`).
+/// `tail`, `replay DIR` (opens the space in DIR; build one with `build DIR`). `PROFILE_SECS`
+/// sets how long, `PROFILE_THREADS` how many writer threads (1 unless set).
 fn profile(what: &str, arg: Option<&String>) {
     let n: usize = arg.and_then(|a| a.parse().ok()).unwrap_or(1);
     let secs = |d: u64| {
@@ -715,12 +716,22 @@ fn profile(what: &str, arg: Option<&String>) {
         )
     };
     let run_writes = |make: Make| {
-        let mut w = Writers::new(&make, 1, n);
+        let threads = std::env::var("PROFILE_THREADS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1);
+        let mut w = Writers::new(&make, threads, n);
         let (ops, took) = w.run_slice(secs(5));
         println!(
             "{ops} batches of {n} in {took:?}: {:.2} µs per batch",
             took.as_secs_f64() * 1e6 / ops as f64
         );
+        if let Some((frames, syncs)) = w.log_counts() {
+            println!(
+                "{frames} frames, {syncs} fsyncs ({:.2} frames per fsync)",
+                frames as f64 / syncs.max(1) as f64
+            );
+        }
     };
     match what {
         "memory" => run_writes(spacestore(None)),
