@@ -21,10 +21,10 @@ use crate::options::DEFAULT_MAX_BATCH_BYTES;
 use crate::record::{Batch, NewTree, Record};
 use crate::sync::{lock, read, write, Mutex, MutexGuard, RwLock};
 use crate::wal::{
-    batch_payload_len, encode_payload, frame_len, payload_len, CheckpointDone, CheckpointStats,
-    Health, Refusal, Wal,
+    batch_payload_len, encode_payload, frame_len, payload_len, reread, CheckpointDone,
+    CheckpointStats, Health, Refusal, Wal,
 };
-use crate::{AddSeqCounter, Durability, Error, HeadEntry, HeadObserver, Id, Result};
+use crate::{AddSeqCounter, Durability, Error, HeadObserver, Id, Result, StateObserver};
 
 /// What a write's record builder can do while it holds the commit lock.
 pub(crate) struct Ctx<'a> {
@@ -153,10 +153,13 @@ pub(crate) struct Commit {
     observers: RwLock<Observers>,
 }
 
-/// The head observers of a space.
+/// The head and state observers of a space.
 #[derive(Default)]
 struct Observers {
     list: Vec<(u64, Arc<dyn HeadObserver>)>,
+    state: Vec<(u64, Arc<dyn StateObserver>)>,
+    /// The state observer `StateStorage::set_observer` set last.
+    set_state: Option<u64>,
     next_id: u64,
 }
 
@@ -425,9 +428,31 @@ impl Commit {
         id
     }
 
-    /// Removes the head observer `id` (after a write that is telling it has finished).
+    /// Adds a state observer; returns the id that removes it ([`Commit::remove_observer`]).
+    /// `replace`: it takes the place of the one added with `replace` before, if that one is
+    /// still there (Go's `SetObserver`, which holds one).
+    pub(crate) fn add_state_observer(
+        &self,
+        observer: Arc<dyn StateObserver>,
+        replace: bool,
+    ) -> u64 {
+        let mut observers = write(&self.observers);
+        let id = observers.next_id;
+        observers.next_id += 1;
+        if replace {
+            if let Some(old) = observers.set_state.replace(id) {
+                observers.state.retain(|(i, _)| *i != old);
+            }
+        }
+        observers.state.push((id, observer));
+        id
+    }
+
+    /// Removes the head or state observer `id` (after a write that is telling it has finished).
     pub(crate) fn remove_observer(&self, id: u64) {
-        write(&self.observers).list.retain(|(i, _)| *i != id);
+        let mut observers = write(&self.observers);
+        observers.list.retain(|(i, _)| *i != id);
+        observers.state.retain(|(i, _)| *i != id);
     }
 
     /// Runs `f` with the log under the commit lock (for `sync` and inspection).
@@ -471,16 +496,21 @@ impl Commit {
             }
         };
         let plan = self.memory.check(&record, ctx.target.take())?;
+        // Without a log, the payload is encoded only when memory keeps (part of) it.
+        let encoded = if inner.wal.is_some() || record.stores_changes() || record.keeps_bytes() {
+            encode_payload(&record, len)
+        } else {
+            Encoded::default()
+        };
+        // Memory keeps the record's own bytes as its payload holds them (invariant 7).
+        let record = if record.keeps_bytes() {
+            reread(&encoded.bytes)?
+        } else {
+            record
+        };
         let Some(wal) = inner.wal.as_mut() else {
-            // No log: the payload is encoded only when memory keeps it (the changes' bytes).
-            let encoded = if record.stores_changes() {
-                encode_payload(&record, len)
-            } else {
-                Encoded::default()
-            };
             return Ok(self.publish_now(&mut inner, &record, &encoded, plan, settled));
         };
-        let encoded = encode_payload(&record, len);
         let lsn = wal.append(&encoded.bytes)?;
         if self.durability == Durability::Buffered {
             let applied = self.publish_now(&mut inner, &record, &encoded, plan, settled);
@@ -528,7 +558,7 @@ impl Commit {
         let applied = self.execute(record, encoded, plan);
         inner.published += 1;
         settled();
-        self.notify(&applied.changed);
+        self.notify(&applied);
         applied
     }
 
@@ -558,7 +588,7 @@ impl Commit {
             let result = plan.map(|plan| {
                 let applied = self.execute(&q.record, &q.encoded, plan);
                 inner.published += 1;
-                self.notify(&applied.changed);
+                self.notify(&applied);
                 applied
             });
             inner.results.insert(lsn, result);
@@ -574,22 +604,32 @@ impl Commit {
         !read(&self.observers).list.is_empty()
     }
 
-    fn notify(&self, changed: &[HeadEntry]) {
-        if changed.is_empty() {
-            return;
+    /// Tells the observers what `applied` changed: head observers of each changed entry, state
+    /// observers of a new hash.
+    fn notify(&self, applied: &Applied) {
+        let changed = &applied.changed;
+        if !changed.is_empty() {
+            let observers: Vec<Arc<dyn HeadObserver>> = read(&self.observers)
+                .list
+                .iter()
+                .map(|(_, o)| Arc::clone(o))
+                .collect();
+            let _scope = ObserverScope::enter();
+            for entry in changed {
+                for o in &observers {
+                    o.on_update(entry);
+                }
+            }
         }
-        let observers: Vec<Arc<dyn HeadObserver>> = read(&self.observers)
-            .list
-            .iter()
-            .map(|(_, o)| Arc::clone(o))
-            .collect();
-        if observers.is_empty() {
-            return;
-        }
-        let _scope = ObserverScope::enter();
-        for entry in changed {
+        if let Some(hash) = &applied.hash_changed {
+            let observers: Vec<Arc<dyn StateObserver>> = read(&self.observers)
+                .state
+                .iter()
+                .map(|(_, o)| Arc::clone(o))
+                .collect();
+            let _scope = ObserverScope::enter();
             for o in &observers {
-                o.on_update(entry);
+                o.on_hash_change(hash);
             }
         }
     }

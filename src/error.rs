@@ -107,6 +107,36 @@ pub enum Error {
     /// The named cursor does not exist (it was deleted with [`crate::Space::delete_cursor`]).
     #[error("cursor not found: {0:?}")]
     UnknownCursor(Id),
+    /// A space's creation for a space that already has its state (Go's
+    /// `ErrSpaceStorageExists`); nothing of the payload was written.
+    #[error("space storage exists: {0}")]
+    SpaceExists(Id),
+    /// The space is not there (Go's `ErrSpaceStorageMissing`): no directory holds it, or it is
+    /// a bare space (made by [`crate::Space::open`] or [`crate::Space::in_memory`] without a
+    /// [`crate::SpacePayload`]), which has no state and no ACL list.
+    #[error("space storage missing: {0}")]
+    SpaceMissing(String),
+    /// A create payload whose parts disagree (Go's `ErrIncorrectSpaceHeader`): spacestore
+    /// checks what can be checked without decoding or verifying them (DESIGN.md, "Whole
+    /// spaces"); nothing was written.
+    #[error("incorrect space header: {0}")]
+    IncorrectSpaceHeader(&'static str),
+    /// An ACL record whose id is already in the list, or appears twice in one `add_all`;
+    /// nothing of the call was kept.
+    #[error("ACL record already exists: {0}")]
+    AclRecordExists(Id),
+    /// An ACL record whose order another record of the list has (the order is unique), or that
+    /// appears twice in one `add_all`; nothing of the call was kept.
+    #[error("ACL record order {order} is already used (record {id})")]
+    AclOrderInUse {
+        /// The record given.
+        id: Id,
+        /// Its order.
+        order: u64,
+    },
+    /// No ACL record with this id.
+    #[error("ACL record not found: {0}")]
+    AclRecordNotFound(Id),
     /// The space is closed (its last handle was dropped): a [`crate::Subscription`] ends.
     #[error("the space is closed")]
     Closed,
@@ -126,4 +156,12 @@ pub enum Error {
         /// What was wrong.
         reason: String,
     },
+}
+
+impl Error {
+    /// What a bare space answers when asked for what only a whole space has (a state, an ACL
+    /// list).
+    pub(crate) fn bare_space() -> Error {
+        Error::SpaceMissing("a bare space has no state".into())
+    }
 }

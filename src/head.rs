@@ -235,19 +235,26 @@ impl HeadStorage {
     /// # Ok::<(), spacestore::Error>(())
     /// ```
     pub fn add_observer(&self, observer: impl HeadObserver + 'static) -> ObserverGuard {
-        ObserverGuard {
-            commit: Arc::downgrade(&self.commit),
-            id: self.commit.add_observer(Arc::new(observer)),
-        }
+        ObserverGuard::new(&self.commit, self.commit.add_observer(Arc::new(observer)))
     }
 }
 
-/// Keeps a head observer registered ([`HeadStorage::add_observer`]); dropping it removes the
-/// observer. It holds its space weakly: it never keeps a space open.
+/// Keeps a head or state observer registered ([`HeadStorage::add_observer`],
+/// [`crate::StateStorage::set_observer`]); dropping it removes the observer. It holds its space weakly: it never keeps a space open.
 #[must_use = "the observer is removed as soon as its guard is dropped"]
 pub struct ObserverGuard {
     commit: Weak<Commit>,
     id: u64,
+}
+
+impl ObserverGuard {
+    /// The guard of observer `id` of the space behind `commit`.
+    pub(crate) fn new(commit: &Arc<Commit>, id: u64) -> Self {
+        ObserverGuard {
+            commit: Arc::downgrade(commit),
+            id,
+        }
+    }
 }
 
 impl Drop for ObserverGuard {

@@ -40,6 +40,12 @@ pub struct FrameCounts {
     pub set_cursor: u64,
     /// Records: delete a named cursor.
     pub delete_cursor: u64,
+    /// Records: create a whole space (state, ACL root, settings tree).
+    pub create_space: u64,
+    /// Records: set the state's hash.
+    pub set_hash: u64,
+    /// Records: add ACL records.
+    pub add_acl_records: u64,
     /// AddSeq reservations.
     pub reserve: u64,
     /// Clean closes.
@@ -58,6 +64,9 @@ impl FrameCounts {
             + self.delete_tree
             + self.set_cursor
             + self.delete_cursor
+            + self.create_space
+            + self.set_hash
+            + self.add_acl_records
     }
 
     /// Every frame.
@@ -279,6 +288,9 @@ impl Walk<'_> {
             Record::DeleteTree { .. } => counts.delete_tree += 1,
             Record::SetCursor(_) => counts.set_cursor += 1,
             Record::DeleteCursor(_) => counts.delete_cursor += 1,
+            Record::CreateSpace(_) => counts.create_space += 1,
+            Record::SetHash(_) => counts.set_hash += 1,
+            Record::AddAclRecords(_) => counts.add_acl_records += 1,
         }
         if let Record::AddBatch(b) = record {
             self.scan.batch_seqs = Some(match self.scan.batch_seqs {
@@ -403,7 +415,33 @@ impl Walk<'_> {
                     }
                 }
             }
-            Record::DeleteEntry(_) | Record::SetCursor(_) | Record::DeleteCursor(_) => {}
+            Record::CreateSpace(space) => {
+                let made = memory
+                    .state
+                    .get()
+                    .is_some_and(|s| s.space_id == space.space_id)
+                    && memory.acl.has(&space.acl_root.id)
+                    && space
+                        .settings
+                        .as_ref()
+                        .is_none_or(|t| memory.tree(&t.root.id).is_some());
+                if !made {
+                    let id = &space.space_id;
+                    self.problem(at.0, at.1, format!("space {id:?} was not created"));
+                }
+            }
+            Record::AddAclRecords(records) => {
+                for r in records {
+                    if !memory.acl.has(&r.id) {
+                        let id = &r.id;
+                        self.problem(at.0, at.1, format!("ACL record {id:?} was not stored"));
+                    }
+                }
+            }
+            Record::DeleteEntry(_)
+            | Record::SetCursor(_)
+            | Record::DeleteCursor(_)
+            | Record::SetHash(_) => {}
         }
     }
 

@@ -32,6 +32,7 @@
 //! ```
 #![warn(missing_docs)]
 
+mod acl;
 mod change;
 mod commit;
 mod counter;
@@ -49,15 +50,18 @@ mod layout;
 mod memory;
 mod notify;
 mod options;
+mod payload;
 mod record;
 mod replay;
 mod report;
 mod space;
+mod state;
 mod sync;
 mod trace;
 mod tree;
 mod wal;
 
+pub use acl::{AclRecord, AclStorage};
 pub use change::{Batch, StorageChange, TreeRoot, ROOT_ORDER_ID};
 pub use counter::AddSeqCounter;
 pub use cursor::Cursor;
@@ -67,8 +71,10 @@ pub use feed::Subscription;
 pub use head::{HeadObserver, HeadStorage, HeadUpdate, IterOptions, ObserverGuard};
 pub use id::Id;
 pub use options::{Durability, Options, Recovery};
+pub use payload::SpacePayload;
 pub use report::{RecoveryReport, Repair, TornTail};
 pub use space::{LogStats, Space};
+pub use state::{State, StateObserver, StateStorage};
 pub use tree::{AddOutcome, TreeStorage};
 pub use wal::{CheckpointStats, FileSystem, FsyncFailed, LogFile, Refusal, StdFileSystem};
 

@@ -5,6 +5,8 @@
 //! steps in the same order, so memory after replay is memory before the crash, including for a
 //! record that was logged and then refused (it is refused again, identically).
 
+use bytes::Bytes;
+
 use crate::{DeletedStatus, Id, StorageChange};
 
 /// One write of the space.
@@ -29,6 +31,14 @@ pub(crate) enum Record {
     SetCursor(CursorFields),
     /// Remove a named cursor.
     DeleteCursor(Id),
+    /// Make the space whole (Go's `spacestorage.Create`): its state, its ACL list's root and,
+    /// when given, its settings tree, in one commit.
+    CreateSpace(NewSpace),
+    /// Set the state's hash (Go's `StateStorage.SetHash`).
+    SetHash(Id),
+    /// Add records to the ACL list (Go's `list.Storage.AddAll`); the list's head moves to the
+    /// last one.
+    AddAclRecords(Vec<AclFields>),
 }
 
 impl Record {
@@ -38,12 +48,53 @@ impl Record {
         match self {
             Record::CreateTree(_) | Record::AddBatch(_) => true,
             Record::DeleteTree { create, .. } => create.is_some(),
+            Record::CreateSpace(space) => space.settings.is_some(),
             Record::UpdateHead(_)
             | Record::DeleteEntry(_)
             | Record::SetCursor(_)
-            | Record::DeleteCursor(_) => false,
+            | Record::DeleteCursor(_)
+            | Record::SetHash(_)
+            | Record::AddAclRecords(_) => false,
         }
     }
+
+    /// Whether memory keeps byte fields of the record itself (an ACL record's bytes, the space
+    /// header): the commit path then hands memory the record decoded from its own payload, so
+    /// that memory holds the bytes the log holds (DESIGN.md, invariant 7).
+    pub(crate) fn keeps_bytes(&self) -> bool {
+        matches!(self, Record::CreateSpace(_) | Record::AddAclRecords(_))
+    }
+}
+
+/// A space's state and the first records of its ACL list and settings tree.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct NewSpace {
+    /// The space's id (its header's).
+    pub(crate) space_id: Id,
+    /// The raw space header.
+    pub(crate) space_header: Bytes,
+    /// The ACL list's root record (its id is the list's id).
+    pub(crate) acl_root: AclFields,
+    /// The settings tree's root (its id is the state's settings id). `None` in a checkpoint,
+    /// which writes the tree with the other trees.
+    pub(crate) settings: Option<NewTree>,
+    /// The settings tree's id.
+    pub(crate) settings_id: Id,
+}
+
+/// One record of the ACL list, as stored (Go's `list.StorageRecord`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct AclFields {
+    /// The record's id.
+    pub(crate) id: Id,
+    /// The previous record's id (empty for the root).
+    pub(crate) prev_id: Id,
+    /// Its position in the list (the root's is 1); unique within the list.
+    pub(crate) order: u64,
+    /// The raw record.
+    pub(crate) raw: Bytes,
+    /// The size the caller gave.
+    pub(crate) change_size: u64,
 }
 
 /// A named cursor's new position, and how it may move there.

@@ -11,8 +11,8 @@ use crate::memory::{Block, Memory};
 use crate::record::{NewTree, Record};
 use crate::wal::{CheckpointStats, Refusal};
 use crate::{
-    AddSeqCounter, Batch, Cursor, Durability, Error, HeadStorage, Id, Options, RecoveryReport,
-    Result, StorageChange, TreeRoot, TreeStorage,
+    AclStorage, AddSeqCounter, Batch, Cursor, Durability, Error, HeadStorage, Id, Options,
+    RecoveryReport, Result, SpacePayload, StateStorage, StorageChange, TreeRoot, TreeStorage,
 };
 
 /// One any-sync space: tree storages, the head storage and the space-global AddSeq counter.
@@ -133,6 +133,109 @@ impl Space {
             report: Some(Arc::new(opened.report)),
             incarnation,
         })
+    }
+
+    /// Creates a whole space in a new in-memory space (Go's `spacestorage.Create`): its state,
+    /// its ACL list with the root record (order 1; the list's head entry names it) and its
+    /// settings tree, in one commit.
+    ///
+    /// ```
+    /// use spacestore::{Space, SpacePayload, TreeRoot};
+    /// let payload = SpacePayload::new("space.1", b"header".to_vec(), "acl", b"acl root".to_vec(),
+    ///     TreeRoot::new("settings", b"settings root".to_vec()));
+    /// let space = Space::create_in_memory(payload)?;
+    /// assert_eq!(space.id().as_deref(), Some("space.1"));
+    /// assert_eq!(space.acl_storage()?.root()?.order, 1);
+    /// assert!(space.tree_storage("settings").is_ok());
+    /// # Ok::<(), spacestore::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::IncorrectSpaceHeader`] when the payload's ids disagree
+    /// ([`SpacePayload::validate`]); [`Error::TreeExists`] and the other errors of
+    /// [`Space::create_tree_storage`] for the settings root.
+    pub fn create_in_memory(payload: SpacePayload) -> Result<Space> {
+        payload.validate()?;
+        let space = Space::in_memory();
+        space.make_whole(&payload)?;
+        Ok(space)
+    }
+
+    /// Creates a whole space in `dir` (Go's `spacestorage.Create`): opens the directory as
+    /// [`Space::open`] does (creating it when there is none) and writes the space's state, ACL
+    /// root and settings tree in one commit (one frame).
+    ///
+    /// ```
+    /// use spacestore::{Options, Space, SpacePayload, TreeRoot};
+    /// let dir = tempfile::tempdir()?;
+    /// let payload = SpacePayload::new("space.1", b"header".to_vec(), "acl", b"acl root".to_vec(),
+    ///     TreeRoot::new("settings", b"settings root".to_vec()));
+    /// drop(Space::create(dir.path(), Options::default(), payload)?);
+    /// let space = Space::open_existing(dir.path(), Options::default())?;
+    /// assert_eq!(space.state_storage()?.get_state()?.acl_id, "acl");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::SpaceExists`] when the directory holds a whole space already; the errors of
+    /// [`Space::open`] and [`Space::create_in_memory`].
+    pub fn create(dir: impl AsRef<Path>, options: Options, payload: SpacePayload) -> Result<Space> {
+        payload.validate()?;
+        let space = Space::open(dir, options)?;
+        space.make_whole(&payload)?;
+        Ok(space)
+    }
+
+    /// Opens the whole space in `dir` (Go's `spacestorage.New`), as [`Space::open`] does, but
+    /// creates nothing.
+    ///
+    /// # Errors
+    /// [`Error::SpaceMissing`] when there is no directory, or it holds no whole space (none,
+    /// or a bare one); the errors of [`Space::open`].
+    pub fn open_existing(dir: impl AsRef<Path>, options: Options) -> Result<Space> {
+        let dir = dir.as_ref();
+        if !dir.is_dir() {
+            return Err(Error::SpaceMissing(format!(
+                "no directory {}",
+                dir.display()
+            )));
+        }
+        let space = Space::open(dir, options)?;
+        if space.id().is_none() {
+            return Err(Error::SpaceMissing(format!(
+                "{} holds no whole space",
+                dir.display()
+            )));
+        }
+        Ok(space)
+    }
+
+    /// Writes the record that makes this space whole (`payload` validated).
+    fn make_whole(&self, payload: &SpacePayload) -> Result<()> {
+        let record = Record::CreateSpace(payload.to_record());
+        self.commit.write(|_| Ok(record), || {})?;
+        Ok(())
+    }
+
+    /// The space's id: its header's, for a whole space; `None` for a bare one.
+    pub fn id(&self) -> Option<Id> {
+        self.commit.memory().state.get().map(|s| s.space_id)
+    }
+
+    /// The state storage of a whole space (Go's `StateStorage`).
+    ///
+    /// # Errors
+    /// [`Error::SpaceMissing`] for a bare space.
+    pub fn state_storage(&self) -> Result<StateStorage> {
+        StateStorage::open(&self.commit)
+    }
+
+    /// The ACL list of a whole space (Go's `AclStorage`).
+    ///
+    /// # Errors
+    /// [`Error::SpaceMissing`] for a bare space.
+    pub fn acl_storage(&self) -> Result<AclStorage> {
+        AclStorage::open(&self.commit)
     }
 
     /// Opens a snapshot of the space in `dir` without taking its lock and without changing

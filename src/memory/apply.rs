@@ -5,12 +5,12 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use super::{Block, Memory, TreeState, UpdateRef};
+use super::{Block, Memory, SpaceState, TreeState, UpdateRef};
 use crate::entry::{DeletedStatus, HeadEntry};
 use crate::error::{Error, Result};
 use crate::id::Id;
 use crate::layout::{self, Encoded};
-use crate::record::{Batch, CursorFields, CursorMove, NewTree, Record};
+use crate::record::{AclFields, Batch, CursorFields, CursorMove, NewSpace, NewTree, Record};
 use crate::sync::write;
 
 /// The tree a batch or a deletion writes to, as checked before the write takes its seq
@@ -40,6 +40,8 @@ pub(crate) struct Applied {
     pub(crate) skipped: Vec<Id>,
     /// Every head entry that changed, after the change (only when asked to notify).
     pub(crate) changed: Vec<HeadEntry>,
+    /// The state's new hash, when a `SetHash` changed it.
+    pub(crate) hash_changed: Option<Id>,
     /// Whether to collect `changed`.
     notify: bool,
 }
@@ -93,10 +95,56 @@ impl Memory {
                 Ok(Plan::default())
             }
             Record::SetCursor(cursor) => self.check_cursor(cursor).map(|()| Plan::default()),
+            Record::CreateSpace(space) => self.check_new_space(space).map(|()| Plan::default()),
+            Record::SetHash(_) => self.check_whole().map(|()| Plan::default()),
+            Record::AddAclRecords(records) => {
+                self.check_acl_records(records).map(|()| Plan::default())
+            }
             Record::UpdateHead(_) | Record::DeleteEntry(_) | Record::DeleteCursor(_) => {
                 Ok(Plan::default())
             }
         }
+    }
+
+    /// Go's `Create`: the state must not exist (`ErrSpaceStorageExists`); the settings tree is
+    /// created like any tree.
+    fn check_new_space(&self, space: &NewSpace) -> Result<()> {
+        if self.state.exists() {
+            return Err(Error::SpaceExists(space.space_id.clone()));
+        }
+        match &space.settings {
+            Some(settings) => self.check_new_tree(settings),
+            None => Ok(()),
+        }
+    }
+
+    /// The state and the ACL list exist only in a whole space.
+    fn check_whole(&self) -> Result<()> {
+        if self.state.exists() {
+            Ok(())
+        } else {
+            Err(Error::bare_space())
+        }
+    }
+
+    /// Go's `AddAll` of the list inserts every record into a collection with a unique id and a
+    /// unique order: a clash with a stored record or within the call fails the whole call.
+    fn check_acl_records(&self, records: &[AclFields]) -> Result<()> {
+        self.check_whole()?;
+        let mut ids = Seen::new(records.len());
+        let mut orders = HashSet::with_capacity(records.len());
+        for r in records {
+            if self.acl.has(&r.id) || !ids.insert(r.id.as_str()) {
+                return Err(Error::AclRecordExists(r.id.clone()));
+            }
+            if self.acl.order_used(r.order) || !orders.insert(r.order) {
+                return Err(Error::AclOrderInUse {
+                    id: r.id.clone(),
+                    order: r.order,
+                });
+            }
+        }
+        Ok(())
     }
 
     /// A cursor moves only if it exists (except to be created), and an ack never moves it back.
@@ -227,8 +275,50 @@ impl Memory {
                 .cursors
                 .set(&c.name, c.seq, c.how == CursorMove::Create),
             Record::DeleteCursor(name) => self.cursors.delete(name),
+            Record::CreateSpace(space) => self.create_space(space, encoded, &mut applied),
+            Record::SetHash(hash) => {
+                if self.state.set_hash(hash) {
+                    applied.hash_changed = Some(hash.clone());
+                }
+            }
+            Record::AddAclRecords(records) => self.add_acl_records(records, &mut applied),
         }
         applied
+    }
+
+    /// The state, the ACL list's root with its head entry (heads: the root), the settings tree.
+    fn create_space(&self, space: &NewSpace, encoded: &Encoded, applied: &mut Applied) {
+        self.state.set(SpaceState {
+            space_id: space.space_id.clone(),
+            acl_id: space.acl_root.id.clone(),
+            settings_id: space.settings_id.clone(),
+            header: space.space_header.clone(),
+            hash: Id::default(),
+        });
+        self.add_acl_records(std::slice::from_ref(&space.acl_root), applied);
+        if let Some(settings) = &space.settings {
+            self.create_tree(settings, encoded, applied);
+        }
+    }
+
+    /// Stores checked ACL records and moves the list's head entry to the last one given (Go
+    /// takes the last of the call, not the highest order).
+    fn add_acl_records(&self, records: &[AclFields], applied: &mut Applied) {
+        let (Some(last), Some(state)) = (records.last(), self.state.get()) else {
+            return;
+        };
+        self.acl.insert(records);
+        let update = UpdateRef {
+            id: &state.acl_id,
+            heads: Some(std::slice::from_ref(&last.id)),
+            common_snapshot: None,
+            deleted_status: None,
+            is_derived: None,
+            parent_id: None,
+            last_add_seq: None,
+        };
+        let changed = self.heads.update(update, applied.notify);
+        applied.changed.extend(changed);
     }
 
     fn create_tree(&self, new: &NewTree, encoded: &Encoded, applied: &mut Applied) {

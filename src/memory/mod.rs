@@ -1,22 +1,26 @@
 //! [`Memory`]: the in-memory state of a space (the memtable). It changes only through
 //! [`Memory::execute`] of a record that [`Memory::check`] accepted (`apply.rs`).
 
+mod acl;
 mod apply;
 mod changes;
 mod cursors;
 mod heads;
 mod order;
 mod snapshot;
+mod state;
 mod stored;
 mod trees;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
+pub(crate) use acl::AclList;
 pub(crate) use apply::{Applied, Plan, Target};
 pub(crate) use changes::ChangeMap;
 pub(crate) use cursors::CursorTable;
 pub(crate) use heads::{HeadTable, UpdateRef};
+pub(crate) use state::{SpaceState, StateCell};
 pub(crate) use stored::Block;
 pub(crate) use trees::TreeState;
 
@@ -37,6 +41,10 @@ pub(crate) struct Memory {
     pub(crate) index: SeqIndex,
     /// The named cursors.
     pub(crate) cursors: CursorTable,
+    /// The space's state (a whole space's; a bare space has none).
+    pub(crate) state: StateCell,
+    /// The ACL list's records (a whole space's).
+    pub(crate) acl: AclList,
 }
 
 impl Memory {

@@ -7,11 +7,13 @@
 
 use std::sync::Arc;
 
-use super::{Memory, TreeState};
+use super::{Memory, SpaceState, TreeState};
 use crate::entry::HeadEntry;
 use crate::error::Result;
 use crate::id::Id;
-use crate::record::{Batch, CursorFields, CursorMove, HeadFields, NewTree, Record};
+use crate::record::{
+    AclFields, Batch, CursorFields, CursorMove, HeadFields, NewSpace, NewTree, Record,
+};
 use crate::sync::read;
 
 /// The live state as of one moment, taken under the commit lock at the cost of copying
@@ -24,6 +26,9 @@ pub(crate) struct Captured {
     /// `TreeState::batch_count`), so the capture costs O(trees), not O(changes).
     trees: Vec<(Id, Arc<TreeState>, usize)>,
     entries: Vec<HeadEntry>,
+    /// A whole space's state and ACL list (small: copied whole).
+    state: Option<SpaceState>,
+    acl: Vec<AclFields>,
 }
 
 impl Memory {
@@ -38,6 +43,8 @@ impl Memory {
             cursors: self.cursors.all(),
             trees,
             entries: self.heads.all(),
+            state: self.state.get(),
+            acl: self.acl.in_orders(..),
         }
     }
 
@@ -59,6 +66,10 @@ impl Captured {
                 seq: *seq,
                 how: CursorMove::Create,
             }))?;
+        }
+        // A whole space's state and list before the trees (its settings tree is one of them).
+        if let Some(state) = &self.state {
+            self.emit_space(state, &mut emit)?;
         }
         for (tree_id, tree, batches) in &self.trees {
             // No parent here: the parent's entry may come later; the entry below restores it.
@@ -95,11 +106,42 @@ impl Captured {
                 last_add_seq: entry.last_add_seq,
             }))?;
         }
-        // Trees whose entry was deleted: the tree records created one; remove it again.
-        for (id, _, _) in &self.trees {
+        // Trees (and the ACL list) whose entry was deleted: their records created one; remove
+        // it again.
+        let acl_id = self.state.as_ref().map(|s| &s.acl_id);
+        for id in self.trees.iter().map(|(id, _, _)| id).chain(acl_id) {
             if self.entries.binary_search_by(|e| e.id.cmp(id)).is_err() {
                 emit(&Record::DeleteEntry(id.clone()))?;
             }
+        }
+        Ok(())
+    }
+
+    /// The state with the list's root, each other record of the list (one per record, so each
+    /// fits a frame as it did when written), the hash.
+    fn emit_space(
+        &self,
+        state: &SpaceState,
+        emit: &mut impl FnMut(&Record) -> Result<()>,
+    ) -> Result<()> {
+        let is_root = |r: &&AclFields| r.id == state.acl_id;
+        let Some(root) = self.acl.iter().find(is_root) else {
+            return Err(crate::Error::Internal(
+                "a whole space's ACL list has no root".into(),
+            ));
+        };
+        emit(&Record::CreateSpace(NewSpace {
+            space_id: state.space_id.clone(),
+            space_header: state.header.clone(),
+            acl_root: root.clone(),
+            settings: None,
+            settings_id: state.settings_id.clone(),
+        }))?;
+        for r in self.acl.iter().filter(|r| r.id != state.acl_id) {
+            emit(&Record::AddAclRecords(vec![r.clone()]))?;
+        }
+        if !state.hash.is_empty() {
+            emit(&Record::SetHash(state.hash.clone()))?;
         }
         Ok(())
     }

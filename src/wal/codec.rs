@@ -11,7 +11,9 @@ use crate::change::StorageChange;
 use crate::entry::DeletedStatus;
 use crate::id::Id;
 use crate::layout::{Encoded, Located};
-use crate::record::{Batch, CursorFields, CursorMove, HeadFields, NewTree, Record};
+use crate::record::{
+    AclFields, Batch, CursorFields, CursorMove, HeadFields, NewSpace, NewTree, Record,
+};
 
 const CREATE_TREE: u8 = 1;
 const ADD_BATCH: u8 = 2;
@@ -20,6 +22,12 @@ const DELETE_ENTRY: u8 = 4;
 const DELETE_TREE: u8 = 5;
 const SET_CURSOR: u8 = 6;
 const DELETE_CURSOR: u8 = 7;
+const CREATE_SPACE: u8 = 8;
+const SET_HASH: u8 = 9;
+const ADD_ACL_RECORDS: u8 = 10;
+
+/// The fewest bytes an ACL record takes: id, prev id, order, raw record, change size.
+const MIN_ACL_RECORD: usize = 4 + 4 + 8 + 4 + 8;
 
 // How a SetCursor moves its cursor.
 const CURSOR_CREATE: u8 = 0;
@@ -107,6 +115,14 @@ fn put_new_tree(out: &mut impl Sink, t: &NewTree) {
         None => put_u8(out, 0),
     }
     put_u8(out, t.is_derived as u8);
+}
+
+fn put_acl(out: &mut impl Sink, r: &AclFields) {
+    put_bytes(out, r.id.as_bytes());
+    put_bytes(out, r.prev_id.as_bytes());
+    put_u64(out, r.order);
+    put_bytes(out, &r.raw);
+    put_u64(out, r.change_size);
 }
 
 /// The length of `record`'s payload, without encoding it.
@@ -278,6 +294,32 @@ fn encode_into(record: &Record, out: &mut impl Sink, start: usize) -> Located {
             put_u8(out, DELETE_CURSOR);
             put_bytes(out, name.as_bytes());
         }
+        Record::CreateSpace(space) => {
+            put_u8(out, CREATE_SPACE);
+            put_bytes(out, space.space_id.as_bytes());
+            put_bytes(out, &space.space_header);
+            put_acl(out, &space.acl_root);
+            put_bytes(out, space.settings_id.as_bytes());
+            match &space.settings {
+                Some(t) => {
+                    put_u8(out, 1);
+                    at.root = Some(offset(out, start));
+                    put_new_tree(out, t);
+                }
+                None => put_u8(out, 0),
+            }
+        }
+        Record::SetHash(hash) => {
+            put_u8(out, SET_HASH);
+            put_bytes(out, hash.as_bytes());
+        }
+        Record::AddAclRecords(records) => {
+            put_u8(out, ADD_ACL_RECORDS);
+            put_u32(out, len32(records.len()));
+            for r in records {
+                put_acl(out, r);
+            }
+        }
     }
     at
 }
@@ -340,6 +382,15 @@ impl<'a> Reader<'a> {
     fn ids(&mut self) -> Result<Vec<Id>, DecodeError> {
         let n = self.count(4)?;
         (0..n).map(|_| self.id()).collect()
+    }
+    fn acl(&mut self) -> Result<AclFields, DecodeError> {
+        Ok(AclFields {
+            id: self.id()?,
+            prev_id: self.id()?,
+            order: self.u64()?,
+            raw: self.bytes()?,
+            change_size: self.u64()?,
+        })
     }
     fn new_tree(&mut self) -> Result<NewTree, DecodeError> {
         let id = self.id()?;
@@ -479,6 +530,34 @@ pub(crate) fn decode(
             },
         }),
         DELETE_CURSOR => Record::DeleteCursor(r.id()?),
+        CREATE_SPACE => {
+            let space_id = r.id()?;
+            let space_header = r.bytes()?;
+            let acl_root = r.acl()?;
+            let settings_id = r.id()?;
+            let settings = if r.bool()? {
+                at.root = Some(here(&r));
+                Some(r.new_tree()?)
+            } else {
+                None
+            };
+            if settings.as_ref().is_some_and(|t| t.root.id != settings_id) {
+                return Err("a space's settings tree is not the one its state names");
+            }
+            Record::CreateSpace(NewSpace {
+                space_id,
+                space_header,
+                acl_root,
+                settings,
+                settings_id,
+            })
+        }
+        SET_HASH => Record::SetHash(r.id()?),
+        ADD_ACL_RECORDS => {
+            let n = r.count(MIN_ACL_RECORD)?;
+            let records = (0..n).map(|_| r.acl()).collect::<Result<_, _>>()?;
+            Record::AddAclRecords(records)
+        }
         _ => return Err("unknown record kind"),
     };
     if r.pos != r.end {
@@ -547,6 +626,24 @@ mod tests {
             }));
         }
         round_trip(Record::DeleteCursor(Id::from("indexer")));
+        let acl = |id: &str, order| AclFields {
+            id: Id::from(id),
+            prev_id: Id::from("prev"),
+            order,
+            raw: Bytes::from_static(b"record"),
+            change_size: 6,
+        };
+        for settings in [Some(tree("settings")), None] {
+            round_trip(Record::CreateSpace(NewSpace {
+                space_id: Id::from("space.1"),
+                space_header: Bytes::from_static(b"header"),
+                acl_root: acl("acl", 1),
+                settings,
+                settings_id: Id::from("settings"),
+            }));
+        }
+        round_trip(Record::SetHash(Id::from("hash")));
+        round_trip(Record::AddAclRecords(vec![acl("a2", 2), acl("a3", 3)]));
     }
 
     #[test]

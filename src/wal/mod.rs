@@ -37,6 +37,16 @@ pub(crate) fn frame_len(payload: u64) -> u64 {
     (frame::FRAME_PREFIX as u64 + 1).saturating_add(payload)
 }
 
+/// The record `payload` holds, its byte fields slices of `payload` (for records whose bytes
+/// memory keeps, see `Record::keeps_bytes`).
+pub(crate) fn reread(payload: &bytes::Bytes) -> crate::Result<Record> {
+    codec::decode(payload, 0..payload.len())
+        .map(|(record, _)| record)
+        .map_err(|why| {
+            crate::Error::Internal(format!("a record just encoded does not decode: {why}"))
+        })
+}
+
 /// Bytes the payload of `record` takes.
 pub(crate) fn payload_len(record: &Record) -> u64 {
     codec::encoded_len(record)

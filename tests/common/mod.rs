@@ -46,3 +46,15 @@ pub fn frame_starts(seg: &std::path::Path) -> Vec<usize> {
 pub const NO_HEADS: [&str; 0] = [];
 #[allow(unused_imports)]
 pub use spacestore_test_kit::simfs;
+
+/// A create payload for a whole space: space `space_id` (`<cid>.<key>`), ACL list `acl`,
+/// settings tree `settings`.
+pub fn space_payload(space_id: &str) -> spacestore::SpacePayload {
+    spacestore::SpacePayload::new(
+        space_id,
+        format!("header of {space_id}").into_bytes(),
+        "acl",
+        b"acl root record".to_vec(),
+        root("settings"),
+    )
+}

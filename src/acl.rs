@@ -1,0 +1,243 @@
+//! The ACL list of a whole space (Go's `list.Storage`): [`AclRecord`] and the [`AclStorage`]
+//! handle.
+
+use std::ops::ControlFlow;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::commit::Commit;
+use crate::record::{AclFields, Record};
+use crate::{Error, Id, Result};
+
+/// One record of an ACL list (Go's `list.StorageRecord`).
+///
+/// ```
+/// use spacestore::AclRecord;
+/// let r = AclRecord::new("r2", "r1", 2, b"signed record".to_vec());
+/// assert_eq!(r.change_size, 13);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AclRecord {
+    /// The raw (signed) record.
+    pub raw_record: Bytes,
+    /// The previous record's id; empty for the root.
+    pub prev_id: Id,
+    /// The record's id.
+    pub id: Id,
+    /// Its position in the list, unique within it (the root's is 1).
+    pub order: u64,
+    /// Its size, as the caller gives it (Go keeps the caller's number).
+    pub change_size: u64,
+}
+
+impl AclRecord {
+    /// A record with its id, previous record's id, order and raw bytes; `change_size` is the
+    /// raw bytes' length.
+    pub fn new(
+        id: impl Into<Id>,
+        prev_id: impl Into<Id>,
+        order: u64,
+        raw_record: impl Into<Bytes>,
+    ) -> Self {
+        let raw_record = raw_record.into();
+        AclRecord {
+            change_size: raw_record.len() as u64,
+            raw_record,
+            prev_id: prev_id.into(),
+            id: id.into(),
+            order,
+        }
+    }
+
+    /// Sets the size stored with the record.
+    pub fn with_change_size(mut self, change_size: u64) -> Self {
+        self.change_size = change_size;
+        self
+    }
+
+    pub(crate) fn from_fields(f: AclFields) -> Self {
+        AclRecord {
+            raw_record: f.raw,
+            prev_id: f.prev_id,
+            id: f.id,
+            order: f.order,
+            change_size: f.change_size,
+        }
+    }
+
+    pub(crate) fn into_fields(self) -> AclFields {
+        AclFields {
+            id: self.id,
+            prev_id: self.prev_id,
+            order: self.order,
+            raw: self.raw_record,
+            change_size: self.change_size,
+        }
+    }
+}
+
+/// The ACL list of a whole space (Go's `list.Storage`); get it with
+/// [`crate::Space::acl_storage`]. Its head is kept in the space's head storage, in the entry
+/// named by the list's id, as Go keeps it.
+///
+/// ```
+/// use spacestore::{AclRecord, Space, SpacePayload, TreeRoot};
+/// let payload = SpacePayload::new("space.1", b"header".to_vec(), "acl", b"acl root".to_vec(),
+///     TreeRoot::new("settings", b"settings root".to_vec()));
+/// let space = Space::create_in_memory(payload)?;
+/// let acl = space.acl_storage()?;
+/// assert_eq!(acl.head()?, "acl");
+/// acl.add_all([AclRecord::new("r2", "acl", 2, b"two".to_vec())])?;
+/// assert_eq!(acl.head()?, "r2");
+/// let ids: Vec<_> = acl.collect_after_order(1).into_iter().map(|r| r.id).collect();
+/// assert_eq!(ids, ["acl", "r2"]);
+/// # Ok::<(), spacestore::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct AclStorage {
+    commit: Arc<Commit>,
+    id: Id,
+}
+
+fn iterate<E>(
+    records: Vec<AclFields>,
+    mut f: impl FnMut(&AclRecord) -> Result<ControlFlow<()>, E>,
+) -> Result<(), E> {
+    for r in records {
+        if f(&AclRecord::from_fields(r))?.is_break() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+impl AclStorage {
+    /// The ACL list of the space behind `commit`, or [`Error::SpaceMissing`] for a bare space.
+    pub(crate) fn open(commit: &Arc<Commit>) -> Result<AclStorage> {
+        let state = commit.memory().state.get().ok_or_else(Error::bare_space)?;
+        Ok(AclStorage {
+            commit: Arc::clone(commit),
+            id: state.acl_id,
+        })
+    }
+
+    /// The list's id: its root record's.
+    pub fn id(&self) -> &Id {
+        &self.id
+    }
+
+    /// The root record (Go's `Root`).
+    ///
+    /// # Errors
+    /// None in practice: the root is written with the space.
+    pub fn root(&self) -> Result<AclRecord> {
+        self.get(&self.id)
+    }
+
+    /// The head: the last record of the last `add_all` (Go's `Head`: the entry's one head, or
+    /// empty when the entry has none or several).
+    ///
+    /// # Errors
+    /// [`Error::EntryNotFound`] when the list's head entry was deleted from the head storage.
+    pub fn head(&self) -> Result<Id> {
+        let entry = self
+            .commit
+            .memory()
+            .heads
+            .get(&self.id)
+            .ok_or_else(|| Error::EntryNotFound(self.id.clone()))?;
+        Ok(match entry.heads.as_slice() {
+            [head] => head.clone(),
+            _ => Id::default(),
+        })
+    }
+
+    /// Whether record `id` is in the list.
+    pub fn has(&self, id: &str) -> bool {
+        self.commit.memory().acl.has(id)
+    }
+
+    /// Record `id`.
+    ///
+    /// # Errors
+    /// [`Error::AclRecordNotFound`] when the list has no such record.
+    pub fn get(&self, id: &str) -> Result<AclRecord> {
+        self.commit
+            .memory()
+            .acl
+            .get(id)
+            .map(AclRecord::from_fields)
+            .ok_or_else(|| Error::AclRecordNotFound(Id::from(id)))
+    }
+
+    /// Calls `f` with each record whose order is `>= order`, by ascending order, until it
+    /// returns `Break` or an error (which is returned).
+    pub fn get_after_order<E>(
+        &self,
+        order: u64,
+        f: impl FnMut(&AclRecord) -> Result<ControlFlow<()>, E>,
+    ) -> Result<(), E> {
+        iterate(self.commit.memory().acl.in_orders(order..), f)
+    }
+
+    /// Calls `f` with each record whose order is `<= order`, by ascending order, until it
+    /// returns `Break` or an error (which is returned).
+    pub fn get_before_order<E>(
+        &self,
+        order: u64,
+        f: impl FnMut(&AclRecord) -> Result<ControlFlow<()>, E>,
+    ) -> Result<(), E> {
+        iterate(self.commit.memory().acl.in_orders(..=order), f)
+    }
+
+    /// The records whose order is `>= order`, by ascending order.
+    pub fn collect_after_order(&self, order: u64) -> Vec<AclRecord> {
+        let records = self.commit.memory().acl.in_orders(order..);
+        records.into_iter().map(AclRecord::from_fields).collect()
+    }
+
+    /// The records whose order is `<= order`, by ascending order.
+    pub fn collect_before_order(&self, order: u64) -> Vec<AclRecord> {
+        let records = self.commit.memory().acl.in_orders(..=order);
+        records.into_iter().map(AclRecord::from_fields).collect()
+    }
+
+    /// How many records the list holds.
+    pub fn len(&self) -> usize {
+        self.commit.memory().acl.len()
+    }
+
+    /// Whether the list is empty (never, once created: it holds its root).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Adds `records` in one commit and moves the head to the last one given (Go's `AddAll`:
+    /// the last of the call, not the highest order). No records: nothing is written.
+    ///
+    /// # Errors
+    /// [`Error::AclRecordExists`] for an id already in the list or twice in `records`,
+    /// [`Error::AclOrderInUse`] for an order already used or twice in `records` (nothing of the
+    /// call is kept: Go's insert is one transaction), [`Error::BatchTooLarge`], and what any
+    /// write can fail with.
+    pub fn add_all(&self, records: impl IntoIterator<Item = AclRecord>) -> Result<()> {
+        let records: Vec<AclFields> = records.into_iter().map(AclRecord::into_fields).collect();
+        if records.is_empty() {
+            return Ok(());
+        }
+        self.commit
+            .write(|_| Ok(Record::AddAclRecords(records)), || {})?;
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for AclStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AclStorage")
+            .field("id", &self.id)
+            .field("records", &self.len())
+            .finish()
+    }
+}

@@ -1,0 +1,138 @@
+//! The state of a whole space (Go's `statestorage`): [`State`], the [`StateStorage`] handle and
+//! its [`StateObserver`]s.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::commit::Commit;
+use crate::head::ObserverGuard;
+use crate::record::Record;
+use crate::{Error, Id, Result};
+
+/// The state document of a whole space (Go's `statestorage.State`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct State {
+    /// The hash last set with [`StateStorage::set_hash`]; empty until one is (Go's `NewHash`).
+    pub new_hash: Id,
+    /// The ACL list's id (its root record's).
+    pub acl_id: Id,
+    /// The settings tree's id.
+    pub settings_id: Id,
+    /// The space's id.
+    pub space_id: Id,
+    /// The raw space header, as created.
+    pub space_header: Bytes,
+}
+
+/// Told when a space's hash changes (Go's `statestorage.Observer`).
+///
+/// Observers run inside the write, after it is applied, as head observers do: they may read
+/// the space, and a write from one is refused with [`Error::WriteFromObserver`].
+pub trait StateObserver: Send + Sync {
+    /// Called with the new hash, only when it differs from the one stored before.
+    fn on_hash_change(&self, hash: &str);
+}
+
+impl<F: Fn(&str) + Send + Sync> StateObserver for F {
+    fn on_hash_change(&self, hash: &str) {
+        self(hash)
+    }
+}
+
+/// The state storage of a whole space (Go's `statestorage.StateStorage`); get it with
+/// [`crate::Space::state_storage`].
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use spacestore::{Space, SpacePayload, TreeRoot};
+/// let payload = SpacePayload::new("space.1", b"header".to_vec(), "acl", b"acl root".to_vec(),
+///     TreeRoot::new("settings", b"settings root".to_vec()));
+/// let space = Space::create_in_memory(payload)?;
+/// let state = space.state_storage()?;
+/// let seen = Arc::new(Mutex::new(Vec::new()));
+/// let sink = Arc::clone(&seen);
+/// let _guard = state.set_observer(move |h: &str| sink.lock().unwrap().push(h.to_owned()));
+/// state.set_hash("h1")?;
+/// state.set_hash("h1")?; // the same hash: nobody is told
+/// assert_eq!(state.get_state()?.new_hash, "h1");
+/// assert_eq!(*seen.lock().unwrap(), ["h1"]);
+/// assert_eq!(state.settings_id(), "settings");
+/// # Ok::<(), spacestore::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct StateStorage {
+    commit: Arc<Commit>,
+    settings_id: Id,
+}
+
+impl StateStorage {
+    /// The state storage of the space behind `commit`, or [`Error::SpaceMissing`] for a bare
+    /// space.
+    pub(crate) fn open(commit: &Arc<Commit>) -> Result<StateStorage> {
+        let state = commit.memory().state.get().ok_or_else(Error::bare_space)?;
+        Ok(StateStorage {
+            commit: Arc::clone(commit),
+            settings_id: state.settings_id,
+        })
+    }
+
+    /// The state as it is now (Go's `GetState`).
+    ///
+    /// # Errors
+    /// None in practice: a whole space's state never goes away (the `Result` is Go's).
+    pub fn get_state(&self) -> Result<State> {
+        let state = self
+            .commit
+            .memory()
+            .state
+            .get()
+            .ok_or_else(Error::bare_space)?;
+        Ok(State {
+            new_hash: state.hash,
+            acl_id: state.acl_id,
+            settings_id: state.settings_id,
+            space_id: state.space_id,
+            space_header: state.header,
+        })
+    }
+
+    /// The settings tree's id (read once, when the handle was made, as Go does).
+    pub fn settings_id(&self) -> &Id {
+        &self.settings_id
+    }
+
+    /// Sets the hash, in one commit; observers are told when it changed (Go's `SetHash`, whose
+    /// observer fires only when the stored value was modified).
+    ///
+    /// # Errors
+    /// What any write can fail with: [`Error::WritesRefused`], [`Error::ReadOnly`],
+    /// [`Error::WriteFromObserver`], [`Error::Io`].
+    pub fn set_hash(&self, hash: impl Into<Id>) -> Result<()> {
+        let hash = hash.into();
+        self.commit.write(|_| Ok(Record::SetHash(hash)), || {})?;
+        Ok(())
+    }
+
+    /// Sets the observer (Go's `SetObserver`): it replaces the one set before by this method,
+    /// if that one's guard is still alive. It is told until the returned guard is dropped.
+    pub fn set_observer(&self, observer: impl StateObserver + 'static) -> ObserverGuard {
+        let id = self.commit.add_state_observer(Arc::new(observer), true);
+        ObserverGuard::new(&self.commit, id)
+    }
+
+    /// Adds an observer beside the others, told until the returned guard is dropped.
+    pub fn add_observer(&self, observer: impl StateObserver + 'static) -> ObserverGuard {
+        let id = self.commit.add_state_observer(Arc::new(observer), false);
+        ObserverGuard::new(&self.commit, id)
+    }
+}
+
+impl std::fmt::Debug for StateStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StateStorage")
+            .field("settings_id", &self.settings_id)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,481 @@
+//! A whole space (Go's `spacestorage.Create` / `New`, `statestorage`, `list.Storage`): its
+//! creation from a payload, its state and hash observers, its ACL list, and how each survives a
+//! reopen and a checkpoint.
+
+mod common;
+
+use std::ops::ControlFlow;
+use std::sync::{Arc, Mutex};
+
+use common::*;
+use spacestore::{AclRecord, Error, HeadUpdate, IterOptions, Options, Space, SpacePayload};
+
+fn whole() -> Space {
+    Space::create_in_memory(space_payload("space.1")).unwrap()
+}
+
+fn record(id: &str, prev: &str, order: u64) -> AclRecord {
+    AclRecord::new(id, prev, order, format!("record {id}").into_bytes())
+}
+
+fn acl_ids(records: &[AclRecord]) -> Vec<String> {
+    records.iter().map(|r| r.id.to_string()).collect()
+}
+
+// --- Go's tests (commonspace/spacestorage_test.go) ---
+
+/// `TestCreateSpaceStorageFailed_EmptyStorage`: a settings root without bytes fails the
+/// creation and leaves nothing behind (Go: the store has no collections).
+#[test]
+fn create_space_storage_failed_empty_storage() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("space");
+    let mut payload = space_payload("space.1");
+    payload.settings.raw_change = Vec::new().into();
+    let created = Space::create(&dir, Options::default(), payload.clone());
+    assert!(matches!(created, Err(Error::IncorrectSpaceHeader(_))));
+    assert!(!dir.exists(), "nothing was written: not even the directory");
+    assert!(matches!(
+        Space::create_in_memory(payload),
+        Err(Error::IncorrectSpaceHeader(_))
+    ));
+}
+
+/// `TestCreate_ReturnsErrSpaceStorageExists_WhenStorageAlreadyExists`.
+#[test]
+fn create_returns_space_exists_when_storage_already_exists() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(Space::create(dir.path(), Options::default(), space_payload("space.1")).unwrap());
+    let again = Space::create(dir.path(), Options::default(), space_payload("space.1"));
+    assert!(matches!(again, Err(Error::SpaceExists(id)) if id == "space.1"));
+}
+
+// --- Creating and opening ---
+
+#[test]
+fn create_writes_the_state_the_acl_root_and_the_settings_tree_in_one_frame() {
+    let dir = tempfile::tempdir().unwrap();
+    let space = Space::create(dir.path(), Options::default(), space_payload("space.1")).unwrap();
+    assert_eq!(space.log_stats().unwrap().frames, 1);
+    assert_eq!(space.id().as_deref(), Some("space.1"));
+    assert!(space.tree_storage("settings").is_ok());
+    assert!(space.acl_storage().unwrap().has("acl"));
+}
+
+#[test]
+fn the_state_names_the_payloads_parts_and_has_no_hash_yet() {
+    let state = whole().state_storage().unwrap().get_state().unwrap();
+    assert_eq!(state.space_id, "space.1");
+    assert_eq!(state.acl_id, "acl");
+    assert_eq!(state.settings_id, "settings");
+    assert_eq!(&state.space_header[..], b"header of space.1");
+    assert_eq!(state.new_hash, "");
+}
+
+#[test]
+fn the_acl_root_has_order_1_no_prev_id_and_its_length_as_size() {
+    let root = whole().acl_storage().unwrap().root().unwrap();
+    assert_eq!(root.id, "acl");
+    assert_eq!(root.order, 1);
+    assert_eq!(root.prev_id, "");
+    assert_eq!(&root.raw_record[..], b"acl root record");
+    assert_eq!(root.change_size, b"acl root record".len() as u64);
+}
+
+#[test]
+fn the_acl_list_head_lives_in_the_head_storage_under_the_list_id() {
+    let space = whole();
+    let entry = space.head_storage().get_entry("acl").unwrap();
+    assert_eq!(entry.heads, vec!["acl"]);
+    assert_eq!(entry.last_add_seq, None);
+    let ids: Vec<String> = space
+        .head_storage()
+        .collect_entries(IterOptions::default())
+        .unwrap()
+        .into_iter()
+        .map(|e| e.id.to_string())
+        .collect();
+    assert_eq!(ids, ["acl", "settings"]);
+}
+
+#[test]
+fn the_settings_tree_is_created_like_any_tree() {
+    let space = whole();
+    let entry = space.head_storage().get_entry("settings").unwrap();
+    assert_eq!(entry.heads, vec!["settings"]);
+    assert_eq!(entry.common_snapshot, "settings");
+    let tree = space.tree_storage("settings").unwrap();
+    assert_eq!(&tree.root().raw_change[..], b"root of settings");
+}
+
+#[test]
+fn a_settings_root_that_is_stored_already_fails_the_whole_creation() {
+    let dir = tempfile::tempdir().unwrap();
+    let space = Space::open(dir.path(), Options::default()).unwrap();
+    space.create_tree_storage(root("settings")).unwrap();
+    drop(space);
+    let created = Space::create(dir.path(), Options::default(), space_payload("space.1"));
+    assert!(matches!(created, Err(Error::TreeExists(id)) if id == "settings"));
+    let space = Space::open(dir.path(), Options::default()).unwrap();
+    assert_eq!(space.id(), None, "no state was written");
+    assert!(space.head_storage().get_entry("acl").is_err());
+}
+
+#[test]
+fn open_existing_of_a_missing_directory_is_space_missing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("none");
+    let opened = Space::open_existing(&dir, Options::default());
+    assert!(matches!(opened, Err(Error::SpaceMissing(_))));
+    assert!(!dir.exists());
+}
+
+#[test]
+fn open_existing_of_a_bare_space_is_space_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(Space::open(dir.path(), Options::default()).unwrap());
+    let opened = Space::open_existing(dir.path(), Options::default());
+    assert!(matches!(opened, Err(Error::SpaceMissing(_))));
+}
+
+#[test]
+fn a_bare_space_has_no_id_no_state_and_no_acl_list() {
+    let space = Space::in_memory();
+    assert_eq!(space.id(), None);
+    assert!(matches!(space.state_storage(), Err(Error::SpaceMissing(_))));
+    assert!(matches!(space.acl_storage(), Err(Error::SpaceMissing(_))));
+}
+
+#[test]
+fn a_payload_whose_ids_disagree_is_incorrect_space_header() {
+    let good = space_payload("space.1");
+    let cases = [
+        SpacePayload {
+            space_id: "space".into(),
+            ..good.clone()
+        },
+        SpacePayload {
+            space_id: ".1".into(),
+            ..good.clone()
+        },
+        SpacePayload {
+            space_id: "space.".into(),
+            ..good.clone()
+        },
+        SpacePayload {
+            space_id: "space.K".into(),
+            ..good.clone()
+        },
+        SpacePayload {
+            acl_id: "".into(),
+            ..good.clone()
+        },
+        SpacePayload {
+            acl_id: "settings".into(),
+            ..good.clone()
+        },
+        SpacePayload {
+            acl_root: Vec::new().into(),
+            ..good.clone()
+        },
+        SpacePayload {
+            space_header: Vec::new().into(),
+            ..good.clone()
+        },
+    ];
+    for payload in cases {
+        let created = Space::create_in_memory(payload.clone());
+        assert!(
+            matches!(created, Err(Error::IncorrectSpaceHeader(_))),
+            "{payload:?}"
+        );
+    }
+    assert!(good.validate().is_ok());
+}
+
+// --- The state ---
+
+#[test]
+fn set_hash_tells_the_observer_only_when_the_hash_changes() {
+    let state = whole().state_storage().unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&seen);
+    let _guard = state.set_observer(move |h: &str| sink.lock().unwrap().push(h.to_owned()));
+    state.set_hash("h1").unwrap();
+    state.set_hash("h1").unwrap();
+    state.set_hash("h2").unwrap();
+    assert_eq!(*seen.lock().unwrap(), ["h1", "h2"]);
+    assert_eq!(state.get_state().unwrap().new_hash, "h2");
+}
+
+#[test]
+fn set_observer_replaces_the_observer_set_before_and_add_observer_adds_one() {
+    let state = whole().state_storage().unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let observer = |name: &'static str| {
+        let sink = Arc::clone(&seen);
+        move |h: &str| sink.lock().unwrap().push(format!("{name}:{h}"))
+    };
+    let _first = state.set_observer(observer("first"));
+    let _second = state.set_observer(observer("second"));
+    let _extra = state.add_observer(observer("extra"));
+    state.set_hash("h").unwrap();
+    let mut got = seen.lock().unwrap().clone();
+    got.sort();
+    assert_eq!(got, ["extra:h", "second:h"]);
+}
+
+#[test]
+fn a_dropped_guard_removes_its_state_observer() {
+    let state = whole().state_storage().unwrap();
+    let seen = Arc::new(Mutex::new(0));
+    let sink = Arc::clone(&seen);
+    let guard = state.add_observer(move |_: &str| *sink.lock().unwrap() += 1);
+    state.set_hash("h1").unwrap();
+    drop(guard);
+    state.set_hash("h2").unwrap();
+    assert_eq!(*seen.lock().unwrap(), 1);
+}
+
+#[test]
+fn a_state_observer_cannot_write_to_its_space() {
+    let space = whole();
+    let state = space.state_storage().unwrap();
+    let result = Arc::new(Mutex::new(None));
+    let sink = Arc::clone(&result);
+    let inner = state.clone();
+    let _guard = state.add_observer(move |_: &str| {
+        *sink.lock().unwrap() = Some(inner.set_hash("from the observer"));
+    });
+    state.set_hash("h1").unwrap();
+    let got = result.lock().unwrap().take();
+    assert!(matches!(got, Some(Err(Error::WriteFromObserver))));
+    assert_eq!(state.get_state().unwrap().new_hash, "h1");
+}
+
+#[test]
+fn settings_id_is_the_settings_trees() {
+    assert_eq!(whole().state_storage().unwrap().settings_id(), "settings");
+}
+
+// --- The ACL list ---
+
+#[test]
+fn acl_add_all_moves_the_head_to_the_last_record_given() {
+    let acl = whole().acl_storage().unwrap();
+    acl.add_all([record("r3", "r2", 3), record("r2", "acl", 2)])
+        .unwrap();
+    assert_eq!(
+        acl.head().unwrap(),
+        "r2",
+        "the last given, not the highest order"
+    );
+    assert_eq!(acl.len(), 3);
+}
+
+#[test]
+fn acl_add_all_of_nothing_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let space = Space::create(dir.path(), Options::default(), space_payload("space.1")).unwrap();
+    let frames = space.log_stats().unwrap().frames;
+    space.acl_storage().unwrap().add_all([]).unwrap();
+    assert_eq!(space.log_stats().unwrap().frames, frames);
+    assert_eq!(space.acl_storage().unwrap().head().unwrap(), "acl");
+}
+
+#[test]
+fn acl_add_all_with_a_stored_id_is_acl_record_exists_and_keeps_nothing() {
+    let acl = whole().acl_storage().unwrap();
+    let added = acl.add_all([record("r2", "acl", 2), record("acl", "r2", 3)]);
+    assert!(matches!(added, Err(Error::AclRecordExists(id)) if id == "acl"));
+    assert!(!acl.has("r2"));
+    assert_eq!(acl.head().unwrap(), "acl");
+}
+
+#[test]
+fn acl_add_all_with_an_id_twice_is_acl_record_exists() {
+    let acl = whole().acl_storage().unwrap();
+    let added = acl.add_all([record("r2", "acl", 2), record("r2", "acl", 3)]);
+    assert!(matches!(added, Err(Error::AclRecordExists(id)) if id == "r2"));
+    assert_eq!(acl.len(), 1);
+}
+
+#[test]
+fn acl_add_all_with_a_used_order_is_acl_order_in_use_and_keeps_nothing() {
+    let acl = whole().acl_storage().unwrap();
+    let added = acl.add_all([record("r2", "acl", 2), record("r3", "r2", 1)]);
+    assert!(matches!(added, Err(Error::AclOrderInUse { id, order: 1 }) if id == "r3"));
+    let twice = acl.add_all([record("r2", "acl", 2), record("r3", "r2", 2)]);
+    assert!(matches!(twice, Err(Error::AclOrderInUse { order: 2, .. })));
+    assert_eq!(acl.len(), 1);
+}
+
+#[test]
+fn acl_get_of_an_unknown_record_is_acl_record_not_found() {
+    let acl = whole().acl_storage().unwrap();
+    assert!(matches!(acl.get("nope"), Err(Error::AclRecordNotFound(id)) if id == "nope"));
+    assert!(!acl.has("nope"));
+}
+
+#[test]
+fn acl_get_returns_the_record_as_added() {
+    let acl = whole().acl_storage().unwrap();
+    let r = record("r2", "acl", 2).with_change_size(99);
+    acl.add_all([r.clone()]).unwrap();
+    assert_eq!(acl.get("r2").unwrap(), r);
+}
+
+#[test]
+fn acl_get_after_order_and_before_order_include_the_order_and_go_up() {
+    let acl = whole().acl_storage().unwrap();
+    acl.add_all([
+        record("r4", "r3", 4),
+        record("r2", "acl", 2),
+        record("r3", "r2", 3),
+    ])
+    .unwrap();
+    assert_eq!(acl_ids(&acl.collect_after_order(3)), ["r3", "r4"]);
+    assert_eq!(acl_ids(&acl.collect_before_order(2)), ["acl", "r2"]);
+    assert_eq!(acl_ids(&acl.collect_after_order(5)), Vec::<String>::new());
+    let mut seen = Vec::new();
+    acl.get_after_order(0, |r| {
+        seen.push(r.id.to_string());
+        Ok::<_, ()>(if seen.len() == 2 {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        })
+    })
+    .unwrap();
+    assert_eq!(seen, ["acl", "r2"]);
+    let mut before = Vec::new();
+    acl.get_before_order(3, |r| {
+        before.push(r.order);
+        Ok::<_, ()>(ControlFlow::Continue(()))
+    })
+    .unwrap();
+    assert_eq!(before, [1, 2, 3]);
+}
+
+#[test]
+fn acl_head_without_its_head_entry_is_entry_not_found() {
+    let space = whole();
+    space.head_storage().delete_entry("acl").unwrap();
+    let head = space.acl_storage().unwrap().head();
+    assert!(matches!(head, Err(Error::EntryNotFound(id)) if id == "acl"));
+}
+
+#[test]
+fn acl_head_is_empty_when_the_entry_holds_several_heads() {
+    let space = whole();
+    space
+        .head_storage()
+        .update_entry(HeadUpdate::new("acl").heads(["a", "b"]))
+        .unwrap();
+    assert_eq!(space.acl_storage().unwrap().head().unwrap(), "");
+}
+
+// --- Reopen and checkpoints ---
+
+/// Fills a whole space: ACL records, a hash, a tree with a batch.
+fn fill(space: &Space) {
+    let acl = space.acl_storage().unwrap();
+    acl.add_all([record("r2", "acl", 2), record("r3", "r2", 3)])
+        .unwrap();
+    space.state_storage().unwrap().set_hash("hash-1").unwrap();
+    let tree = space.create_tree_storage(root("t")).unwrap();
+    tree.add_all(vec![change("c1", "1")], ["c1"], "t").unwrap();
+}
+
+/// Everything a whole space holds, as comparable values.
+fn contents(space: &Space) -> (impl PartialEq + std::fmt::Debug, Vec<AclRecord>) {
+    let state = space.state_storage().unwrap().get_state().unwrap();
+    let entries = space
+        .head_storage()
+        .collect_entries(IterOptions::default())
+        .unwrap();
+    let changes = space.collect_changes_after_add_seq(0);
+    let acl = space.acl_storage().unwrap().collect_after_order(0);
+    ((state, entries, changes, space.add_seq()), acl)
+}
+
+#[test]
+fn a_whole_space_is_the_same_after_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let space = Space::create(dir.path(), Options::default(), space_payload("space.1")).unwrap();
+    fill(&space);
+    let before = contents(&space);
+    drop(space);
+    let space = Space::open_existing(dir.path(), Options::default()).unwrap();
+    assert_eq!(contents(&space), before);
+    assert_eq!(space.acl_storage().unwrap().head().unwrap(), "r3");
+}
+
+#[test]
+fn a_whole_space_is_the_same_after_a_checkpoint_and_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let space = Space::create(dir.path(), Options::default(), space_payload("space.1")).unwrap();
+    fill(&space);
+    let before = contents(&space);
+    space.checkpoint().unwrap().unwrap();
+    drop(space);
+    let space = Space::open_existing(dir.path(), Options::default()).unwrap();
+    assert_eq!(contents(&space), before);
+}
+
+#[test]
+fn a_checkpoint_keeps_a_deleted_or_changed_acl_head_entry_as_it_is() {
+    for delete in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let space =
+            Space::create(dir.path(), Options::default(), space_payload("space.1")).unwrap();
+        fill(&space);
+        let heads = space.head_storage();
+        if delete {
+            heads.delete_entry("acl").unwrap();
+        } else {
+            heads
+                .update_entry(HeadUpdate::new("acl").heads(["x", "y"]).is_derived(true))
+                .unwrap();
+        }
+        drop(heads);
+        let before = space.head_storage().get_entry("acl").ok();
+        space.checkpoint().unwrap().unwrap();
+        drop(space);
+        let space = Space::open_existing(dir.path(), Options::default()).unwrap();
+        assert_eq!(
+            space.head_storage().get_entry("acl").ok(),
+            before,
+            "delete: {delete}"
+        );
+    }
+}
+
+#[test]
+fn the_space_header_and_acl_records_come_back_byte_for_byte_from_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let payload = SpacePayload {
+        space_header: test_kit_noise(4096).into(),
+        ..space_payload("space.1")
+    };
+    let header = payload.space_header.clone();
+    let space = Space::create(dir.path(), Options::default(), payload).unwrap();
+    let big = AclRecord::new("r2", "acl", 2, test_kit_noise(10_000));
+    space.acl_storage().unwrap().add_all([big.clone()]).unwrap();
+    drop(space);
+    let space = Space::open_existing(dir.path(), Options::default()).unwrap();
+    assert_eq!(
+        space
+            .state_storage()
+            .unwrap()
+            .get_state()
+            .unwrap()
+            .space_header,
+        header
+    );
+    assert_eq!(space.acl_storage().unwrap().get("r2").unwrap(), big);
+}
+
+fn test_kit_noise(len: usize) -> Vec<u8> {
+    spacestore_test_kit::noise(len)
+}
