@@ -138,6 +138,8 @@ pub struct Scan {
     /// Records logged and then refused, refused again here as by replay (a `Sync` write that
     /// lost a race at publication). Not a problem.
     pub refused_records: u64,
+    /// A whole space's id and its ACL list's length (`None`: a bare space).
+    pub space: Option<(Id, usize)>,
     /// Live trees after the records.
     pub trees: usize,
     /// Stored changes (roots included).
@@ -553,6 +555,7 @@ impl Walk<'_> {
                 }
             }
         }
+        self.scan.space = memory.state.get().map(|s| (s.space_id, memory.acl.len()));
         self.scan.trees = memory.tree_count();
         self.scan.changes = stored;
         let entries = memory.heads.all();

@@ -155,9 +155,8 @@ impl Space {
     /// ([`SpacePayload::validate`]); [`Error::TreeExists`] and the other errors of
     /// [`Space::create_tree_storage`] for the settings root.
     pub fn create_in_memory(payload: SpacePayload) -> Result<Space> {
-        payload.validate()?;
         let space = Space::in_memory();
-        space.make_whole(&payload)?;
+        space.create_space(payload)?;
         Ok(space)
     }
 
@@ -180,9 +179,10 @@ impl Space {
     /// [`Error::SpaceExists`] when the directory holds a whole space already; the errors of
     /// [`Space::open`] and [`Space::create_in_memory`].
     pub fn create(dir: impl AsRef<Path>, options: Options, payload: SpacePayload) -> Result<Space> {
+        // Checked before the directory is made: a bad payload leaves nothing behind.
         payload.validate()?;
         let space = Space::open(dir, options)?;
-        space.make_whole(&payload)?;
+        space.write_space(payload)?;
         Ok(space)
     }
 
@@ -210,8 +210,32 @@ impl Space {
         Ok(space)
     }
 
+    /// Makes this bare space whole (Go's `spacestorage.Create` on a store that may hold trees
+    /// already): writes the state, the ACL list's root and the settings tree in one commit.
+    ///
+    /// ```
+    /// use spacestore::{Space, SpacePayload, TreeRoot};
+    /// let space = Space::in_memory();
+    /// space.create_tree_storage(TreeRoot::new("t", b"root".to_vec()))?;
+    /// space.create_space(SpacePayload::new("space.1", b"header".to_vec(), "acl",
+    ///     b"acl root".to_vec(), TreeRoot::new("settings", b"settings root".to_vec())))?;
+    /// assert_eq!(space.id().as_deref(), Some("space.1"));
+    /// assert_eq!(space.tree_count(), 2);
+    /// # Ok::<(), spacestore::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::SpaceExists`] when the space is whole already; [`Error::IncorrectSpaceHeader`]
+    /// ([`SpacePayload::validate`]); [`Error::TreeExists`] and the other errors of
+    /// [`Space::create_tree_storage`] for the settings root; what any write can fail with.
+    /// Nothing of the payload is kept when it fails.
+    pub fn create_space(&self, payload: SpacePayload) -> Result<()> {
+        payload.validate()?;
+        self.write_space(payload)
+    }
+
     /// Writes the record that makes this space whole (`payload` validated).
-    fn make_whole(&self, payload: &SpacePayload) -> Result<()> {
+    fn write_space(&self, payload: SpacePayload) -> Result<()> {
         let record = Record::CreateSpace(payload.to_record());
         self.commit.write(|_| Ok(record), || {})?;
         Ok(())

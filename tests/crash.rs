@@ -21,7 +21,9 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use spacestore::{Durability, Error, Options, Space, StorageChange, TreeRoot};
+use spacestore::{
+    AclRecord, Durability, Error, Options, Space, SpacePayload, StorageChange, TreeRoot,
+};
 
 const CHILD_ENV: &str = "SPACESTORE_CRASH_CHILD";
 
@@ -58,10 +60,50 @@ fn cursor_child(dir: &Path) {
     writer.join().unwrap();
 }
 
-/// The child: two writer threads, one tree each, two changes per batch, forever.
+/// The child's ACL writer: makes the space whole on its first run, then adds pairs of ACL
+/// records (`{base}-a`, `{base}-b`, consecutive orders above the list's highest), printing
+/// `acl {base}` for each acknowledged pair.
+fn acl_writer(space: Space, nonce: u32) {
+    if space.id().is_none() {
+        let settings = TreeRoot::new("settings", b"settings root".to_vec());
+        let payload = SpacePayload::new("crash.1", b"h".to_vec(), "acl", b"r".to_vec(), settings);
+        space.create_space(payload).unwrap();
+    }
+    let acl = space.acl_storage().unwrap();
+    let mut order = acl.collect_after_order(0).last().unwrap().order;
+    for i in 0u64.. {
+        let base = format!("acl-{nonce}-{i}");
+        let records = [
+            AclRecord::new(
+                format!("{base}-a"),
+                acl.head().unwrap(),
+                order + 1,
+                vec![3u8; 40],
+            ),
+            AclRecord::new(
+                format!("{base}-b"),
+                format!("{base}-a"),
+                order + 2,
+                vec![4u8; 40],
+            ),
+        ];
+        order += 2;
+        acl.add_all(records).unwrap();
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "acl {base}").unwrap();
+        out.flush().unwrap();
+    }
+}
+
+/// The child: two writer threads, one tree each, two changes per batch, forever; and an ACL
+/// writer ([`acl_writer`]).
 fn child(dir: &Path) {
     let space = Space::open(dir, Options::default().durability(Durability::Sync)).unwrap();
     let nonce = std::process::id();
+    let acl = {
+        let space = space.clone();
+        thread::spawn(move || acl_writer(space, nonce))
+    };
     let writers: Vec<_> = ["x", "y"]
         .into_iter()
         .map(|t| {
@@ -99,6 +141,7 @@ fn child(dir: &Path) {
     for w in writers {
         w.join().unwrap();
     }
+    acl.join().unwrap();
 }
 
 struct Rng(u64);
@@ -204,6 +247,8 @@ fn killed_sync_writers_lose_no_acknowledged_batch_and_reuse_no_seq() {
     let mut rng = Rng::seeded("crash loop");
     // Every acknowledged batch: base id -> seq.
     let mut acked: HashMap<String, u64> = HashMap::new();
+    // Every acknowledged pair of ACL records, by base id.
+    let mut acked_acl: Vec<String> = Vec::new();
     // Seq -> the batch that got it, over all runs: a seq acknowledged twice is a reuse.
     let mut owner: BTreeMap<u64, String> = BTreeMap::new();
     let mut highest_before_run = 0u64;
@@ -218,8 +263,13 @@ fn killed_sync_writers_lose_no_acknowledged_batch_and_reuse_no_seq() {
         );
         for line in lines {
             let mut parts = line.split_whitespace();
-            if parts.next() != Some("ack") {
-                continue;
+            match parts.next() {
+                Some("ack") => {}
+                Some("acl") => {
+                    acked_acl.push(parts.next().unwrap().to_owned());
+                    continue;
+                }
+                _ => continue,
             }
             let seq: u64 = parts.next().unwrap().parse().unwrap();
             let base = parts.next().unwrap().to_owned();
@@ -257,6 +307,7 @@ fn killed_sync_writers_lose_no_acknowledged_batch_and_reuse_no_seq() {
                 .unwrap();
             assert_eq!(other.add_seq, change.add_seq, "half batch {}", change.id);
         }
+        check_acl(&space, &acked_acl, run);
         highest_before_run = space.add_seq();
         // Keeps the log short (see the module docs).
         if run % 20 == 19 {
@@ -264,11 +315,50 @@ fn killed_sync_writers_lose_no_acknowledged_batch_and_reuse_no_seq() {
         }
     }
     eprintln!(
-        "crash loop: {kills} kills, {} acknowledged batches, 0 lost, in {:.1?}",
+        "crash loop: {kills} kills, {} acknowledged batches and {} ACL pairs, 0 lost, in {:.1?}",
         acked.len(),
+        acked_acl.len(),
         started.elapsed()
     );
     assert!(!acked.is_empty());
+    assert!(
+        !acked_acl.is_empty(),
+        "the ACL writer was never acknowledged"
+    );
+}
+
+/// The ACL list after a kill: every acknowledged pair is there, no pair is half there, and the
+/// head is the record of the highest order (the last one added).
+fn check_acl(space: &Space, acked: &[String], run: usize) {
+    let Ok(acl) = space.acl_storage() else {
+        assert!(acked.is_empty(), "run {run}: the whole space is lost");
+        return;
+    };
+    for base in acked {
+        for part in ["a", "b"] {
+            assert!(
+                acl.has(&format!("{base}-{part}")),
+                "run {run}: acknowledged ACL record {base}-{part} lost"
+            );
+        }
+    }
+    let records = acl.collect_after_order(0);
+    for r in &records[1..] {
+        let partner = match r.id.strip_suffix("-a") {
+            Some(base) => format!("{base}-b"),
+            None => format!("{}-a", r.id.strip_suffix("-b").unwrap()),
+        };
+        assert!(
+            acl.has(&partner),
+            "run {run}: half an ACL add_all: {}",
+            r.id
+        );
+    }
+    assert_eq!(
+        acl.head().unwrap(),
+        records.last().unwrap().id,
+        "run {run}: ACL head"
+    );
 }
 
 #[test]

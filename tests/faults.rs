@@ -46,21 +46,26 @@ fn script() -> Vec<Step> {
     vec![
         Step::CreateTree(0),
         Step::CreateTree(1),
+        Step::CreateSpace,
         batch(0, 2, 60),
         Step::CreateCursor(0),
         Step::PutEntry,
         batch(1, 1, 150),
         Step::Ack(0),
+        Step::AddAcl(2),
         Step::Sync,
         batch(0, 3, 20),
         Step::Checkpoint,
         batch(1, 1, 200),
+        Step::SetHash,
         Step::DeleteEntry(0),
         batch(0, 1, 10),
         Step::Reopen,
         batch(1, 2, 100),
+        Step::AddAcl(1),
         Step::Ack(0),
         Step::PutEntry,
+        Step::SetHash,
         Step::Checkpoint,
         batch(0, 1, 50),
         Step::Sync,
@@ -150,6 +155,7 @@ fn compare(before: &Dump, after: &Dump, in_doubt: &[EventKind]) -> Result<(), St
     let mut touched: BTreeSet<String> = BTreeSet::new();
     let mut may_appear: BTreeSet<String> = BTreeSet::new();
     let mut may_vanish_tree: BTreeSet<String> = BTreeSet::new();
+    let mut state_in_doubt = false;
     for e in in_doubt {
         match e {
             EventKind::Tree(t) => {
@@ -168,7 +174,34 @@ fn compare(before: &Dump, after: &Dump, in_doubt: &[EventKind]) -> Result<(), St
             EventKind::Cursor(name, _) | EventKind::CursorDeleted(name) => {
                 touched.insert(name.clone());
             }
+            EventKind::Space => {
+                state_in_doubt = true;
+                touched.extend(["acl".to_owned(), "settings".to_owned()]);
+                may_appear.insert("acl".to_owned());
+            }
+            EventKind::Acl(ids) => {
+                touched.insert("acl".to_owned());
+                may_appear.extend(ids.iter().cloned());
+            }
+            EventKind::Hash(_) => state_in_doubt = true,
         }
+    }
+    if !state_in_doubt && before.state != after.state {
+        return Err(format!(
+            "the state differs after the reopen: {:?} vs {:?}",
+            before.state, after.state
+        ));
+    }
+    let acl_a: BTreeSet<String> = before.acl.iter().map(|r| r.id.to_string()).collect();
+    for r in &after.acl {
+        let id = r.id.to_string();
+        if !acl_a.contains(&id) && !may_appear.contains(&id) {
+            return Err(format!("ACL record {id} appeared after the reopen"));
+        }
+    }
+    let acl_b: BTreeSet<String> = after.acl.iter().map(|r| r.id.to_string()).collect();
+    if let Some(gone) = acl_a.difference(&acl_b).next() {
+        return Err(format!("ACL record {gone} is gone after the reopen"));
     }
     let a: BTreeMap<String, &StorageChange> = before
         .changes
@@ -319,11 +352,14 @@ fn run_point(
                 let consequence = failed_before
                     && matches!(
                         e,
-                        Error::UnknownTree(_) | Error::TreeDeleted(_) | Error::EntryNotFound(_)
+                        Error::UnknownTree(_)
+                            | Error::TreeDeleted(_)
+                            | Error::EntryNotFound(_)
+                            | Error::SpaceMissing(_)
                     );
                 if consequence {
-                    // An earlier write failed: its tree or entry is missing (found before the
-                    // write is tried).
+                    // An earlier write failed: its tree, entry or whole space is missing (found
+                    // before the write is tried).
                 } else if latched && *step != Step::Reopen {
                     if !matches!(e, Error::WritesRefused(_)) {
                         fail(

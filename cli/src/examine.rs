@@ -118,8 +118,8 @@ pub fn inspect(dir: &Path) -> Result<(), Failure> {
     }
     say(format_args!(
         "  frames         {}: records {} (create tree {}, add batch {}, update head {}, \
-         delete entry {}, delete tree {}, set cursor {}, delete cursor {}), reservations {}, \
-         closes {}, checkpoints {}",
+         delete entry {}, delete tree {}, set cursor {}, delete cursor {}, create space {}, \
+         set hash {}, add ACL records {}), reservations {}, closes {}, checkpoints {}",
         f.total(),
         f.records(),
         f.create_tree,
@@ -129,6 +129,9 @@ pub fn inspect(dir: &Path) -> Result<(), Failure> {
         f.delete_tree,
         f.set_cursor,
         f.delete_cursor,
+        f.create_space,
+        f.set_hash,
+        f.add_acl_records,
         f.reserve,
         f.close,
         f.checkpoint
@@ -138,6 +141,14 @@ pub fn inspect(dir: &Path) -> Result<(), Failure> {
             "                 {} logged records were refused when written, and again by replay",
             scan.refused_records
         ))?;
+    }
+    match &scan.space {
+        Some((id, acl)) => say(format_args!(
+            "  space          {id} (whole: state, ACL list of {acl} records)"
+        ))?,
+        None => say(format_args!(
+            "  space          bare (no state, no ACL list)"
+        ))?,
     }
     say(format_args!("  trees          {}", scan.trees))?;
     say(format_args!(

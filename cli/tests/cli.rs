@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use spacestore::{HeadUpdate, Options, Space, TreeRoot};
+use spacestore::{AclRecord, HeadUpdate, Options, Space, SpacePayload, TreeRoot};
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_spacestore"))
@@ -313,6 +313,42 @@ fn inspect_shows_segments_frames_trees_changes_heads_and_the_counter() {
         "{out}"
     );
     assert!(out.contains("torn tail      none"), "{out}");
+}
+
+#[test]
+fn inspect_and_verify_show_a_whole_space_its_acl_list_and_its_record_kinds() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("whole");
+    {
+        let settings = TreeRoot::new("settings", b"settings root".to_vec());
+        let payload = SpacePayload::new(
+            "space.1",
+            b"header".to_vec(),
+            "acl",
+            b"root".to_vec(),
+            settings,
+        );
+        let space = Space::create(&dir, Options::default(), payload).unwrap();
+        let acl = space.acl_storage().unwrap();
+        acl.add_all([AclRecord::new("r2", "acl", 2, b"two".to_vec())])
+            .unwrap();
+        space.state_storage().unwrap().set_hash("h").unwrap();
+    }
+    let out = ok(&run(&["inspect", p(&dir)]));
+    assert!(
+        out.contains("create space 1, set hash 1, add ACL records 1)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("space          space.1 (whole: state, ACL list of 2 records)"),
+        "{out}"
+    );
+    let verified = ok(&run(&["verify", p(&dir)]));
+    assert!(verified.starts_with("ok "), "{verified}");
+    let bare = tmp.path().join("bare");
+    drop(Space::open(&bare, Options::default()).unwrap());
+    let out = ok(&run(&["inspect", p(&bare)]));
+    assert!(out.contains("space          bare"), "{out}");
 }
 
 #[test]

@@ -919,8 +919,8 @@ pub mod workload {
     use std::path::PathBuf;
 
     use spacestore::{
-        Cursor, Durability, Error, HeadEntry, HeadUpdate, Id, IterOptions, Options, Space,
-        StorageChange, TreeRoot,
+        AclRecord, Cursor, Durability, Error, HeadEntry, HeadUpdate, Id, IterOptions, Options,
+        Space, SpacePayload, State, StorageChange, TreeRoot,
     };
 
     use super::{Rng, SimFs};
@@ -992,6 +992,13 @@ pub mod workload {
         ResetCursor(u8),
         /// Deletes cursor `k{n}` (created before).
         DeleteCursor(u8),
+        /// Makes the space whole (`Space::create_space`): state, ACL root `acl`, settings tree
+        /// `settings`.
+        CreateSpace,
+        /// Adds `records` ACL records (1 or more) `a{n}`, each's order `n + 2`.
+        AddAcl(u8),
+        /// Sets the state's hash to `h{n}` (n counts events).
+        SetHash,
         /// `Space::checkpoint`.
         Checkpoint,
         /// `Space::sync`.
@@ -1024,7 +1031,19 @@ pub mod workload {
         let mut trees = vec![true]; // live?
         let mut entries = Vec::new(); // live?
         let mut cursors = [false; 2]; // live?
+        let mut whole = false;
         while out.len() < len {
+            if rng.chance(1, 10) {
+                out.push(match (whole, rng.below(2)) {
+                    (false, _) => {
+                        whole = true;
+                        Step::CreateSpace
+                    }
+                    (true, 0) => Step::AddAcl(1 + rng.below(2) as u8),
+                    (true, _) => Step::SetHash,
+                });
+                continue;
+            }
             let live: Vec<u8> = (0..trees.len() as u8)
                 .filter(|&t| trees[t as usize])
                 .collect();
@@ -1106,6 +1125,12 @@ pub mod workload {
         Cursor(String, u64),
         /// A named cursor was deleted.
         CursorDeleted(String),
+        /// The space was made whole.
+        Space,
+        /// ACL records were added (ids, in order; the last becomes the list's head).
+        Acl(Vec<String>),
+        /// The state's hash was set.
+        Hash(String),
     }
 
     /// A write that was attempted (one record, if it reached the log).
@@ -1145,6 +1170,7 @@ pub mod workload {
         pub durable_floor: usize,
         entries: usize,
         change_no: usize,
+        acl_no: usize,
     }
 
     impl Driver {
@@ -1166,6 +1192,7 @@ pub mod workload {
                 durable_floor: 0,
                 entries: 0,
                 change_no: 0,
+                acl_no: 0,
             }
         }
 
@@ -1180,6 +1207,7 @@ pub mod workload {
                 durable_floor: 0,
                 entries: 0,
                 change_no: 0,
+                acl_no: 0,
             }
         }
 
@@ -1310,6 +1338,45 @@ pub mod workload {
                         .delete_cursor(&name)
                         .map(|_| self.events[e].acked = true)
                 }
+                Step::CreateSpace => {
+                    let e = self.push(EventKind::Space);
+                    event = Some(e);
+                    let payload = SpacePayload::new(
+                        "space.1",
+                        b"header".to_vec(),
+                        "acl",
+                        b"acl root".to_vec(),
+                        TreeRoot::new("settings", b"settings root".to_vec()),
+                    );
+                    space
+                        .create_space(payload)
+                        .map(|()| self.events[e].acked = true)
+                }
+                Step::AddAcl(n) => {
+                    let base = self.acl_no;
+                    self.acl_no += *n as usize;
+                    let id = |k: usize| format!("a{k}");
+                    let ids: Vec<String> = (base..base + *n as usize).map(id).collect();
+                    let e = self.push(EventKind::Acl(ids.clone()));
+                    event = Some(e);
+                    let records = (base..base + *n as usize).map(|k| {
+                        let prev = if k == 0 { "acl".to_owned() } else { id(k - 1) };
+                        AclRecord::new(id(k), prev, k as u64 + 2, vec![k as u8; 30])
+                    });
+                    space
+                        .acl_storage()
+                        .and_then(|acl| acl.add_all(records))
+                        .map(|()| self.events[e].acked = true)
+                }
+                Step::SetHash => {
+                    let hash = format!("h{}", self.events.len());
+                    let e = self.push(EventKind::Hash(hash.clone()));
+                    event = Some(e);
+                    space
+                        .state_storage()
+                        .and_then(|state| state.set_hash(hash))
+                        .map(|()| self.events[e].acked = true)
+                }
                 Step::Checkpoint => space.checkpoint().map(|_| {
                     self.durable_floor = self.events.len();
                 }),
@@ -1359,6 +1426,10 @@ pub mod workload {
         pub trees: usize,
         /// The named cursors.
         pub cursors: Vec<(Id, u64)>,
+        /// A whole space's state.
+        pub state: Option<State>,
+        /// A whole space's ACL list, by order.
+        pub acl: Vec<AclRecord>,
     }
 
     /// What `space` shows.
@@ -1378,6 +1449,11 @@ pub mod workload {
             entries,
             trees: space.tree_count(),
             cursors: space.cursors(),
+            state: space.state_storage().ok().and_then(|s| s.get_state().ok()),
+            acl: space
+                .acl_storage()
+                .map(|acl| acl.collect_after_order(0))
+                .unwrap_or_default(),
         }
     }
 
@@ -1391,6 +1467,11 @@ pub mod workload {
         heads: BTreeMap<String, Vec<String>>,
         /// cursor name -> position
         cursors: BTreeMap<String, u64>,
+        /// Whether the space is whole, and its hash.
+        whole: bool,
+        hash: String,
+        /// The ACL list's record ids, by order.
+        acl: Vec<String>,
     }
 
     fn expected(events: &[Event], p: usize) -> Expected {
@@ -1423,6 +1504,19 @@ pub mod workload {
                 EventKind::CursorDeleted(name) => {
                     x.cursors.remove(name);
                 }
+                EventKind::Space => {
+                    x.whole = true;
+                    x.acl.push("acl".into());
+                    x.heads.insert("acl".into(), vec!["acl".into()]);
+                    x.trees.insert("settings".into(), true);
+                    x.heads.insert("settings".into(), vec!["settings".into()]);
+                }
+                EventKind::Acl(ids) => {
+                    x.acl.extend(ids.iter().cloned());
+                    x.heads
+                        .insert("acl".into(), vec![ids.last().unwrap().clone()]);
+                }
+                EventKind::Hash(hash) => x.hash = hash.clone(),
             }
         }
         x
@@ -1501,6 +1595,20 @@ pub mod workload {
             return Err(format!(
                 "cursors differ: seen {cursors:?}, expected {:?}",
                 x.cursors
+            ));
+        }
+        let state = d.state.as_ref().map(|s| s.new_hash.to_string());
+        let expected_state = x.whole.then(|| x.hash.clone());
+        if state != expected_state {
+            return Err(format!(
+                "states differ: seen hash {state:?}, expected {expected_state:?}"
+            ));
+        }
+        let acl: Vec<String> = d.acl.iter().map(|r| r.id.to_string()).collect();
+        if acl != x.acl {
+            return Err(format!(
+                "ACL lists differ: seen {acl:?}, expected {:?}",
+                x.acl
             ));
         }
         Ok(())
