@@ -56,6 +56,7 @@ mod replay;
 mod report;
 mod space;
 mod state;
+mod store;
 mod sync;
 mod trace;
 mod tree;
@@ -75,6 +76,7 @@ pub use payload::SpacePayload;
 pub use report::{RecoveryReport, Repair, TornTail};
 pub use space::{LogStats, Space};
 pub use state::{State, StateObserver, StateStorage};
+pub use store::Store;
 pub use tree::{AddOutcome, TreeStorage};
 pub use wal::{CheckpointStats, FileSystem, FsyncFailed, LogFile, Refusal, StdFileSystem};
 

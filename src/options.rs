@@ -77,6 +77,10 @@ pub struct Options {
     /// [`crate::Error::BatchTooLarge`] before it takes a seq. At most about 4 GiB (a frame's
     /// length is a u32); 256 MiB by default.
     pub max_batch_bytes: u64,
+    /// A [`crate::Store`]: how many of its spaces may be open at once; past it, the least
+    /// recently used ones that no handle holds are closed (and reopened on their next use).
+    /// 64 by default.
+    pub max_open_spaces: usize,
     /// The file system under the log.
     pub fs: Arc<dyn FileSystem>,
 }
@@ -96,6 +100,7 @@ impl Default for Options {
             background_checkpoints: true,
             bytes_per_sync: Some(1 << 20),
             max_batch_bytes: DEFAULT_MAX_BATCH_BYTES,
+            max_open_spaces: 64,
             fs: Arc::new(StdFileSystem),
         }
     }
@@ -113,6 +118,7 @@ impl std::fmt::Debug for Options {
             .field("background_checkpoints", &self.background_checkpoints)
             .field("bytes_per_sync", &self.bytes_per_sync)
             .field("max_batch_bytes", &self.max_batch_bytes)
+            .field("max_open_spaces", &self.max_open_spaces)
             .finish_non_exhaustive()
     }
 }
@@ -120,6 +126,12 @@ impl std::fmt::Debug for Options {
 impl Options {
     /// The highest [`Options::max_batch_bytes`]: what a frame's length field can hold.
     pub const MAX_BATCH_BYTES_LIMIT: u64 = crate::wal::frame::MAX_PAYLOAD;
+
+    /// Sets how many spaces of a [`crate::Store`] may be open at once (at least 1).
+    pub fn max_open_spaces(mut self, spaces: usize) -> Self {
+        self.max_open_spaces = spaces.max(1);
+        self
+    }
 
     /// Sets the durability.
     pub fn durability(mut self, durability: Durability) -> Self {

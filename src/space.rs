@@ -241,6 +241,12 @@ impl Space {
         Ok(())
     }
 
+    /// Whether a handle other than this one holds the space (a `Space`, a tree, head, state or
+    /// ACL storage, a cursor): a store closes only spaces nobody holds.
+    pub(crate) fn in_use(&self) -> bool {
+        Arc::strong_count(&self.commit) > 1
+    }
+
     /// The space's id: its header's, for a whole space; `None` for a bare one.
     pub fn id(&self) -> Option<Id> {
         self.commit.memory().state.get().map(|s| s.space_id)

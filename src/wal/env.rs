@@ -58,6 +58,16 @@ pub trait FileSystem: Send + Sync + 'static {
     /// Takes the exclusive lock of the directory, held until the returned guard is dropped.
     /// Fails with [`io::ErrorKind::WouldBlock`] when someone else holds it.
     fn lock_dir(&self, dir: &Path) -> io::Result<Box<dyn Send + Sync>>;
+    /// The names of the directories in `dir` (a [`crate::Store`]'s spaces). By default
+    /// unsupported: a file system that does not implement it cannot hold a store.
+    fn list_dirs(&self, _dir: &Path) -> io::Result<Vec<String>> {
+        Err(io::ErrorKind::Unsupported.into())
+    }
+    /// Removes an empty directory (a deleted space's, once its files are removed). By default
+    /// unsupported.
+    fn remove_dir(&self, _dir: &Path) -> io::Result<()> {
+        Err(io::ErrorKind::Unsupported.into())
+    }
 }
 
 /// The mark of an error from [`LogFile::append`] whose append had to make the file durable
@@ -288,6 +298,23 @@ impl FileSystem for StdFileSystem {
 
     fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
         std::fs::create_dir_all(dir)
+    }
+
+    fn list_dirs(&self, dir: &Path) -> io::Result<Vec<String>> {
+        let mut names = Vec::new();
+        for entry in std::fs::read_dir(dir)? {
+            let entry = entry?;
+            if entry.file_type()?.is_dir() {
+                if let Some(name) = entry.file_name().to_str() {
+                    names.push(name.to_owned());
+                }
+            }
+        }
+        Ok(names)
+    }
+
+    fn remove_dir(&self, dir: &Path) -> io::Result<()> {
+        std::fs::remove_dir(dir)
     }
 
     fn lock_dir(&self, dir: &Path) -> io::Result<Box<dyn Send + Sync>> {

@@ -1,0 +1,326 @@
+//! [`Store`]: many spaces in one directory (Go's `SpaceStorageProvider`), each opened on first
+//! use, shared while open, and closed again when too many are open.
+
+mod cache;
+mod names;
+
+use std::collections::BTreeMap;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use cache::OpenSpaces;
+
+use crate::sync::{lock, Mutex};
+use crate::{Error, Id, Options, Result, Space, SpacePayload};
+
+/// Many spaces in one directory (Go's `SpaceStorageProvider`), or in memory.
+///
+/// A store on disk holds one space directory per space (DESIGN.md, "Many spaces in one
+/// store") and one lock for the whole directory, besides each space's own. [`Store::space`]
+/// opens a space on its first use (replaying its log once) and hands out the same handle while
+/// it is open; at most [`Options::max_open_spaces`] are kept open: past that, the least recently
+/// used ones that no handle holds are closed cleanly, and reopened on their next use. A space
+/// whose handles are held stays open, so a caller never sees a space closed under it.
+///
+/// `Store` is a cheap handle: clone it to share it between threads.
+///
+/// ```
+/// use spacestore::{Options, SpacePayload, Store, TreeRoot};
+/// let dir = tempfile::tempdir()?;
+/// let payload = |id: &str| SpacePayload::new(id, b"header".to_vec(), "acl", b"acl".to_vec(),
+///     TreeRoot::new("settings", b"settings".to_vec()));
+/// {
+///     let store = Store::open(dir.path(), Options::default())?;
+///     store.create_space(payload("one.1"))?;
+///     store.create_space(payload("two.1"))?;
+/// }
+/// let store = Store::open(dir.path(), Options::default())?;
+/// assert_eq!(store.space_ids()?, ["one.1", "two.1"]);
+/// assert_eq!(store.space("two.1")?.id().as_deref(), Some("two.1"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// `None`: an in-memory store.
+    root: Option<PathBuf>,
+    options: Options,
+    /// Held while the store is open (`None` in memory).
+    _lock: Option<Box<dyn Send + Sync>>,
+    /// The open spaces (on disk) or every space (in memory), under one lock: opening,
+    /// creating, closing and deleting a space happen one at a time.
+    spaces: Mutex<Spaces>,
+}
+
+enum Spaces {
+    OnDisk(OpenSpaces),
+    InMemory(BTreeMap<Id, Space>),
+}
+
+fn io_error(context: &'static str) -> impl FnOnce(io::Error) -> Error {
+    move |source| Error::Io { context, source }
+}
+
+impl Store {
+    /// Opens the store in `root`, creating the directory when there is none: takes the store's
+    /// lock ([`Error::Locked`] when another `Store` holds it) and removes what an unfinished
+    /// creation or deletion left. No space is opened yet. `options` is how each space is opened.
+    ///
+    /// # Errors
+    /// [`Error::Locked`]; [`Error::Io`] when the directory cannot be made, locked or listed
+    /// (also when `options`' file system does not support directories of directories).
+    pub fn open(root: impl AsRef<Path>, options: Options) -> Result<Store> {
+        let root = root.as_ref().to_path_buf();
+        let fs = Arc::clone(&options.fs);
+        let spaces = names::spaces_dir(&root);
+        fs.create_dir_all(&spaces)
+            .map_err(io_error("creating the store directory"))?;
+        let lock = fs.lock_dir(&root).map_err(|e| match e.kind() {
+            io::ErrorKind::WouldBlock => Error::Locked(root.clone()),
+            _ => Error::Io {
+                context: "locking the store directory",
+                source: e,
+            },
+        })?;
+        let store = Store {
+            inner: Arc::new(Inner {
+                root: Some(root),
+                options,
+                _lock: Some(lock),
+                spaces: Mutex::new(Spaces::OnDisk(OpenSpaces::default())),
+            }),
+        };
+        let names = fs
+            .list_dirs(&spaces)
+            .map_err(io_error("listing the store's spaces"))?;
+        for name in names.iter().filter(|n| names::is_leftover(n)) {
+            store.remove_space_dir(&spaces.join(name))?;
+        }
+        Ok(store)
+    }
+
+    /// A store with no files: every space is [`Space::in_memory`] and lives until it is
+    /// deleted or the store's last handle is dropped (no space is ever closed to save
+    /// memory: that would lose it).
+    pub fn in_memory() -> Store {
+        Store {
+            inner: Arc::new(Inner {
+                root: None,
+                options: Options::default(),
+                _lock: None,
+                spaces: Mutex::new(Spaces::InMemory(BTreeMap::new())),
+            }),
+        }
+    }
+
+    /// The store's directory (`None` in memory).
+    pub fn root(&self) -> Option<&Path> {
+        self.inner.root.as_deref()
+    }
+
+    /// Creates a whole space from `payload` (Go's `CreateSpaceStorage`) and returns it, open.
+    /// On disk the space is written in a directory of its own under a temporary name, closed
+    /// (its log synced) and then renamed into place: a space is in the store whole or not at
+    /// all, also after a crash in the middle.
+    ///
+    /// # Errors
+    /// [`Error::SpaceExists`]; [`Error::IncorrectSpaceHeader`] ([`SpacePayload::validate`]);
+    /// [`Error::Io`].
+    pub fn create_space(&self, payload: SpacePayload) -> Result<Space> {
+        payload.validate()?;
+        let id = payload.space_id.clone();
+        let mut spaces = lock(&self.inner.spaces);
+        let open = match &mut *spaces {
+            Spaces::InMemory(all) => {
+                if all.contains_key(&id) {
+                    return Err(Error::SpaceExists(id));
+                }
+                let space = Space::create_in_memory(payload)?;
+                all.insert(id, space.clone());
+                return Ok(space);
+            }
+            Spaces::OnDisk(open) => open,
+        };
+        let name = names::dir_name(&id);
+        let dir = self.space_dir(&name);
+        if self.dir_exists(&dir) {
+            return Err(Error::SpaceExists(id));
+        }
+        let tmp = self.spaces_dir().join(names::creating(&name));
+        if self.dir_exists(&tmp) {
+            self.remove_space_dir(&tmp)?;
+        }
+        let created = Space::create(&tmp, self.inner.options.clone(), payload)?;
+        // Durable before it is renamed into place, whatever the durability.
+        created.sync()?;
+        drop(created);
+        let fs = &self.inner.options.fs;
+        fs.rename(&tmp, &dir)
+            .map_err(io_error("renaming a new space into place"))?;
+        fs.sync_dir(&self.spaces_dir())
+            .map_err(io_error("syncing the store's directory"))?;
+        self.open_in(open, id, &dir)
+    }
+
+    /// The space `id`, opened (its log replayed) on its first use and shared while open (Go's
+    /// `WaitSpaceStorage`).
+    ///
+    /// # Errors
+    /// [`Error::SpaceMissing`] when the store has no such space; what [`Space::open`] can fail
+    /// with (a space another process holds: [`Error::Locked`]).
+    pub fn space(&self, id: &str) -> Result<Space> {
+        let mut spaces = lock(&self.inner.spaces);
+        let missing = || Error::SpaceMissing(id.to_owned());
+        let open = match &mut *spaces {
+            Spaces::InMemory(all) => return all.get(id).cloned().ok_or_else(missing),
+            Spaces::OnDisk(open) => open,
+        };
+        if let Some(space) = open.get(id) {
+            // Spaces held past the limit when they were opened may be idle now.
+            let max = self.inner.options.max_open_spaces;
+            if open.len() > max {
+                drop(open.evict_to(max));
+            }
+            return Ok(space);
+        }
+        let dir = self.space_dir(&names::dir_name(id));
+        if !self.dir_exists(&dir) {
+            return Err(missing());
+        }
+        self.open_in(open, Id::from(id), &dir)
+    }
+
+    /// Opens the space in `dir` into `open`, first closing the least recently used idle ones
+    /// past the limit.
+    fn open_in(&self, open: &mut OpenSpaces, id: Id, dir: &Path) -> Result<Space> {
+        let keep = self.inner.options.max_open_spaces.saturating_sub(1);
+        drop(open.evict_to(keep));
+        let space = Space::open_existing(dir, self.inner.options.clone())?;
+        open.insert(id, space.clone());
+        Ok(space)
+    }
+
+    /// Whether the store holds space `id` (Go's `SpaceExists`).
+    pub fn space_exists(&self, id: &str) -> bool {
+        match &*lock(&self.inner.spaces) {
+            Spaces::InMemory(all) => all.contains_key(id),
+            Spaces::OnDisk(_) => self.dir_exists(&self.space_dir(&names::dir_name(id))),
+        }
+    }
+
+    /// The ids of every space of the store, sorted.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the directory cannot be listed.
+    pub fn space_ids(&self) -> Result<Vec<Id>> {
+        let spaces = lock(&self.inner.spaces);
+        if let Spaces::InMemory(all) = &*spaces {
+            return Ok(all.keys().cloned().collect());
+        }
+        let names = self
+            .inner
+            .options
+            .fs
+            .list_dirs(&self.spaces_dir())
+            .map_err(io_error("listing the store's spaces"))?;
+        let mut ids: Vec<Id> = names
+            .iter()
+            .filter_map(|n| names::id_of(n))
+            .map(Id::from)
+            .collect();
+        ids.sort_unstable();
+        Ok(ids)
+    }
+
+    /// How many spaces are open now (on disk: at most [`Options::max_open_spaces`], unless
+    /// more are held by handles; in memory: all of them).
+    pub fn open_spaces(&self) -> usize {
+        match &*lock(&self.inner.spaces) {
+            Spaces::InMemory(all) => all.len(),
+            Spaces::OnDisk(open) => open.len(),
+        }
+    }
+
+    /// Deletes space `id`: closes it and removes its directory (renamed aside first, so a crash
+    /// in the middle leaves no half space: the next open removes the rest).
+    ///
+    /// # Errors
+    /// [`Error::SpaceMissing`]; [`Error::Locked`] while a handle to the space is held (here or
+    /// in another process); [`Error::Io`].
+    pub fn delete_space(&self, id: &str) -> Result<()> {
+        let mut spaces = lock(&self.inner.spaces);
+        let open = match &mut *spaces {
+            Spaces::InMemory(all) => {
+                return match all.remove(id) {
+                    Some(_) => Ok(()),
+                    None => Err(Error::SpaceMissing(id.to_owned())),
+                };
+            }
+            Spaces::OnDisk(open) => open,
+        };
+        let name = names::dir_name(id);
+        let dir = self.space_dir(&name);
+        if !self.dir_exists(&dir) {
+            return Err(Error::SpaceMissing(id.to_owned()));
+        }
+        if let Some(space) = open.remove(id) {
+            if space.in_use() {
+                open.insert(Id::from(id), space);
+                return Err(Error::Locked(dir));
+            }
+        }
+        let fs = &self.inner.options.fs;
+        // Nobody else (another process's `Space::open` of the directory) holds it either.
+        let guard = fs.lock_dir(&dir).map_err(|e| match e.kind() {
+            io::ErrorKind::WouldBlock => Error::Locked(dir.clone()),
+            _ => Error::Io {
+                context: "locking a space to delete it",
+                source: e,
+            },
+        })?;
+        drop(guard);
+        let aside = self.spaces_dir().join(names::deleting(&name));
+        fs.rename(&dir, &aside)
+            .map_err(io_error("moving a deleted space aside"))?;
+        fs.sync_dir(&self.spaces_dir())
+            .map_err(io_error("syncing the store's directory"))?;
+        self.remove_space_dir(&aside)
+    }
+
+    fn spaces_dir(&self) -> PathBuf {
+        names::spaces_dir(self.inner.root.as_deref().unwrap_or(Path::new("")))
+    }
+
+    fn space_dir(&self, name: &str) -> PathBuf {
+        self.spaces_dir().join(name)
+    }
+
+    fn dir_exists(&self, dir: &Path) -> bool {
+        self.inner.options.fs.list(dir).is_ok()
+    }
+
+    /// Removes a space directory that nothing holds: its files, then itself.
+    fn remove_space_dir(&self, dir: &Path) -> Result<()> {
+        let fs = &self.inner.options.fs;
+        let files = fs.list(dir).map_err(io_error("listing a removed space"))?;
+        for name in files {
+            fs.remove(&dir.join(name))
+                .map_err(io_error("removing a file of a removed space"))?;
+        }
+        fs.remove_dir(dir)
+            .map_err(io_error("removing a removed space's directory"))
+    }
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("root", &self.inner.root)
+            .field("open_spaces", &self.open_spaces())
+            .finish()
+    }
+}

@@ -1,0 +1,256 @@
+//! Many spaces in one store (Go's `SpaceStorageProvider`): creating, opening lazily, sharing,
+//! closing the least recently used past `max_open_spaces`, deleting, and the locks.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use common::*;
+use spacestore::{Error, Options, Space, Store};
+
+fn store(dir: &std::path::Path, max_open: usize) -> Store {
+    Store::open(dir, Options::default().max_open_spaces(max_open)).unwrap()
+}
+
+fn fill(space: &Space, n: usize) {
+    let tree = space.create_tree_storage(root("t")).unwrap();
+    for i in 0..n {
+        let id = format!("c{i}");
+        tree.add_all(vec![change(&id, &format!("{i:04}"))], [id.as_str()], "t")
+            .unwrap();
+    }
+}
+
+#[test]
+fn a_created_space_is_whole_open_and_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path(), 4);
+    let space = store.create_space(space_payload("one.1")).unwrap();
+    assert_eq!(space.id().as_deref(), Some("one.1"));
+    assert!(space.acl_storage().unwrap().has("acl"));
+    assert!(store.space_exists("one.1"));
+    assert_eq!(store.space_ids().unwrap(), ["one.1"]);
+}
+
+#[test]
+fn create_space_twice_is_space_exists() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path(), 4);
+    store.create_space(space_payload("one.1")).unwrap();
+    let again = store.create_space(space_payload("one.1"));
+    assert!(matches!(again, Err(Error::SpaceExists(id)) if id == "one.1"));
+}
+
+#[test]
+fn an_unknown_space_is_space_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path(), 4);
+    assert!(matches!(store.space("none.1"), Err(Error::SpaceMissing(_))));
+    assert!(!store.space_exists("none.1"));
+    assert!(matches!(
+        store.delete_space("none.1"),
+        Err(Error::SpaceMissing(_))
+    ));
+}
+
+#[test]
+fn spaces_survive_a_reopen_of_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = store(dir.path(), 4);
+        for id in ["a.1", "b.1"] {
+            fill(&store.create_space(space_payload(id)).unwrap(), 3);
+        }
+    }
+    let store = store(dir.path(), 4);
+    assert_eq!(store.space_ids().unwrap(), ["a.1", "b.1"]);
+    let b = store.space("b.1").unwrap();
+    assert_eq!(b.collect_changes_after_add_seq(0).len(), 3);
+    assert_eq!(b.add_seq(), 3);
+}
+
+#[test]
+fn space_hands_out_one_shared_handle_while_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path(), 4);
+    store.create_space(space_payload("a.1")).unwrap();
+    let first = store.space("a.1").unwrap();
+    let second = store.space("a.1").unwrap();
+    fill(&first, 2);
+    assert_eq!(second.add_seq(), 2, "the same space, not a second open");
+    assert_eq!(first.incarnation(), second.incarnation());
+}
+
+/// Whether the store holds space `id` open: a second open of its directory is then locked.
+fn held_open(dir: &std::path::Path, id: &str) -> bool {
+    let opened = Space::open_existing(dir.join("spaces").join(id), Options::default());
+    match opened {
+        Err(Error::Locked(_)) => true,
+        Ok(_) => false,
+        Err(e) => panic!("{id}: {e}"),
+    }
+}
+
+#[test]
+fn past_max_open_spaces_the_least_recently_used_idle_space_is_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path(), 2);
+    for id in ["a.1", "b.1", "c.1"] {
+        fill(&store.create_space(space_payload(id)).unwrap(), 2);
+    }
+    assert_eq!(store.open_spaces(), 2);
+    let open = |id| held_open(dir.path(), id);
+    assert_eq!((open("a.1"), open("b.1"), open("c.1")), (false, true, true));
+    // "b" used after "c": opening "a" again closes "c", and "a" has its data.
+    drop(store.space("b.1").unwrap());
+    let a = store.space("a.1").unwrap();
+    assert_eq!(a.collect_changes_after_add_seq(0).len(), 2);
+    assert_eq!(store.open_spaces(), 2);
+    drop(a);
+    assert_eq!((open("a.1"), open("b.1"), open("c.1")), (true, true, false));
+}
+
+#[test]
+fn a_space_whose_handle_is_held_is_never_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path(), 2);
+    let held: Vec<Space> = ["a.1", "b.1", "c.1"]
+        .iter()
+        .map(|id| store.create_space(space_payload(id)).unwrap())
+        .collect();
+    assert_eq!(store.open_spaces(), 3, "all three are held");
+    for space in &held {
+        fill(space, 1);
+    }
+    drop(held);
+    store.space("a.1").unwrap();
+    assert!(store.open_spaces() <= 2);
+}
+
+#[test]
+fn delete_space_removes_it_and_its_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path(), 4);
+    fill(&store.create_space(space_payload("a.1")).unwrap(), 2);
+    store.create_space(space_payload("b.1")).unwrap();
+    store.delete_space("a.1").unwrap();
+    assert!(!store.space_exists("a.1"));
+    assert_eq!(store.space_ids().unwrap(), ["b.1"]);
+    assert!(!dir.path().join("spaces/a.1").exists());
+    // The id can be used again, for a new space.
+    let again = store.create_space(space_payload("a.1")).unwrap();
+    assert_eq!(again.add_seq(), 0);
+}
+
+#[test]
+fn delete_space_while_a_handle_is_held_is_locked() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path(), 4);
+    let space = store.create_space(space_payload("a.1")).unwrap();
+    assert!(matches!(store.delete_space("a.1"), Err(Error::Locked(_))));
+    assert!(store.space_exists("a.1"));
+    drop(space);
+    store.delete_space("a.1").unwrap();
+}
+
+#[test]
+fn a_second_store_on_the_same_directory_is_locked() {
+    let dir = tempfile::tempdir().unwrap();
+    let _store = store(dir.path(), 4);
+    let second = Store::open(dir.path(), Options::default());
+    assert!(matches!(second, Err(Error::Locked(_))));
+}
+
+#[test]
+fn leftovers_of_an_unfinished_creation_are_removed_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let half = dir.path().join("spaces/.creating-a.1");
+    std::fs::create_dir_all(&half).unwrap();
+    std::fs::write(half.join("00000000000000000001.wal"), b"half").unwrap();
+    let store = store(dir.path(), 4);
+    assert!(!half.exists());
+    assert!(store.space_ids().unwrap().is_empty());
+    store.create_space(space_payload("a.1")).unwrap();
+}
+
+#[test]
+fn ids_that_are_not_plain_file_names_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = store(dir.path(), 4);
+        store.create_space(space_payload("a/b.1")).unwrap();
+    }
+    let store = store(dir.path(), 4);
+    assert_eq!(store.space_ids().unwrap(), ["a/b.1"]);
+    assert_eq!(store.space("a/b.1").unwrap().id().as_deref(), Some("a/b.1"));
+}
+
+#[test]
+fn an_in_memory_store_creates_lists_and_deletes_spaces() {
+    let store = Store::in_memory();
+    fill(&store.create_space(space_payload("a.1")).unwrap(), 2);
+    store.create_space(space_payload("b.1")).unwrap();
+    assert!(matches!(
+        store.create_space(space_payload("a.1")),
+        Err(Error::SpaceExists(_))
+    ));
+    assert_eq!(store.space("a.1").unwrap().add_seq(), 2);
+    assert_eq!(store.space_ids().unwrap(), ["a.1", "b.1"]);
+    store.delete_space("a.1").unwrap();
+    assert!(matches!(store.space("a.1"), Err(Error::SpaceMissing(_))));
+}
+
+/// 4 threads write to random spaces of 12 through a store that keeps 3 open: every space ends
+/// with exactly the batches written to it, whatever was closed and reopened in between.
+#[test]
+fn four_threads_on_random_spaces_through_the_lru_lose_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path(), 3);
+    let ids: Vec<String> = (0..12).map(|i| format!("s{i}.1")).collect();
+    for id in &ids {
+        let space = store.create_space(space_payload(id)).unwrap();
+        space.create_tree_storage(root("t")).unwrap();
+    }
+    let ids = Arc::new(ids);
+    let threads: Vec<_> = (0..4u64)
+        .map(|t| {
+            let store = store.clone();
+            let ids = Arc::clone(&ids);
+            std::thread::spawn(move || {
+                let mut rng = t * 7919 + 17;
+                let mut written: BTreeMap<String, u64> = BTreeMap::new();
+                for i in 0..150 {
+                    rng ^= rng << 13;
+                    rng ^= rng >> 7;
+                    rng ^= rng << 17;
+                    let id = &ids[(rng % ids.len() as u64) as usize];
+                    let space = store.space(id).unwrap();
+                    let tree = space.tree_storage("t").unwrap();
+                    let c = format!("{t}-{i}");
+                    tree.add_all(vec![change(&c, &c)], [c.as_str()], "t")
+                        .unwrap();
+                    *written.entry(id.clone()).or_default() += 1;
+                }
+                written
+            })
+        })
+        .collect();
+    let mut total: BTreeMap<String, u64> = BTreeMap::new();
+    for t in threads {
+        for (id, n) in t.join().unwrap() {
+            *total.entry(id).or_default() += n;
+        }
+    }
+    assert_eq!(total.values().sum::<u64>(), 600);
+    for id in ids.iter() {
+        let space = store.space(id).unwrap();
+        let expected = total.get(id).copied().unwrap_or(0);
+        assert_eq!(
+            space.collect_changes_after_add_seq(0).len() as u64,
+            expected,
+            "{id}"
+        );
+    }
+    assert!(store.open_spaces() <= 3);
+}
