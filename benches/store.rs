@@ -96,7 +96,9 @@ fn main() {
     let base = std::env::var_os("SPACESTORE_BENCH_DIR").map_or_else(std::env::temp_dir, Into::into);
     let dir = tempfile::tempdir_in(base).expect("temp dir");
     let options = || Options::default().max_open_spaces(max_open);
-    println!("{spaces} spaces x {changes} changes of 256 B (batches of 10), at most {max_open} open");
+    println!(
+        "{spaces} spaces x {changes} changes of 256 B (batches of 10), at most {max_open} open"
+    );
     report("start", 0);
 
     let started = Instant::now();
@@ -139,14 +141,17 @@ fn main() {
     };
 
     let all_open = {
-        let store = Store::open(dir.path(), Options::default().max_open_spaces(spaces))
-            .expect("store");
+        let store =
+            Store::open(dir.path(), Options::default().max_open_spaces(spaces)).expect("store");
         let mut sizes = BTreeMap::new();
         for i in 0..spaces {
             let space = store.space(&id(i)).expect("open");
             sizes.insert(i, space.change_count());
         }
-        assert!(sizes.values().all(|&n| n == changes + 2), "every space readable");
+        assert!(
+            sizes.values().all(|&n| n == changes + 2),
+            "every space readable"
+        );
         report("every space open", store.open_spaces())
     };
     println!(

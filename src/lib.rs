@@ -88,6 +88,7 @@ pub use wal::{CheckpointStats, FileSystem, FsyncFailed, LogFile, Refusal, StdFil
 #[doc(hidden)]
 pub mod internals {
     pub use crate::inspect::{scan, FrameCounts, OtherFile, Problem, Scan, SegmentInfo};
+    pub use crate::store::names::{is_leftover, spaces_dir};
     pub use crate::wal::{format, frame};
 }
 

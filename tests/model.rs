@@ -5,6 +5,12 @@
 //! space, of each tree handle and of the head storage are compared, and so is what a head
 //! observer was told.
 //!
+//! The model also covers a whole space: `create_space` from a payload (valid, or one that
+//! `validate` refuses; the settings root checked and created as any tree, the ACL list's head
+//! entry sharing the head storage's ids), the state storage (every field of its state, the hash
+//! `set_hash` sets and what a hash observer is told) and the ACL list (`add_all`'s checks, its
+//! head in the head storage, every read by id and by order). A bare space has neither.
+//!
 //! Where the port deliberately differs from Go (DESIGN.md, "Deviations from Go") the model
 //! follows the port: a write to a deleted tree is `TreeDeleted` and takes no seq, `get` on a
 //! deferred storage finds only the root, observers hear only committed changes,
@@ -17,8 +23,9 @@
 //!   directory (`Buffered` or `Sync`; default segments without automatic checkpoints, or
 //!   512-byte segments with automatic checkpoints), plus reopening the directory (a clean close,
 //!   then every tree handle opened again by id; deferred handles that never wrote are gone and
-//!   observers are registered again), `checkpoint`, and `open_read_only` next to the open space.
-//!   Every read is compared after each of them. Between reopens the counter is exact; across a
+//!   observers, of heads and of the hash, are registered again), `checkpoint`, and
+//!   `open_read_only` next to the open space. Every read (the state and the ACL list included)
+//!   is compared after each of them. Between reopens the counter is exact; across a
 //!   reopen it may jump, so the model checks that it restarts at or above every seq handed out
 //!   before and that no later batch takes one of those again. Every case ends with a reopen.
 //!
@@ -35,8 +42,8 @@ use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::TestCaseError;
 use spacestore::{
-    AddOutcome, DeletedStatus, Durability, Error, HeadEntry, HeadUpdate, Id, IterOptions,
-    ObserverGuard, Options, Space, StorageChange, TreeRoot, TreeStorage,
+    AclRecord, AddOutcome, DeletedStatus, Durability, Error, HeadEntry, HeadUpdate, Id,
+    IterOptions, ObserverGuard, Options, Space, SpacePayload, StorageChange, TreeRoot, TreeStorage,
 };
 
 /// The id alphabet, shared by tree ids and change ids so that they collide: tree ids come from
@@ -54,6 +61,27 @@ const ORDERS: [&str; 9] = ["", "1", "2", "3", "4", "5", "6", "7", "8"];
 const ROOT_ORDERS: [&str; 3] = ["", "", "3"];
 /// Order ids to query `get_after_order` with (between and around the ones used).
 const ORDER_PROBES: [&str; 6] = ["", "0", "2", "35", "8", "9"];
+/// Space ids a payload may take, and whether `validate` accepts each (`<cid>.<base-36 key>`).
+const SPACE_IDS: [(&str, bool); 8] = [
+    ("space.1", true),
+    ("other.2k", true),
+    ("x.zz", true),
+    ("space", false),
+    (".1", false),
+    ("space.", false),
+    ("space.A1", false),
+    ("space.1.2", false),
+];
+/// The ACL list's id (its root record's) comes from the first `ENTRY_IDS` of `IDS`, so that its
+/// head entry is sometimes a tree's or another entry's; the ids of the records added later come
+/// from the first `ACL_IDS`, so that they clash with the root and with each other.
+const ACL_IDS: usize = 8;
+/// ACL record orders are `0..=ACL_ORDER_MAX` (the root's is 1), so that they clash.
+const ACL_ORDER_MAX: u64 = 6;
+/// Orders to query the ACL list with.
+const ACL_ORDER_PROBES: [u64; 7] = [0, 1, 2, 3, 5, 9, u64::MAX];
+/// Hashes `set_hash` sets; "" is also the hash of a new space.
+const HASHES: [&str; 4] = ["", "h1", "h2", "h3"];
 /// Cases of the durability test when `PROPTEST_CASES` is not set (each opens files and syncs).
 const DURABLE_CASES: u32 = 96;
 /// Operations per case of the durability test, at most (one less).
@@ -149,6 +177,44 @@ enum MErr {
     EntryNotFound(String),
     TreeDeleted(String),
     AddSeqExhausted,
+    SpaceExists(String),
+    SpaceMissing,
+    IncorrectSpaceHeader,
+    AclRecordExists(String),
+    AclOrderInUse(String, u64),
+    AclRecordNotFound(String),
+}
+
+/// The state of a whole space.
+#[derive(Clone, Debug)]
+struct MState {
+    space_id: String,
+    acl_id: String,
+    settings_id: String,
+    header: Vec<u8>,
+    hash: String,
+}
+
+/// One record of the ACL list.
+#[derive(Clone, Debug)]
+struct MAcl {
+    id: String,
+    prev_id: String,
+    order: u64,
+    raw: Vec<u8>,
+    size: u64,
+}
+
+/// What a space is made whole from.
+#[derive(Clone, Debug)]
+struct MPayload {
+    space_id: String,
+    /// Whether the space id has the form `validate` accepts.
+    id_valid: bool,
+    header: Vec<u8>,
+    acl_id: String,
+    acl_root: Vec<u8>,
+    settings: MRoot,
 }
 
 /// A change as a caller hands it to `add_all`.
@@ -174,6 +240,12 @@ struct Model {
     /// What head observers were told since the last check: (entry id, entry after the change),
     /// one per effective change of an entry.
     notified: Vec<(String, MEntry)>,
+    /// The state, once the space is whole.
+    state: Option<MState>,
+    /// The ACL list's records, in the order they were added (the root first).
+    acl: Vec<MAcl>,
+    /// What hash observers were told since the last check.
+    hashes_told: Vec<String>,
 }
 
 impl Model {
@@ -383,6 +455,99 @@ impl Model {
         Ok(())
     }
 
+    /// Go's `spacestorage.Create` on this store: the payload's checks, then the state, the ACL
+    /// list's root with its head entry, and the settings tree as `create_tree_storage` makes it.
+    fn create_space(&mut self, p: &MPayload) -> Result<(), MErr> {
+        let parts_missing = p.header.is_empty()
+            || p.acl_id.is_empty()
+            || p.acl_root.is_empty()
+            || p.settings.id.is_empty()
+            || p.settings.raw.is_empty();
+        if !p.id_valid || parts_missing || p.acl_id == p.settings.id {
+            return Err(MErr::IncorrectSpaceHeader);
+        }
+        if self.state.is_some() {
+            return Err(MErr::SpaceExists(p.space_id.clone()));
+        }
+        self.creation_check(&p.settings)?;
+        self.state = Some(MState {
+            space_id: p.space_id.clone(),
+            acl_id: p.acl_id.clone(),
+            settings_id: p.settings.id.clone(),
+            header: p.header.clone(),
+            hash: String::new(),
+        });
+        self.acl = vec![MAcl {
+            id: p.acl_id.clone(),
+            prev_id: String::new(),
+            order: 1,
+            raw: p.acl_root.clone(),
+            size: p.acl_root.len() as u64,
+        }];
+        self.upsert(MUpdate {
+            id: p.acl_id.clone(),
+            heads: Some(vec![p.acl_id.clone()]),
+            ..MUpdate::default()
+        });
+        self.create(&p.settings);
+        Ok(())
+    }
+
+    /// `StateStorage::set_hash`: observers hear of a hash only when it differs from the stored
+    /// one.
+    fn set_hash(&mut self, hash: &str) -> Result<(), MErr> {
+        let state = self.state.as_mut().ok_or(MErr::SpaceMissing)?;
+        if state.hash != hash {
+            state.hash = hash.to_string();
+            self.hashes_told.push(hash.to_string());
+        }
+        Ok(())
+    }
+
+    /// `AclStorage::add_all`: every record's id and order are new (in the list and in the
+    /// call), or nothing is kept; the head entry's heads become the last record given.
+    fn add_acl(&mut self, records: &[MAcl]) -> Result<(), MErr> {
+        let acl_id = self
+            .state
+            .as_ref()
+            .ok_or(MErr::SpaceMissing)?
+            .acl_id
+            .clone();
+        let Some(last) = records.last() else {
+            return Ok(());
+        };
+        for (k, r) in records.iter().enumerate() {
+            let mut before = self.acl.iter().chain(&records[..k]);
+            if before.clone().any(|x| x.id == r.id) {
+                return Err(MErr::AclRecordExists(r.id.clone()));
+            }
+            if before.any(|x| x.order == r.order) {
+                return Err(MErr::AclOrderInUse(r.id.clone(), r.order));
+            }
+        }
+        let head = last.id.clone();
+        self.acl.extend(records.iter().cloned());
+        self.upsert(MUpdate {
+            id: acl_id,
+            heads: Some(vec![head]),
+            ..MUpdate::default()
+        });
+        Ok(())
+    }
+
+    /// The ACL list's head: the head entry's one head, "" when it has none or several.
+    fn acl_head(&self) -> Result<String, MErr> {
+        let acl_id = &self.state.as_ref().ok_or(MErr::SpaceMissing)?.acl_id;
+        let e = self
+            .entries
+            .get(acl_id)
+            .ok_or_else(|| MErr::EntryNotFound(acl_id.clone()))?;
+        Ok(match e.heads.as_slice() {
+            [h] => h.clone(),
+            _ => String::new(),
+        })
+    }
+
     /// The changes a handle sees as its tree's (order-id order not applied yet).
     fn tree_changes(&self, h: &MHandle) -> Vec<MChange> {
         if h.deferred {
@@ -438,6 +603,22 @@ fn ids(v: &[String]) -> Vec<Id> {
     v.iter().map(Id::from).collect()
 }
 
+fn acl_record(m: &MAcl) -> AclRecord {
+    AclRecord::new(m.id.as_str(), m.prev_id.as_str(), m.order, m.raw.clone())
+        .with_change_size(m.size)
+}
+
+fn tree_root(root: &MRoot) -> TreeRoot {
+    let r = TreeRoot::new(root.id.as_str(), root.raw.clone()).with_order_id(root.order_id.as_str());
+    if let Some(p) = &root.parent {
+        r.with_parent(p.as_str(), root.derived)
+    } else if root.derived {
+        r.derived()
+    } else {
+        r
+    }
+}
+
 fn same_error(e: &Error, m: &MErr) -> bool {
     match m {
         MErr::TreeExists(id) => matches!(e, Error::TreeExists(x) if x == id.as_str()),
@@ -453,6 +634,17 @@ fn same_error(e: &Error, m: &MErr) -> bool {
         MErr::EntryNotFound(id) => matches!(e, Error::EntryNotFound(x) if x == id.as_str()),
         MErr::TreeDeleted(id) => matches!(e, Error::TreeDeleted(x) if x == id.as_str()),
         MErr::AddSeqExhausted => matches!(e, Error::AddSeqExhausted),
+        MErr::SpaceExists(id) => matches!(e, Error::SpaceExists(x) if x == id.as_str()),
+        MErr::SpaceMissing => matches!(e, Error::SpaceMissing(_)),
+        MErr::IncorrectSpaceHeader => matches!(e, Error::IncorrectSpaceHeader(_)),
+        MErr::AclRecordExists(id) => matches!(e, Error::AclRecordExists(x) if x == id.as_str()),
+        MErr::AclOrderInUse(i, o) => matches!(
+            e,
+            Error::AclOrderInUse { id, order } if id == i.as_str() && order == o
+        ),
+        MErr::AclRecordNotFound(id) => {
+            matches!(e, Error::AclRecordNotFound(x) if x == id.as_str())
+        }
     }
 }
 
@@ -597,28 +789,207 @@ fn check_handle(
 /// What a head observer registered on the space has been told since the last check.
 type Told = Arc<Mutex<Vec<HeadEntry>>>;
 
+/// The observers registered on the open space, and what they were told since the last check.
+/// Observers do not survive a reopen: `attach` registers them on a space just opened.
+#[derive(Default)]
+struct Watch {
+    heads: Told,
+    hashes: Arc<Mutex<Vec<String>>>,
+    heads_guard: Option<ObserverGuard>,
+    /// Registered once the space is whole (a bare space has no state storage).
+    hash_guard: Option<ObserverGuard>,
+}
+
+impl Watch {
+    /// Registers the head observer, and the hash observer when the space is whole, unless they
+    /// are registered already.
+    fn attach(&mut self, space: &Space) {
+        if self.heads_guard.is_none() {
+            let sink = Arc::clone(&self.heads);
+            self.heads_guard = Some(
+                space
+                    .head_storage()
+                    .add_observer(move |e: &HeadEntry| sink.lock().unwrap().push(e.clone())),
+            );
+        }
+        if self.hash_guard.is_none() {
+            if let Ok(state) = space.state_storage() {
+                let sink = Arc::clone(&self.hashes);
+                self.hash_guard = Some(
+                    state.add_observer(move |h: &str| sink.lock().unwrap().push(h.to_string())),
+                );
+            }
+        }
+    }
+
+    /// Unregisters both observers (before the space is closed).
+    fn detach(&mut self) {
+        self.heads_guard = None;
+        self.hash_guard = None;
+    }
+}
+
 fn check_all(
-    told: &Told,
+    watch: &mut Watch,
     space: &Space,
     handles: &[TreeStorage],
     model: &mut Model,
     mhandles: &[MHandle],
 ) -> Result<(), TestCaseError> {
-    let told = std::mem::take(&mut *told.lock().unwrap());
+    let told = std::mem::take(&mut *watch.heads.lock().unwrap());
     let expected: Vec<_> = model
         .notified
         .drain(..)
         .map(|(id, e)| entry(&id, &e))
         .collect();
     prop_assert_eq!(told, expected, "head observer notifications");
+    let told = std::mem::take(&mut *watch.hashes.lock().unwrap());
+    let expected = std::mem::take(&mut model.hashes_told);
+    prop_assert_eq!(told, expected, "hash observer notifications");
+    // A space made whole by the last step gets its hash observer now (no hash was set since).
+    watch.attach(space);
     let model = &*model;
     prop_assert_eq!(space.add_seq(), model.counter, "space.add_seq()");
     prop_assert_eq!(space.counter().get(), model.counter, "space.counter()");
     check_reads(space, handles, model, mhandles)
 }
 
+/// Every read of a whole space's state storage and ACL list (or, for a bare space, that it has
+/// neither) against the model. The ACL list's head entry is compared with the other entries.
+fn check_whole_space(space: &Space, model: &Model) -> Result<(), TestCaseError> {
+    prop_assert_eq!(
+        space.id(),
+        model.state.as_ref().map(|s| Id::from(s.space_id.as_str())),
+        "space.id()"
+    );
+    let Some(ms) = &model.state else {
+        let state = space.state_storage();
+        prop_assert!(
+            matches!(state, Err(Error::SpaceMissing(_))),
+            "state_storage() of a bare space: {:?}",
+            state
+        );
+        let acl = space.acl_storage();
+        prop_assert!(
+            matches!(acl, Err(Error::SpaceMissing(_))),
+            "acl_storage() of a bare space: {:?}",
+            acl
+        );
+        return Ok(());
+    };
+
+    let storage = space.state_storage();
+    prop_assert!(storage.is_ok(), "state_storage(): {:?}", storage);
+    let storage = storage.unwrap();
+    prop_assert_eq!(
+        storage.settings_id().as_str(),
+        ms.settings_id.as_str(),
+        "settings_id()"
+    );
+    let state = storage.get_state();
+    prop_assert!(state.is_ok(), "get_state(): {:?}", state);
+    let state = state.unwrap();
+    prop_assert_eq!(
+        state.space_id.as_str(),
+        ms.space_id.as_str(),
+        "state.space_id"
+    );
+    prop_assert_eq!(state.acl_id.as_str(), ms.acl_id.as_str(), "state.acl_id");
+    prop_assert_eq!(
+        state.settings_id.as_str(),
+        ms.settings_id.as_str(),
+        "state.settings_id"
+    );
+    prop_assert_eq!(
+        &state.space_header[..],
+        &ms.header[..],
+        "state.space_header"
+    );
+    prop_assert_eq!(state.new_hash.as_str(), ms.hash.as_str(), "state.new_hash");
+
+    let acl = space.acl_storage();
+    prop_assert!(acl.is_ok(), "acl_storage(): {:?}", acl);
+    let acl = acl.unwrap();
+    prop_assert_eq!(acl.id().as_str(), ms.acl_id.as_str(), "acl.id()");
+    prop_assert_eq!(acl.len(), model.acl.len(), "acl.len()");
+    prop_assert_eq!(acl.is_empty(), model.acl.is_empty(), "acl.is_empty()");
+    let find = |id: &str| {
+        model
+            .acl
+            .iter()
+            .find(|r| r.id == id)
+            .map(acl_record)
+            .ok_or_else(|| MErr::AclRecordNotFound(id.to_string()))
+    };
+    check("acl.root()", acl.root(), find(&ms.acl_id))?;
+    check(
+        "acl.head()",
+        acl.head(),
+        model.acl_head().map(|h| Id::from(h.as_str())),
+    )?;
+    // One id past the alphabet: never a record.
+    for x in &IDS[..=ACL_IDS] {
+        let found = find(x);
+        prop_assert_eq!(acl.has(x), found.is_ok(), "acl.has({})", x);
+        check(&format!("acl.get({x})"), acl.get(x), found)?;
+    }
+
+    let mut by_order: Vec<&MAcl> = model.acl.iter().collect();
+    by_order.sort_by_key(|r| r.order);
+    for o in ACL_ORDER_PROBES {
+        let after: Vec<_> = by_order
+            .iter()
+            .filter(|r| r.order >= o)
+            .map(|r| acl_record(r))
+            .collect();
+        prop_assert_eq!(
+            acl.collect_after_order(o),
+            after,
+            "acl.collect_after_order({})",
+            o
+        );
+        let before: Vec<_> = by_order
+            .iter()
+            .filter(|r| r.order <= o)
+            .map(|r| acl_record(r))
+            .collect();
+        prop_assert_eq!(
+            acl.collect_before_order(o),
+            before,
+            "acl.collect_before_order({})",
+            o
+        );
+    }
+    // The callback forms stop at Break and return the callback's error.
+    let mut first = Vec::new();
+    acl.get_after_order(2, |r| {
+        first.push(r.clone());
+        Ok::<_, ()>(if first.len() == 2 {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        })
+    })
+    .unwrap();
+    let expected: Vec<_> = by_order
+        .iter()
+        .filter(|r| r.order >= 2)
+        .take(2)
+        .map(|r| acl_record(r))
+        .collect();
+    prop_assert_eq!(first, expected, "acl.get_after_order(2) with Break");
+    let r = acl.get_before_order(0, |_| Err::<ControlFlow<()>, _>("stop"));
+    let any_zero = model.acl.iter().any(|r| r.order == 0);
+    prop_assert_eq!(
+        r,
+        if any_zero { Err("stop") } else { Ok(()) },
+        "acl.get_before_order(0) returning an error"
+    );
+    Ok(())
+}
+
 /// Every read of the space (its counts, its AddSeq feed, each tree opened by id, each of
-/// `handles`, the head storage) against the model. The counter itself is not compared here
+/// `handles`, the head storage, the state and the ACL list) against the model. The counter itself is not compared here
 /// (callers do: exactly, or as a lower bound after a reopen).
 fn check_reads(
     space: &Space,
@@ -629,6 +1000,7 @@ fn check_reads(
     prop_assert_eq!(space.change_count(), model.changes.len(), "change_count");
     prop_assert_eq!(space.tree_count(), model.live.len(), "tree_count");
     prop_assert_eq!(space.head_count(), model.entries.len(), "head_count");
+    check_whole_space(space, model)?;
 
     // The space's AddSeq feed: AddSeq order, a batch's changes in the order given.
     let mut by_seq: Vec<&MChange> = model.changes.iter().collect();
@@ -823,6 +1195,26 @@ enum Op {
     DeleteEntry {
         id: usize,
     },
+    /// `space.create_space` of a payload.
+    CreateSpace {
+        /// Index into `SPACE_IDS` (valid or not).
+        space_id: usize,
+        /// The ACL list's id.
+        acl: usize,
+        /// The settings root: its id, parent, derived flag and order id, as `Create`'s.
+        settings: usize,
+        parent: Option<usize>,
+        derived: bool,
+        root_order: usize,
+        /// A part given without bytes (which `validate` refuses): 0 the header, 1 the ACL
+        /// root, 2 the settings root.
+        empty: Option<u8>,
+    },
+    /// `state_storage().set_hash` of `HASHES[_]`.
+    SetHash(usize),
+    /// `acl_storage().add_all` of records (id, prev id, order, change size when not the raw
+    /// bytes' length).
+    AddAcl(Vec<(usize, Option<usize>, u64, Option<u64>)>),
 }
 
 fn pick() -> impl Strategy<Value = Pick> {
@@ -884,6 +1276,41 @@ fn op() -> impl Strategy<Value = Op> {
                 }
             ),
         1 => (0..ENTRY_IDS).prop_map(|id| Op::DeleteEntry { id }),
+        // Weighty enough that most cases make the space whole within their first few steps.
+        4 => (
+            prop_oneof![12 => 0..3usize, 1 => 3..SPACE_IDS.len()],
+            0..ENTRY_IDS,
+            0..TREE_IDS,
+            prop::option::weighted(0.15, prop_oneof![6 => 0..TREE_IDS, 1 => Just(TREE_IDS)]),
+            prop::bool::weighted(0.25),
+            0..ROOT_ORDERS.len(),
+            prop::option::weighted(0.05, 0u8..3),
+        )
+            .prop_map(
+                |(space_id, acl, settings, parent, derived, root_order, empty)| {
+                    Op::CreateSpace {
+                        space_id,
+                        acl,
+                        settings,
+                        parent,
+                        derived,
+                        root_order,
+                        empty,
+                    }
+                }
+            ),
+        1 => (0..HASHES.len()).prop_map(Op::SetHash),
+        2 => prop_oneof![1 => Just(0..1usize), 6 => Just(1..4usize)]
+            .prop_flat_map(|len| prop::collection::vec(
+                (
+                    0..ACL_IDS,
+                    prop::option::of(0..ACL_IDS),
+                    0..=ACL_ORDER_MAX,
+                    prop::option::weighted(0.2, 0u64..100),
+                ),
+                len,
+            ))
+            .prop_map(Op::AddAcl),
     ]
 }
 
@@ -924,13 +1351,7 @@ fn step(
                 parent: parent.map(|p| IDS[p].to_string()),
                 derived: *derived,
             };
-            let mut r = TreeRoot::new(root.id.as_str(), root.raw.clone())
-                .with_order_id(root.order_id.as_str());
-            if let Some(p) = &root.parent {
-                r = r.with_parent(p.as_str(), root.derived);
-            } else if root.derived {
-                r = r.derived();
-            }
+            let r = tree_root(&root);
             let (actual, expected) = if *deferred {
                 (
                     space.create_storage_with_deferred_creation(r),
@@ -1066,6 +1487,93 @@ fn step(
             model.entries.remove(IDS[*id]);
             check(&what, space.head_storage().delete_entry(IDS[*id]), Ok(()))?;
         }
+        Op::CreateSpace {
+            space_id,
+            acl,
+            settings,
+            parent,
+            derived,
+            root_order,
+            empty,
+        } => {
+            let (sid, id_valid) = SPACE_IDS[*space_id];
+            let bytes = |part: u8, text: String| {
+                if *empty == Some(part) {
+                    Vec::new()
+                } else {
+                    text.into_bytes()
+                }
+            };
+            let p = MPayload {
+                space_id: sid.to_string(),
+                id_valid,
+                header: bytes(0, format!("header of {sid} #{step_no}")),
+                acl_id: IDS[*acl].to_string(),
+                acl_root: bytes(1, format!("acl root {} #{step_no}", IDS[*acl])),
+                settings: MRoot {
+                    id: IDS[*settings].to_string(),
+                    raw: bytes(2, format!("settings {} #{step_no}", IDS[*settings])),
+                    order_id: ROOT_ORDERS[*root_order].to_string(),
+                    parent: parent.map(|p| IDS[p].to_string()),
+                    derived: *derived,
+                },
+            };
+            let payload = SpacePayload::new(
+                sid,
+                p.header.clone(),
+                p.acl_id.as_str(),
+                p.acl_root.clone(),
+                tree_root(&p.settings),
+            );
+            let expected = model.create_space(&p);
+            let created = expected.is_ok();
+            check(&what, space.create_space(payload), expected)?;
+            if created {
+                // The settings tree is a tree like any other: later steps write to it too.
+                let id = p.settings.id.as_str();
+                match (space.tree_storage(id), model.open(id)) {
+                    (Ok(h), Ok(mh)) => {
+                        handles.push(h);
+                        mhandles.push(mh);
+                    }
+                    (a, e) => check(
+                        &format!("{what}: tree_storage({id})"),
+                        a.map(|_| ()),
+                        e.map(|_| ()),
+                    )?,
+                }
+            }
+        }
+        Op::SetHash(h) => {
+            let expected = model.set_hash(HASHES[*h]);
+            let actual = space
+                .state_storage()
+                .and_then(|state| state.set_hash(HASHES[*h]));
+            check(&what, actual, expected)?;
+        }
+        Op::AddAcl(records) => {
+            let mut given = Vec::new();
+            let mut input = Vec::new();
+            for (k, &(id, prev, order, size)) in records.iter().enumerate() {
+                let raw = payload(&format!("acl {} @{step_no}.{k}", IDS[id]), step_no + k);
+                let m = MAcl {
+                    id: IDS[id].to_string(),
+                    prev_id: prev.map_or("", |p| IDS[p]).to_string(),
+                    order,
+                    size: size.unwrap_or(raw.len() as u64),
+                    raw,
+                };
+                let r = AclRecord::new(m.id.as_str(), m.prev_id.as_str(), order, m.raw.clone());
+                given.push(match size {
+                    Some(s) => r.with_change_size(s),
+                    None => r,
+                });
+                input.push(m);
+            }
+            let expected = model.add_acl(&input);
+            let actual = space.acl_storage().and_then(|acl| acl.add_all(given));
+            check(&what, actual, expected)?;
+        }
     }
     Ok(())
 }
@@ -1091,18 +1599,15 @@ proptest! {
         ops in prop::collection::vec(op(), 1..40)
     ) {
         let space = Space::in_memory();
-        let told = Told::default();
-        let sink = Arc::clone(&told);
-        let _observer = space
-            .head_storage()
-            .add_observer(move |e: &HeadEntry| sink.lock().unwrap().push(e.clone()));
+        let mut watch = Watch::default();
+        watch.attach(&space);
         let mut handles = Vec::new();
         let mut model = Model::default();
         let mut mhandles = Vec::new();
-        check_all(&told, &space, &handles, &mut model, &mhandles)?;
+        check_all(&mut watch, &space, &handles, &mut model, &mhandles)?;
         for (step_no, op) in ops.iter().enumerate() {
             step(step_no, op, &space, &mut handles, &mut model, &mut mhandles)?;
-            check_all(&told, &space, &handles, &mut model, &mhandles)
+            check_all(&mut watch, &space, &handles, &mut model, &mhandles)
                 .map_err(|e| TestCaseError::fail(format!("after step {step_no} ({op:?}): {e}")))?;
         }
     }
@@ -1201,20 +1706,14 @@ fn case_dir() -> tempfile::TempDir {
         .unwrap_or_else(|| builder().tempdir().unwrap())
 }
 
-/// Opens the directory and registers the head observer (observers do not survive a reopen).
-/// Returns the observer's guard with the space.
-fn open_space(
-    dir: &Path,
-    options: &Options,
-    told: &Told,
-) -> Result<(Space, ObserverGuard), TestCaseError> {
+/// Opens the directory and registers the head observer, and the hash observer when the space
+/// is whole (observers do not survive a reopen).
+fn open_space(dir: &Path, options: &Options, watch: &mut Watch) -> Result<Space, TestCaseError> {
     let space = Space::open(dir, options.clone())
         .map_err(|e| TestCaseError::fail(format!("Space::open: {e}")))?;
-    let sink = Arc::clone(told);
-    let observer = space
-        .head_storage()
-        .add_observer(move |e: &HeadEntry| sink.lock().unwrap().push(e.clone()));
-    Ok((space, observer))
+    watch.detach();
+    watch.attach(&space);
+    Ok(space)
 }
 
 /// What replay must have found in a log this test wrote: no torn tail (every write finished),
@@ -1256,10 +1755,9 @@ struct Durable {
     dir: tempfile::TempDir,
     options: Options,
     space: Option<Space>,
-    /// The guard of the open space's head observer.
-    observer: Option<ObserverGuard>,
+    /// The open space's observers.
+    watch: Watch,
     handles: Vec<TreeStorage>,
-    told: Told,
     model: Model,
     mhandles: Vec<MHandle>,
     /// The highest seq ever handed out (by a batch that succeeded or failed), over every open of
@@ -1279,7 +1777,7 @@ impl Durable {
     fn check_all(&mut self) -> Result<(), TestCaseError> {
         let space = self.space.as_ref().expect("the space is open");
         check_all(
-            &self.told,
+            &mut self.watch,
             space,
             &self.handles,
             &mut self.model,
@@ -1303,10 +1801,10 @@ impl Durable {
         self.handed_out = self.handed_out.max(self.model.counter);
         // Every handle holds the space open (and its directory locked): drop them all.
         self.handles.clear();
+        self.watch.detach();
         self.space = None;
-        self.observer = None;
-        let (space, observer) = open_space(&self.path(), &self.options, &self.told)?;
-        self.observer = Some(observer);
+        let path = self.path();
+        let space = open_space(&path, &self.options, &mut self.watch)?;
         check_report("reopen", &space)?;
 
         // The counter continues at or above every seq handed out before; it may jump (a
@@ -1439,15 +1937,14 @@ proptest! {
     ) {
         let dir = case_dir();
         let options = setup.options();
-        let told = Told::default();
-        let (space, observer) = open_space(&dir.path().join("space"), &options, &told)?;
+        let mut watch = Watch::default();
+        let space = open_space(&dir.path().join("space"), &options, &mut watch)?;
         let mut case = Durable {
             dir,
             options,
             space: Some(space),
-            observer: Some(observer),
+            watch,
             handles: Vec::new(),
-            told,
             model: Model::default(),
             mhandles: Vec::new(),
             handed_out: 0,

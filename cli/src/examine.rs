@@ -320,3 +320,57 @@ pub fn verify(dir: &Path) -> Result<(), Failure> {
     }
     Ok(())
 }
+
+/// The space directories of the store in `root` (`root/spaces/*`, the leftovers of an
+/// unfinished creation or deletion aside, which the store's next open removes), sorted.
+fn store_spaces(root: &Path) -> Result<Vec<std::path::PathBuf>, Failure> {
+    let spaces = spacestore::internals::spaces_dir(root);
+    let entries = match std::fs::read_dir(&spaces) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(if root.is_dir() {
+                Failure::NotSpace(
+                    root.to_path_buf(),
+                    "not a store: it has no spaces/ directory".into(),
+                )
+            } else {
+                Failure::NoDir(root.to_path_buf())
+            });
+        }
+        Err(e) => return Err(io_failure(&format!("listing {}", spaces.display()), &e)),
+    };
+    let mut dirs = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| io_failure(&format!("listing {}", spaces.display()), &e))?;
+        let name = entry.file_name();
+        let leftover = name
+            .to_str()
+            .is_some_and(spacestore::internals::is_leftover);
+        if entry.path().is_dir() && !leftover {
+            dirs.push(entry.path());
+        }
+    }
+    dirs.sort();
+    Ok(dirs)
+}
+
+/// `--store`: runs `each` (inspect or verify) on every space of the store in `root`, all of
+/// them, and fails with the first failure.
+pub fn each_space(root: &Path, each: fn(&Path) -> Result<(), Failure>) -> Result<(), Failure> {
+    let spaces = store_spaces(root)?;
+    say(format_args!(
+        "store {}: {}",
+        root.display(),
+        plural(spaces.len() as u64, "space")
+    ))?;
+    let mut first = None;
+    for dir in spaces {
+        if let Err(e) = each(&dir) {
+            if matches!(e, Failure::BrokenPipe) {
+                return Err(e);
+            }
+            first.get_or_insert(e);
+        }
+    }
+    first.map_or(Ok(()), Err)
+}

@@ -40,14 +40,20 @@ enum Command {
     /// Segments, frames per kind, trees, changes, head entries, the AddSeq range and counter,
     /// bytes on disk, a torn tail. Changes nothing; works on a space another process has open.
     Inspect {
-        /// The space directory.
+        /// The space directory (with --store: the store directory).
         dir: PathBuf,
+        /// DIR is a store of many spaces: inspect each of them.
+        #[arg(long)]
+        store: bool,
     },
     /// Checks every frame and every cross-reference; exit 0 when clean, else names the segment
     /// and byte offset of the first problem. Changes nothing.
     Verify {
-        /// The space directory.
+        /// The space directory (with --store: the store directory).
         dir: PathBuf,
+        /// DIR is a store of many spaces: verify each of them (exit code: the first failure's).
+        #[arg(long)]
+        store: bool,
     },
     /// Keeps everything before the first bad frame and moves the rest to side files next to
     /// the segments (nothing is deleted). Asks first, unless --yes.
@@ -95,8 +101,10 @@ impl From<DurabilityArg> for spacestore::Durability {
 fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Demo(args) => demo::demo(args),
-        Command::Inspect { dir } => examine::inspect(&dir),
-        Command::Verify { dir } => examine::verify(&dir),
+        Command::Inspect { dir, store: false } => examine::inspect(&dir),
+        Command::Inspect { dir, store: true } => examine::each_space(&dir, examine::inspect),
+        Command::Verify { dir, store: false } => examine::verify(&dir),
+        Command::Verify { dir, store: true } => examine::each_space(&dir, examine::verify),
         Command::Repair { dir, yes } => maintain::repair(&dir, yes),
         Command::Compact { dir } => maintain::compact(&dir),
         Command::Dump(args) => dump::dump(args),

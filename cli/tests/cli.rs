@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use spacestore::{AclRecord, HeadUpdate, Options, Space, SpacePayload, TreeRoot};
+use spacestore::{AclRecord, HeadUpdate, Options, Space, SpacePayload, Store, TreeRoot};
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_spacestore"))
@@ -349,6 +349,47 @@ fn inspect_and_verify_show_a_whole_space_its_acl_list_and_its_record_kinds() {
     drop(Space::open(&bare, Options::default()).unwrap());
     let out = ok(&run(&["inspect", p(&bare)]));
     assert!(out.contains("space          bare"), "{out}");
+}
+
+#[test]
+fn inspect_and_verify_with_store_look_at_every_space_of_a_store() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("store");
+    {
+        let store = Store::open(&root, Options::default()).unwrap();
+        for id in ["one.1", "two.1"] {
+            let settings = TreeRoot::new("settings", b"settings root".to_vec());
+            let payload =
+                SpacePayload::new(id, b"header".to_vec(), "acl", b"root".to_vec(), settings);
+            store.create_space(payload).unwrap();
+        }
+    }
+    let out = ok(&run(&["inspect", "--store", p(&root)]));
+    assert!(out.contains("2 spaces"), "{out}");
+    for id in ["one.1", "two.1"] {
+        assert!(
+            out.contains(&format!("space          {id} (whole")),
+            "{out}"
+        );
+    }
+    let verified = ok(&run(&["verify", "--store", p(&root)]));
+    assert_eq!(
+        verified.lines().filter(|l| l.starts_with("ok ")).count(),
+        2,
+        "{verified}"
+    );
+    // A damaged space fails the whole run, after every space was looked at.
+    let seg = root.join("spaces/one.1/00000000000000000001.wal");
+    let mut bytes = std::fs::read(&seg).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    std::fs::write(&seg, bytes).unwrap();
+    let o = run(&["verify", "--store", p(&root)]);
+    assert_ne!(code(&o), 0, "{}", stdout(&o));
+    assert!(stdout(&o).contains("two.1"), "{}", stdout(&o));
+    // Not a store.
+    let o = run(&["verify", "--store", p(tmp.path())]);
+    assert_ne!(code(&o), 0);
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! use, shared while open, and closed again when too many are open.
 
 mod cache;
-mod names;
+pub(crate) mod names;
 
 use std::collections::BTreeMap;
 use std::io;

@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 
 /// The directory holding the spaces.
-pub(crate) fn spaces_dir(root: &Path) -> PathBuf {
+pub fn spaces_dir(root: &Path) -> PathBuf {
     root.join("spaces")
 }
 
@@ -57,7 +57,7 @@ pub(crate) fn deleting(name: &str) -> String {
 }
 
 /// Whether `name` is a leftover of a creation or deletion.
-pub(crate) fn is_leftover(name: &str) -> bool {
+pub fn is_leftover(name: &str) -> bool {
     name.starts_with('.')
 }
 
