@@ -11,8 +11,8 @@ pub const ROOT_ORDER_ID: &str = "";
 /// One stored change of a tree (Go's `StorageChange`).
 ///
 /// To add changes, fill the fields a caller knows (`id`, `raw_change`, `prev_ids`, `snapshot_id`,
-/// `snapshot_counter`, `order_id`, `change_size`); the storage sets `tree_id` and `add_seq` on
-/// insert, whatever the caller put there.
+/// `snapshot_counter`, `order_id`, `change_size`); the storage sets `tree_id`, `add_seq` and
+/// `added` on insert, whatever the caller put there.
 ///
 /// ```
 /// use spacestore::StorageChange;
@@ -41,6 +41,16 @@ pub struct StorageChange {
     pub tree_id: Id,
     /// The AddSeq of the batch that stored the change; 0 for the root (set by storage).
     pub add_seq: u64,
+    /// When the change was stored, in Unix seconds (Go's `added`; set by storage, one value for
+    /// a whole batch). 0 for a change stored by a spacestore that did not keep it yet.
+    pub added: u64,
+}
+
+/// Now, in Unix seconds (what `added` records).
+pub(crate) fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 impl StorageChange {
@@ -141,6 +151,7 @@ impl TreeRoot {
             change_size: self.raw_change.len() as u64,
             tree_id: self.id.clone(),
             add_seq: 0,
+            added: 0,
         }
     }
 }

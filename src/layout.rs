@@ -20,6 +20,13 @@ use crate::id::Id;
 /// and the batch flags).
 pub(crate) const BATCH_TREE_AT: u32 = 2;
 
+/// The batch flag saying that the batch's `added` time (u64) follows its AddSeq.
+pub(crate) const BATCH_ADDED: u8 = 8;
+
+/// The root flag (in the byte after the root's order id) saying that the root's `added` time
+/// (u64) follows that byte; bit 1 says a parent id follows.
+pub(crate) const ROOT_ADDED: u8 = 2;
+
 /// A record's payload and where the parts memory keeps begin.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Encoded {
@@ -90,8 +97,19 @@ pub(crate) fn change_extent(b: &[u8], at: u32) -> Option<(u32, u32)> {
     (end <= b.len()).then_some((u32::try_from(order).ok()?, u32::try_from(end).ok()?))
 }
 
-/// A tree's root at `at`: id, raw bytes, order id, then the parent and the derived flag (not
-/// read here). Returns where its order id is.
+/// The `added` time of the batch whose payload is `b` (0 when it has none).
+pub(crate) fn batch_added(b: &[u8]) -> u64 {
+    let flags = b.get(1).copied().unwrap_or(0);
+    if flags & BATCH_ADDED == 0 {
+        return 0;
+    }
+    after_field(b, BATCH_TREE_AT as usize)
+        .and_then(|seq| u64_at(b, seq.checked_add(8)?))
+        .unwrap_or(0)
+}
+
+/// A tree's root at `at`: id, raw bytes, order id, then the flags, the added time, the parent
+/// and the derived flag (not read here). Returns where its order id is.
 pub(crate) fn root_order_at(b: &[u8], at: u32) -> Option<u32> {
     let raw = after_field(b, at as usize)?;
     let order = after_field(b, raw)?;
@@ -126,9 +144,15 @@ fn ids(bytes: &Bytes, at: usize) -> Option<(Vec<Id>, usize)> {
     Some((out, pos))
 }
 
-/// The stored change at `at` of a batch of `tree_id` with AddSeq `add_seq`, its ids and raw
-/// bytes slices of `bytes`.
-pub(crate) fn change(bytes: &Bytes, at: u32, tree_id: Id, add_seq: u64) -> Option<StorageChange> {
+/// The stored change at `at` of a batch of `tree_id` with AddSeq `add_seq` stored at `added`,
+/// its ids and raw bytes slices of `bytes`.
+pub(crate) fn change(
+    bytes: &Bytes,
+    at: u32,
+    tree_id: Id,
+    add_seq: u64,
+    added: u64,
+) -> Option<StorageChange> {
     let id_r = field(bytes, at as usize)?;
     let raw_r = field(bytes, id_r.end)?;
     let (prev_ids, pos) = ids(bytes, raw_r.end)?;
@@ -146,6 +170,7 @@ pub(crate) fn change(bytes: &Bytes, at: u32, tree_id: Id, add_seq: u64) -> Optio
         change_size,
         tree_id,
         add_seq,
+        added,
     })
 }
 
@@ -154,6 +179,12 @@ pub(crate) fn root(bytes: &Bytes, at: u32) -> Option<StorageChange> {
     let id_r = field(bytes, at as usize)?;
     let raw_r = field(bytes, id_r.end)?;
     let order_r = field(bytes, raw_r.end)?;
+    let flags = *bytes.get(order_r.end)?;
+    let added = if flags & ROOT_ADDED != 0 {
+        u64_at(bytes, order_r.end + 1)?
+    } else {
+        0
+    };
     let root_id = id(bytes, id_r)?;
     Some(StorageChange {
         tree_id: root_id.clone(),
@@ -165,6 +196,7 @@ pub(crate) fn root(bytes: &Bytes, at: u32) -> Option<StorageChange> {
         snapshot_counter: 1,
         order_id: id(bytes, order_r)?,
         add_seq: 0,
+        added,
     })
 }
 

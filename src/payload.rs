@@ -103,11 +103,7 @@ impl SpacePayload {
                 raw: self.acl_root.clone(),
             },
             settings_id: self.settings.id.clone(),
-            settings: Some(NewTree {
-                root: self.settings.to_change(),
-                parent_id: self.settings.parent_id.clone(),
-                is_derived: self.settings.is_derived,
-            }),
+            settings: Some(NewTree::of(&self.settings)),
         }
     }
 }

@@ -119,7 +119,8 @@ pub(crate) enum CursorMove {
     Reset,
 }
 
-/// A tree to create: its root change (tree id = root id, AddSeq 0) and its head entry's flags.
+/// A tree to create: its root change (tree id = root id, AddSeq 0, `added` the time of the
+/// creation) and its head entry's flags.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct NewTree {
     /// The stored root change.
@@ -130,6 +131,19 @@ pub(crate) struct NewTree {
     pub(crate) is_derived: bool,
 }
 
+impl NewTree {
+    /// The tree `root` makes, created now.
+    pub(crate) fn of(root: &crate::TreeRoot) -> NewTree {
+        let mut change = root.to_change();
+        change.added = crate::change::now();
+        NewTree {
+            root: change,
+            parent_id: root.parent_id.clone(),
+            is_derived: root.is_derived,
+        }
+    }
+}
+
 /// An `add_all` / `add_all_no_error` call.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Batch {
@@ -137,6 +151,8 @@ pub(crate) struct Batch {
     pub(crate) tree_id: Id,
     /// The batch's AddSeq, shared by all its changes.
     pub(crate) seq: u64,
+    /// When the batch was stored (Unix seconds), shared by all its changes.
+    pub(crate) added: u64,
     /// The changes, as given (their own `tree_id` and `add_seq` are not read: the batch's are,
     /// and a stored change is read back with them).
     pub(crate) changes: Vec<StorageChange>,

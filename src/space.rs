@@ -352,11 +352,7 @@ impl Space {
     ///
     /// Fails with [`Error::TreeExists`], [`Error::ParentNotFound`] or [`Error::DerivedParent`].
     pub fn create_tree_storage(&self, root: TreeRoot) -> Result<TreeStorage> {
-        let new = NewTree {
-            root: root.to_change(),
-            parent_id: root.parent_id.clone(),
-            is_derived: root.is_derived,
-        };
+        let new = NewTree::of(&root);
         self.commit.write(|_| Ok(Record::CreateTree(new)), || {})?;
         Ok(TreeStorage::new(Arc::clone(&self.commit), root, false))
     }

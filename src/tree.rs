@@ -65,7 +65,8 @@ impl TreeStorage {
     pub(crate) fn new(commit: Arc<Commit>, root: TreeRoot, deferred: bool) -> Self {
         let root_change = match commit.memory().tree(&root.id) {
             Some(tree) if !deferred => tree.root().to_change(),
-            _ => root.to_change(),
+            // A deferred root is stored as it is now, with the time of the handle's creation.
+            _ => NewTree::of(&root).root,
         };
         TreeStorage {
             commit,
@@ -218,6 +219,7 @@ impl TreeStorage {
                 let mut batch = Batch {
                     tree_id,
                     seq: 0,
+                    added: crate::change::now(),
                     changes,
                     heads,
                     common_snapshot,

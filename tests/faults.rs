@@ -815,7 +815,15 @@ fn a_checkpoint_after_a_failed_roll_keeps_the_data() {
 fn a_failed_take_back_of_a_record_frame_latches_and_the_log_stays_readable() {
     for durability in [Durability::Buffered, Durability::Sync] {
         let fs = SimFs::new();
-        let (space, tree) = space_on(&fs, durability);
+        // Segments large enough that "b" is appended, not written into a new segment.
+        let config = Config {
+            segment_size: 1 << 20,
+            ..config(durability)
+        };
+        let space = Space::open(workload::dir(), config.options(&fs)).unwrap();
+        let tree = space
+            .create_tree_storage(TreeRoot::new("t", b"root".to_vec()))
+            .unwrap();
         add(&tree, "a").unwrap();
         fs.fail_next(Op::Write, Fault::Short(7));
         fs.fail_next(Op::FileTruncate, Fault::Error(EIO));
@@ -825,7 +833,7 @@ fn a_failed_take_back_of_a_record_frame_latches_and_the_log_stays_readable() {
         let live = dump(&space);
         drop(tree);
         drop(space);
-        let space = Space::open(workload::dir(), config(durability).options(&fs)).unwrap();
+        let space = Space::open(workload::dir(), config.options(&fs)).unwrap();
         assert_eq!(dump(&space), live);
         assert!(space.recovery_report().unwrap().torn_tail.is_some());
     }

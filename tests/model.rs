@@ -104,6 +104,10 @@ struct MChange {
     snapshot_counter: u32,
     /// Insertion number: changes of a batch keep the order they were given in.
     ins: u64,
+    /// When it was stored (Unix seconds): 0 until [`stamp`] reads it from the space, checks it
+    /// against the clock around the step that stored it, and keeps it; from then on every read
+    /// must show that value (also after a reopen or a checkpoint).
+    added: u64,
 }
 
 /// One head entry (the id is the map key).
@@ -150,6 +154,7 @@ impl MRoot {
             snapshot_id: String::new(),
             snapshot_counter: 1,
             ins: 0,
+            added: 0,
         }
     }
 }
@@ -430,6 +435,7 @@ impl Model {
                 snapshot_id: c.snapshot_id.clone(),
                 snapshot_counter: c.snapshot_counter,
                 ins: self.next_ins,
+                added: 0,
             });
             inserted.push(c.id.clone());
         }
@@ -576,6 +582,7 @@ fn sc(m: &MChange) -> StorageChange {
         change_size: m.raw.len() as u64,
         tree_id: Id::from(m.tree_id.as_str()),
         add_seq: m.add_seq,
+        added: m.added,
     }
 }
 
@@ -1327,7 +1334,82 @@ fn names(v: &[usize]) -> Vec<String> {
 }
 
 /// Runs one operation on both sides and compares the results.
+/// Unix seconds now, as the store reads its clock for `added`.
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// Runs one operation ([`step_op`]), then [`stamp`]s what it stored.
 fn step(
+    step_no: usize,
+    op: &Op,
+    space: &Space,
+    handles: &mut Vec<TreeStorage>,
+    model: &mut Model,
+    mhandles: &mut Vec<MHandle>,
+) -> Result<(), TestCaseError> {
+    let before = now();
+    step_op(step_no, op, space, handles, model, mhandles)?;
+    stamp(space, handles, model, mhandles, before, now())
+}
+
+/// The `added` time of every change (and handle root) the model does not know one of yet is
+/// read from the space, and must lie in `[before, after]`, the clock around the step that
+/// stored it; the model keeps it, so every later read must show the same.
+fn stamp(
+    space: &Space,
+    handles: &[TreeStorage],
+    model: &mut Model,
+    mhandles: &mut [MHandle],
+    before: u64,
+    after: u64,
+) -> Result<(), TestCaseError> {
+    let in_step = |what: &str, added: u64| {
+        prop_assert!(
+            (before..=after).contains(&added),
+            "{} stored at {}, outside the step's [{}, {}]",
+            what,
+            added,
+            before,
+            after
+        );
+        Ok(())
+    };
+    for (h, mh) in handles.iter().zip(mhandles.iter_mut()) {
+        if mh.root_change.added == 0 {
+            let added = h.root().added;
+            in_step(&format!("the root of handle {}", mh.root.id), added)?;
+            mh.root_change.added = added;
+        }
+    }
+    if model.changes.iter().all(|c| c.added != 0) {
+        return Ok(());
+    }
+    let stored: BTreeMap<String, u64> = space
+        .collect_changes_after_add_seq(0)
+        .into_iter()
+        .map(|c| (c.id.to_string(), c.added))
+        .collect();
+    for c in model.changes.iter_mut().filter(|c| c.added == 0) {
+        let added = if c.add_seq == 0 {
+            space.tree_storage(&c.tree_id).map(|t| t.root().added)
+        } else {
+            stored
+                .get(&c.id)
+                .copied()
+                .ok_or(Error::ChangeNotFound(Id::from(c.id.as_str())))
+        };
+        let added = added.map_err(|e| TestCaseError::fail(format!("{}: {e}", c.id)))?;
+        in_step(&format!("change {}", c.id), added)?;
+        c.added = added;
+    }
+    Ok(())
+}
+
+fn step_op(
     step_no: usize,
     op: &Op,
     space: &Space,

@@ -82,6 +82,7 @@ impl Captured {
                 emit(&Record::AddBatch(Batch {
                     tree_id: tree_id.clone(),
                     seq: block.seq(),
+                    added: block.added(),
                     changes: block.changes(),
                     heads: None,
                     common_snapshot: Id::default(),

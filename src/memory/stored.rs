@@ -88,6 +88,14 @@ impl Block {
         self.seq
     }
 
+    /// When a batch was stored (Unix seconds; a root's own is read with the root).
+    pub(crate) fn added(&self) -> u64 {
+        match self.holds {
+            Holds::Root(_) => 0,
+            Holds::All { .. } | Holds::Some(_) => layout::batch_added(&self.bytes),
+        }
+    }
+
     /// The tree the block belongs to.
     pub(crate) fn tree_id(&self) -> Id {
         match self.holds {
@@ -118,12 +126,12 @@ impl Block {
         }
     }
 
-    /// The change at `at`, read from the bytes.
-    fn change_at(&self, at: u32, tree_id: &Id) -> Option<StorageChange> {
+    /// The change at `at` of a block stored at `added` ([`Block::added`]), read from the bytes.
+    fn change_at(&self, at: u32, tree_id: &Id, added: u64) -> Option<StorageChange> {
         match self.holds {
             Holds::Root(_) => layout::root(&self.bytes, at),
             Holds::All { .. } | Holds::Some(_) => {
-                layout::change(&self.bytes, at, tree_id.clone(), self.seq)
+                layout::change(&self.bytes, at, tree_id.clone(), self.seq, added)
             }
         }
     }
@@ -138,9 +146,10 @@ impl Block {
     /// Appends the changes the block holds to `out`, in batch order.
     pub(crate) fn changes_into(&self, out: &mut Vec<StorageChange>) {
         let tree_id = self.tree_id();
+        let added = self.added();
         out.extend(
             self.offsets()
-                .filter_map(|(at, _)| self.change_at(at, &tree_id)),
+                .filter_map(|(at, _)| self.change_at(at, &tree_id, added)),
         );
     }
 
@@ -242,7 +251,10 @@ impl Stored {
 
     /// The change of tree `tree_id` (which the caller knows: its tree's), read from the bytes.
     pub(crate) fn to_change_of(&self, tree_id: &Id) -> StorageChange {
-        self.block.change_at(self.at, tree_id).unwrap_or_default()
+        let added = self.block.added();
+        self.block
+            .change_at(self.at, tree_id, added)
+            .unwrap_or_default()
     }
 }
 

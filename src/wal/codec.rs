@@ -10,7 +10,7 @@ use bytes::Bytes;
 use crate::change::StorageChange;
 use crate::entry::DeletedStatus;
 use crate::id::Id;
-use crate::layout::{Encoded, Located};
+use crate::layout::{Encoded, Located, BATCH_ADDED, ROOT_ADDED};
 use crate::record::{
     AclFields, Batch, CursorFields, CursorMove, HeadFields, NewSpace, NewTree, Record,
 };
@@ -46,6 +46,11 @@ const F_LAST_ADD_SEQ: u8 = 32;
 const B_HAS_HEADS: u8 = 1;
 const B_SKIP_DUPLICATES: u8 = 2;
 const B_CREATE: u8 = 4;
+// 8: the batch's added time follows its seq (`layout::BATCH_ADDED`).
+
+// Root flags (the byte after a root's order id).
+const R_PARENT: u8 = 1;
+// 2: the root's added time follows the flags (`layout::ROOT_ADDED`).
 
 /// Where an encoded record goes: a buffer, or a counter of its length ([`encoded_len`]), so that
 /// the size of a record is known from the same code that writes it.
@@ -107,12 +112,19 @@ fn put_new_tree(out: &mut impl Sink, t: &NewTree) {
     put_bytes(out, t.root.id.as_bytes());
     put_bytes(out, &t.root.raw_change);
     put_bytes(out, t.root.order_id.as_bytes());
-    match &t.parent_id {
-        Some(p) => {
-            put_u8(out, 1);
-            put_bytes(out, p.as_bytes());
-        }
-        None => put_u8(out, 0),
+    let mut flags = 0;
+    if t.parent_id.is_some() {
+        flags |= R_PARENT;
+    }
+    if t.root.added != 0 {
+        flags |= ROOT_ADDED;
+    }
+    put_u8(out, flags);
+    if t.root.added != 0 {
+        put_u64(out, t.root.added);
+    }
+    if let Some(p) = &t.parent_id {
+        put_bytes(out, p.as_bytes());
     }
     put_u8(out, t.is_derived as u8);
 }
@@ -177,9 +189,15 @@ fn put_batch(out: &mut impl Sink, b: &Batch, start: usize) -> Located {
     if b.create.is_some() {
         flags |= B_CREATE;
     }
+    if b.added != 0 {
+        flags |= BATCH_ADDED;
+    }
     put_u8(out, flags);
     put_bytes(out, b.tree_id.as_bytes());
     put_u64(out, b.seq);
+    if b.added != 0 {
+        put_u64(out, b.added);
+    }
     if let Some(t) = &b.create {
         at.root = Some(offset(out, start));
         put_new_tree(out, t);
@@ -396,7 +414,20 @@ impl<'a> Reader<'a> {
         let id = self.id()?;
         let raw_change = self.bytes()?;
         let order_id = self.id()?;
-        let parent_id = if self.bool()? { Some(self.id()?) } else { None };
+        let flags = self.u8()?;
+        if flags & !(R_PARENT | ROOT_ADDED) != 0 {
+            return Err("unknown root flags");
+        }
+        let added = if flags & ROOT_ADDED != 0 {
+            self.u64()?
+        } else {
+            0
+        };
+        let parent_id = if flags & R_PARENT != 0 {
+            Some(self.id()?)
+        } else {
+            None
+        };
         let is_derived = self.bool()?;
         let root = StorageChange {
             tree_id: id.clone(),
@@ -408,6 +439,7 @@ impl<'a> Reader<'a> {
             snapshot_counter: 1,
             order_id,
             add_seq: 0,
+            added,
         };
         Ok(NewTree {
             root,
@@ -438,8 +470,16 @@ pub(crate) fn decode(
         }
         ADD_BATCH => {
             let flags = r.u8()?;
+            if flags & !(B_HAS_HEADS | B_SKIP_DUPLICATES | B_CREATE | BATCH_ADDED) != 0 {
+                return Err("unknown batch flags");
+            }
             let tree_id = r.id()?;
             let seq = r.u64()?;
+            let added = if flags & BATCH_ADDED != 0 {
+                r.u64()?
+            } else {
+                0
+            };
             let create = if flags & B_CREATE != 0 {
                 at.root = Some(here(&r));
                 Some(r.new_tree()?)
@@ -468,12 +508,14 @@ pub(crate) fn decode(
                     // Not in the frame per change: the batch's (see `record::Batch`).
                     tree_id: Id::default(),
                     add_seq: 0,
+                    added: 0,
                 };
                 changes.push(change);
             }
             Record::AddBatch(Batch {
                 tree_id,
                 seq,
+                added,
                 changes,
                 heads,
                 common_snapshot,
@@ -578,11 +620,10 @@ mod tests {
     }
 
     fn tree(id: &str) -> NewTree {
-        NewTree {
-            root: crate::TreeRoot::new(id, b"root".to_vec()).to_change(),
-            parent_id: Some(Id::from("p")),
-            is_derived: true,
-        }
+        let mut tree = NewTree::of(&crate::TreeRoot::new(id, b"root".to_vec()));
+        tree.parent_id = Some(Id::from("p"));
+        tree.is_derived = true;
+        tree
     }
 
     #[test]
@@ -594,6 +635,7 @@ mod tests {
         round_trip(Record::AddBatch(Batch {
             tree_id: Id::from("t"),
             seq: 9,
+            added: 1_700_000_000,
             changes: vec![change],
             heads: Some(vec![Id::from("c")]),
             common_snapshot: Id::from("s"),
@@ -644,6 +686,39 @@ mod tests {
         }
         round_trip(Record::SetHash(Id::from("hash")));
         round_trip(Record::AddAclRecords(vec![acl("a2", 2), acl("a3", 3)]));
+    }
+
+    #[test]
+    fn a_batch_and_a_root_without_an_added_time_read_as_zero() {
+        // A log written before `added` was kept: no flag, no field.
+        let mut tree = tree("t");
+        tree.root.added = 0;
+        let batch = Batch {
+            tree_id: Id::from("t"),
+            seq: 1,
+            added: 0,
+            changes: vec![StorageChange::new("c", "1", b"raw".to_vec())],
+            heads: None,
+            common_snapshot: Id::from("t"),
+            skip_duplicates: false,
+            create: Some(tree),
+        };
+        let mut out = Vec::new();
+        encode(&Record::AddBatch(batch.clone()), &mut out);
+        assert_eq!(out[1] & BATCH_ADDED, 0);
+        round_trip(Record::AddBatch(batch));
+    }
+
+    #[test]
+    fn unknown_batch_or_root_flags_are_an_error() {
+        let mut out = Vec::new();
+        encode(&Record::CreateTree(tree("t")), &mut out);
+        // The root's flags byte: after the kind, the id, the raw bytes and the order id.
+        let flags_at = 1 + (4 + 1) + (4 + 4) + 4;
+        assert_eq!(out[flags_at], 1 | ROOT_ADDED);
+        out[flags_at] |= 0x80;
+        let seg = Bytes::from(out);
+        assert_eq!(decode(&seg, 0..seg.len()), Err("unknown root flags"));
     }
 
     #[test]
