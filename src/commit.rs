@@ -70,6 +70,23 @@ impl Ctx<'_> {
         Ok(())
     }
 
+    /// Gives `batch` its seq from `counter` (a counter of its own, not the space's) once its
+    /// size is checked; the batch is not in the space's feed. The space's counter is moved up
+    /// to it (durably reserved first) if it is higher, so that no feed batch ever gets a seq at
+    /// or below one a head entry names (the batch's entry takes its seq).
+    pub(crate) fn take_seq_from(
+        &mut self,
+        counter: &AddSeqCounter,
+        batch: &mut Batch,
+    ) -> Result<()> {
+        let len = batch_payload_len(batch);
+        check_size(len, self.max_bytes)?;
+        self.payload_len = Some(len);
+        batch.seq = counter.next().ok_or(Error::AddSeqExhausted)?;
+        batch.in_feed = false;
+        self.advance_counter_to(batch.seq)
+    }
+
     /// The counter: the last AddSeq handed out.
     pub(crate) fn add_seq(&self) -> u64 {
         self.counter.get()
@@ -410,7 +427,9 @@ impl Commit {
             .memory
             .execute(record, encoded, plan, self.has_observers());
         if let Record::AddBatch(b) = record {
-            self.notifier.published(b.seq);
+            if b.in_feed {
+                self.notifier.published(b.seq);
+            }
         }
         applied
     }

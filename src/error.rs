@@ -37,6 +37,18 @@ pub enum Error {
     /// The root names a parent tree that is itself derived (Go's `ErrDerivedParent`).
     #[error("parent tree is derived: {0}")]
     DerivedParent(Id),
+    /// A batch whose seq is not above its tree's last batch's: only a storage with a counter of
+    /// its own ([`crate::TreeStorage::with_counter`]) can hand out one, after the tree took
+    /// higher seqs. Nothing of the batch was kept (its seq is spent, as for any failed batch).
+    #[error("batch AddSeq {seq} of tree {tree_id} is not above the tree's last batch's, {last}")]
+    SeqNotAboveTree {
+        /// The tree.
+        tree_id: Id,
+        /// The batch's seq.
+        seq: u64,
+        /// The tree's last batch's seq.
+        last: u64,
+    },
     /// No change with this id in the space.
     #[error("change not found: {0}")]
     ChangeNotFound(Id),

@@ -318,7 +318,9 @@ impl Walk<'_> {
                 );
             }
             // A checkpoint's snapshot holds the batches tree by tree: seqs grow per tree only.
-            if !self.in_checkpoint && b.seq <= self.last_logged_seq {
+            // A batch of a counter of its own is not in the feed's order (its seq is its
+            // counter's; reserved like a head entry's last AddSeq, checked above).
+            if b.in_feed && !self.in_checkpoint && b.seq <= self.last_logged_seq {
                 self.problem(
                     at.0,
                     at.1,
@@ -329,7 +331,9 @@ impl Walk<'_> {
                     ),
                 );
             }
-            self.last_logged_seq = self.last_logged_seq.max(b.seq);
+            if b.in_feed {
+                self.last_logged_seq = self.last_logged_seq.max(b.seq);
+            }
         }
         // A deleted tree's changes, to check that they are gone afterwards.
         self.doomed = match record {

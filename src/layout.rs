@@ -23,6 +23,15 @@ pub(crate) const BATCH_TREE_AT: u32 = 2;
 /// The batch flag saying that the batch's `added` time (u64) follows its AddSeq.
 pub(crate) const BATCH_ADDED: u8 = 8;
 
+/// The batch flag saying that the batch is not in the space's feed (its seq came from a
+/// counter of its own).
+pub(crate) const BATCH_OFF_FEED: u8 = 16;
+
+/// Whether the batch whose payload is `b` is in the space's feed.
+pub(crate) fn batch_in_feed(b: &[u8]) -> bool {
+    b.get(1).is_none_or(|flags| flags & BATCH_OFF_FEED == 0)
+}
+
 /// The root flag (in the byte after the root's order id) saying that the root's `added` time
 /// (u64) follows that byte; bit 1 says a parent id follows.
 pub(crate) const ROOT_ADDED: u8 = 2;

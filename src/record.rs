@@ -153,6 +153,10 @@ pub(crate) struct Batch {
     pub(crate) seq: u64,
     /// When the batch was stored (Unix seconds), shared by all its changes.
     pub(crate) added: u64,
+    /// Whether the batch is in the space's feed: false for a batch whose seq came from a
+    /// counter of its own (`TreeStorage::with_counter`, a migration), which is not in the
+    /// AddSeq index and wakes no subscriber.
+    pub(crate) in_feed: bool,
     /// The changes, as given (their own `tree_id` and `add_seq` are not read: the batch's are,
     /// and a stored change is read back with them).
     pub(crate) changes: Vec<StorageChange>,

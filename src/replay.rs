@@ -123,9 +123,11 @@ pub(crate) fn run(log: &LogDir, memory: &Memory, observer: &mut dyn Observer) ->
             match frame {
                 FrameEvent::Record(record, encoded) => {
                     match &record {
-                        Record::AddBatch(b) => {
+                        Record::AddBatch(b) if b.in_feed => {
                             report.max_batch_seq = report.max_batch_seq.max(b.seq);
                         }
+                        // A batch of a counter of its own: its head entry names its seq.
+                        Record::AddBatch(b) => named = named.max(b.seq),
                         // The counter stays above any seq a head entry was given (a log of an
                         // older build may not hold a reservation for it).
                         Record::UpdateHead(u) => {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::commit::{Commit, Ctx};
 use crate::record::{Batch, NewTree, Record};
 use crate::sync::{AtomicBool, Ordering};
-use crate::{Error, Id, Result, StorageChange, TreeRoot};
+use crate::{AddSeqCounter, Error, Id, Result, StorageChange, TreeRoot};
 
 /// What [`TreeStorage::add_all_no_error`] did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -47,6 +47,9 @@ pub struct TreeStorage {
     root_change: StorageChange,
     /// True until the first write of a deferred storage succeeds.
     deferred: AtomicBool,
+    /// The counter this handle's batches take their seqs from, when not the space's
+    /// ([`TreeStorage::with_counter`]).
+    counter: Option<AddSeqCounter>,
 }
 
 fn iterate<E>(
@@ -73,7 +76,39 @@ impl TreeStorage {
             root,
             root_change,
             deferred: AtomicBool::new(deferred),
+            counter: None,
         }
+    }
+
+    /// This storage, its batches taking their seqs from `counter` instead of the space's
+    /// (Go's tree migrator writes migrated trees with a fresh zero counter of their own; give it
+    /// [`AddSeqCounter::detached`]).
+    ///
+    /// Such batches are stored, logged, replayed and checkpointed like any other and read back
+    /// with their seqs through the tree ([`TreeStorage::get_after_add_seq`], `get`), and their
+    /// tree's head entry takes the seq as its last AddSeq, as in Go; but they are **not in the
+    /// space's feed** ([`crate::Space::changes_after_add_seq`], `batches_after`, `subscribe`
+    /// never show them): their seqs are not the space's, and a cursor never has to account for
+    /// them. The space's counter is moved up to such a seq when it is higher, so the space's
+    /// own batches stay above every seq a head entry names. A tree's batches stay in AddSeq
+    /// order: a seq not above the tree's last batch's is refused
+    /// ([`Error::SeqNotAboveTree`]).
+    ///
+    /// ```
+    /// use spacestore::{AddSeqCounter, Space, StorageChange, TreeRoot};
+    /// let space = Space::in_memory();
+    /// let migrated = space
+    ///     .create_tree_storage(TreeRoot::new("t", b"root".to_vec()))?
+    ///     .with_counter(AddSeqCounter::detached());
+    /// let seq = migrated.add_all(vec![StorageChange::new("c1", "1", b"x".to_vec())], ["c1"], "t")?;
+    /// assert_eq!(seq, 1);
+    /// assert_eq!(migrated.get("c1")?.add_seq, 1);
+    /// assert!(space.collect_changes_after_add_seq(0).is_empty(), "not in the feed");
+    /// # Ok::<(), spacestore::Error>(())
+    /// ```
+    pub fn with_counter(mut self, counter: AddSeqCounter) -> Self {
+        self.counter = Some(counter);
+        self
     }
 
     /// The tree id (the root change's id).
@@ -220,13 +255,17 @@ impl TreeStorage {
                     tree_id,
                     seq: 0,
                     added: crate::change::now(),
+                    in_feed: true,
                     changes,
                     heads,
                     common_snapshot,
                     skip_duplicates,
                     create,
                 };
-                ctx.take_seq_for(&mut batch)?;
+                match &self.counter {
+                    Some(counter) => ctx.take_seq_from(counter, &mut batch)?,
+                    None => ctx.take_seq_for(&mut batch)?,
+                }
                 add_seq = batch.seq;
                 Ok(Record::AddBatch(batch))
             },

@@ -211,6 +211,17 @@ impl Memory {
             (None, Some(r)) => r.order_id.as_str() == order_id,
             (None, None) => false,
         };
+        // A tree's batches are in AddSeq order (invariant 5): only a batch with a seq of its own
+        // counter can come below the last one.
+        if let Some(last) = tree.as_ref().map(|t| t.last_seq()) {
+            if batch.seq <= last {
+                return Err(Error::SeqNotAboveTree {
+                    tree_id: batch.tree_id.clone(),
+                    seq: batch.seq,
+                    last,
+                });
+            }
+        }
         let mut plan = Plan {
             tree: tree.clone(),
             ..Plan::default()
@@ -383,7 +394,9 @@ impl Memory {
             if let Some(tree) = tree {
                 tree.add(&block, stored);
             }
-            self.index.publish(&block);
+            if batch.in_feed {
+                self.index.publish(&block);
+            }
         }
         // The batch's head update: heads (when given), common snapshot, last AddSeq.
         let update = UpdateRef {

@@ -83,6 +83,7 @@ impl Captured {
                     tree_id: tree_id.clone(),
                     seq: block.seq(),
                     added: block.added(),
+                    in_feed: block.in_feed(),
                     changes: block.changes(),
                     heads: None,
                     common_snapshot: Id::default(),

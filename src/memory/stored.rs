@@ -88,6 +88,15 @@ impl Block {
         self.seq
     }
 
+    /// Whether the block is in the space's feed (a root is in none; a batch whose seq came
+    /// from a counter of its own is not).
+    pub(crate) fn in_feed(&self) -> bool {
+        match self.holds {
+            Holds::Root(_) => false,
+            Holds::All { .. } | Holds::Some(_) => layout::batch_in_feed(&self.bytes),
+        }
+    }
+
     /// When a batch was stored (Unix seconds; a root's own is read with the root).
     pub(crate) fn added(&self) -> u64 {
         match self.holds {

@@ -49,6 +49,11 @@ impl TreeState {
         c.by_seq.push(Arc::clone(block));
     }
 
+    /// The AddSeq of the tree's last batch (0: none).
+    pub(crate) fn last_seq(&self) -> u64 {
+        read(&self.changes).by_seq.last().map_or(0, |b| b.seq())
+    }
+
     /// How many batches the tree holds. Batches are only ever appended (a deleted tree keeps
     /// them until it is dropped), so the first `n` stay what they are: a capture of the state
     /// needs only this count.
@@ -67,7 +72,14 @@ impl TreeState {
     /// checkpoint that captured it before the deletion: it goes when its last user drops it.
     pub(crate) fn contents(&self) -> (Vec<Stored>, Vec<u64>) {
         let c = read(&self.changes);
-        let seqs = c.by_seq.iter().map(|b| b.seq()).collect();
+        // Only the feed's: a batch with a seq of its own counter is not in the index (and
+        // another tree's batch may have that seq there).
+        let seqs = c
+            .by_seq
+            .iter()
+            .filter(|b| b.in_feed())
+            .map(|b| b.seq())
+            .collect();
         (c.by_order.stored(), seqs)
     }
 

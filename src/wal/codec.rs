@@ -10,7 +10,7 @@ use bytes::Bytes;
 use crate::change::StorageChange;
 use crate::entry::DeletedStatus;
 use crate::id::Id;
-use crate::layout::{Encoded, Located, BATCH_ADDED, ROOT_ADDED};
+use crate::layout::{Encoded, Located, BATCH_ADDED, BATCH_OFF_FEED, ROOT_ADDED};
 use crate::record::{
     AclFields, Batch, CursorFields, CursorMove, HeadFields, NewSpace, NewTree, Record,
 };
@@ -47,6 +47,7 @@ const B_HAS_HEADS: u8 = 1;
 const B_SKIP_DUPLICATES: u8 = 2;
 const B_CREATE: u8 = 4;
 // 8: the batch's added time follows its seq (`layout::BATCH_ADDED`).
+// 16: the batch is not in the space's feed (`layout::BATCH_OFF_FEED`).
 
 // Root flags (the byte after a root's order id).
 const R_PARENT: u8 = 1;
@@ -191,6 +192,9 @@ fn put_batch(out: &mut impl Sink, b: &Batch, start: usize) -> Located {
     }
     if b.added != 0 {
         flags |= BATCH_ADDED;
+    }
+    if !b.in_feed {
+        flags |= BATCH_OFF_FEED;
     }
     put_u8(out, flags);
     put_bytes(out, b.tree_id.as_bytes());
@@ -470,7 +474,8 @@ pub(crate) fn decode(
         }
         ADD_BATCH => {
             let flags = r.u8()?;
-            if flags & !(B_HAS_HEADS | B_SKIP_DUPLICATES | B_CREATE | BATCH_ADDED) != 0 {
+            let known = B_HAS_HEADS | B_SKIP_DUPLICATES | B_CREATE | BATCH_ADDED | BATCH_OFF_FEED;
+            if flags & !known != 0 {
                 return Err("unknown batch flags");
             }
             let tree_id = r.id()?;
@@ -516,6 +521,7 @@ pub(crate) fn decode(
                 tree_id,
                 seq,
                 added,
+                in_feed: flags & BATCH_OFF_FEED == 0,
                 changes,
                 heads,
                 common_snapshot,
@@ -636,6 +642,7 @@ mod tests {
             tree_id: Id::from("t"),
             seq: 9,
             added: 1_700_000_000,
+            in_feed: false,
             changes: vec![change],
             heads: Some(vec![Id::from("c")]),
             common_snapshot: Id::from("s"),
@@ -697,6 +704,7 @@ mod tests {
             tree_id: Id::from("t"),
             seq: 1,
             added: 0,
+            in_feed: true,
             changes: vec![StorageChange::new("c", "1", b"raw".to_vec())],
             heads: None,
             common_snapshot: Id::from("t"),
