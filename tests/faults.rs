@@ -58,11 +58,13 @@ fn script() -> Vec<Step> {
         Step::Checkpoint,
         batch(1, 1, 200),
         Step::SetHash,
+        Step::MigratedBatch(2),
         Step::DeleteEntry(0),
         batch(0, 1, 10),
         Step::Reopen,
         batch(1, 2, 100),
         Step::AddAcl(1),
+        Step::MigratedBatch(1),
         Step::Ack(0),
         Step::PutEntry,
         Step::SetHash,
@@ -184,7 +186,34 @@ fn compare(before: &Dump, after: &Dump, in_doubt: &[EventKind]) -> Result<(), St
                 may_appear.extend(ids.iter().cloned());
             }
             EventKind::Hash(_) => state_in_doubt = true,
+            EventKind::Migrated(ids) => {
+                touched.insert("m0".to_owned());
+                may_appear.extend(ids.iter().cloned());
+            }
         }
+    }
+    let migrated_a: BTreeMap<String, &StorageChange> = before
+        .migrated
+        .iter()
+        .map(|c| (c.id.to_string(), c))
+        .collect();
+    let migrated_b: BTreeMap<String, &StorageChange> = after
+        .migrated
+        .iter()
+        .map(|c| (c.id.to_string(), c))
+        .collect();
+    for (id, c) in &migrated_a {
+        if migrated_b.get(id) != Some(c) {
+            return Err(format!(
+                "migrated change {id} differs or is gone after the reopen"
+            ));
+        }
+    }
+    if let Some(id) = migrated_b
+        .keys()
+        .find(|id| !migrated_a.contains_key(*id) && !may_appear.contains(*id))
+    {
+        return Err(format!("migrated change {id} appeared after the reopen"));
     }
     if !state_in_doubt && before.state != after.state {
         return Err(format!(

@@ -919,8 +919,8 @@ pub mod workload {
     use std::path::PathBuf;
 
     use spacestore::{
-        AclRecord, Cursor, Durability, Error, HeadEntry, HeadUpdate, Id, IterOptions, Options,
-        Space, SpacePayload, State, StorageChange, TreeRoot,
+        AclRecord, AddSeqCounter, Cursor, Durability, Error, HeadEntry, HeadUpdate, Id,
+        IterOptions, Options, Space, SpacePayload, State, StorageChange, TreeRoot,
     };
 
     use super::{Rng, SimFs};
@@ -999,6 +999,10 @@ pub mod workload {
         AddAcl(u8),
         /// Sets the state's hash to `h{n}` (n counts events).
         SetHash,
+        /// A batch of `n` changes `g{k}` on tree `m0` through a storage with a counter of its
+        /// own (the driver's, a migration's: its batches are not in the feed); the first one
+        /// creates the tree (a deferred storage).
+        MigratedBatch(u8),
         /// `Space::checkpoint`.
         Checkpoint,
         /// `Space::sync`.
@@ -1033,6 +1037,10 @@ pub mod workload {
         let mut cursors = [false; 2]; // live?
         let mut whole = false;
         while out.len() < len {
+            if rng.chance(1, 14) {
+                out.push(Step::MigratedBatch(1 + rng.below(2) as u8));
+                continue;
+            }
             if rng.chance(1, 10) {
                 out.push(match (whole, rng.below(2)) {
                     (false, _) => {
@@ -1131,6 +1139,8 @@ pub mod workload {
         Acl(Vec<String>),
         /// The state's hash was set.
         Hash(String),
+        /// A batch of a counter of its own on tree `m0` (change ids; the last becomes the head).
+        Migrated(Vec<String>),
     }
 
     /// A write that was attempted (one record, if it reached the log).
@@ -1171,6 +1181,8 @@ pub mod workload {
         entries: usize,
         change_no: usize,
         acl_no: usize,
+        /// The counter of the migrated tree's batches (the caller's, as a migration's).
+        migration: AddSeqCounter,
     }
 
     impl Driver {
@@ -1193,6 +1205,7 @@ pub mod workload {
                 entries: 0,
                 change_no: 0,
                 acl_no: 0,
+                migration: AddSeqCounter::detached(),
             }
         }
 
@@ -1208,6 +1221,7 @@ pub mod workload {
                 entries: 0,
                 change_no: 0,
                 acl_no: 0,
+                migration: AddSeqCounter::detached(),
             }
         }
 
@@ -1377,6 +1391,41 @@ pub mod workload {
                         .and_then(|state| state.set_hash(hash))
                         .map(|()| self.events[e].acked = true)
                 }
+                Step::MigratedBatch(n) => {
+                    let base = self.change_no;
+                    self.change_no += *n as usize;
+                    let ids: Vec<String> = (base..base + *n as usize)
+                        .map(|k| format!("g{k}"))
+                        .collect();
+                    let e = self.push(EventKind::Migrated(ids.clone()));
+                    event = Some(e);
+                    let batch: Vec<StorageChange> = ids
+                        .iter()
+                        .enumerate()
+                        .map(|(j, id)| {
+                            StorageChange::new(
+                                id.as_str(),
+                                format!("{:06}", base + j),
+                                vec![9u8; 30],
+                            )
+                        })
+                        .collect();
+                    let tree = match space.tree_storage("m0") {
+                        Ok(tree) => Ok(tree),
+                        Err(Error::UnknownTree(_)) => space.create_storage_with_deferred_creation(
+                            TreeRoot::new("m0", b"migrated".to_vec()),
+                        ),
+                        Err(e) => Err(e),
+                    };
+                    tree.and_then(|t| {
+                        t.with_counter(self.migration.clone())
+                            .add_all(batch, [ids.last().unwrap().as_str()], "m0")
+                            .map(|seq| {
+                                self.events[e].acked = true;
+                                self.events[e].seq = Some(seq);
+                            })
+                    })
+                }
                 Step::Checkpoint => space.checkpoint().map(|_| {
                     self.durable_floor = self.events.len();
                 }),
@@ -1430,6 +1479,8 @@ pub mod workload {
         pub state: Option<State>,
         /// A whole space's ACL list, by order.
         pub acl: Vec<AclRecord>,
+        /// The migrated tree's changes (not in the feed), by order id.
+        pub migrated: Vec<StorageChange>,
     }
 
     /// What `space` shows.
@@ -1454,6 +1505,10 @@ pub mod workload {
                 .acl_storage()
                 .map(|acl| acl.collect_after_order(0))
                 .unwrap_or_default(),
+            migrated: space
+                .tree_storage("m0")
+                .and_then(|t| t.collect_after_add_seq(0))
+                .unwrap_or_default(),
         }
     }
 
@@ -1472,6 +1527,8 @@ pub mod workload {
         hash: String,
         /// The ACL list's record ids, by order.
         acl: Vec<String>,
+        /// The migrated tree's changes: id, seq if known.
+        migrated: Vec<(String, Option<u64>)>,
     }
 
     fn expected(events: &[Event], p: usize) -> Expected {
@@ -1517,6 +1574,14 @@ pub mod workload {
                         .insert("acl".into(), vec![ids.last().unwrap().clone()]);
                 }
                 EventKind::Hash(hash) => x.hash = hash.clone(),
+                EventKind::Migrated(ids) => {
+                    if !x.trees.contains_key("m0") {
+                        x.trees.insert("m0".into(), true);
+                    }
+                    x.migrated.extend(ids.iter().map(|id| (id.clone(), e.seq)));
+                    x.heads
+                        .insert("m0".into(), vec![ids.last().unwrap().clone()]);
+                }
             }
         }
         x
@@ -1603,6 +1668,21 @@ pub mod workload {
             return Err(format!(
                 "states differ: seen hash {state:?}, expected {expected_state:?}"
             ));
+        }
+        let migrated: Vec<String> = d.migrated.iter().map(|c| c.id.to_string()).collect();
+        let expected_migrated: Vec<String> = x.migrated.iter().map(|(id, _)| id.clone()).collect();
+        if migrated != expected_migrated {
+            return Err(format!(
+                "migrated changes differ: seen {migrated:?}, expected {expected_migrated:?}"
+            ));
+        }
+        for (c, (id, seq)) in d.migrated.iter().zip(&x.migrated) {
+            if seq.is_some_and(|s| s != c.add_seq) {
+                return Err(format!(
+                    "migrated change {id} has seq {}, acknowledged {seq:?}",
+                    c.add_seq
+                ));
+            }
         }
         let acl: Vec<String> = d.acl.iter().map(|r| r.id.to_string()).collect();
         if acl != x.acl {
