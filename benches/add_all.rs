@@ -87,7 +87,7 @@ fn main() {
         let options = Options::default()
             .durability(durability)
             .auto_checkpoint(None, 0);
-        let space = Space::open(dir.path().join(name), options).expect("open space");
+        let space = Space::create(dir.path().join(name), options).expect("open space");
         report(name, sample(&space, per_sample));
     }
 }

@@ -20,7 +20,7 @@ const MIB: usize = 1 << 20;
 /// offset of its bytes.
 fn space_with_batch(dir: &Path, bytes: &[u8]) -> (PathBuf, usize) {
     {
-        let space = Space::open(dir, Options::default()).unwrap();
+        let space = Space::create(dir, Options::default()).unwrap();
         let tree = space
             .create_tree_storage(TreeRoot::new("t", b"root".to_vec()))
             .unwrap();

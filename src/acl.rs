@@ -86,7 +86,8 @@ impl AclRecord {
 /// use spacestore::{AclRecord, Space, SpacePayload, TreeRoot};
 /// let payload = SpacePayload::new("space.1", b"header".to_vec(), "acl", b"acl root".to_vec(),
 ///     TreeRoot::new("settings", b"settings root".to_vec()));
-/// let space = Space::create_in_memory(payload)?;
+/// let space = Space::in_memory();
+/// space.create_space(payload)?;
 /// let acl = space.acl_storage()?;
 /// assert_eq!(acl.head()?, "acl");
 /// acl.add_all([AclRecord::new("r2", "acl", 2, b"two".to_vec())])?;

@@ -19,7 +19,7 @@ use crate::{Error, Id, Result};
 /// use spacestore::{Options, Space, StorageChange, TreeRoot};
 /// let dir = tempfile::tempdir()?;
 /// {
-///     let space = Space::open(dir.path(), Options::default())?;
+///     let space = Space::create(dir.path(), Options::default())?;
 ///     let tree = space.create_tree_storage(TreeRoot::new("t", b"root".to_vec()))?;
 ///     tree.add_all(vec![StorageChange::new("c1", "1", b"x".to_vec())], ["c1"], "t")?;
 ///     tree.add_all(vec![StorageChange::new("c2", "2", b"y".to_vec())], ["c2"], "t")?;
@@ -28,7 +28,7 @@ use crate::{Error, Id, Result};
 ///     indexer.ack(first.add_seq)?; // processed batch 1
 /// }
 /// // After a restart, the indexer carries on with batch 2.
-/// let space = Space::open(dir.path(), Options::default())?;
+/// let space = Space::create(dir.path(), Options::default())?;
 /// let indexer = space.cursor("indexer")?;
 /// assert_eq!(indexer.get(), 1);
 /// assert_eq!(space.subscribe_cursor(&indexer).next().unwrap().add_seq, 2);

@@ -35,6 +35,21 @@ fn memory_for(log: &LogDir) -> Memory {
     Memory::with_capacity(usize::try_from(log.replayed_bytes() / BYTES_PER_CHANGE).unwrap_or(0))
 }
 
+/// Whether `dir` holds a space: a directory with at least one segment file (what
+/// `Space::open` asks before it opens, so that a path with no space is not made one).
+pub(crate) fn holds_space(dir: &Path, options: &Options) -> Result<bool> {
+    match options.fs.list(dir) {
+        Ok(names) => Ok(names
+            .iter()
+            .any(|n| crate::wal::format::segment_seq_of(n).is_some())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(source) => Err(Error::Io {
+            context: "looking for a space's segments",
+            source,
+        }),
+    }
+}
+
 /// Locks `dir`, replays its log and starts a new segment.
 pub(crate) fn open(dir: &Path, options: &Options) -> Result<Opened> {
     let fs = Arc::clone(&options.fs);

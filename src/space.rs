@@ -91,17 +91,17 @@ impl Space {
         }
     }
 
-    /// Opens the space in `dir`, creating the directory and an empty space when there is none:
-    /// locks the directory (a second opener, in this process or another, gets
-    /// [`Error::Locked`]), replays the log to rebuild the trees, head entries, AddSeq index and
-    /// counter, and starts a new log segment. The counter continues above every seq ever handed
-    /// out. What replay found is in [`Space::recovery_report`].
+    /// Creates a space in `dir` (the directory too, when there is none), or opens the space
+    /// already there (redb's `Database::create`): locks the directory (a second opener, in this
+    /// process or another, gets [`Error::Locked`]), replays the log to rebuild the trees, head
+    /// entries, AddSeq index and counter, and starts a new log segment. The counter continues
+    /// above every seq ever handed out. What replay found is in [`Space::recovery_report`].
     ///
     /// ```
     /// use spacestore::{Options, Space, StorageChange, TreeRoot};
     /// let dir = tempfile::tempdir()?;
     /// {
-    ///     let space = Space::open(dir.path(), Options::default())?;
+    ///     let space = Space::create(dir.path(), Options::default())?;
     ///     let tree = space.create_tree_storage(TreeRoot::new("t", b"root".to_vec()))?;
     ///     tree.add_all(vec![StorageChange::new("c1", "1", b"x".to_vec())], ["c1"], "t")?;
     /// }
@@ -110,7 +110,10 @@ impl Space {
     /// assert!(space.recovery_report().unwrap().frames >= 2);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn open(dir: impl AsRef<Path>, options: Options) -> Result<Space> {
+    ///
+    /// # Errors
+    /// [`Error::Locked`], [`Error::Corrupt`] (with [`crate::Recovery::Strict`]), [`Error::Io`].
+    pub fn create(dir: impl AsRef<Path>, options: Options) -> Result<Space> {
         let mut opened = engine::open(dir.as_ref(), &options)?;
         let incarnation = opened.wal.incarnation();
         let mut commit = Commit::new(
@@ -133,81 +136,6 @@ impl Space {
             report: Some(Arc::new(opened.report)),
             incarnation,
         })
-    }
-
-    /// Creates a whole space in a new in-memory space (Go's `spacestorage.Create`): its state,
-    /// its ACL list with the root record (order 1; the list's head entry names it) and its
-    /// settings tree, in one commit.
-    ///
-    /// ```
-    /// use spacestore::{Space, SpacePayload, TreeRoot};
-    /// let payload = SpacePayload::new("space.1", b"header".to_vec(), "acl", b"acl root".to_vec(),
-    ///     TreeRoot::new("settings", b"settings root".to_vec()));
-    /// let space = Space::create_in_memory(payload)?;
-    /// assert_eq!(space.id().as_deref(), Some("space.1"));
-    /// assert_eq!(space.acl_storage()?.root()?.order, 1);
-    /// assert!(space.tree_storage("settings").is_ok());
-    /// # Ok::<(), spacestore::Error>(())
-    /// ```
-    ///
-    /// # Errors
-    /// [`Error::IncorrectSpaceHeader`] when the payload's ids disagree
-    /// ([`SpacePayload::validate`]); [`Error::TreeExists`] and the other errors of
-    /// [`Space::create_tree_storage`] for the settings root.
-    pub fn create_in_memory(payload: SpacePayload) -> Result<Space> {
-        let space = Space::in_memory();
-        space.create_space(payload)?;
-        Ok(space)
-    }
-
-    /// Creates a whole space in `dir` (Go's `spacestorage.Create`): opens the directory as
-    /// [`Space::open`] does (creating it when there is none) and writes the space's state, ACL
-    /// root and settings tree in one commit (one frame).
-    ///
-    /// ```
-    /// use spacestore::{Options, Space, SpacePayload, TreeRoot};
-    /// let dir = tempfile::tempdir()?;
-    /// let payload = SpacePayload::new("space.1", b"header".to_vec(), "acl", b"acl root".to_vec(),
-    ///     TreeRoot::new("settings", b"settings root".to_vec()));
-    /// drop(Space::create(dir.path(), Options::default(), payload)?);
-    /// let space = Space::open_existing(dir.path(), Options::default())?;
-    /// assert_eq!(space.state_storage()?.get_state()?.acl_id, "acl");
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    ///
-    /// # Errors
-    /// [`Error::SpaceExists`] when the directory holds a whole space already; the errors of
-    /// [`Space::open`] and [`Space::create_in_memory`].
-    pub fn create(dir: impl AsRef<Path>, options: Options, payload: SpacePayload) -> Result<Space> {
-        // Checked before the directory is made: a bad payload leaves nothing behind.
-        payload.validate()?;
-        let space = Space::open(dir, options)?;
-        space.write_space(payload)?;
-        Ok(space)
-    }
-
-    /// Opens the whole space in `dir` (Go's `spacestorage.New`), as [`Space::open`] does, but
-    /// creates nothing.
-    ///
-    /// # Errors
-    /// [`Error::SpaceMissing`] when there is no directory, or it holds no whole space (none,
-    /// or a bare one); the errors of [`Space::open`].
-    pub fn open_existing(dir: impl AsRef<Path>, options: Options) -> Result<Space> {
-        let dir = dir.as_ref();
-        if !dir.is_dir() {
-            return Err(Error::SpaceMissing(format!(
-                "no directory {}",
-                dir.display()
-            )));
-        }
-        let space = Space::open(dir, options)?;
-        if space.id().is_none() {
-            return Err(Error::SpaceMissing(format!(
-                "{} holds no whole space",
-                dir.display()
-            )));
-        }
-        Ok(space)
     }
 
     /// Makes this bare space whole (Go's `spacestorage.Create` on a store that may hold trees
@@ -235,7 +163,7 @@ impl Space {
     }
 
     /// Writes the record that makes this space whole (`payload` validated).
-    fn write_space(&self, payload: SpacePayload) -> Result<()> {
+    pub(crate) fn write_space(&self, payload: SpacePayload) -> Result<()> {
         let record = Record::CreateSpace(payload.to_record());
         self.commit.write(|_| Ok(record), || {})?;
         Ok(())
@@ -268,6 +196,33 @@ impl Space {
         AclStorage::open(&self.commit)
     }
 
+    /// Opens the space in `dir`, as [`Space::create`] does, but only if there is one: a path
+    /// that holds no space (no directory, or a directory without a log) is
+    /// [`Error::SpaceMissing`], and nothing is created (a misspelled path is not a new space).
+    ///
+    /// ```
+    /// use spacestore::{Error, Options, Space};
+    /// let dir = tempfile::tempdir()?;
+    /// let typo = Space::open(dir.path().join("spcae"), Options::default());
+    /// assert!(matches!(typo, Err(Error::SpaceMissing(_))));
+    /// drop(Space::create(dir.path(), Options::default())?);
+    /// assert!(Space::open(dir.path(), Options::default()).is_ok());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::SpaceMissing`]; those of [`Space::create`].
+    pub fn open(dir: impl AsRef<Path>, options: Options) -> Result<Space> {
+        let dir = dir.as_ref();
+        if !engine::holds_space(dir, &options)? {
+            return Err(Error::SpaceMissing(format!(
+                "{} holds no space",
+                dir.display()
+            )));
+        }
+        Space::create(dir, options)
+    }
+
     /// Opens a snapshot of the space in `dir` without taking its lock and without changing
     /// anything on disk (a torn tail is reported, not cut): for looking inside a directory that
     /// another process may hold open. Every write fails with [`Error::ReadOnly`]. A directory
@@ -291,7 +246,7 @@ impl Space {
     /// ```
     /// use spacestore::{Options, Space};
     /// let dir = tempfile::tempdir()?;
-    /// let first = Space::open(dir.path(), Options::default())?.incarnation();
+    /// let first = Space::create(dir.path(), Options::default())?.incarnation();
     /// let again = Space::open(dir.path(), Options::default())?.incarnation();
     /// assert_eq!(first, again);
     /// assert_ne!(Space::in_memory().incarnation(), Space::in_memory().incarnation());

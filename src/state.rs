@@ -49,7 +49,8 @@ impl<F: Fn(&str) + Send + Sync> StateObserver for F {
 /// use spacestore::{Space, SpacePayload, TreeRoot};
 /// let payload = SpacePayload::new("space.1", b"header".to_vec(), "acl", b"acl root".to_vec(),
 ///     TreeRoot::new("settings", b"settings root".to_vec()));
-/// let space = Space::create_in_memory(payload)?;
+/// let space = Space::in_memory();
+/// space.create_space(payload)?;
 /// let state = space.state_storage()?;
 /// let seen = Arc::new(Mutex::new(Vec::new()));
 /// let sink = Arc::clone(&seen);

@@ -70,16 +70,16 @@ fn added_is_the_same_after_a_reopen_and_after_a_checkpoint() {
         all
     };
     let before = {
-        let space = Space::open(dir.path(), Options::default()).unwrap();
+        let space = Space::create(dir.path(), Options::default()).unwrap();
         let tree = space.create_tree_storage(root("t")).unwrap();
         tree.add_all(vec![change("c1", "1")], ["c1"], "t").unwrap();
         read(&space)
     };
     assert!(before.iter().all(|c| c.added > 0));
-    let space = Space::open(dir.path(), Options::default()).unwrap();
+    let space = Space::create(dir.path(), Options::default()).unwrap();
     assert_eq!(read(&space), before, "after a reopen");
     space.checkpoint().unwrap().unwrap();
     drop(space);
-    let space = Space::open(dir.path(), Options::default()).unwrap();
+    let space = Space::create(dir.path(), Options::default()).unwrap();
     assert_eq!(read(&space), before, "after a checkpoint");
 }

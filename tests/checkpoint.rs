@@ -33,7 +33,7 @@ fn checkpoint_keeps_every_read_across_a_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let before;
     {
-        let space = Space::open(dir.path(), no_auto()).unwrap();
+        let space = Space::create(dir.path(), no_auto()).unwrap();
         let p = space.create_tree_storage(root("p")).unwrap();
         let c = space
             .create_tree_storage(root("c").with_parent("p", false))
@@ -60,7 +60,7 @@ fn checkpoint_keeps_every_read_across_a_reopen() {
             space.add_seq(),
         );
     }
-    let space = Space::open(dir.path(), no_auto()).unwrap();
+    let space = Space::create(dir.path(), no_auto()).unwrap();
     assert_eq!(space.collect_changes_after_add_seq(0), before.0);
     assert_eq!(
         space
@@ -81,7 +81,7 @@ fn checkpoint_keeps_every_read_across_a_reopen() {
 #[test]
 fn checkpoint_removes_deleted_trees_from_disk() {
     let dir = tempfile::tempdir().unwrap();
-    let space = Space::open(dir.path(), no_auto()).unwrap();
+    let space = Space::create(dir.path(), no_auto()).unwrap();
     for t in 0..20 {
         let id = format!("t{t}");
         let tree = space.create_tree_storage(root(&id)).unwrap();
@@ -117,7 +117,7 @@ fn the_counter_and_the_reservation_survive_a_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
     let last;
     {
-        let space = Space::open(dir.path(), no_auto()).unwrap();
+        let space = Space::create(dir.path(), no_auto()).unwrap();
         let t = space.create_tree_storage(root("t")).unwrap();
         t.add_all(vec![change("c1", "1")], NO_HEADS, "t").unwrap();
         t.add_all(vec![change("c2", "2")], NO_HEADS, "t").unwrap();
@@ -135,7 +135,7 @@ fn the_counter_and_the_reservation_survive_a_checkpoint() {
             fs::copy(&p, copy.path().join(p.file_name().unwrap())).unwrap();
         }
     }
-    let space = Space::open(copy.path(), no_auto()).unwrap();
+    let space = Space::create(copy.path(), no_auto()).unwrap();
     assert!(space.add_seq() >= last);
     let t = space.create_tree_storage(root("u")).unwrap();
     assert!(t.add_all(vec![change("u1", "1")], NO_HEADS, "u").unwrap() > last);
@@ -145,7 +145,7 @@ fn the_counter_and_the_reservation_survive_a_checkpoint() {
 fn replay_after_a_checkpoint_reads_only_the_live_data() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let space = Space::open(dir.path(), no_auto()).unwrap();
+        let space = Space::create(dir.path(), no_auto()).unwrap();
         let keep = space.create_tree_storage(root("keep")).unwrap();
         keep.add_all(vec![change("k", "1")], NO_HEADS, "keep")
             .unwrap();
@@ -159,7 +159,7 @@ fn replay_after_a_checkpoint_reads_only_the_live_data() {
         }
         space.checkpoint().unwrap().unwrap();
     }
-    let space = Space::open(dir.path(), no_auto()).unwrap();
+    let space = Space::create(dir.path(), no_auto()).unwrap();
     let report = space.recovery_report().unwrap();
     // One checkpoint segment (and the empty active one): a few frames, not hundreds.
     assert!(report.frames < 60, "{report:?}");
@@ -173,7 +173,7 @@ fn an_automatic_checkpoint_keeps_the_log_within_its_factor() {
         .auto_checkpoint(Some(2), 16 << 10)
         .background_checkpoints(false)
         .bytes_per_sync(None);
-    let space = Space::open(dir.path(), options.clone()).unwrap();
+    let space = Space::create(dir.path(), options.clone()).unwrap();
     let t = space.create_tree_storage(root("t")).unwrap();
     for i in 0..2000 {
         let id = format!("c{i}");
@@ -185,7 +185,7 @@ fn an_automatic_checkpoint_keeps_the_log_within_its_factor() {
     assert!(stats.segment > 3, "no automatic checkpoint ran: {stats:?}");
     drop(t);
     drop(space);
-    let space = Space::open(dir.path(), options).unwrap();
+    let space = Space::create(dir.path(), options).unwrap();
     assert_eq!(space.collect_changes_after_add_seq(0).len(), 2000);
 }
 
@@ -196,7 +196,7 @@ fn an_automatic_checkpoint_compacts_a_log_of_deleted_trees() {
         .auto_checkpoint(Some(2), 64 << 10)
         .background_checkpoints(false)
         .bytes_per_sync(None);
-    let space = Space::open(dir.path(), options).unwrap();
+    let space = Space::create(dir.path(), options).unwrap();
     for t in 0..2000 {
         let id = format!("t{t}");
         let tree = space.create_tree_storage(root(&id)).unwrap();
@@ -217,7 +217,7 @@ fn an_automatic_checkpoint_compacts_a_log_of_deleted_trees() {
 fn writes_during_checkpoints_are_all_kept() {
     let dir = tempfile::tempdir().unwrap();
     let acked = {
-        let space = Arc::new(Space::open(dir.path(), no_auto()).unwrap());
+        let space = Arc::new(Space::create(dir.path(), no_auto()).unwrap());
         let writers: Vec<_> = (0..2)
             .map(|w| {
                 let space = Arc::clone(&space);
@@ -247,7 +247,7 @@ fn writes_during_checkpoints_are_all_kept() {
             .flat_map(|w| w.join().unwrap())
             .collect::<Vec<_>>()
     };
-    let space = Space::open(dir.path(), no_auto()).unwrap();
+    let space = Space::create(dir.path(), no_auto()).unwrap();
     for id in acked {
         assert!(space.tree_storage(&id[..2]).unwrap().has(&id), "{id} lost");
     }
@@ -371,7 +371,7 @@ fn writes_go_on_while_a_checkpoint_is_written() {
     let sim = spacestore_test_kit::simfs::SimFs::new();
     let (fs, renaming, release) = GatedFs::over(&sim);
     let options = || no_auto().file_system(Arc::clone(&fs));
-    let space = Space::open("/space", options()).unwrap();
+    let space = Space::create("/space", options()).unwrap();
     let tree = space.create_tree_storage(root("t")).unwrap();
     tree.add_all(vec![change("c1", "1")], NO_HEADS, "t")
         .unwrap();
@@ -398,7 +398,7 @@ fn writes_go_on_while_a_checkpoint_is_written() {
     drop((tree, space));
     // Both batches are there after a reopen: the first in the checkpoint, the second in the
     // segment that was active while the checkpoint was written.
-    let space = Space::open("/space", no_auto().file_system(sim.arc())).unwrap();
+    let space = Space::create("/space", no_auto().file_system(sim.arc())).unwrap();
     let ids = change_ids(&space);
     assert_eq!(ids, ["c1", "c2"]);
     assert!(space.recovery_report().unwrap().torn_tail.is_none());
@@ -409,7 +409,7 @@ fn a_checkpoint_holds_the_state_as_of_its_start_and_what_is_written_meanwhile_on
     use std::time::Duration;
     let sim = spacestore_test_kit::simfs::SimFs::new();
     let (fs, at_gate, release) = GatedFs::gate(&sim, true);
-    let space = Space::open("/space", no_auto().file_system(Arc::clone(&fs))).unwrap();
+    let space = Space::create("/space", no_auto().file_system(Arc::clone(&fs))).unwrap();
     let tree = space.create_tree_storage(root("t")).unwrap();
     let gone = space.create_tree_storage(root("gone")).unwrap();
     tree.add_all(vec![change("c1", "1")], NO_HEADS, "t")
@@ -429,7 +429,7 @@ fn a_checkpoint_holds_the_state_as_of_its_start_and_what_is_written_meanwhile_on
     // The cursors (none), two trees, two batches, then the head entries.
     assert_eq!(stats.records, 2 + 2 + 2, "{stats:?}");
     drop((tree, gone, space));
-    let space = Space::open("/space", no_auto().file_system(sim.arc())).unwrap();
+    let space = Space::create("/space", no_auto().file_system(sim.arc())).unwrap();
     let report = space.recovery_report().unwrap();
     assert_eq!(report.refused_records, 0, "{report:?}");
     let ids = change_ids(&space);
@@ -450,7 +450,7 @@ fn an_automatic_checkpoint_runs_on_a_worker_and_the_write_that_started_it_return
         .auto_checkpoint(Some(2), 4 << 10)
         .file_system(Arc::clone(&fs));
     assert!(options.background_checkpoints, "the default");
-    let space = Space::open("/space", options).unwrap();
+    let space = Space::create("/space", options).unwrap();
     // A writer thread writes until an automatic checkpoint is due; its calls return while the
     // worker is held at the rename. (The timeouts only guard against a hang: an automatic
     // checkpoint written by the writer itself would hold it at the gate.)
@@ -483,6 +483,6 @@ fn an_automatic_checkpoint_runs_on_a_worker_and_the_write_that_started_it_return
     release.send(()).unwrap();
     space.checkpoint().unwrap().unwrap();
     drop(space);
-    let space = Space::open("/space", no_auto().file_system(sim.arc())).unwrap();
+    let space = Space::create("/space", no_auto().file_system(sim.arc())).unwrap();
     assert_eq!(space.collect_changes_after_add_seq(0).len(), written);
 }

@@ -31,7 +31,7 @@ const CHILD_ENV: &str = "SPACESTORE_CRASH_CHILD";
 /// a subscription from its named cursor and acknowledges each batch on it, printing every seq
 /// whose ack returned.
 fn cursor_child(dir: &Path) {
-    let space = Space::open(dir, Options::default().durability(Durability::Sync)).unwrap();
+    let space = Space::create(dir, Options::default().durability(Durability::Sync)).unwrap();
     let tree = match space.tree_storage("k") {
         Ok(tree) => tree,
         Err(_) => space
@@ -98,7 +98,7 @@ fn acl_writer(space: Space, nonce: u32) {
 /// The child: two writer threads, one tree each, two changes per batch, forever; and an ACL
 /// writer ([`acl_writer`]).
 fn child(dir: &Path) {
-    let space = Space::open(dir, Options::default().durability(Durability::Sync)).unwrap();
+    let space = Space::create(dir, Options::default().durability(Durability::Sync)).unwrap();
     let nonce = std::process::id();
     let acl = {
         let space = space.clone();
@@ -282,7 +282,7 @@ fn killed_sync_writers_lose_no_acknowledged_batch_and_reuse_no_seq() {
             }
             acked.insert(base, seq);
         }
-        let space = Space::open(dir.path(), Options::default()).unwrap();
+        let space = Space::create(dir.path(), Options::default()).unwrap();
         for (base, seq) in &acked {
             let tree = space
                 .tree_storage(&base[..1])
@@ -403,7 +403,7 @@ fn a_killed_consumer_restarts_at_or_above_its_last_sync_ack() {
         );
         acks += acked.len();
         let last = *acked.last().unwrap();
-        let space = Space::open(dir.path(), Options::default()).unwrap();
+        let space = Space::create(dir.path(), Options::default()).unwrap();
         position = space.cursor("consumer").unwrap().get();
         assert!(
             position >= last,

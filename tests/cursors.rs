@@ -25,7 +25,7 @@ fn batches(space: &Space, n: usize) -> Vec<u64> {
 }
 
 fn open(dir: &Path, durability: Durability) -> Space {
-    Space::open(dir, Options::default().durability(durability)).unwrap()
+    Space::create(dir, Options::default().durability(durability)).unwrap()
 }
 
 #[test]
@@ -260,7 +260,7 @@ fn a_repair_lowers_a_cursor_above_what_it_kept_and_makes_a_new_incarnation() {
     let mut bytes = fs::read(&seg).unwrap();
     bytes[at + 20] ^= 0xff;
     fs::write(&seg, &bytes).unwrap();
-    let space = Space::open(dir.path(), Options::default().recovery(Recovery::Repair)).unwrap();
+    let space = Space::create(dir.path(), Options::default().recovery(Recovery::Repair)).unwrap();
     let repair = space.recovery_report().unwrap().repaired.clone().unwrap();
     assert_eq!(repair.offset, at as u64);
     assert_eq!(repair.kept_add_seq, 3);

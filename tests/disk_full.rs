@@ -64,7 +64,7 @@ fn a_full_disk_fails_writes_and_they_work_again_once_space_is_freed_with_the_def
             .background_checkpoints(false)
             .bytes_per_sync(None)
             .file_system(fs.arc());
-        let space = Space::open(workload::dir(), options.clone()).unwrap();
+        let space = Space::create(workload::dir(), options.clone()).unwrap();
         let tree = space
             .create_tree_storage(TreeRoot::new("t", b"root".to_vec()))
             .unwrap();
@@ -109,7 +109,7 @@ fn a_full_disk_fails_writes_and_they_work_again_once_space_is_freed_with_the_def
         }
         assert!(space.checkpoint().unwrap().is_some());
         drop((tree, space));
-        let space = Space::open(workload::dir(), options).unwrap();
+        let space = Space::create(workload::dir(), options).unwrap();
         let tree = space.tree_storage("t").unwrap();
         for (n, seq) in &acked {
             let c = tree.get(&format!("c{n:06}")).unwrap();
@@ -145,7 +145,7 @@ fn a_full_real_tmpfs_fails_writes_and_they_work_again_once_space_is_freed() {
         std::fs::write(&filler, vec![1u8; 40 * MIB]).unwrap();
         let dir = mnt.path().join("space");
         let options = Options::default().durability(durability);
-        let space = Space::open(&dir, options.clone()).unwrap();
+        let space = Space::create(&dir, options.clone()).unwrap();
         let tree = space
             .create_tree_storage(TreeRoot::new("t", b"root".to_vec()))
             .unwrap();
@@ -177,7 +177,7 @@ fn a_full_real_tmpfs_fails_writes_and_they_work_again_once_space_is_freed() {
             space.log_stats().unwrap()
         );
         drop((tree, space));
-        let space = Space::open(&dir, options).unwrap();
+        let space = Space::create(&dir, options).unwrap();
         let tree = space.tree_storage("t").unwrap();
         for (n, seq) in &acked {
             assert_eq!(tree.get(&format!("c{n:06}")).unwrap().add_seq, *seq);

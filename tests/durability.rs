@@ -17,7 +17,7 @@ fn segments(dir: &Path) -> Vec<PathBuf> {
 }
 
 fn open(dir: &Path) -> Space {
-    Space::open(dir, Options::default()).unwrap()
+    Space::create(dir, Options::default()).unwrap()
 }
 
 /// A space with trees "a" and "b" and `batches` one-change batches alternating between them.
@@ -166,7 +166,7 @@ fn segments_roll_at_the_size_limit_and_replay_in_order() {
     let dir = tempfile::tempdir().unwrap();
     let options = Options::default().segment_size(4096);
     {
-        let space = Space::open(dir.path(), options.clone()).unwrap();
+        let space = Space::create(dir.path(), options.clone()).unwrap();
         let t = space.create_tree_storage(root("t")).unwrap();
         for i in 0..100 {
             t.add_all(
@@ -178,7 +178,7 @@ fn segments_roll_at_the_size_limit_and_replay_in_order() {
         }
     }
     assert!(segments(dir.path()).len() > 5);
-    let space = Space::open(dir.path(), options).unwrap();
+    let space = Space::create(dir.path(), options).unwrap();
     let all = space.collect_changes_after_add_seq(0);
     assert_eq!(all.len(), 100);
     assert!(all.windows(2).all(|w| w[0].add_seq < w[1].add_seq));
@@ -187,7 +187,7 @@ fn segments_roll_at_the_size_limit_and_replay_in_order() {
 #[test]
 fn an_empty_directory_opens_as_an_empty_space() {
     let dir = tempfile::tempdir().unwrap();
-    let space = Space::open(dir.path().join("new"), Options::default()).unwrap();
+    let space = Space::create(dir.path().join("new"), Options::default()).unwrap();
     assert_eq!(space.add_seq(), 0);
     assert_eq!(space.tree_count(), 0);
     let report = space.recovery_report().unwrap();
@@ -282,7 +282,7 @@ fn flipping_any_byte_either_recovers_a_prefix_or_is_a_typed_corruption_error() {
         let mut bytes = original.clone();
         bytes[at] ^= 0x5a;
         fs::write(dir.path().join(seg.file_name().unwrap()), &bytes).unwrap();
-        match Space::open(dir.path(), Options::default()) {
+        match Space::create(dir.path(), Options::default()) {
             Ok(space) => {
                 // Only a flip inside the last frame (the clean close) can pass for a torn tail,
                 // and every batch is before it.
@@ -318,10 +318,10 @@ fn repair_keeps_everything_before_the_bad_frame_and_moves_the_rest_aside() {
     bytes[pos + 20] ^= 0xff;
     fs::write(&seg, &bytes).unwrap();
     assert!(matches!(
-        Space::open(dir.path(), Options::default()),
+        Space::create(dir.path(), Options::default()),
         Err(Error::Corrupt { .. })
     ));
-    let space = Space::open(dir.path(), Options::default().recovery(Recovery::Repair)).unwrap();
+    let space = Space::create(dir.path(), Options::default().recovery(Recovery::Repair)).unwrap();
     let repair = space.recovery_report().unwrap().repaired.clone().unwrap();
     assert_eq!(repair.offset, pos as u64);
     assert!(repair.moved_to[0].exists());
@@ -345,13 +345,13 @@ fn repair_of_a_damaged_segment_header_followed_by_valid_segments_moves_them_asid
     let mut bytes = fs::read(&segs[1]).unwrap();
     bytes[3] ^= 0xff; // inside the magic: the header's checksum fails
     fs::write(&segs[1], &bytes).unwrap();
-    match Space::open(dir.path(), Options::default()) {
+    match Space::create(dir.path(), Options::default()) {
         Err(Error::Corrupt {
             segment, offset, ..
         }) => assert_eq!((segment, offset), (segs[1].clone(), 0)),
         other => panic!("expected corruption at the header, got {other:?}"),
     }
-    let space = Space::open(dir.path(), Options::default().recovery(Recovery::Repair)).unwrap();
+    let space = Space::create(dir.path(), Options::default().recovery(Recovery::Repair)).unwrap();
     let repair = space.recovery_report().unwrap().repaired.clone().unwrap();
     assert_eq!(
         (repair.segment.clone(), repair.offset),
@@ -386,13 +386,13 @@ fn a_second_open_of_the_same_directory_is_locked() {
     let dir = tempfile::tempdir().unwrap();
     let first = open(dir.path());
     assert!(matches!(
-        Space::open(dir.path(), Options::default()),
+        Space::create(dir.path(), Options::default()),
         Err(Error::Locked(_))
     ));
     drop(first);
     // A child process forked by a concurrently running test holds a copy of every descriptor
     // (and so of the lock) until it execs: give it a moment.
-    let reopened = (0..100).find_map(|_| match Space::open(dir.path(), Options::default()) {
+    let reopened = (0..100).find_map(|_| match Space::create(dir.path(), Options::default()) {
         Err(Error::Locked(_)) => {
             thread::sleep(std::time::Duration::from_millis(10));
             None
@@ -405,7 +405,7 @@ fn a_second_open_of_the_same_directory_is_locked() {
 #[test]
 fn a_second_process_gets_locked_until_the_first_ends() {
     if let Ok(dir) = std::env::var("SPACESTORE_LOCK_CHILD") {
-        match Space::open(&dir, Options::default()) {
+        match Space::create(&dir, Options::default()) {
             Err(Error::Locked(_)) => println!("child: locked"),
             Ok(_) => println!("child: opened"),
             Err(e) => println!("child: error {e}"),
@@ -439,7 +439,7 @@ fn sync_writes_from_many_threads_share_fsyncs_and_are_all_durable() {
     let syncs;
     {
         let space = Arc::new(
-            Space::open(dir.path(), Options::default().durability(Durability::Sync)).unwrap(),
+            Space::create(dir.path(), Options::default().durability(Durability::Sync)).unwrap(),
         );
         let before = space.log_stats().unwrap().syncs;
         let handles: Vec<_> = (0..threads)
@@ -480,7 +480,7 @@ fn sync_batches_are_visible_only_after_they_return_durable() {
     let dir = tempfile::tempdir().unwrap();
     {
         let space =
-            Space::open(dir.path(), Options::default().durability(Durability::Sync)).unwrap();
+            Space::create(dir.path(), Options::default().durability(Durability::Sync)).unwrap();
         let t = space.create_tree_storage(root("t")).unwrap();
         let seq = t.add_all(vec![change("c1", "1")], NO_HEADS, "t").unwrap();
         assert_eq!(space.collect_changes_after_add_seq(0)[0].add_seq, seq);
@@ -510,7 +510,7 @@ fn open_with_a_file_that_is_not_a_segment_is_a_corruption_error() {
     // A garbage file named as a segment after valid ones: not a tear (a segment's header is
     // synced before anything else goes in; here bytes follow where a header would end), so
     // corruption, and the file stays for a look (or `Recovery::Repair`).
-    match Space::open(dir.path(), Options::default()) {
+    match Space::create(dir.path(), Options::default()) {
         Err(Error::Corrupt {
             segment, offset, ..
         }) => assert_eq!(
@@ -539,7 +539,7 @@ fn open_with_a_file_that_is_not_a_segment_is_a_corruption_error() {
     )
     .unwrap();
     assert!(matches!(
-        Space::open(dir.path(), Options::default()),
+        Space::create(dir.path(), Options::default()),
         Err(Error::Corrupt { .. })
     ));
 }
@@ -621,7 +621,7 @@ fn after_a_clean_close_the_counter_continues_right_above_the_last_seq() {
 fn after_a_crash_the_counter_restarts_above_the_reservation() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let space = Space::open(dir.path(), Options::default().reserve_ahead(100)).unwrap();
+        let space = Space::create(dir.path(), Options::default().reserve_ahead(100)).unwrap();
         let t = space.create_tree_storage(root("t")).unwrap();
         t.add_all(vec![change("c1", "1")], NO_HEADS, "t").unwrap();
         // A crash: no close frame is written.
@@ -641,7 +641,7 @@ fn repair_does_not_hand_out_again_a_seq_named_by_what_it_moved_aside() {
     let dir = tempfile::tempdir().unwrap();
     let options = || Options::default().reserve_ahead(1);
     let last = {
-        let space = Space::open(dir.path(), options()).unwrap();
+        let space = Space::create(dir.path(), options()).unwrap();
         let a = space.create_tree_storage(root("a")).unwrap();
         space.create_tree_storage(root("b")).unwrap();
         for i in 0..6 {
@@ -661,7 +661,7 @@ fn repair_does_not_hand_out_again_a_seq_named_by_what_it_moved_aside() {
     let mut bytes = fs::read(&seg).unwrap();
     bytes[starts[3] + 12] ^= 0xff;
     fs::write(&seg, &bytes).unwrap();
-    let space = Space::open(dir.path(), options().recovery(Recovery::Repair)).unwrap();
+    let space = Space::create(dir.path(), options().recovery(Recovery::Repair)).unwrap();
     assert!(space.recovery_report().unwrap().repaired.is_some());
     let a = space.tree_storage("a").unwrap();
     let next = a
@@ -671,7 +671,7 @@ fn repair_does_not_hand_out_again_a_seq_named_by_what_it_moved_aside() {
     drop(a);
     drop(space);
     // The jump is durable: a plain reopen keeps it.
-    let space = Space::open(dir.path(), options()).unwrap();
+    let space = Space::create(dir.path(), options()).unwrap();
     assert!(space.add_seq() >= next);
 }
 
@@ -695,7 +695,7 @@ fn open_read_only_while_another_space_writes_sees_a_prefix_and_never_corruption(
     const MAX_IO_RETRIES_IN_A_ROW: usize = 50;
     let dir = tempfile::tempdir().unwrap();
     let options = Options::default().segment_size(8 << 10);
-    let space = Space::open(dir.path(), options.clone()).unwrap();
+    let space = Space::create(dir.path(), options.clone()).unwrap();
     let tree = space.create_tree_storage(root("t")).unwrap();
     let expected: Vec<String> = (0..BATCHES).map(|i| format!("c{i}")).collect();
     // The writer says when its first batch is acknowledged, and does not write its last batch

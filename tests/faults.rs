@@ -473,7 +473,7 @@ fn run_point(
     fs.set_capacity(None);
     let space = match d.space.take() {
         Some(s) => s,
-        None => match Space::open(workload::dir(), config.options(&d.fs)) {
+        None => match Space::create(workload::dir(), config.options(&d.fs)) {
             Ok(s) => s,
             Err(e) => {
                 fail(format!("open after the script failed: {e}"), bug);
@@ -484,7 +484,7 @@ fn run_point(
     let before = dump(&space);
     let max_counter = d.max_counter.max(space.add_seq());
     drop(space);
-    match Space::open(workload::dir(), config.options(&d.fs)) {
+    match Space::create(workload::dir(), config.options(&d.fs)) {
         Ok(space) => {
             if let Err(why) = compare(&before, &dump(&space), &in_doubt) {
                 fail(
@@ -651,7 +651,7 @@ fn out_of_space_fails_writes_with_enospc_and_they_work_again_once_space_is_back(
 }
 
 fn space_on(fs: &SimFs, durability: Durability) -> (Space, spacestore::TreeStorage) {
-    let space = Space::open(workload::dir(), config(durability).options(fs)).unwrap();
+    let space = Space::create(workload::dir(), config(durability).options(fs)).unwrap();
     let tree = space
         .create_tree_storage(TreeRoot::new("t", b"root".to_vec()))
         .unwrap();
@@ -690,7 +690,7 @@ fn enospc_on_append_is_taken_back_and_the_space_keeps_working_once_space_is_back
         let live = dump(&space);
         drop(tree);
         drop(space);
-        let space = Space::open(workload::dir(), config(durability).options(&fs)).unwrap();
+        let space = Space::create(workload::dir(), config(durability).options(&fs)).unwrap();
         assert_eq!(dump(&space), live);
     }
 }
@@ -719,7 +719,7 @@ fn a_failed_sync_fsync_refuses_every_later_write_until_reopen_and_reads_go_on() 
     let max = space.add_seq();
     drop(tree);
     drop(space);
-    let space = Space::open(workload::dir(), config(Durability::Sync).options(&fs)).unwrap();
+    let space = Space::create(workload::dir(), config(Durability::Sync).options(&fs)).unwrap();
     assert!(space.writes_refused().is_none());
     let seq = add(&space.tree_storage("t").unwrap(), "e").unwrap();
     assert!(seq > max);
@@ -793,7 +793,7 @@ fn writes_after_a_checkpoint_that_failed_after_its_rename_survive_a_reopen() {
             let live = dump(&space);
             drop(tree);
             drop(space);
-            let space = Space::open(workload::dir(), config(durability).options(&fs)).unwrap();
+            let space = Space::create(workload::dir(), config(durability).options(&fs)).unwrap();
             if b.is_ok() {
                 assert_eq!(
                     dump(&space),
@@ -829,7 +829,7 @@ fn a_checkpoint_after_a_failed_roll_keeps_the_data() {
         assert!(!live.changes.is_empty());
         drop(tree);
         drop(space);
-        let space = Space::open(workload::dir(), config(durability).options(&fs)).unwrap();
+        let space = Space::create(workload::dir(), config(durability).options(&fs)).unwrap();
         assert_eq!(
             dump(&space),
             live,
@@ -849,7 +849,7 @@ fn a_failed_take_back_of_a_record_frame_latches_and_the_log_stays_readable() {
             segment_size: 1 << 20,
             ..config(durability)
         };
-        let space = Space::open(workload::dir(), config.options(&fs)).unwrap();
+        let space = Space::create(workload::dir(), config.options(&fs)).unwrap();
         let tree = space
             .create_tree_storage(TreeRoot::new("t", b"root".to_vec()))
             .unwrap();
@@ -862,7 +862,7 @@ fn a_failed_take_back_of_a_record_frame_latches_and_the_log_stays_readable() {
         let live = dump(&space);
         drop(tree);
         drop(space);
-        let space = Space::open(workload::dir(), config.options(&fs)).unwrap();
+        let space = Space::create(workload::dir(), config.options(&fs)).unwrap();
         assert_eq!(dump(&space), live);
         assert!(space.recovery_report().unwrap().torn_tail.is_some());
     }
@@ -888,7 +888,7 @@ fn a_failed_take_back_of_a_reservation_frame_latches_and_the_log_stays_readable(
         let live = dump(&space);
         drop(tree);
         drop(space);
-        let space = Space::open(workload::dir(), config(durability).options(&fs))
+        let space = Space::create(workload::dir(), config(durability).options(&fs))
             .unwrap_or_else(|e| panic!("{durability:?}: {e}"));
         assert_eq!(dump(&space), live);
     }

@@ -180,7 +180,7 @@ fn a_subscription_to_some_trees_delivers_only_theirs_and_moves_past_the_others()
 #[test]
 fn a_subscription_ends_when_the_space_is_closed_and_does_not_keep_it_locked() {
     let dir = tempfile::tempdir().unwrap();
-    let space = Space::open(dir.path(), spacestore::Options::default()).unwrap();
+    let space = Space::create(dir.path(), spacestore::Options::default()).unwrap();
     space.create_tree_storage(root("t")).unwrap();
     let mut feed = space.subscribe(0);
     let (ready, started) = std::sync::mpsc::channel();
@@ -199,7 +199,7 @@ fn a_subscription_ends_when_the_space_is_closed_and_does_not_keep_it_locked() {
         Err(spacestore::Error::Closed)
     ));
     // The subscription still exists; the directory is free.
-    let again = Space::open(dir.path(), spacestore::Options::default()).unwrap();
+    let again = Space::create(dir.path(), spacestore::Options::default()).unwrap();
     assert_eq!(again.tree_count(), 1);
 }
 

@@ -125,7 +125,7 @@ fn under_block_on_a_stream_catches_up_then_follows_a_writer_thread_in_order() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stream_ends_when_the_last_space_handle_is_dropped_while_a_task_awaits_it() {
     let dir = tempfile::tempdir().unwrap();
-    let space = Space::open(dir.path(), spacestore::Options::default()).unwrap();
+    let space = Space::create(dir.path(), spacestore::Options::default()).unwrap();
     let tree = space.create_tree_storage(root("t")).unwrap();
     add(&tree, "c1");
     drop(tree);
@@ -154,7 +154,7 @@ async fn a_stream_ends_when_the_last_space_handle_is_dropped_while_a_task_awaits
     assert!(end.is_none(), "the stream ends when the space closes");
     assert!(next(&mut feed).await.is_none(), "and stays ended");
     // The subscription still exists; the directory is free.
-    let again = Space::open(dir.path(), spacestore::Options::default()).unwrap();
+    let again = Space::create(dir.path(), spacestore::Options::default()).unwrap();
     assert_eq!(again.tree_count(), 1);
 }
 

@@ -62,14 +62,14 @@ fn assert_v1_state(space: &Space) {
 fn a_v1_space_opens_read_only_and_read_write_with_its_state() {
     let dir = fixture("v1-space");
     assert_v1_state(&Space::open_read_only(dir.path(), Options::default()).unwrap());
-    assert_v1_state(&Space::open(dir.path(), Options::default()).unwrap());
+    assert_v1_state(&Space::create(dir.path(), Options::default()).unwrap());
 }
 
 #[test]
 fn a_v1_space_takes_new_writes_and_is_upgraded_by_its_first_checkpoint() {
     let dir = fixture("v1-space");
     {
-        let space = Space::open(dir.path(), Options::default()).unwrap();
+        let space = Space::create(dir.path(), Options::default()).unwrap();
         let a = space.tree_storage("tree-a").unwrap();
         assert_eq!(
             a.add_all(vec![change("a7", "0007")], ["a7"], "tree-a")
@@ -78,7 +78,7 @@ fn a_v1_space_takes_new_writes_and_is_upgraded_by_its_first_checkpoint() {
         );
     }
     {
-        let space = Space::open(dir.path(), Options::default()).unwrap();
+        let space = Space::create(dir.path(), Options::default()).unwrap();
         assert_eq!(
             space
                 .tree_storage("tree-a")
@@ -96,7 +96,7 @@ fn a_v1_space_takes_new_writes_and_is_upgraded_by_its_first_checkpoint() {
         let header = frame::read_header(&std::fs::read(&seg).unwrap(), seq).unwrap();
         assert_eq!(header.version, frame::VERSION, "{}", seg.display());
     }
-    let space = Space::open(dir.path(), Options::default()).unwrap();
+    let space = Space::create(dir.path(), Options::default()).unwrap();
     let a = space.tree_storage("tree-a").unwrap();
     assert_eq!(a.get("a7").unwrap().add_seq, 10);
     assert_eq!(a.get("a0").unwrap().add_seq, 1);
@@ -114,7 +114,7 @@ fn segments(dir: &Path) -> Vec<std::path::PathBuf> {
 /// A space of three segments (three sessions), 2 batches each.
 fn three_segments(dir: &Path) {
     for s in 0..3 {
-        let space = Space::open(dir, Options::default()).unwrap();
+        let space = Space::create(dir, Options::default()).unwrap();
         let tree = match space.tree_storage("t") {
             Ok(t) => t,
             Err(_) => space.create_tree_storage(root("t")).unwrap(),
@@ -130,7 +130,7 @@ fn three_segments(dir: &Path) {
 
 fn expect_corrupt(dir: &Path, segment: &Path, words: &str) {
     for result in [
-        Space::open(dir, Options::default()),
+        Space::create(dir, Options::default()),
         Space::open_read_only(dir, Options::default()),
     ] {
         match result {
@@ -190,10 +190,10 @@ fn a_segment_of_another_space_is_corruption_under_its_own_name_or_the_next_one()
 fn the_incarnation_stays_across_reopens_and_a_repair_makes_a_new_one() {
     let dir = tempfile::tempdir().unwrap();
     three_segments(dir.path());
-    let first = Space::open(dir.path(), Options::default())
+    let first = Space::create(dir.path(), Options::default())
         .unwrap()
         .incarnation();
-    let again = Space::open(dir.path(), Options::default()).unwrap();
+    let again = Space::create(dir.path(), Options::default()).unwrap();
     assert_eq!(again.incarnation(), first);
     assert_eq!(
         Space::open_read_only(dir.path(), Options::default())
@@ -208,7 +208,7 @@ fn the_incarnation_stays_across_reopens_and_a_repair_makes_a_new_one() {
     let at = bytes.len() - 3;
     bytes[at] ^= 0xff;
     std::fs::write(&segs[1], bytes).unwrap();
-    let repaired = Space::open(
+    let repaired = Space::create(
         dir.path(),
         Options::default().recovery(spacestore::Recovery::Repair),
     )
@@ -218,7 +218,7 @@ fn the_incarnation_stays_across_reopens_and_a_repair_makes_a_new_one() {
     assert_ne!(new, first);
     drop(repaired);
     // The repaired log, with its new incarnation after the old one, opens cleanly.
-    let space = Space::open(dir.path(), Options::default()).unwrap();
+    let space = Space::create(dir.path(), Options::default()).unwrap();
     assert_eq!(space.incarnation(), new);
 }
 
@@ -231,12 +231,12 @@ fn a_v1_space_gets_an_incarnation_when_it_is_first_opened_for_writing() {
             .incarnation(),
         0
     );
-    let id = Space::open(dir.path(), Options::default())
+    let id = Space::create(dir.path(), Options::default())
         .unwrap()
         .incarnation();
     assert_ne!(id, 0);
     assert_eq!(
-        Space::open(dir.path(), Options::default())
+        Space::create(dir.path(), Options::default())
             .unwrap()
             .incarnation(),
         id
@@ -261,7 +261,7 @@ fn a_64_mib_frame_torn_at_48_mib_is_a_torn_tail() {
     let dir = tempfile::tempdir().unwrap();
     let big = noise(64 << 20);
     {
-        let space = Space::open(dir.path(), Options::default()).unwrap();
+        let space = Space::create(dir.path(), Options::default()).unwrap();
         let tree = space.create_tree_storage(root("t")).unwrap();
         tree.add_all(vec![change("small", "0001")], ["small"], "t")
             .unwrap();
@@ -296,7 +296,7 @@ fn a_64_mib_frame_torn_at_48_mib_is_a_torn_tail() {
         "{torn:?}"
     );
     drop(snapshot);
-    let space = Space::open(dir.path(), Options::default()).unwrap();
+    let space = Space::create(dir.path(), Options::default()).unwrap();
     let tree = space.tree_storage("t").unwrap();
     assert!(tree.has("small") && !tree.has("big"));
 }
@@ -308,7 +308,7 @@ fn a_64_mib_frame_torn_at_48_mib_is_a_torn_tail() {
 fn a_change_holding_frames_cannot_turn_a_torn_write_into_corruption() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let space = Space::open(dir.path(), Options::default()).unwrap();
+        let space = Space::create(dir.path(), Options::default()).unwrap();
         let tree = space.create_tree_storage(root("t")).unwrap();
         tree.add_all(vec![change("first", "0001")], ["first"], "t")
             .unwrap();
@@ -326,7 +326,7 @@ fn a_change_holding_frames_cannot_turn_a_torn_write_into_corruption() {
     raw.extend_from_slice(&forged);
     raw.extend_from_slice(&noise(100));
     {
-        let space = Space::open(dir.path(), Options::default()).unwrap();
+        let space = Space::create(dir.path(), Options::default()).unwrap();
         let tree = space.tree_storage("t").unwrap();
         let c = spacestore::StorageChange::new("peer", "0002", raw.clone());
         tree.add_all(vec![c], ["peer"], "t").unwrap();
@@ -338,7 +338,7 @@ fn a_change_holding_frames_cannot_turn_a_torn_write_into_corruption() {
     let snapshot = Space::open_read_only(dir.path(), Options::default()).unwrap();
     assert!(snapshot.recovery_report().unwrap().torn_tail.is_some());
     drop(snapshot);
-    let space = Space::open(dir.path(), Options::default()).unwrap();
+    let space = Space::create(dir.path(), Options::default()).unwrap();
     let tree = space.tree_storage("t").unwrap();
     assert!(tree.has("first") && !tree.has("peer"));
 }

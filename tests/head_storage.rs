@@ -259,7 +259,7 @@ fn dropping_the_observer_guard_removes_the_observer() {
 #[test]
 fn an_observer_holding_a_space_handle_does_not_keep_the_closed_space_locked() {
     let dir = tempfile::tempdir().unwrap();
-    let space = Space::open(dir.path(), Options::default()).unwrap();
+    let space = Space::create(dir.path(), Options::default()).unwrap();
     let observed = space.clone();
     let guard = space.head_storage().add_observer(move |e: &HeadEntry| {
         let _ = observed.head_storage().get_entry(&e.id);
@@ -271,12 +271,12 @@ fn an_observer_holding_a_space_handle_does_not_keep_the_closed_space_locked() {
     // While the guard lives, the observer's handle keeps the space open.
     drop(space);
     assert!(matches!(
-        Space::open(dir.path(), Options::default()),
+        Space::create(dir.path(), Options::default()),
         Err(Error::Locked(_))
     ));
     // Dropping the guard drops the observer and its handle: the space closes.
     drop(guard);
-    let again = Space::open(dir.path(), Options::default()).unwrap();
+    let again = Space::create(dir.path(), Options::default()).unwrap();
     assert_eq!(again.head_storage().get_entry("x").unwrap().heads, ["h"]);
 }
 
@@ -379,13 +379,13 @@ fn a_last_add_seq_above_the_counter_is_above_it_after_a_restart_too() {
     let dir = tempfile::tempdir().unwrap();
     let options = spacestore::Options::default().reserve_ahead(1);
     {
-        let space = spacestore::Space::open(dir.path(), options.clone()).unwrap();
+        let space = spacestore::Space::create(dir.path(), options.clone()).unwrap();
         space
             .head_storage()
             .update_entry(HeadUpdate::new("e").last_add_seq(1000))
             .unwrap();
     }
-    let space = spacestore::Space::open(dir.path(), options).unwrap();
+    let space = spacestore::Space::create(dir.path(), options).unwrap();
     assert_eq!(space.add_seq(), 1000);
     let tree = space.create_tree_storage(root("t")).unwrap();
     assert_eq!(

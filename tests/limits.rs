@@ -17,7 +17,7 @@ fn huge(id: &str, len: usize) -> StorageChange {
 fn a_batch_over_4_gib_is_refused_before_it_takes_a_seq_and_nothing_is_lost() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let space = Space::open(dir.path(), Options::default()).unwrap();
+        let space = Space::create(dir.path(), Options::default()).unwrap();
         let tree = space.create_tree_storage(root("t")).unwrap();
         let err = tree
             .add_all(vec![huge("big", (4 << 30) + (64 << 10))], ["big"], "t")
@@ -39,7 +39,7 @@ fn a_batch_over_4_gib_is_refused_before_it_takes_a_seq_and_nothing_is_lost() {
             2
         );
     }
-    let space = Space::open(dir.path(), Options::default()).unwrap();
+    let space = Space::create(dir.path(), Options::default()).unwrap();
     let tree = space.tree_storage("t").unwrap();
     assert_eq!(ids(&tree.collect_after_add_seq(0).unwrap()), ["c1", "c2"]);
     assert!(!tree.has("big"));
@@ -50,7 +50,7 @@ fn a_batch_whose_frame_is_at_the_limit_is_kept_and_one_byte_more_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let max = 64 << 10;
     let options = Options::default().max_batch_bytes(max);
-    let space = Space::open(dir.path(), options.clone()).unwrap();
+    let space = Space::create(dir.path(), options.clone()).unwrap();
     let tree = space.create_tree_storage(root("t")).unwrap();
     // Find the raw size whose frame is exactly `max`: a too-large attempt says its size.
     let over = match tree.add_all(vec![huge("x", max as usize)], ["x"], "t") {
@@ -65,7 +65,7 @@ fn a_batch_whose_frame_is_at_the_limit_is_kept_and_one_byte_more_is_refused() {
     assert_eq!(space.add_seq(), 0);
     assert_eq!(tree.add_all(vec![huge("x", fits)], ["x"], "t").unwrap(), 1);
     drop((tree, space));
-    let space = Space::open(dir.path(), options).unwrap();
+    let space = Space::create(dir.path(), options).unwrap();
     assert_eq!(
         space
             .tree_storage("t")
@@ -82,7 +82,7 @@ fn a_batch_whose_frame_is_at_the_limit_is_kept_and_one_byte_more_is_refused() {
 fn a_root_too_large_for_one_frame_creates_no_tree() {
     let dir = tempfile::tempdir().unwrap();
     let options = Options::default().max_batch_bytes(4096);
-    let space = Space::open(dir.path(), options).unwrap();
+    let space = Space::create(dir.path(), options).unwrap();
     let err = space
         .create_tree_storage(TreeRoot::new("t", vec![1u8; 8192]))
         .unwrap_err();

@@ -116,7 +116,7 @@ fn deleting_a_migrated_tree_keeps_the_feed_batches_that_share_its_seqs() {
 fn its_batches_stay_out_of_the_feed_after_a_reopen_and_a_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let space = Space::open(dir.path(), Options::default()).unwrap();
+        let space = Space::create(dir.path(), Options::default()).unwrap();
         let a = space.create_tree_storage(root("a")).unwrap();
         a.add_all(vec![change("a1", "1")], ["a1"], "a").unwrap();
         let m = space
@@ -128,7 +128,7 @@ fn its_batches_stay_out_of_the_feed_after_a_reopen_and_a_checkpoint() {
     }
     let mut feed = vec!["a1".to_owned()];
     for checkpoint in [false, true] {
-        let space = Space::open(dir.path(), Options::default()).unwrap();
+        let space = Space::create(dir.path(), Options::default()).unwrap();
         assert_eq!(
             ids(&space.collect_changes_after_add_seq(0)),
             feed,
@@ -163,7 +163,7 @@ fn verify_accepts_a_space_with_batches_of_their_own_counter() {
     use spacestore::internals::scan;
     let dir = tempfile::tempdir().unwrap();
     {
-        let space = Space::open(dir.path(), Options::default()).unwrap();
+        let space = Space::create(dir.path(), Options::default()).unwrap();
         let a = space.create_tree_storage(root("a")).unwrap();
         a.add_all(vec![change("a1", "1")], ["a1"], "a").unwrap();
         a.add_all(vec![change("a2", "2")], ["a2"], "a").unwrap();

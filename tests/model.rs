@@ -1791,7 +1791,7 @@ fn case_dir() -> tempfile::TempDir {
 /// Opens the directory and registers the head observer, and the hash observer when the space
 /// is whole (observers do not survive a reopen).
 fn open_space(dir: &Path, options: &Options, watch: &mut Watch) -> Result<Space, TestCaseError> {
-    let space = Space::open(dir, options.clone())
+    let space = Space::create(dir, options.clone())
         .map_err(|e| TestCaseError::fail(format!("Space::open: {e}")))?;
     watch.detach();
     watch.attach(&space);

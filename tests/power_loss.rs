@@ -145,10 +145,10 @@ fn a_sync_write_after_a_restart_survives_a_power_cut_when_the_first_segment_was_
         auto_checkpoint: None,
     };
     let fs = SimFs::new();
-    let space = Space::open(workload::dir(), config.options(&fs)).unwrap();
+    let space = Space::create(workload::dir(), config.options(&fs)).unwrap();
     let fs = fs.kill_process();
     drop(space);
-    let space = Space::open(workload::dir(), config.options(&fs)).unwrap();
+    let space = Space::create(workload::dir(), config.options(&fs)).unwrap();
     let tree = space
         .create_tree_storage(TreeRoot::new("t", b"root".to_vec()))
         .unwrap();
@@ -163,7 +163,7 @@ fn a_sync_write_after_a_restart_survives_a_power_cut_when_the_first_segment_was_
     let fs = fs.reboot(Tear::DropUnsynced, &mut Rng::new(1));
     drop(tree);
     drop(space);
-    let space = Space::open(workload::dir(), config.options(&fs))
+    let space = Space::create(workload::dir(), config.options(&fs))
         .unwrap_or_else(|e| panic!("an acknowledged Sync write made unreachable: {e}"));
     assert_eq!(
         space.tree_storage("t").unwrap().get("c").unwrap().add_seq,
@@ -184,7 +184,7 @@ fn writes_replayed_after_a_process_crash_survive_a_later_sync_and_power_cut() {
         auto_checkpoint: None,
     };
     let fs = SimFs::new();
-    let space = Space::open(workload::dir(), config.options(&fs)).unwrap();
+    let space = Space::create(workload::dir(), config.options(&fs)).unwrap();
     let tree = space
         .create_tree_storage(TreeRoot::new("t", b"root".to_vec()))
         .unwrap();
@@ -198,7 +198,7 @@ fn writes_replayed_after_a_process_crash_survive_a_later_sync_and_power_cut() {
     let fs = fs.kill_process();
     drop(tree);
     drop(space);
-    let space = Space::open(workload::dir(), config.options(&fs)).unwrap();
+    let space = Space::create(workload::dir(), config.options(&fs)).unwrap();
     let tree = space.tree_storage("t").unwrap();
     assert!(
         tree.get("a").is_ok(),
@@ -215,7 +215,7 @@ fn writes_replayed_after_a_process_crash_survive_a_later_sync_and_power_cut() {
     let fs = fs.reboot(Tear::DropUnsynced, &mut Rng::new(1));
     drop(tree);
     drop(space);
-    let space = Space::open(workload::dir(), config.options(&fs)).unwrap();
+    let space = Space::create(workload::dir(), config.options(&fs)).unwrap();
     let tree = space.tree_storage("t").unwrap();
     assert!(tree.get("b").is_ok());
     assert!(
@@ -281,7 +281,6 @@ fn a_crash_at_every_step_of_the_checkpoint_switch_recovers_the_old_or_the_new_st
         let fs = SimFs::new();
         fs.enable_trace();
         let d = checkpoint_fixture(&fs, config);
-        let before = dump(d.space.as_ref().unwrap());
         let counter = d.space.as_ref().unwrap().add_seq();
         let start = fs.ops();
         d.space.as_ref().unwrap().checkpoint().unwrap().unwrap();
@@ -321,6 +320,8 @@ fn a_crash_at_every_step_of_the_checkpoint_switch_recovers_the_old_or_the_new_st
                     let mut rng = Rng::new(k * 31 + t as u64 * 7 + rep);
                     let fs = SimFs::new();
                     let mut d = checkpoint_fixture(&fs, config);
+                    // This fixture's own state (its changes' `added` times are its own).
+                    let before = dump(d.space.as_ref().unwrap());
                     fs.cut_power_at(k - fs.ops());
                     let r = d.space.as_ref().unwrap().checkpoint();
                     let step = calls
@@ -337,8 +338,8 @@ fn a_crash_at_every_step_of_the_checkpoint_switch_recovers_the_old_or_the_new_st
                     );
                     let fs2 = fs.reboot(tear, &mut rng);
                     drop(d.space.take());
-                    let space =
-                        Space::open(workload::dir(), config.options(&fs2)).unwrap_or_else(|e| {
+                    let space = Space::create(workload::dir(), config.options(&fs2))
+                        .unwrap_or_else(|e| {
                             panic!("{durability:?}, cut at {step}, {tear:?}: open failed: {e}")
                         });
                     assert_eq!(
@@ -382,7 +383,7 @@ fn sync_group_commit_under_power_cuts_loses_no_acknowledged_batch() {
             auto_checkpoint: None,
         };
         let fs = SimFs::new();
-        let space = Space::open(workload::dir(), config.options(&fs)).unwrap();
+        let space = Space::create(workload::dir(), config.options(&fs)).unwrap();
         for t in 0..4 {
             space
                 .create_tree_storage(TreeRoot::new(format!("t{t}"), b"root".to_vec()))
@@ -438,7 +439,7 @@ fn sync_group_commit_under_power_cuts_loses_no_acknowledged_batch() {
         }
         let fs2 = fs.reboot(Tear::ALL[(run % 3) as usize], &mut rng);
         drop(space);
-        let space = Space::open(workload::dir(), config.options(&fs2)).unwrap();
+        let space = Space::create(workload::dir(), config.options(&fs2)).unwrap();
         for (base, seq) in &acked {
             for part in ["a", "b"] {
                 let t = &base[..2];
@@ -493,7 +494,7 @@ fn a_torn_frame_whose_payload_embeds_a_valid_frame_is_a_torn_tail() {
         auto_checkpoint: None,
     };
     let fs = SimFs::new();
-    let space = Space::open(workload::dir(), config.options(&fs)).unwrap();
+    let space = Space::create(workload::dir(), config.options(&fs)).unwrap();
     let tree = space
         .create_tree_storage(TreeRoot::new("t", b"root".to_vec()))
         .unwrap();
@@ -525,7 +526,7 @@ fn a_torn_frame_whose_payload_embeds_a_valid_frame_is_a_torn_tail() {
     let mut torn = synced.clone();
     torn.extend_from_slice(&whole[synced.len()..pos + inner.len() + 10]);
     fs2.put(&seg, &torn);
-    let space = Space::open(workload::dir(), config.options(&fs2))
+    let space = Space::create(workload::dir(), config.options(&fs2))
         .unwrap_or_else(|e| panic!("a power loss made the space unopenable: {e}"));
     assert!(space.recovery_report().unwrap().torn_tail.is_some());
     assert!(space.tree_storage("t").unwrap().get("c").is_err());
@@ -577,7 +578,7 @@ fn a_buffered_log_past_bytes_per_sync_is_synced_in_the_background_and_survives_a
         .auto_checkpoint(None, 0)
         .bytes_per_sync(Some(4096))
         .file_system(fs.arc());
-    let space = Space::open("/space", options).unwrap();
+    let space = Space::create("/space", options).unwrap();
     let tree = space
         .create_tree_storage(TreeRoot::new("t", b"root".to_vec()))
         .unwrap();
@@ -602,7 +603,7 @@ fn a_buffered_log_past_bytes_per_sync_is_synced_in_the_background_and_survives_a
     fs.cut_power();
     drop((tree, space));
     let fs = fs.reboot(Tear::DropUnsynced, &mut Rng::new(1));
-    let space = Space::open(
+    let space = Space::create(
         "/space",
         spacestore::Options::default()
             .bytes_per_sync(None)

@@ -117,14 +117,14 @@ fn open_within_bound(segs: &[(u64, Vec<u8>)]) -> Result<(), TestCaseError> {
         "read-only open of {size} bytes allocated {peak} bytes"
     );
     drop(ro);
-    let (strict, peak) = peak_during(|| Space::open(&dir, options(&fs, Recovery::Strict)));
+    let (strict, peak) = peak_during(|| Space::create(&dir, options(&fs, Recovery::Strict)));
     prop_assert!(
         peak <= bound(size),
         "open of {size} bytes allocated {peak} bytes"
     );
     if let Err(e) = &strict {
         prop_assert!(matches!(e, Error::Corrupt { .. }), "open failed with {e}");
-        let (repaired, peak) = peak_during(|| Space::open(&dir, options(&fs, Recovery::Repair)));
+        let (repaired, peak) = peak_during(|| Space::create(&dir, options(&fs, Recovery::Repair)));
         prop_assert!(
             peak <= bound(size),
             "repair of {size} bytes allocated {peak} bytes"
@@ -241,10 +241,10 @@ fn opening_arbitrary_segment_bytes_on_disk_never_panics() {
             }
             let opts = || Options::default().auto_checkpoint(None, 0);
             let _ = Space::open_read_only(dir.path(), opts());
-            match Space::open(dir.path(), opts()) {
+            match Space::create(dir.path(), opts()) {
                 Ok(space) => drop(space),
                 Err(Error::Corrupt { .. }) => {
-                    let repaired = Space::open(dir.path(), opts().recovery(Recovery::Repair));
+                    let repaired = Space::create(dir.path(), opts().recovery(Recovery::Repair));
                     prop_assert!(
                         repaired.is_ok() || matches!(repaired, Err(Error::Corrupt { .. })),
                         "repair: {:?}",
@@ -308,7 +308,7 @@ fn a_log_that_claims_the_last_seq_makes_the_next_batch_fail_without_panicking() 
         &fuzzlib::replay_dir().join("00000000000000000001.wal"),
         &seg,
     );
-    let space = Space::open(fuzzlib::replay_dir(), options(&fs, Recovery::Strict)).unwrap();
+    let space = Space::create(fuzzlib::replay_dir(), options(&fs, Recovery::Strict)).unwrap();
     assert_eq!(space.add_seq(), u64::MAX);
     let tree = space
         .create_tree_storage(TreeRoot::new("t", b"root".to_vec()))
@@ -349,7 +349,7 @@ fn a_strict_open_that_finds_corruption_after_a_checkpoint_removes_nothing() {
     });
     fs.put(&dir.join("00000000000000000001.wal"), &old);
     fs.put(&dir.join("00000000000000000002.wal"), &ckpt);
-    let r = Space::open(&dir, options(&fs, Recovery::Strict));
+    let r = Space::create(&dir, options(&fs, Recovery::Strict));
     assert!(
         matches!(r, Err(Error::Corrupt { .. })),
         "{:?}",

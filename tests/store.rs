@@ -84,7 +84,7 @@ fn space_hands_out_one_shared_handle_while_open() {
 
 /// Whether the store holds space `id` open: a second open of its directory is then locked.
 fn held_open(dir: &std::path::Path, id: &str) -> bool {
-    let opened = Space::open_existing(dir.join("spaces").join(id), Options::default());
+    let opened = Space::open(dir.join("spaces").join(id), Options::default());
     match opened {
         Err(Error::Locked(_)) => true,
         Ok(_) => false,

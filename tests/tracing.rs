@@ -43,7 +43,7 @@ fn events(f: impl FnOnce()) -> String {
 fn an_open_and_a_checkpoint_are_told_with_their_figures() {
     let dir = tempfile::tempdir().unwrap();
     let text = events(|| {
-        let space = Space::open(dir.path(), Options::default()).unwrap();
+        let space = Space::create(dir.path(), Options::default()).unwrap();
         let tree = space.create_tree_storage(root("t")).unwrap();
         tree.add_all(vec![change("c1", "1")], NO_HEADS, "t")
             .unwrap();
@@ -67,7 +67,7 @@ fn a_failed_automatic_checkpoint_is_a_warning_and_writes_go_on() {
         // The warning is told on the writing thread, where the test's subscriber is.
         .background_checkpoints(false)
         .bytes_per_sync(None);
-    let space = Space::open("/space", options).unwrap();
+    let space = Space::create("/space", options).unwrap();
     let tree = space.create_tree_storage(root("t")).unwrap();
     // The first rename is the first checkpoint's: it fails.
     fs.fail(Op::Rename, 0, Fault::Error(EIO));
@@ -91,7 +91,7 @@ fn a_latched_failure_is_a_warning() {
     let options = Options::default()
         .file_system(fs.arc())
         .durability(spacestore::Durability::Sync);
-    let space = Space::open("/space", options).unwrap();
+    let space = Space::create("/space", options).unwrap();
     let tree = space.create_tree_storage(root("t")).unwrap();
     let text = events(|| {
         fs.fail(Op::Fsync, fs.count(Op::Fsync), Fault::Error(EIO));

@@ -11,7 +11,19 @@ use common::*;
 use spacestore::{AclRecord, Error, HeadUpdate, IterOptions, Options, Space, SpacePayload};
 
 fn whole() -> Space {
-    Space::create_in_memory(space_payload("space.1")).unwrap()
+    in_memory_whole(space_payload("space.1")).unwrap()
+}
+
+/// A new in-memory space made whole from `payload`.
+fn in_memory_whole(payload: SpacePayload) -> Result<Space, Error> {
+    let space = Space::in_memory();
+    space.create_space(payload).map(|()| space)
+}
+
+/// The space in `dir` (made when there is none), made whole from `payload` (Go's `Create`).
+fn create_whole(dir: &std::path::Path, payload: SpacePayload) -> Result<Space, Error> {
+    let space = Space::create(dir, Options::default())?;
+    space.create_space(payload).map(|()| space)
 }
 
 fn record(id: &str, prev: &str, order: u64) -> AclRecord {
@@ -25,18 +37,23 @@ fn acl_ids(records: &[AclRecord]) -> Vec<String> {
 // --- Go's tests (commonspace/spacestorage_test.go) ---
 
 /// `TestCreateSpaceStorageFailed_EmptyStorage`: a settings root without bytes fails the
-/// creation and leaves nothing behind (Go: the store has no collections).
+/// creation and leaves nothing behind (Go: the store has no collections; here: the space holds
+/// no state, no tree, no head entry, and its log no record).
 #[test]
 fn create_space_storage_failed_empty_storage() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("space");
+    let dir = tempfile::tempdir().unwrap();
     let mut payload = space_payload("space.1");
     payload.settings.raw_change = Vec::new().into();
-    let created = Space::create(&dir, Options::default(), payload.clone());
+    let created = create_whole(dir.path(), payload.clone());
     assert!(matches!(created, Err(Error::IncorrectSpaceHeader(_))));
-    assert!(!dir.exists(), "nothing was written: not even the directory");
+    let space = Space::open(dir.path(), Options::default()).unwrap();
+    assert_eq!(space.id(), None);
+    assert_eq!((space.tree_count(), space.head_count()), (0, 0));
+    drop(space);
+    let scan = spacestore::internals::scan(&spacestore::StdFileSystem, dir.path(), &mut |_, _| {});
+    assert_eq!(scan.unwrap().frames.records(), 0, "no record was logged");
     assert!(matches!(
-        Space::create_in_memory(payload),
+        in_memory_whole(payload),
         Err(Error::IncorrectSpaceHeader(_))
     ));
 }
@@ -45,8 +62,8 @@ fn create_space_storage_failed_empty_storage() {
 #[test]
 fn create_returns_space_exists_when_storage_already_exists() {
     let dir = tempfile::tempdir().unwrap();
-    drop(Space::create(dir.path(), Options::default(), space_payload("space.1")).unwrap());
-    let again = Space::create(dir.path(), Options::default(), space_payload("space.1"));
+    drop(create_whole(dir.path(), space_payload("space.1")).unwrap());
+    let again = create_whole(dir.path(), space_payload("space.1"));
     assert!(matches!(again, Err(Error::SpaceExists(id)) if id == "space.1"));
 }
 
@@ -55,7 +72,7 @@ fn create_returns_space_exists_when_storage_already_exists() {
 #[test]
 fn create_writes_the_state_the_acl_root_and_the_settings_tree_in_one_frame() {
     let dir = tempfile::tempdir().unwrap();
-    let space = Space::create(dir.path(), Options::default(), space_payload("space.1")).unwrap();
+    let space = create_whole(dir.path(), space_payload("space.1")).unwrap();
     assert_eq!(space.log_stats().unwrap().frames, 1);
     assert_eq!(space.id().as_deref(), Some("space.1"));
     assert!(space.tree_storage("settings").is_ok());
@@ -111,10 +128,10 @@ fn the_settings_tree_is_created_like_any_tree() {
 #[test]
 fn a_settings_root_that_is_stored_already_fails_the_whole_creation() {
     let dir = tempfile::tempdir().unwrap();
-    let space = Space::open(dir.path(), Options::default()).unwrap();
+    let space = Space::create(dir.path(), Options::default()).unwrap();
     space.create_tree_storage(root("settings")).unwrap();
     drop(space);
-    let created = Space::create(dir.path(), Options::default(), space_payload("space.1"));
+    let created = create_whole(dir.path(), space_payload("space.1"));
     assert!(matches!(created, Err(Error::TreeExists(id)) if id == "settings"));
     let space = Space::open(dir.path(), Options::default()).unwrap();
     assert_eq!(space.id(), None, "no state was written");
@@ -122,20 +139,35 @@ fn a_settings_root_that_is_stored_already_fails_the_whole_creation() {
 }
 
 #[test]
-fn open_existing_of_a_missing_directory_is_space_missing() {
+fn open_of_a_missing_directory_is_space_missing_and_creates_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("none");
-    let opened = Space::open_existing(&dir, Options::default());
+    let opened = Space::open(&dir, Options::default());
     assert!(matches!(opened, Err(Error::SpaceMissing(_))));
     assert!(!dir.exists());
 }
 
+/// Go's `New` of a store without the space fails where it reads the state: here `open`
+/// opens the bare space, and its state storage is `SpaceMissing`.
 #[test]
-fn open_existing_of_a_bare_space_is_space_missing() {
+fn a_reopened_bare_space_has_no_state_storage() {
     let dir = tempfile::tempdir().unwrap();
-    drop(Space::open(dir.path(), Options::default()).unwrap());
-    let opened = Space::open_existing(dir.path(), Options::default());
+    drop(Space::create(dir.path(), Options::default()).unwrap());
+    let space = Space::open(dir.path(), Options::default()).unwrap();
+    assert!(matches!(space.state_storage(), Err(Error::SpaceMissing(_))));
+}
+
+#[test]
+fn open_of_a_directory_without_a_log_is_space_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("notes.txt"), b"not a space").unwrap();
+    let opened = Space::open(dir.path(), Options::default());
     assert!(matches!(opened, Err(Error::SpaceMissing(_))));
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        1,
+        "nothing created"
+    );
 }
 
 #[test]
@@ -184,7 +216,7 @@ fn a_payload_whose_ids_disagree_is_incorrect_space_header() {
         },
     ];
     for payload in cases {
-        let created = Space::create_in_memory(payload.clone());
+        let created = in_memory_whole(payload.clone());
         assert!(
             matches!(created, Err(Error::IncorrectSpaceHeader(_))),
             "{payload:?}"
@@ -276,7 +308,7 @@ fn acl_add_all_moves_the_head_to_the_last_record_given() {
 #[test]
 fn acl_add_all_of_nothing_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let space = Space::create(dir.path(), Options::default(), space_payload("space.1")).unwrap();
+    let space = create_whole(dir.path(), space_payload("space.1")).unwrap();
     let frames = space.log_stats().unwrap().frames;
     space.acl_storage().unwrap().add_all([]).unwrap();
     assert_eq!(space.log_stats().unwrap().frames, frames);
@@ -402,11 +434,11 @@ fn contents(space: &Space) -> (impl PartialEq + std::fmt::Debug, Vec<AclRecord>)
 #[test]
 fn a_whole_space_is_the_same_after_a_reopen() {
     let dir = tempfile::tempdir().unwrap();
-    let space = Space::create(dir.path(), Options::default(), space_payload("space.1")).unwrap();
+    let space = create_whole(dir.path(), space_payload("space.1")).unwrap();
     fill(&space);
     let before = contents(&space);
     drop(space);
-    let space = Space::open_existing(dir.path(), Options::default()).unwrap();
+    let space = Space::open(dir.path(), Options::default()).unwrap();
     assert_eq!(contents(&space), before);
     assert_eq!(space.acl_storage().unwrap().head().unwrap(), "r3");
 }
@@ -414,12 +446,12 @@ fn a_whole_space_is_the_same_after_a_reopen() {
 #[test]
 fn a_whole_space_is_the_same_after_a_checkpoint_and_a_reopen() {
     let dir = tempfile::tempdir().unwrap();
-    let space = Space::create(dir.path(), Options::default(), space_payload("space.1")).unwrap();
+    let space = create_whole(dir.path(), space_payload("space.1")).unwrap();
     fill(&space);
     let before = contents(&space);
     space.checkpoint().unwrap().unwrap();
     drop(space);
-    let space = Space::open_existing(dir.path(), Options::default()).unwrap();
+    let space = Space::open(dir.path(), Options::default()).unwrap();
     assert_eq!(contents(&space), before);
 }
 
@@ -427,8 +459,7 @@ fn a_whole_space_is_the_same_after_a_checkpoint_and_a_reopen() {
 fn a_checkpoint_keeps_a_deleted_or_changed_acl_head_entry_as_it_is() {
     for delete in [true, false] {
         let dir = tempfile::tempdir().unwrap();
-        let space =
-            Space::create(dir.path(), Options::default(), space_payload("space.1")).unwrap();
+        let space = create_whole(dir.path(), space_payload("space.1")).unwrap();
         fill(&space);
         let heads = space.head_storage();
         if delete {
@@ -442,7 +473,7 @@ fn a_checkpoint_keeps_a_deleted_or_changed_acl_head_entry_as_it_is() {
         let before = space.head_storage().get_entry("acl").ok();
         space.checkpoint().unwrap().unwrap();
         drop(space);
-        let space = Space::open_existing(dir.path(), Options::default()).unwrap();
+        let space = Space::open(dir.path(), Options::default()).unwrap();
         assert_eq!(
             space.head_storage().get_entry("acl").ok(),
             before,
@@ -459,11 +490,11 @@ fn the_space_header_and_acl_records_come_back_byte_for_byte_from_the_log() {
         ..space_payload("space.1")
     };
     let header = payload.space_header.clone();
-    let space = Space::create(dir.path(), Options::default(), payload).unwrap();
+    let space = create_whole(dir.path(), payload).unwrap();
     let big = AclRecord::new("r2", "acl", 2, test_kit_noise(10_000));
     space.acl_storage().unwrap().add_all([big.clone()]).unwrap();
     drop(space);
-    let space = Space::open_existing(dir.path(), Options::default()).unwrap();
+    let space = Space::open(dir.path(), Options::default()).unwrap();
     assert_eq!(
         space
             .state_storage()

@@ -468,7 +468,7 @@ fn replay_child(dir: &Path, checkpoint: bool) {
     let (rss0, anon0, _) = spacestore_bench::rss();
     let cpu0 = cpu_seconds();
     let start = Instant::now();
-    let space = spacestore::Space::open(dir, spacestore::Options::default()).expect("open");
+    let space = spacestore::Space::create(dir, spacestore::Options::default()).expect("open");
     let open_s = start.elapsed().as_secs_f64();
     let tree = space
         .tree_storage(&spacestore_bench::root_id(0))
@@ -768,7 +768,7 @@ fn profile(what: &str, arg: Option<&String>) {
             let dir = PathBuf::from(arg.expect("DIR"));
             let start = Instant::now();
             let space =
-                spacestore::Space::open(&dir, spacestore::Options::default()).expect("open");
+                spacestore::Space::create(&dir, spacestore::Options::default()).expect("open");
             println!("{} changes in {:?}", space.change_count(), start.elapsed());
         }
         _ => eprintln!("--profile memory|buffered|sync N | tail | build DIR | replay DIR"),

@@ -158,7 +158,7 @@ fn add_all_rate(subscribers: usize) -> Duration {
 /// `acks` batches, in a space on disk (the temporary directory's file system).
 fn ack_rate(durability: Durability, consumers: usize, acks: u64) -> f64 {
     let dir = tempfile::tempdir().unwrap();
-    let space = Space::open(dir.path(), Options::default().durability(durability)).unwrap();
+    let space = Space::create(dir.path(), Options::default().durability(durability)).unwrap();
     let tree = space
         .create_tree_storage(TreeRoot::new("t", b"root".to_vec()))
         .unwrap();

@@ -24,7 +24,7 @@ fn build(dir: &Path) {
 }
 
 fn open_and_read(dir: &Path) -> usize {
-    let space = Space::open(dir, Options::default()).expect("open");
+    let space = Space::create(dir, Options::default()).expect("open");
     let tree = space
         .tree_storage(&spacestore_bench::root_id(0))
         .expect("tree");
@@ -39,7 +39,7 @@ fn replay(c: &mut Criterion) {
     let checkpointed = root.path().join("checkpoint");
     build(&log);
     build(&checkpointed);
-    Space::open(&checkpointed, Options::default())
+    Space::create(&checkpointed, Options::default())
         .expect("open")
         .checkpoint()
         .expect("checkpoint");

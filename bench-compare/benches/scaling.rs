@@ -49,7 +49,7 @@ fn get(kv: &[(String, f64)], key: &str) -> f64 {
 
 /// The writer child: `n` changes, one per `add_all`, each call timed.
 fn write_child(dir: &Path, n: u64) {
-    let space = Space::open(dir, Options::default().durability(Durability::Buffered)).unwrap();
+    let space = Space::create(dir, Options::default().durability(Durability::Buffered)).unwrap();
     let trees: Vec<TreeStorage> = (0..TREES)
         .map(|t| space.create_tree_storage(tree_root(t)).unwrap())
         .collect();
@@ -87,7 +87,7 @@ fn write_child(dir: &Path, n: u64) {
 fn open_child(dir: &Path) {
     let (rss0, anon0, _) = rss();
     let started = Instant::now();
-    let space = Space::open(dir, Options::default()).unwrap();
+    let space = Space::create(dir, Options::default()).unwrap();
     let open_s = started.elapsed().as_secs_f64();
     let tree = space
         .tree_storage(&spacestore_bench::root_id(0))

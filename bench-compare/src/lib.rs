@@ -261,7 +261,7 @@ impl Spacestore {
         let options = Options::default()
             .durability(durability)
             .auto_checkpoint(None, 0);
-        let space = Space::open(dir, options).expect("open space");
+        let space = Space::create(dir, options).expect("open space");
         Self::with_trees(format!("spacestore {durability:?}"), space)
     }
 

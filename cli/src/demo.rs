@@ -236,7 +236,7 @@ fn report_round(round: &Round, args: &DemoArgs, label: &str) -> Result<(), Failu
 
 fn open(dir: &Path) -> Result<Space, Failure> {
     let _spin = Progress::spinner("replaying the log");
-    Ok(Space::open(dir, Options::default())?)
+    Ok(Space::create(dir, Options::default())?)
 }
 
 /// `spacestore demo [DIR]`.

@@ -70,7 +70,7 @@ pub fn load(args: LoadArgs) -> Result<(), Failure> {
     let durability: spacestore::Durability = args.durability.into();
     let space = {
         let _spin = Progress::spinner("opening the space");
-        Space::open(&args.dir, Options::default().durability(durability))?
+        Space::create(&args.dir, Options::default().durability(durability))?
     };
     // Ids unique across runs: the counter at open is above every seq of earlier runs.
     let tag = space.add_seq();

@@ -100,7 +100,7 @@ pub fn repair(dir: &Path, yes: bool) -> Result<(), Failure> {
         let started = Instant::now();
         let space = {
             let _spin = Progress::spinner("repairing");
-            Space::open(dir, Options::default().recovery(Recovery::Repair))?
+            Space::create(dir, Options::default().recovery(Recovery::Repair))?
         };
         let repair = space.recovery_report().and_then(|r| r.repaired.clone());
         let incarnation = space.incarnation();
@@ -150,7 +150,7 @@ pub fn repair(dir: &Path, yes: bool) -> Result<(), Failure> {
         // Opening cuts the torn tail (and removes empty segments after it).
         let space = {
             let _spin = Progress::spinner("repairing");
-            Space::open(dir, Options::default())?
+            Space::create(dir, Options::default())?
         };
         drop(space);
         say(format_args!(
@@ -204,7 +204,7 @@ pub fn compact(dir: &Path) -> Result<(), Failure> {
     let (before, before_segments) = log_size(dir)?;
     let space = {
         let _spin = Progress::spinner("replaying the log");
-        Space::open(dir, Options::default())?
+        Space::create(dir, Options::default())?
     };
     let replayed = space
         .recovery_report()

@@ -328,7 +328,8 @@ fn inspect_and_verify_show_a_whole_space_its_acl_list_and_its_record_kinds() {
             b"root".to_vec(),
             settings,
         );
-        let space = Space::create(&dir, Options::default(), payload).unwrap();
+        let space = Space::create(&dir, Options::default()).unwrap();
+        space.create_space(payload).unwrap();
         let acl = space.acl_storage().unwrap();
         acl.add_all([AclRecord::new("r2", "acl", 2, b"two".to_vec())])
             .unwrap();
@@ -346,7 +347,7 @@ fn inspect_and_verify_show_a_whole_space_its_acl_list_and_its_record_kinds() {
     let verified = ok(&run(&["verify", p(&dir)]));
     assert!(verified.starts_with("ok "), "{verified}");
     let bare = tmp.path().join("bare");
-    drop(Space::open(&bare, Options::default()).unwrap());
+    drop(Space::create(&bare, Options::default()).unwrap());
     let out = ok(&run(&["inspect", p(&bare)]));
     assert!(out.contains("space          bare"), "{out}");
 }
@@ -419,7 +420,7 @@ fn inspect_changes_nothing_even_with_a_torn_tail() {
 fn inspect_verify_and_dump_work_on_a_space_another_process_holds() {
     let tmp = tempfile::tempdir().unwrap();
     load(tmp.path(), 2, 10, 2);
-    let space = Space::open(tmp.path(), Options::default()).unwrap();
+    let space = Space::create(tmp.path(), Options::default()).unwrap();
     let tree = space.tree_storage("load-0000").unwrap();
     tree.add_all(
         vec![spacestore::StorageChange::new("live", "zzz", b"x".to_vec())],
@@ -492,7 +493,7 @@ fn verify_accepts_heads_that_name_no_stored_change_of_their_tree_and_notes_them(
     let tmp = tempfile::tempdir().unwrap();
     load(tmp.path(), 2, 4, 1);
     {
-        let space = Space::open(tmp.path(), Options::default()).unwrap();
+        let space = Space::create(tmp.path(), Options::default()).unwrap();
         let other = space.tree_storage("load-0000").unwrap().heads().unwrap();
         space
             .head_storage()
@@ -530,7 +531,7 @@ fn verify_accepts_an_entry_given_a_last_add_seq_above_the_counter() {
     let tmp = tempfile::tempdir().unwrap();
     load(tmp.path(), 1, 2, 1);
     {
-        let space = Space::open(tmp.path(), Options::default()).unwrap();
+        let space = Space::create(tmp.path(), Options::default()).unwrap();
         space
             .head_storage()
             .update_entry(HeadUpdate::new("load-0000").last_add_seq(u64::MAX - 1))
@@ -542,7 +543,7 @@ fn verify_accepts_an_entry_given_a_last_add_seq_above_the_counter() {
         out.contains(&format!("no seq above the counter {}", u64::MAX - 1)),
         "{out}"
     );
-    let space = Space::open(tmp.path(), Options::default()).unwrap();
+    let space = Space::create(tmp.path(), Options::default()).unwrap();
     assert_eq!(space.add_seq(), u64::MAX - 1);
 }
 
@@ -550,7 +551,7 @@ fn verify_accepts_an_entry_given_a_last_add_seq_above_the_counter() {
 fn verify_checks_a_space_with_deleted_trees_and_a_checkpoint() {
     let tmp = tempfile::tempdir().unwrap();
     {
-        let space = Space::open(tmp.path(), Options::default()).unwrap();
+        let space = Space::create(tmp.path(), Options::default()).unwrap();
         for t in ["a", "b", "c"] {
             let tree = space
                 .create_tree_storage(TreeRoot::new(t, b"r".to_vec()))
@@ -658,7 +659,7 @@ fn repair_moves_a_torn_tail_aside() {
 fn compact_prints_bytes_before_and_after() {
     let tmp = tempfile::tempdir().unwrap();
     {
-        let space = Space::open(tmp.path(), Options::default()).unwrap();
+        let space = Space::create(tmp.path(), Options::default()).unwrap();
         let tree = space
             .create_tree_storage(TreeRoot::new("gone", b"r".to_vec()))
             .unwrap();
@@ -1006,7 +1007,7 @@ fn the_inspect_scan_agrees_with_replay() {
     load(&a, 3, 40, 2);
     check(&a);
     {
-        let space = Space::open(&a, Options::default()).unwrap();
+        let space = Space::create(&a, Options::default()).unwrap();
         space.tree_storage("load-0001").unwrap().delete().unwrap();
         space.head_storage().delete_entry("load-0002").unwrap();
     }
@@ -1078,7 +1079,7 @@ fn a_torn_frame_embedding_a_valid_frame_is_a_torn_tail_for_open_open_read_only_a
     assert!(out.contains(&format!("byte offset {offset}")), "{out}");
     assert!(!out.contains("corruption"), "{out}");
 
-    let space = Space::open(&dir, Options::default()).unwrap();
+    let space = Space::create(&dir, Options::default()).unwrap();
     let torn = space.recovery_report().unwrap().torn_tail.clone();
     assert_eq!(
         torn.map(|t| (t.segment, t.offset)),
@@ -1113,7 +1114,7 @@ fn a_flipped_byte_mid_log_is_corruption_for_open_open_read_only_and_verify() {
     load(&dir, 2, 200, 2);
     let (segment, offset) = corrupt(&dir);
     let before = snapshot(&dir);
-    match Space::open(&dir, Options::default()) {
+    match Space::create(&dir, Options::default()) {
         Err(spacestore::Error::Corrupt {
             segment: s,
             offset: o,

@@ -149,7 +149,7 @@ fn a_log_error_gap_never_blocks_later_batches() {
     model(|| {
         let fs = SimFs::new();
         let options = Options::default().file_system(fs.arc());
-        let space = Space::open("/space", options).unwrap();
+        let space = Space::create("/space", options).unwrap();
         let a = space.create_tree_storage(root("a")).unwrap();
         let b = space.create_tree_storage(root("b")).unwrap();
         // The next batch's frame (after the reservation frame) fails to append.
@@ -233,7 +233,7 @@ fn sync_committers_return_only_after_a_covering_fsync() {
         let options = Options::default()
             .durability(Durability::Sync)
             .file_system(fs.arc());
-        let space = Space::open("/space", options).unwrap();
+        let space = Space::create("/space", options).unwrap();
         let a = space.create_tree_storage(root("a")).unwrap();
         let b = space.create_tree_storage(root("b")).unwrap();
         // Take the reservation fsync out of the way.
@@ -337,7 +337,7 @@ fn a_cursor_ack_racing_a_checkpoint_is_kept() {
                 .durability(Durability::Sync)
                 .file_system(fs.arc())
         };
-        let space = Space::open("/space", options()).unwrap();
+        let space = Space::create("/space", options()).unwrap();
         let tree = space.create_tree_storage(root("a")).unwrap();
         tree.add_all(vec![change("a1")], NO_HEADS, "a").unwrap();
         let cursor = space.cursor("consumer").unwrap();
@@ -352,7 +352,7 @@ fn a_cursor_ack_racing_a_checkpoint_is_kept() {
         let options = Options::default()
             .durability(Durability::Sync)
             .file_system(fs.arc());
-        let space = Space::open("/space", options).unwrap();
+        let space = Space::create("/space", options).unwrap();
         assert_eq!(space.cursors(), vec![("consumer".into(), 1)]);
     });
 }

@@ -139,7 +139,8 @@ impl Store {
                 if all.contains_key(&id) {
                     return Err(Error::SpaceExists(id));
                 }
-                let space = Space::create_in_memory(payload)?;
+                let space = Space::in_memory();
+                space.write_space(payload)?;
                 all.insert(id, space.clone());
                 return Ok(space);
             }
@@ -154,7 +155,8 @@ impl Store {
         if self.dir_exists(&tmp) {
             self.remove_space_dir(&tmp)?;
         }
-        let created = Space::create(&tmp, self.inner.options.clone(), payload)?;
+        let created = Space::create(&tmp, self.inner.options.clone())?;
+        created.write_space(payload)?;
         // Durable before it is renamed into place, whatever the durability.
         created.sync()?;
         drop(created);
@@ -199,7 +201,7 @@ impl Store {
     fn open_in(&self, open: &mut OpenSpaces, id: Id, dir: &Path) -> Result<Space> {
         let keep = self.inner.options.max_open_spaces.saturating_sub(1);
         drop(open.evict_to(keep));
-        let space = Space::open_existing(dir, self.inner.options.clone())?;
+        let space = Space::create(dir, self.inner.options.clone())?;
         open.insert(id, space.clone());
         Ok(space)
     }

@@ -105,7 +105,7 @@ fn check_opened(fs: &SimFs, space: Space, what: &str) {
         "{what}: counter below a stored seq"
     );
     drop(space);
-    let again = Space::open(replay_dir(), options(fs, Recovery::Strict))
+    let again = Space::create(replay_dir(), options(fs, Recovery::Strict))
         .unwrap_or_else(|e| panic!("{what}: a clean reopen failed: {e}"));
     assert_eq!(dump(&again), before, "{what}: memory and disk disagree");
     // Known bug (README, "Fuzzing"): a log that claims seq u64::MAX (a crafted reservation,
@@ -152,7 +152,7 @@ pub fn replay_bytes(data: &[u8]) {
             "read-only open changed a file"
         );
     }
-    let strict = Space::open(dir, options(&fs, Recovery::Strict));
+    let strict = Space::create(dir, options(&fs, Recovery::Strict));
     match strict {
         Ok(space) => {
             if let Ok(ro) = &ro {
@@ -188,7 +188,7 @@ pub fn replay_bytes(data: &[u8]) {
                     "a failed strict open changed a file"
                 );
             }
-            let repaired = Space::open(dir, options(&fs, Recovery::Repair));
+            let repaired = Space::create(dir, options(&fs, Recovery::Repair));
             if reason.contains("format version") {
                 assert!(
                     is_corrupt(&repaired),

@@ -1188,7 +1188,7 @@ pub mod workload {
     impl Driver {
         /// Opens the space on `fs`.
         pub fn open(fs: &SimFs, config: Config) -> Result<Driver, Error> {
-            let space = Space::open(dir(), config.options(fs))?;
+            let space = Space::create(dir(), config.options(fs))?;
             Ok(Driver::with_space(fs, config, space))
         }
 
@@ -1237,7 +1237,7 @@ pub mod workload {
         /// Runs one step. Without an open space (a reopen failed) it tries to open first.
         pub fn step(&mut self, step: &Step) -> Outcome {
             if self.space.is_none() {
-                match Space::open(dir(), self.config.options(&self.fs)) {
+                match Space::create(dir(), self.config.options(&self.fs)) {
                     Ok(space) => self.space = Some(space),
                     Err(e) => {
                         return Outcome {
@@ -1436,7 +1436,7 @@ pub mod workload {
                     self.fs = self.fs.kill_process();
                     drop(space);
                     self.space = None;
-                    match Space::open(dir(), self.config.options(&self.fs)) {
+                    match Space::create(dir(), self.config.options(&self.fs)) {
                         Ok(s) => {
                             self.space = Some(s);
                             Ok(())
@@ -1447,7 +1447,7 @@ pub mod workload {
                 Step::Reopen => {
                     drop(space);
                     self.space = None;
-                    match Space::open(dir(), self.config.options(&self.fs)) {
+                    match Space::create(dir(), self.config.options(&self.fs)) {
                         Ok(s) => {
                             self.space = Some(s);
                             self.durable_floor = self.events.len();
@@ -1773,7 +1773,7 @@ pub mod workload {
         let counter = space.add_seq();
         drop(tree);
         drop(space);
-        let again = Space::open(dir(), config.options(fs))
+        let again = Space::create(dir(), config.options(fs))
             .map_err(|e| format!("reopening after recovery: {e}"))?;
         let after = dump(&again);
         if before != after {
@@ -1845,14 +1845,14 @@ pub mod workload {
         drop(driver.space.take());
         if let Some(k) = recovery_cut {
             fs.cut_power_at(k);
-            if let Ok(space) = Space::open(dir(), config.options(&fs)) {
+            if let Ok(space) = Space::create(dir(), config.options(&fs)) {
                 // The recovery finished before the cut: cut now, with the space open.
                 fs.cut_power();
                 drop(space);
             }
             fs = fs.reboot(tear, rng);
         }
-        let space = match Space::open(dir(), config.options(&fs)) {
+        let space = match Space::create(dir(), config.options(&fs)) {
             Ok(space) => space,
             Err(e) => {
                 return Err(with_trace(
