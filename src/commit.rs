@@ -19,7 +19,7 @@ use crate::memory::{Applied, Memory, Plan, Target};
 use crate::notify::Notifier;
 use crate::options::DEFAULT_MAX_BATCH_BYTES;
 use crate::record::{Batch, NewTree, Record};
-use crate::sync::{lock, read, write, Mutex, MutexGuard, RwLock};
+use crate::sync::{lock, read, write, AtomicBool, Mutex, MutexGuard, Ordering, RwLock};
 use crate::wal::{
     batch_payload_len, encode_payload, frame_len, payload_len, reread, CheckpointDone,
     CheckpointStats, Health, Refusal, Wal,
@@ -166,6 +166,9 @@ pub(crate) struct Commit {
     inner: Mutex<Inner>,
     /// Held for the whole of a checkpoint: one at a time.
     checkpointing: Mutex<()>,
+    /// Set once the space is closed ([`Commit::close`]): writes are refused with
+    /// [`Error::Closed`].
+    closed: AtomicBool,
     /// The head observers, with the ids their guards remove them by.
     observers: RwLock<Observers>,
 }
@@ -240,8 +243,48 @@ impl Commit {
                 published: 0,
             }),
             checkpointing: Mutex::new(()),
+            closed: AtomicBool::new(false),
             observers: RwLock::new(Observers::default()),
         }
+    }
+
+    /// Whether the space is closed.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Closes the space: ends its subscriptions, waits for an automatic checkpoint, publishes
+    /// what `Sync` writers queued, writes and syncs the close frame and drops the log (its
+    /// files and the directory's lock). Reads go on from memory; writes, syncs and checkpoints
+    /// are [`Error::Closed`] from now on. Closing twice is `Ok`.
+    ///
+    /// # Errors
+    /// What the close frame's write or sync failed with ([`Error::Io`]), or
+    /// [`Error::WritesRefused`] when the log had latched earlier; either way nothing
+    /// acknowledged is lost, and the space is closed.
+    pub(crate) fn close(&self) -> Result<()> {
+        self.notifier.close();
+        self.wait_worker();
+        let mut inner = lock(&self.inner);
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let Some(wal) = inner.wal.as_ref() else {
+            return Ok(());
+        };
+        let group = wal.group();
+        let synced = if inner.queued.is_empty() {
+            Ok(())
+        } else {
+            group.sync_to(group.written())
+        };
+        self.publish_queued(&mut inner, group.synced());
+        let result = synced.and_then(|()| {
+            let last = self.counter.get();
+            inner.wal.as_mut().map_or(Ok(()), |wal| wal.close(last))
+        });
+        inner.wal = None;
+        result
     }
 
     /// A commit path that refuses every write.
@@ -282,6 +325,9 @@ impl Commit {
         self.wait_worker();
         let mut inner = lock(&self.inner);
         self.health.check()?;
+        if self.is_closed() {
+            return Err(Error::Closed);
+        }
         let Some(wal) = inner.wal.as_ref() else {
             return Ok(None);
         };
@@ -497,6 +543,9 @@ impl Commit {
         }
         let mut inner = lock(&self.inner);
         self.health.check()?;
+        if self.is_closed() {
+            return Err(Error::Closed);
+        }
         let mut ctx = Ctx {
             memory: &self.memory,
             counter: &self.counter,
@@ -663,13 +712,10 @@ fn join_worker(handle: std::thread::JoinHandle<Result<CheckpointDone>>) -> Resul
 
 impl Drop for Commit {
     fn drop(&mut self) {
-        self.notifier.close();
-        self.wait_worker();
-        let mut inner = lock(&self.inner);
-        if self.health.check().is_ok() {
-            if let Some(wal) = inner.wal.as_mut() {
-                wal.close(self.counter.get());
-            }
+        // What `close` would report is lost here (there is no caller): `Space::close` reports
+        // it. Nothing acknowledged is lost either way.
+        if let Err(_e) = self.close() {
+            crate::trace::warn_event!(error = %_e, "closing the space failed");
         }
     }
 }

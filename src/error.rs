@@ -177,3 +177,114 @@ impl Error {
         Error::SpaceMissing("a bare space has no state".into())
     }
 }
+
+/// What kind of failure an [`Error`] is, without its details: `Copy` and comparable, for tests
+/// and for matching (`assert_eq!(e.kind(), ErrorKind::TreeExists)`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// [`Error::TreeExists`].
+    TreeExists,
+    /// [`Error::UnknownTree`].
+    UnknownTree,
+    /// [`Error::DuplicateChange`].
+    DuplicateChange,
+    /// [`Error::OrderIdInUse`].
+    OrderIdInUse,
+    /// [`Error::ParentNotFound`].
+    ParentNotFound,
+    /// [`Error::DerivedParent`].
+    DerivedParent,
+    /// [`Error::SeqNotAboveTree`].
+    SeqNotAboveTree,
+    /// [`Error::ChangeNotFound`].
+    ChangeNotFound,
+    /// [`Error::EntryNotFound`].
+    EntryNotFound,
+    /// [`Error::TreeDeleted`].
+    TreeDeleted,
+    /// [`Error::WriteFromObserver`].
+    WriteFromObserver,
+    /// [`Error::Internal`].
+    Internal,
+    /// [`Error::Io`].
+    Io,
+    /// [`Error::WritesRefused`].
+    WritesRefused,
+    /// [`Error::BatchTooLarge`].
+    BatchTooLarge,
+    /// [`Error::AddSeqExhausted`].
+    AddSeqExhausted,
+    /// [`Error::CursorBackwards`].
+    CursorBackwards,
+    /// [`Error::CursorAhead`].
+    CursorAhead,
+    /// [`Error::UnknownCursor`].
+    UnknownCursor,
+    /// [`Error::SpaceExists`].
+    SpaceExists,
+    /// [`Error::SpaceMissing`].
+    SpaceMissing,
+    /// [`Error::IncorrectSpaceHeader`].
+    IncorrectSpaceHeader,
+    /// [`Error::AclRecordExists`].
+    AclRecordExists,
+    /// [`Error::AclOrderInUse`].
+    AclOrderInUse,
+    /// [`Error::AclRecordNotFound`].
+    AclRecordNotFound,
+    /// [`Error::Closed`].
+    Closed,
+    /// [`Error::ReadOnly`].
+    ReadOnly,
+    /// [`Error::Locked`].
+    Locked,
+    /// [`Error::Corrupt`].
+    Corrupt,
+}
+
+impl Error {
+    /// The kind of this error.
+    ///
+    /// ```
+    /// use spacestore::{ErrorKind, Space, TreeRoot};
+    /// let space = Space::in_memory();
+    /// space.create_tree_storage(TreeRoot::new("t", b"root".to_vec()))?;
+    /// let again = space.create_tree_storage(TreeRoot::new("t", b"root".to_vec()));
+    /// assert_eq!(again.unwrap_err().kind(), ErrorKind::TreeExists);
+    /// # Ok::<(), spacestore::Error>(())
+    /// ```
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::TreeExists(..) => ErrorKind::TreeExists,
+            Error::UnknownTree(..) => ErrorKind::UnknownTree,
+            Error::DuplicateChange(..) => ErrorKind::DuplicateChange,
+            Error::OrderIdInUse { .. } => ErrorKind::OrderIdInUse,
+            Error::ParentNotFound(..) => ErrorKind::ParentNotFound,
+            Error::DerivedParent(..) => ErrorKind::DerivedParent,
+            Error::SeqNotAboveTree { .. } => ErrorKind::SeqNotAboveTree,
+            Error::ChangeNotFound(..) => ErrorKind::ChangeNotFound,
+            Error::EntryNotFound(..) => ErrorKind::EntryNotFound,
+            Error::TreeDeleted(..) => ErrorKind::TreeDeleted,
+            Error::WriteFromObserver => ErrorKind::WriteFromObserver,
+            Error::Internal(..) => ErrorKind::Internal,
+            Error::Io { .. } => ErrorKind::Io,
+            Error::WritesRefused(..) => ErrorKind::WritesRefused,
+            Error::BatchTooLarge { .. } => ErrorKind::BatchTooLarge,
+            Error::AddSeqExhausted => ErrorKind::AddSeqExhausted,
+            Error::CursorBackwards { .. } => ErrorKind::CursorBackwards,
+            Error::CursorAhead { .. } => ErrorKind::CursorAhead,
+            Error::UnknownCursor(..) => ErrorKind::UnknownCursor,
+            Error::SpaceExists(..) => ErrorKind::SpaceExists,
+            Error::SpaceMissing(..) => ErrorKind::SpaceMissing,
+            Error::IncorrectSpaceHeader(..) => ErrorKind::IncorrectSpaceHeader,
+            Error::AclRecordExists(..) => ErrorKind::AclRecordExists,
+            Error::AclOrderInUse { .. } => ErrorKind::AclOrderInUse,
+            Error::AclRecordNotFound(..) => ErrorKind::AclRecordNotFound,
+            Error::Closed => ErrorKind::Closed,
+            Error::ReadOnly => ErrorKind::ReadOnly,
+            Error::Locked(..) => ErrorKind::Locked,
+            Error::Corrupt { .. } => ErrorKind::Corrupt,
+        }
+    }
+}

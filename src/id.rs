@@ -21,7 +21,9 @@ use bytes::Bytes;
 /// use spacestore::Id;
 /// let id = Id::from("bafyreia");
 /// assert_eq!(id, "bafyreia");
+/// assert!("bafyreia" == id && String::from("bafyreia") == id && id == String::from("bafyreia"));
 /// assert_eq!(id.as_str().len(), 8);
+/// assert_eq!(format!("{id}"), "bafyreia");
 /// ```
 #[derive(Clone, Default)]
 pub struct Id(Bytes);
@@ -103,6 +105,30 @@ impl PartialEq<str> for Id {
 impl PartialEq<&str> for Id {
     fn eq(&self, other: &&str) -> bool {
         self.as_str() == *other
+    }
+}
+
+impl PartialEq<String> for Id {
+    fn eq(&self, other: &String) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl PartialEq<Id> for str {
+    fn eq(&self, other: &Id) -> bool {
+        self == other.as_str()
+    }
+}
+
+impl PartialEq<Id> for &str {
+    fn eq(&self, other: &Id) -> bool {
+        *self == other.as_str()
+    }
+}
+
+impl PartialEq<Id> for String {
+    fn eq(&self, other: &Id) -> bool {
+        self.as_str() == other.as_str()
     }
 }
 

@@ -67,7 +67,7 @@ pub use change::{Batch, StorageChange, TreeRoot, ROOT_ORDER_ID};
 pub use counter::AddSeqCounter;
 pub use cursor::Cursor;
 pub use entry::{DeletedStatus, HeadEntry};
-pub use error::{Error, Result};
+pub use error::{Error, ErrorKind, Result};
 pub use feed::Subscription;
 pub use head::{HeadObserver, HeadStorage, HeadUpdate, IterOptions, ObserverGuard};
 pub use id::Id;

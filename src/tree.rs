@@ -41,12 +41,30 @@ pub struct AddOutcome {
 /// assert_eq!(newer[0].add_seq, 1);
 /// # Ok::<(), spacestore::Error>(())
 /// ```
+///
+/// A `TreeStorage` is a cheap handle: clones share the tree and its deferred state (the first
+/// write of any clone creates the tree for all of them), so one can be moved into a thread:
+///
+/// ```
+/// use spacestore::{Space, StorageChange, TreeRoot};
+/// let space = Space::in_memory();
+/// let tree = space.create_tree_storage(TreeRoot::new("t", b"root".to_vec()))?;
+/// let writer = tree.clone();
+/// std::thread::spawn(move || {
+///     writer.add_all(vec![StorageChange::new("c1", "1", b"x".to_vec())], ["c1"], "t")
+/// })
+/// .join()
+/// .unwrap()?;
+/// assert!(tree.has("c1"));
+/// # Ok::<(), spacestore::Error>(())
+/// ```
+#[derive(Clone)]
 pub struct TreeStorage {
     commit: Arc<Commit>,
     root: TreeRoot,
     root_change: StorageChange,
-    /// True until the first write of a deferred storage succeeds.
-    deferred: AtomicBool,
+    /// True until the first write of a deferred storage succeeds (shared by clones).
+    deferred: Arc<AtomicBool>,
     /// The counter this handle's batches take their seqs from, when not the space's
     /// ([`TreeStorage::with_counter`]).
     counter: Option<AddSeqCounter>,
@@ -75,7 +93,7 @@ impl TreeStorage {
             commit,
             root,
             root_change,
-            deferred: AtomicBool::new(deferred),
+            deferred: Arc::new(AtomicBool::new(deferred)),
             counter: None,
         }
     }

@@ -420,6 +420,10 @@ impl Model {
         }
         if creating {
             self.create(&h.root);
+            // The root is stored as the deferred handle made it, with its time.
+            if let Some(root) = self.changes.iter_mut().rev().find(|c| c.id == h.root.id) {
+                root.added = h.root_change.added;
+            }
             h.deferred = false;
         }
         let mut inserted = Vec::new();

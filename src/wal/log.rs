@@ -418,18 +418,15 @@ impl Wal {
     }
 
     /// Records a clean close: `last_seq` is the last seq handed out, so a restart may begin
-    /// right above it instead of above the reservation. Synced; best effort (a close that does
-    /// not reach the disk only costs a gap).
-    pub(crate) fn close(&mut self, last_seq: u64) {
-        if self.health.check().is_err() {
-            return;
-        }
+    /// right above it instead of above the reservation. Synced. A close that does not reach the
+    /// disk loses nothing acknowledged (only costs a gap of seqs): the error says what failed.
+    pub(crate) fn close(&mut self, last_seq: u64) -> Result<()> {
+        self.health.check()?;
         self.encode(frame::KIND_CLOSE, |o| {
             o.extend_from_slice(&last_seq.to_le_bytes())
         });
-        if let Ok(lsn) = self.write_buf() {
-            let _ = self.group.sync_to(lsn);
-        }
+        let lsn = self.write_buf()?;
+        self.group.sync_to(lsn)
     }
 
     /// The highest reserved seq.
