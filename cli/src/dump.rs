@@ -30,7 +30,7 @@ pub struct DumpArgs {
     tree: Option<String>,
     /// Only changes with AddSeq > N (head entries: last AddSeq > N), as a consumer's cursor
     /// would ask. Without it, tree roots (AddSeq 0) are included.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = add_seq_arg)]
     after_seq: Option<u64>,
     /// With --after-seq and without --tree or --heads: only the first K whole batches above
     /// the cursor (a batch is never split), as a consumer reading in bounded steps would.
@@ -72,6 +72,16 @@ struct EntryLine<'a> {
     is_derived: bool,
     parent_id: Option<&'a str>,
     last_add_seq: Option<u64>,
+}
+
+/// An AddSeq given on the command line: a whole number from 0 to 2^64 - 1.
+fn add_seq_arg(s: &str) -> Result<u64, String> {
+    s.trim().parse().map_err(|_| {
+        format!(
+            "{s:?} is not an AddSeq (a whole number from 0 to {})",
+            u64::MAX
+        )
+    })
 }
 
 fn status(d: DeletedStatus) -> &'static str {

@@ -98,10 +98,10 @@ pub fn inspect(dir: &Path) -> Result<(), Failure> {
             notes.push("not read: it follows the corruption".into());
         }
         say(format_args!(
-            "    {}  {:>10}  {:>8} frames{}",
+            "    {}  {:>10}  {:>15}{}",
             file_name(&s.path),
             size(s.bytes),
-            s.frames,
+            plural(s.frames, "frame"),
             if notes.is_empty() {
                 String::new()
             } else {

@@ -69,6 +69,10 @@ enum Command {
     Compact {
         /// The space directory.
         dir: PathBuf,
+        /// Also replay the compacted log once, to print how long an open takes after (as long
+        /// as an open: off by default).
+        #[arg(long)]
+        measure_replay: bool,
     },
     /// Prints changes (or head entries) as a table, or as JSON lines with --json.
     Dump(dump::DumpArgs),
@@ -106,7 +110,10 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Verify { dir, store: false } => examine::verify(&dir),
         Command::Verify { dir, store: true } => examine::each_space(&dir, examine::verify),
         Command::Repair { dir, yes } => maintain::repair(&dir, yes),
-        Command::Compact { dir } => maintain::compact(&dir),
+        Command::Compact {
+            dir,
+            measure_replay,
+        } => maintain::compact(&dir, measure_replay),
         Command::Dump(args) => dump::dump(args),
         Command::Cursors(args) => cursors::cursors(args),
         Command::Load(args) => load::load(args),

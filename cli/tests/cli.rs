@@ -394,6 +394,40 @@ fn inspect_and_verify_with_store_look_at_every_space_of_a_store() {
 }
 
 #[test]
+fn inspect_says_1_frame_not_1_frames() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("space");
+    // An empty space, closed: its segment holds the close frame alone.
+    Space::create(&dir, Options::default())
+        .unwrap()
+        .close()
+        .unwrap();
+    let out = ok(&run(&["inspect", p(&dir)]));
+    assert!(out.contains(" 1 frame\n"), "{out}");
+    assert!(!out.contains(" 1 frames"), "{out}");
+}
+
+#[test]
+fn dump_with_a_negative_after_seq_says_what_an_add_seq_is() {
+    let tmp = tempfile::tempdir().unwrap();
+    load(tmp.path(), 1, 2, 1);
+    let err = fails(&run(&["dump", p(tmp.path()), "--after-seq", "-1"]), 2);
+    assert!(err.contains("not an AddSeq"), "{err}");
+    assert!(!err.contains("invalid digit"), "{err}");
+}
+
+#[test]
+fn compact_replays_the_compacted_log_only_when_asked() {
+    let tmp = tempfile::tempdir().unwrap();
+    load(tmp.path(), 2, 20, 2);
+    let out = ok(&run(&["compact", p(tmp.path())]));
+    assert!(out.contains("--measure-replay"), "{out}");
+    assert!(!out.contains(" after\n"), "{out}");
+    let measured = ok(&run(&["compact", "--measure-replay", p(tmp.path())]));
+    assert!(measured.trim_end().ends_with("after"), "{measured}");
+}
+
+#[test]
 fn inspect_changes_nothing_even_with_a_torn_tail() {
     let tmp = tempfile::tempdir().unwrap();
     load(tmp.path(), 2, 10, 2);
