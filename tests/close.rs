@@ -5,10 +5,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::simfs::workload::{self, Config};
-use common::simfs::{Fault, Op, SimFs, EIO};
 use common::*;
 use spacestore::{Durability, Error, ErrorKind, HeadUpdate, Options, Space};
+use spacestore_test_kit::simfs::workload::{self, Config};
+use spacestore_test_kit::simfs::{Fault, Op, SimFs, EIO};
 
 fn sim_config(durability: Durability) -> Config {
     Config {

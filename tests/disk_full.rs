@@ -5,8 +5,8 @@
 
 mod common;
 
-use common::simfs::{workload, SimFs};
 use spacestore::{Durability, Error, Options, Space, StorageChange, TreeRoot, TreeStorage};
+use spacestore_test_kit::simfs::{workload, SimFs};
 
 const MIB: usize = 1 << 20;
 

@@ -20,9 +20,11 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use common::simfs::workload::{self, check_continues, dump, Config, Driver, Dump, EventKind, Step};
-use common::simfs::{Fault, Fired, Op, SimFs, EIO, ENOSPC};
 use spacestore::{Durability, Error, Space, StorageChange, TreeRoot};
+use spacestore_test_kit::simfs::workload::{
+    self, check_continues, dump, Config, Driver, Dump, EventKind, Step,
+};
+use spacestore_test_kit::simfs::{Fault, Fired, Op, SimFs, EIO, ENOSPC};
 
 fn config(durability: Durability) -> Config {
     Config {

@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use spacestore::{AddSeqCounter, Error, HeadUpdate, Options, Space};
+use spacestore::{AddSeqCounter, Error, Options, Space};
 
 #[test]
 fn a_storage_with_its_own_counter_takes_its_seqs_from_it() {
@@ -159,8 +159,10 @@ fn its_batches_stay_out_of_the_feed_after_a_reopen_and_a_checkpoint() {
 }
 
 #[test]
+#[cfg(feature = "internals")] // The verifier's scan (the workspace enables the feature).
 fn verify_accepts_a_space_with_batches_of_their_own_counter() {
     use spacestore::internals::scan;
+    use spacestore::HeadUpdate;
     let dir = tempfile::tempdir().unwrap();
     {
         let space = Space::create(dir.path(), Options::default()).unwrap();

@@ -19,11 +19,11 @@ mod common;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use common::simfs::workload::{
+use spacestore::{Durability, Space, StorageChange, TreeRoot};
+use spacestore_test_kit::simfs::workload::{
     self, check_continues, dump, power_cut_scenario, Config, Driver, Step,
 };
-use common::simfs::{Op, Rng, SimFs, Tear};
-use spacestore::{Durability, Space, StorageChange, TreeRoot};
+use spacestore_test_kit::simfs::{Op, Rng, SimFs, Tear};
 
 fn cuts_per_mode() -> usize {
     std::env::var("SPACESTORE_POWER_CUTS")

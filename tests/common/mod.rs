@@ -27,6 +27,7 @@ pub fn ids(changes: &[StorageChange]) -> Vec<String> {
 
 /// The offsets at which the frames of a segment start (after its header), walked with the
 /// segment's own framing.
+#[cfg(feature = "internals")]
 pub fn frame_starts(seg: &std::path::Path) -> Vec<usize> {
     use spacestore::internals::frame::{read_header, Parsed};
     let bytes = std::fs::read(seg).unwrap();
@@ -44,8 +45,6 @@ pub fn frame_starts(seg: &std::path::Path) -> Vec<usize> {
 
 /// No heads given: the tree's heads stay as they are.
 pub const NO_HEADS: [&str; 0] = [];
-#[allow(unused_imports)]
-pub use spacestore_test_kit::simfs;
 
 /// A create payload for a whole space: space `space_id` (`<cid>.<key>`), ACL list `acl`,
 /// settings tree `settings`.
