@@ -22,6 +22,7 @@ pub const ROOT_ORDER_ID: &str = "";
 /// assert_eq!(c.change_size, 12);
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct StorageChange {
     /// The change id (a CID string), unique across the space.
     pub id: Id,
@@ -95,6 +96,7 @@ impl StorageChange {
 /// assert_eq!(root.parent_id.as_deref(), Some("space-settings"));
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TreeRoot {
     /// The root change id, which is also the tree id.
     pub id: Id,

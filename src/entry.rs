@@ -28,8 +28,10 @@ impl DeletedStatus {
     }
 }
 
-/// The head entry of one tree.
+/// The head entry of one tree. Made by the storage; [`HeadEntry::new`] makes one to compare
+/// with (its fields are public and may be set).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct HeadEntry {
     /// The tree id.
     pub id: Id,
@@ -45,4 +47,22 @@ pub struct HeadEntry {
     pub parent_id: Option<Id>,
     /// The AddSeq of the tree's last batch; `None` until its first batch.
     pub last_add_seq: Option<u64>,
+}
+
+impl HeadEntry {
+    /// An entry for `id` with no heads, an empty common snapshot, not deleted, not derived, no
+    /// parent and no last AddSeq.
+    ///
+    /// ```
+    /// use spacestore::HeadEntry;
+    /// let mut expected = HeadEntry::new("t");
+    /// expected.heads = vec!["t".into()];
+    /// assert_eq!(expected.id, "t");
+    /// ```
+    pub fn new(id: impl Into<Id>) -> Self {
+        HeadEntry {
+            id: id.into(),
+            ..HeadEntry::default()
+        }
+    }
 }

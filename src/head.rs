@@ -17,6 +17,7 @@ use crate::{DeletedStatus, Error, HeadEntry, Id, Result};
 /// assert_eq!(u.heads, None);
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct HeadUpdate {
     /// The entry to update or create.
     pub id: Id,
@@ -88,15 +89,66 @@ impl From<HeadUpdate> for HeadFields {
     }
 }
 
-/// Which entries [`HeadStorage::iterate_entries`] yields.
+/// Which entries [`HeadStorage::iterate_entries`] yields (Go's `IterOpts`), built with
+/// [`IterOptions::live`] (the default, Go's `Deleted: false`), [`IterOptions::deleted`] (Go's
+/// `Deleted: true`) or [`IterOptions::all`], and [`IterOptions::min_last_add_seq`].
+///
+/// ```
+/// use spacestore::{Entries, IterOptions};
+/// let opts = IterOptions::deleted().min_last_add_seq(10);
+/// assert_eq!((opts.entries, opts.min_last_add_seq), (Entries::Deleted, 10));
+/// assert_eq!(IterOptions::default(), IterOptions::live());
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct IterOptions {
-    /// `true`: only entries with a deleted status of `Queued` or more; `false`: only entries
-    /// that are not deleted.
-    pub deleted: bool,
+    /// Which entries by their deleted status.
+    pub entries: Entries,
     /// When > 0: only entries with `last_add_seq > min_last_add_seq`, sorted by it; entries
     /// that never had a batch never match. When 0: every entry, sorted by id.
     pub min_last_add_seq: u64,
+}
+
+/// Which head entries, by their deleted status ([`IterOptions::entries`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Entries {
+    /// Entries that are not deleted (Go's `Deleted: false`).
+    #[default]
+    Live,
+    /// Entries whose deleted status is `Queued` or more (Go's `Deleted: true`).
+    Deleted,
+    /// Every entry.
+    All,
+}
+
+impl IterOptions {
+    /// Entries that are not deleted, every one (the default).
+    pub fn live() -> Self {
+        IterOptions::default()
+    }
+
+    /// Entries queued for deletion or deleted.
+    pub fn deleted() -> Self {
+        IterOptions {
+            entries: Entries::Deleted,
+            ..IterOptions::default()
+        }
+    }
+
+    /// Every entry, deleted or not.
+    pub fn all() -> Self {
+        IterOptions {
+            entries: Entries::All,
+            ..IterOptions::default()
+        }
+    }
+
+    /// Only entries with a last AddSeq above `seq` (0: no bound), sorted by it.
+    pub fn min_last_add_seq(mut self, seq: u64) -> Self {
+        self.min_last_add_seq = seq;
+        self
+    }
 }
 
 /// Told of every effective change of a head entry, after the write is committed.
@@ -195,10 +247,14 @@ impl HeadStorage {
     }
 
     fn select(&self, opts: IterOptions) -> Vec<HeadEntry> {
-        self.commit
-            .memory()
-            .heads
-            .select(opts.deleted, opts.min_last_add_seq)
+        self.commit.memory().heads.select(
+            match opts.entries {
+                Entries::Live => Some(false),
+                Entries::Deleted => Some(true),
+                Entries::All => None,
+            },
+            opts.min_last_add_seq,
+        )
     }
 
     /// Every entry whose parent is `parent_id`, deleted ones included, sorted by id.

@@ -69,7 +69,7 @@ pub use cursor::Cursor;
 pub use entry::{DeletedStatus, HeadEntry};
 pub use error::{Error, ErrorKind, Result};
 pub use feed::Subscription;
-pub use head::{HeadObserver, HeadStorage, HeadUpdate, IterOptions, ObserverGuard};
+pub use head::{Entries, HeadObserver, HeadStorage, HeadUpdate, IterOptions, ObserverGuard};
 pub use id::Id;
 pub use options::{Durability, Options, Recovery};
 pub use payload::SpacePayload;

@@ -12,6 +12,7 @@ use crate::wal::{FileSystem, StdFileSystem};
 /// | `Buffered` | its frame is written to the OS | nothing acknowledged | a suffix of the acknowledged writes (never a part of one, never a reused AddSeq) |
 /// | `Sync` | its frame is on stable storage (fdatasync, shared by concurrent writers) | nothing acknowledged | nothing acknowledged |
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Durability {
     /// The frame is handed to the OS before the write returns: survives a process crash.
     #[default]
@@ -23,6 +24,7 @@ pub enum Durability {
 
 /// What `open` does when the log holds a bad frame followed by valid ones.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Recovery {
     /// Fail with [`crate::Error::Corrupt`], naming the segment and offset. Nothing is changed.
     #[default]

@@ -18,10 +18,12 @@ use crate::{Error, Id, Result, TreeRoot};
 /// let payload = SpacePayload::new("bafyspace.2k", b"header".to_vec(), "bafyacl",
 ///     b"acl root".to_vec(), TreeRoot::new("bafysettings", b"settings root".to_vec()));
 /// assert!(payload.validate().is_ok());
-/// let no_key = SpacePayload { space_id: "bafyspace".into(), ..payload };
+/// let mut no_key = payload.clone();
+/// no_key.space_id = "bafyspace".into();
 /// assert!(matches!(no_key.validate(), Err(Error::IncorrectSpaceHeader(_))));
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SpacePayload {
     /// The space's id: the header's CID, a dot, its replication key in base 36.
     pub space_id: Id,

@@ -11,6 +11,7 @@ use crate::{AddSeqCounter, Error, Id, Result, StorageChange, TreeRoot};
 
 /// What [`TreeStorage::add_all_no_error`] did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct AddOutcome {
     /// The batch's AddSeq (taken even when every change was skipped).
     pub add_seq: u64,

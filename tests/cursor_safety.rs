@@ -242,16 +242,10 @@ fn consumer_following_head_entries_with_per_tree_cursors_receives_every_committe
             let finished = done.load(Ordering::SeqCst);
             let mut entries = Vec::new();
             heads
-                .iterate_entries(
-                    IterOptions {
-                        deleted: false,
-                        min_last_add_seq: scan,
-                    },
-                    |e| {
-                        entries.push(e.clone());
-                        Ok::<_, Error>(ControlFlow::Continue(()))
-                    },
-                )
+                .iterate_entries(IterOptions::live().min_last_add_seq(scan), |e| {
+                    entries.push(e.clone());
+                    Ok::<_, Error>(ControlFlow::Continue(()))
+                })
                 .unwrap();
             if scan > 0 {
                 assert!(entries

@@ -32,10 +32,7 @@ fn space_with_seqs(entries: &[(&str, u64)]) -> Space {
 const FIVE: [(&str, u64); 5] = [("a", 10), ("b", 5), ("c", 20), ("d", 15), ("e", 7)];
 
 fn live_after(min: u64) -> IterOptions {
-    IterOptions {
-        deleted: false,
-        min_last_add_seq: min,
-    }
+    IterOptions::live().min_last_add_seq(min)
 }
 
 #[test]
@@ -64,10 +61,7 @@ fn iterate_entries_with_deleted_selects_only_deleted_entries_above_min() {
         .update_entry(HeadUpdate::new("e").deleted_status(DeletedStatus::Queued))
         .unwrap();
     let got = heads
-        .collect_entries(IterOptions {
-            deleted: true,
-            min_last_add_seq: 10,
-        })
+        .collect_entries(IterOptions::deleted().min_last_add_seq(10))
         .unwrap();
     assert_eq!(entry_ids(&got), vec!["c"]);
     let live = heads.collect_entries(live_after(5)).unwrap();

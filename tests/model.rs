@@ -576,18 +576,13 @@ impl Model {
 // ---------------------------------------------------------------------------------------------
 
 fn sc(m: &MChange) -> StorageChange {
-    StorageChange {
-        id: Id::from(m.id.as_str()),
-        raw_change: m.raw.clone().into(),
-        prev_ids: m.prev_ids.iter().map(Id::from).collect(),
-        snapshot_id: Id::from(m.snapshot_id.as_str()),
-        snapshot_counter: m.snapshot_counter,
-        order_id: Id::from(m.order_id.as_str()),
-        change_size: m.raw.len() as u64,
-        tree_id: Id::from(m.tree_id.as_str()),
-        add_seq: m.add_seq,
-        added: m.added,
-    }
+    let mut c = StorageChange::new(m.id.as_str(), m.order_id.as_str(), m.raw.clone())
+        .with_prev_ids(m.prev_ids.iter().map(String::as_str))
+        .with_snapshot(m.snapshot_id.as_str(), m.snapshot_counter);
+    c.tree_id = Id::from(m.tree_id.as_str());
+    c.add_seq = m.add_seq;
+    c.added = m.added;
+    c
 }
 
 fn status(d: u8) -> DeletedStatus {
@@ -599,15 +594,14 @@ fn status(d: u8) -> DeletedStatus {
 }
 
 fn entry(id: &str, e: &MEntry) -> HeadEntry {
-    HeadEntry {
-        id: Id::from(id),
-        heads: e.heads.iter().map(Id::from).collect(),
-        common_snapshot: Id::from(e.common_snapshot.as_str()),
-        deleted_status: status(e.deleted),
-        is_derived: e.derived,
-        parent_id: e.parent.as_deref().map(Id::from),
-        last_add_seq: e.last,
-    }
+    let mut entry = HeadEntry::new(id);
+    entry.heads = e.heads.iter().map(Id::from).collect();
+    entry.common_snapshot = Id::from(e.common_snapshot.as_str());
+    entry.deleted_status = status(e.deleted);
+    entry.is_derived = e.derived;
+    entry.parent_id = e.parent.as_deref().map(Id::from);
+    entry.last_add_seq = e.last;
+    entry
 }
 
 fn ids(v: &[String]) -> Vec<Id> {
@@ -1093,17 +1087,19 @@ fn check_reads(
     mins.extend(model.entries.values().filter_map(|e| e.last));
     mins.sort_unstable();
     mins.dedup();
-    for deleted in [false, true] {
+    let which = [
+        (IterOptions::live(), Some(false)),
+        (IterOptions::deleted(), Some(true)),
+        (IterOptions::all(), None),
+    ];
+    for (base, deleted) in which {
         for &min in &mins {
-            let opts = IterOptions {
-                deleted,
-                min_last_add_seq: min,
-            };
+            let opts = base.min_last_add_seq(min);
             let mut actual = hs.collect_entries(opts).unwrap();
             let mut expected: Vec<HeadEntry> = model
                 .entries
                 .iter()
-                .filter(|(_, e)| (e.deleted >= 1) == deleted)
+                .filter(|(_, e)| deleted.is_none_or(|d| (e.deleted >= 1) == d))
                 .filter(|(_, e)| min == 0 || e.last.is_some_and(|s| s > min))
                 .map(|(k, e)| entry(k, e))
                 .collect();
@@ -1504,12 +1500,11 @@ fn step_op(
                 .collect();
             let expected = model.add(&mut mhandles[n], &input, &heads, cs, *no_error);
             if *no_error {
-                let actual = handles[n].add_all_no_error(batch, heads.iter(), cs);
-                let expected = expected.map(|(add_seq, inserted, skipped)| AddOutcome {
-                    add_seq,
-                    inserted: ids(&inserted),
-                    skipped: ids(&skipped),
-                });
+                let actual = handles[n]
+                    .add_all_no_error(batch, heads.iter(), cs)
+                    .map(|o: AddOutcome| (o.add_seq, o.inserted, o.skipped));
+                let expected = expected
+                    .map(|(add_seq, inserted, skipped)| (add_seq, ids(&inserted), ids(&skipped)));
                 check(&what, actual, expected)?;
             } else {
                 let actual = handles[n].add_all(batch, heads.iter(), cs);

@@ -30,6 +30,13 @@ fn record(id: &str, prev: &str, order: u64) -> AclRecord {
     AclRecord::new(id, prev, order, format!("record {id}").into_bytes())
 }
 
+/// `payload` with one change.
+fn with(payload: &SpacePayload, change: impl FnOnce(&mut SpacePayload)) -> SpacePayload {
+    let mut p = payload.clone();
+    change(&mut p);
+    p
+}
+
 fn acl_ids(records: &[AclRecord]) -> Vec<String> {
     records.iter().map(|r| r.id.to_string()).collect()
 }
@@ -182,38 +189,14 @@ fn a_bare_space_has_no_id_no_state_and_no_acl_list() {
 fn a_payload_whose_ids_disagree_is_incorrect_space_header() {
     let good = space_payload("space.1");
     let cases = [
-        SpacePayload {
-            space_id: "space".into(),
-            ..good.clone()
-        },
-        SpacePayload {
-            space_id: ".1".into(),
-            ..good.clone()
-        },
-        SpacePayload {
-            space_id: "space.".into(),
-            ..good.clone()
-        },
-        SpacePayload {
-            space_id: "space.K".into(),
-            ..good.clone()
-        },
-        SpacePayload {
-            acl_id: "".into(),
-            ..good.clone()
-        },
-        SpacePayload {
-            acl_id: "settings".into(),
-            ..good.clone()
-        },
-        SpacePayload {
-            acl_root: Vec::new().into(),
-            ..good.clone()
-        },
-        SpacePayload {
-            space_header: Vec::new().into(),
-            ..good.clone()
-        },
+        with(&good, |p| p.space_id = "space".into()),
+        with(&good, |p| p.space_id = ".1".into()),
+        with(&good, |p| p.space_id = "space.".into()),
+        with(&good, |p| p.space_id = "space.K".into()),
+        with(&good, |p| p.acl_id = "".into()),
+        with(&good, |p| p.acl_id = "settings".into()),
+        with(&good, |p| p.acl_root = Vec::new().into()),
+        with(&good, |p| p.space_header = Vec::new().into()),
     ];
     for payload in cases {
         let created = in_memory_whole(payload.clone());
@@ -485,10 +468,9 @@ fn a_checkpoint_keeps_a_deleted_or_changed_acl_head_entry_as_it_is() {
 #[test]
 fn the_space_header_and_acl_records_come_back_byte_for_byte_from_the_log() {
     let dir = tempfile::tempdir().unwrap();
-    let payload = SpacePayload {
-        space_header: test_kit_noise(4096).into(),
-        ..space_payload("space.1")
-    };
+    let payload = with(&space_payload("space.1"), |p| {
+        p.space_header = test_kit_noise(4096).into()
+    });
     let header = payload.space_header.clone();
     let space = create_whole(dir.path(), payload).unwrap();
     let big = AclRecord::new("r2", "acl", 2, test_kit_noise(10_000));

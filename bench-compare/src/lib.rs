@@ -318,10 +318,7 @@ impl Backend for Spacestore {
     }
 
     fn iterate_entries(&mut self, min: u64, f: &mut dyn FnMut(&str, u64)) {
-        let opts = IterOptions {
-            deleted: false,
-            min_last_add_seq: min,
-        };
+        let opts = IterOptions::live().min_last_add_seq(min);
         let _ = self.heads.iterate_entries(opts, |e| {
             f(e.id.as_str(), e.last_add_seq.unwrap_or(0));
             cont()

@@ -157,18 +157,11 @@ fn changes(space: &Space, args: &DumpArgs) -> Result<Vec<StorageChange>, Failure
 /// Every head entry (deleted ones included), by id; with `after`, only those whose last
 /// AddSeq is above it, by last AddSeq.
 fn entries(space: &Space, after: Option<u64>) -> Result<Vec<HeadEntry>, Failure> {
-    let heads = space.head_storage();
-    let min_last_add_seq = after.unwrap_or(0);
-    let mut all = Vec::new();
-    for deleted in [false, true] {
-        all.extend(heads.collect_entries(IterOptions {
-            deleted,
-            min_last_add_seq,
-        })?);
-    }
-    match after {
-        None => all.sort_by(|a, b| a.id.cmp(&b.id)),
-        Some(_) => all.sort_by(|a, b| (a.last_add_seq, &a.id).cmp(&(b.last_add_seq, &b.id))),
+    let opts = IterOptions::all().min_last_add_seq(after.unwrap_or(0));
+    let mut all = space.head_storage().collect_entries(opts)?;
+    // By id; with --after-seq (0 too), by last AddSeq.
+    if after.is_some() {
+        all.sort_by(|a, b| (a.last_add_seq, &a.id).cmp(&(b.last_add_seq, &b.id)));
     }
     Ok(all)
 }

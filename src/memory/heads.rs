@@ -102,8 +102,9 @@ pub(crate) struct HeadTable {
     table: RwLock<Table>,
 }
 
-fn selected(e: &HeadEntry, deleted: bool) -> bool {
-    (e.deleted_status >= DeletedStatus::Queued) == deleted
+/// Whether `e` is deleted as `deleted` asks (`None`: either way).
+fn selected(e: &HeadEntry, deleted: Option<bool>) -> bool {
+    deleted.is_none_or(|d| (e.deleted_status >= DeletedStatus::Queued) == d)
 }
 
 impl HeadTable {
@@ -185,9 +186,10 @@ impl HeadTable {
         }
     }
 
-    /// The entries whose deleted status is `Queued` or more (`deleted`) or below; when
-    /// `min_last_add_seq` > 0, only those with a last AddSeq above it, by it; else all, by id.
-    pub(crate) fn select(&self, deleted: bool, min_last_add_seq: u64) -> Vec<HeadEntry> {
+    /// The entries whose deleted status is `Queued` or more (`Some(true)`), below it
+    /// (`Some(false)`), or any (`None`); when `min_last_add_seq` > 0, only those with a last
+    /// AddSeq above it, by it; else all, by id.
+    pub(crate) fn select(&self, deleted: Option<bool>, min_last_add_seq: u64) -> Vec<HeadEntry> {
         let t = read(&self.table);
         if min_last_add_seq > 0 {
             let Some(lowest) = min_last_add_seq.checked_add(1) else {

@@ -1487,13 +1487,7 @@ pub mod workload {
     pub fn dump(space: &Space) -> Dump {
         let hs = space.head_storage();
         let mut entries = hs.collect_entries(IterOptions::default()).unwrap();
-        entries.extend(
-            hs.collect_entries(IterOptions {
-                deleted: true,
-                min_last_add_seq: 0,
-            })
-            .unwrap(),
-        );
+        entries.extend(hs.collect_entries(IterOptions::deleted()).unwrap());
         entries.sort_by(|a, b| a.id.cmp(&b.id));
         Dump {
             changes: space.collect_changes_after_add_seq(0),
