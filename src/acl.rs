@@ -17,6 +17,7 @@ use crate::{Error, Id, Result};
 /// let r = AclRecord::new("r2", "r1", 2, b"signed record".to_vec());
 /// assert_eq!(r.change_size, 13);
 /// ```
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct AclRecord {

@@ -21,6 +21,7 @@ pub const ROOT_ORDER_ID: &str = "";
 ///     .with_snapshot("root", 1);
 /// assert_eq!(c.change_size, 12);
 /// ```
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct StorageChange {
@@ -95,6 +96,7 @@ impl StorageChange {
 /// let root = TreeRoot::new("tree-1", b"root bytes".to_vec()).with_parent("space-settings", false);
 /// assert_eq!(root.parent_id.as_deref(), Some("space-settings"));
 /// ```
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct TreeRoot {
@@ -160,6 +162,7 @@ impl TreeRoot {
 
 /// One `add_all` batch as a consumer reads it ([`crate::Space::batches_after`]): its AddSeq, its
 /// tree, and its changes in the order given to `add_all`.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Batch {

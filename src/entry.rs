@@ -4,6 +4,7 @@
 use crate::Id;
 
 /// Whether a tree is deleted (Go's `DeletedStatus`).
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[repr(u8)]
 pub enum DeletedStatus {
@@ -30,6 +31,7 @@ impl DeletedStatus {
 
 /// The head entry of one tree. Made by the storage; [`HeadEntry::new`] makes one to compare
 /// with (its fields are public and may be set).
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct HeadEntry {

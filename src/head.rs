@@ -16,6 +16,7 @@ use crate::{DeletedStatus, Error, HeadEntry, Id, Result};
 /// let u = HeadUpdate::new("tree-1").deleted_status(DeletedStatus::Queued);
 /// assert_eq!(u.heads, None);
 /// ```
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct HeadUpdate {

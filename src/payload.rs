@@ -22,6 +22,7 @@ use crate::{Error, Id, Result, TreeRoot};
 /// no_key.space_id = "bafyspace".into();
 /// assert!(matches!(no_key.validate(), Err(Error::IncorrectSpaceHeader(_))));
 /// ```
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SpacePayload {

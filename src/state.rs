@@ -11,6 +11,7 @@ use crate::record::Record;
 use crate::{Error, Id, Result};
 
 /// The state document of a whole space (Go's `statestorage.State`).
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct State {

@@ -10,6 +10,7 @@ use crate::sync::{AtomicBool, Ordering};
 use crate::{AddSeqCounter, Error, Id, Result, StorageChange, TreeRoot};
 
 /// What [`TreeStorage::add_all_no_error`] did.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct AddOutcome {
