@@ -180,6 +180,20 @@ impl From<&String> for Id {
     }
 }
 
+#[cfg(feature = "serde")]
+impl serde::Serialize for Id {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for Id {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(Id::from)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,19 +217,5 @@ mod tests {
         let mut v = vec![Id::from("b"), Id::from("a"), Id::from("ab")];
         v.sort();
         assert_eq!(v, vec!["a", "ab", "b"]);
-    }
-}
-
-#[cfg(feature = "serde")]
-impl serde::Serialize for Id {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.as_str())
-    }
-}
-
-#[cfg(feature = "serde")]
-impl<'de> serde::Deserialize<'de> for Id {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        String::deserialize(deserializer).map(Id::from)
     }
 }
