@@ -12,7 +12,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use spacestore::{Durability, Options, Space, StorageChange, TreeRoot, TreeStorage};
+use spacestore::{Durability, Heads, Options, Space, StorageChange, TreeRoot, TreeStorage};
 
 const TREES: u64 = 1000;
 const SAMPLES: usize = 7;
@@ -53,7 +53,7 @@ fn sample(space: &Space, per_sample: u64) -> Vec<Duration> {
         for (t, change) in input {
             let tree = &trees[t];
             black_box(
-                tree.add_all(vec![change], [] as [&str; 0], tree.id().clone())
+                tree.add_all(vec![change], Heads::Unchanged, tree.id().clone())
                     .expect("add_all"),
             );
         }

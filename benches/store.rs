@@ -118,7 +118,7 @@ fn main() {
                     })
                     .collect();
                 let head = format!("c{}", b * 10 + 9);
-                tree.add_all(batch, [head], "doc").expect("add_all");
+                tree.add_all(batch, vec![head], "doc").expect("add_all");
             }
         }
         let took = started.elapsed().as_secs_f64();

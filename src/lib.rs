@@ -42,6 +42,7 @@ mod entry;
 mod error;
 mod feed;
 mod head;
+mod heads;
 mod id;
 mod index;
 #[cfg(feature = "internals")]
@@ -70,6 +71,7 @@ pub use entry::{DeletedStatus, HeadEntry};
 pub use error::{Error, ErrorKind, Result};
 pub use feed::Subscription;
 pub use head::{Entries, HeadObserver, HeadStorage, HeadUpdate, IterOptions, ObserverGuard};
+pub use heads::Heads;
 pub use id::Id;
 pub use options::{Durability, Options, Recovery};
 pub use payload::SpacePayload;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::commit::{Commit, Ctx};
 use crate::record::{Batch, NewTree, Record};
 use crate::sync::{AtomicBool, Ordering};
-use crate::{AddSeqCounter, Error, Id, Result, StorageChange, TreeRoot};
+use crate::{AddSeqCounter, Error, Heads, Id, Result, StorageChange, TreeRoot};
 
 /// What [`TreeStorage::add_all_no_error`] did.
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -261,12 +261,12 @@ impl TreeStorage {
     fn add(
         &self,
         changes: Vec<StorageChange>,
-        heads: Vec<Id>,
+        heads: Heads,
         common_snapshot: Id,
         skip_duplicates: bool,
     ) -> Result<AddOutcome> {
         let tree_id = self.root.id.clone();
-        let heads = (!heads.is_empty()).then_some(heads);
+        let heads = heads.into_option();
         let mut add_seq = 0;
         let applied = self.commit.write(
             |ctx| {
@@ -299,43 +299,33 @@ impl TreeStorage {
     }
 
     /// Adds a batch of changes atomically and returns its AddSeq. Every change gets the batch's
-    /// AddSeq and this tree's id; the head entry gets `heads` (unchanged when empty),
-    /// `common_snapshot` and `last_add_seq`.
+    /// AddSeq and this tree's id; the head entry gets `heads` ([`Heads`]: `["c1"]` sets them,
+    /// [`Heads::Unchanged`] leaves them, `[]` sets none), `common_snapshot` and `last_add_seq`.
     ///
     /// A change id already stored anywhere in the space (or twice in the batch) fails with
     /// [`Error::DuplicateChange`], an order id already used in the tree with
     /// [`Error::OrderIdInUse`]; then nothing of the batch is kept and the seq it took stays a gap.
     /// The first write to a deferred storage creates the tree in the same commit.
-    pub fn add_all<I, S>(
+    pub fn add_all(
         &self,
         changes: Vec<StorageChange>,
-        heads: I,
+        heads: impl Into<Heads>,
         common_snapshot: impl Into<Id>,
-    ) -> Result<u64>
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<Id>,
-    {
-        let heads = heads.into_iter().map(Into::into).collect();
-        self.add(changes, heads, common_snapshot.into(), false)
+    ) -> Result<u64> {
+        self.add(changes, heads.into(), common_snapshot.into(), false)
             .map(|o| o.add_seq)
     }
 
     /// Like [`TreeStorage::add_all`], but changes whose id is already stored are skipped (and
     /// reported) instead of failing the batch. The counter moves and `last_add_seq` is written
     /// on every call, even when nothing was inserted. An order id clash is still an error.
-    pub fn add_all_no_error<I, S>(
+    pub fn add_all_no_error(
         &self,
         changes: Vec<StorageChange>,
-        heads: I,
+        heads: impl Into<Heads>,
         common_snapshot: impl Into<Id>,
-    ) -> Result<AddOutcome>
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<Id>,
-    {
-        let heads = heads.into_iter().map(Into::into).collect();
-        self.add(changes, heads, common_snapshot.into(), true)
+    ) -> Result<AddOutcome> {
+        self.add(changes, heads.into(), common_snapshot.into(), true)
     }
 
     /// Removes every change of the tree, the root included, in one commit. The head entry and

@@ -130,7 +130,7 @@ fn child(dir: &Path) {
                             vec![2u8; 64],
                         ),
                     ];
-                    let seq = tree.add_all(changes, [format!("{base}-b")], t).unwrap();
+                    let seq = tree.add_all(changes, vec![format!("{base}-b")], t).unwrap();
                     let mut out = std::io::stdout().lock();
                     writeln!(out, "ack {seq} {base}").unwrap();
                     out.flush().unwrap();

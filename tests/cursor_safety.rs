@@ -49,7 +49,7 @@ fn write_tree(space: &Space, w: usize, start: &Barrier) -> Written {
                     StorageChange::new(new_id(0), order(0), b"x".to_vec()),
                     StorageChange::new(other_root.as_str(), order(1), b"dup".to_vec()),
                 ];
-                let r = tree.add_all(batch, [new_id(0)], new_id(0));
+                let r = tree.add_all(batch, vec![new_id(0)], new_id(0));
                 assert!(
                     matches!(&r, Err(Error::DuplicateChange(id)) if *id == other_root.as_str()),
                     "{r:?}"
@@ -64,7 +64,7 @@ fn write_tree(space: &Space, w: usize, start: &Barrier) -> Written {
                     format!("{:06}-0", b - 1),
                     b"x".to_vec(),
                 )];
-                let r = tree.add_all(batch, [new_id(0)], new_id(0));
+                let r = tree.add_all(batch, vec![new_id(0)], new_id(0));
                 assert!(matches!(r, Err(Error::OrderIdInUse { .. })), "{r:?}");
                 out.failed_ids.push(new_id(0));
                 out.failures += 1;
@@ -75,7 +75,7 @@ fn write_tree(space: &Space, w: usize, start: &Barrier) -> Written {
                     StorageChange::new(new_id(1), order(1), b"y".to_vec()),
                 ];
                 let outcome = tree
-                    .add_all_no_error(batch, [new_id(1)], new_id(1))
+                    .add_all_no_error(batch, vec![new_id(1)], new_id(1))
                     .unwrap();
                 assert_eq!(outcome.skipped, vec![last_id.as_str()]);
                 assert_eq!(outcome.inserted, vec![new_id(1).as_str()]);
@@ -87,7 +87,7 @@ fn write_tree(space: &Space, w: usize, start: &Barrier) -> Written {
                 let batch: Vec<_> = (0..n)
                     .map(|k| StorageChange::new(new_id(k), order(k), b"z".to_vec()))
                     .collect();
-                let seq = tree.add_all(batch, [new_id(n - 1)], new_id(0)).unwrap();
+                let seq = tree.add_all(batch, vec![new_id(n - 1)], new_id(0)).unwrap();
                 for k in 0..n {
                     out.committed.push((new_id(k), seq, tree_id(w)));
                 }

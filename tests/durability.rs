@@ -30,7 +30,7 @@ fn write_batches(dir: &Path, batches: usize) -> Vec<u64> {
             let tree = if i % 2 == 0 { &a } else { &b };
             tree.add_all(
                 vec![change(&format!("c{i}"), &format!("{i:04}"))],
-                [format!("c{i}")],
+                vec![format!("c{i}")],
                 tree.id().clone(),
             )
             .unwrap()
@@ -376,7 +376,7 @@ fn write_batches_more(dir: &Path, batches: usize) {
     let base = space.add_seq();
     for i in 0..batches {
         let id = format!("more{base}-{i}");
-        a.add_all(vec![change(&id, &id)], [id.clone()], "a")
+        a.add_all(vec![change(&id, &id)], vec![id.clone()], "a")
             .unwrap();
     }
 }

@@ -42,7 +42,7 @@ use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::TestCaseError;
 use spacestore::{
-    AclRecord, AddOutcome, DeletedStatus, Durability, Error, HeadEntry, HeadUpdate, Id,
+    AclRecord, AddOutcome, DeletedStatus, Durability, Error, HeadEntry, HeadUpdate, Heads, Id,
     IterOptions, ObserverGuard, Options, Space, SpacePayload, StorageChange, TreeRoot, TreeStorage,
 };
 
@@ -375,7 +375,7 @@ impl Model {
         &mut self,
         h: &mut MHandle,
         batch: &[MInput],
-        heads: &[String],
+        heads: Option<&[String]>,
         common_snapshot: &str,
         no_error: bool,
     ) -> Result<(u64, Vec<String>, Vec<String>), MErr> {
@@ -445,7 +445,8 @@ impl Model {
         }
         self.upsert(MUpdate {
             id: tree_id,
-            heads: (!heads.is_empty()).then(|| heads.to_vec()),
+            // Go's nil leaves the heads; a list, an empty one too, sets them.
+            heads: heads.map(<[String]>::to_vec),
             common_snapshot: Some(common_snapshot.to_string()),
             last: Some(seq),
             ..MUpdate::default()
@@ -1184,6 +1185,8 @@ enum Op {
         /// (change id, order id) indexes.
         changes: Vec<(usize, usize)>,
         heads: Vec<usize>,
+        /// `Heads::Unchanged` (Go's nil heads) instead of `heads`.
+        keep_heads: bool,
         common_snapshot: usize,
         no_error: bool,
     },
@@ -1249,16 +1252,20 @@ fn op() -> impl Strategy<Value = Op> {
             pick(),
             prop::collection::vec((0..IDS.len(), 0..ORDERS.len()), 0..4),
             prop::collection::vec(0..IDS.len(), 0..3),
+            prop::bool::weighted(0.3),
             0..IDS.len(),
             prop::bool::weighted(0.3),
         )
-            .prop_map(|(handle, changes, heads, common_snapshot, no_error)| Op::Add {
-                handle,
-                changes,
-                heads,
-                common_snapshot,
-                no_error,
-            }),
+            .prop_map(
+                |(handle, changes, heads, keep_heads, common_snapshot, no_error)| Op::Add {
+                    handle,
+                    changes,
+                    heads,
+                    keep_heads,
+                    common_snapshot,
+                    no_error,
+                },
+            ),
         1 => pick().prop_map(|handle| Op::Delete { handle }),
         2 => (
             0..ENTRY_IDS,
@@ -1464,6 +1471,7 @@ fn step_op(
             handle,
             changes,
             heads,
+            keep_heads,
             common_snapshot,
             no_error,
         } => {
@@ -1498,16 +1506,21 @@ fn step_op(
                     s
                 })
                 .collect();
-            let expected = model.add(&mut mhandles[n], &input, &heads, cs, *no_error);
+            let new_heads = (!*keep_heads).then_some(&heads[..]);
+            let expected = model.add(&mut mhandles[n], &input, new_heads, cs, *no_error);
+            let to_set = match new_heads {
+                None => Heads::Unchanged,
+                Some(h) => Heads::set(h.iter().map(String::as_str)),
+            };
             if *no_error {
                 let actual = handles[n]
-                    .add_all_no_error(batch, heads.iter(), cs)
+                    .add_all_no_error(batch, to_set, cs)
                     .map(|o: AddOutcome| (o.add_seq, o.inserted, o.skipped));
                 let expected = expected
                     .map(|(add_seq, inserted, skipped)| (add_seq, ids(&inserted), ids(&skipped)));
                 check(&what, actual, expected)?;
             } else {
-                let actual = handles[n].add_all(batch, heads.iter(), cs);
+                let actual = handles[n].add_all(batch, to_set, cs);
                 check(&what, actual, expected.map(|(seq, _, _)| seq))?;
             }
         }

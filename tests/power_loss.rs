@@ -414,7 +414,7 @@ fn sync_group_commit_under_power_cuts_loses_no_acknowledged_batch() {
                                         vec![2; 20],
                                     ),
                                 ],
-                                [format!("{base}-b")],
+                                vec![format!("{base}-b")],
                                 format!("t{t}"),
                             );
                             let mut m = max_counter.lock().unwrap();

@@ -336,3 +336,26 @@ fn a_deleted_tree_can_be_created_again() {
     let again = space.create_tree_storage(root("t")).unwrap();
     assert!(again.has("t"));
 }
+
+#[test]
+fn an_empty_heads_list_sets_no_heads_and_unchanged_leaves_them_also_after_a_reopen() {
+    use spacestore::{Heads, Options};
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let space = Space::create(dir.path(), Options::default()).unwrap();
+        let tree = space.create_tree_storage(root("t")).unwrap();
+        tree.add_all(vec![change("c1", "1")], ["c1"], "t").unwrap();
+        tree.add_all(vec![change("c2", "2")], Heads::Unchanged, "t")
+            .unwrap();
+        assert_eq!(tree.heads().unwrap(), vec!["c1"], "Go's nil heads");
+        let u = space.create_tree_storage(root("u")).unwrap();
+        u.add_all(vec![change("u1", "1")], [], "u").unwrap();
+        assert!(u.heads().unwrap().is_empty(), "Go's empty list");
+    }
+    let space = Space::open(dir.path(), Options::default()).unwrap();
+    assert_eq!(
+        space.tree_storage("t").unwrap().heads().unwrap(),
+        vec!["c1"]
+    );
+    assert!(space.tree_storage("u").unwrap().heads().unwrap().is_empty());
+}

@@ -7,7 +7,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use spacestore::{Durability, Space, StorageChange, TreeRoot};
+use spacestore::{Durability, Heads, Space, StorageChange, TreeRoot};
 
 use spacestore_bench::peers::{Fjall, Redb, Sqlite, SqliteSync};
 use spacestore_bench::{Backend, Make, Spacestore, Writers};
@@ -35,7 +35,7 @@ fn add_all_one_change(c: &mut Criterion) {
                 payload.clone(),
             );
             black_box(
-                tree.add_all(vec![change], [] as [&str; 0], tree.id().clone())
+                tree.add_all(vec![change], Heads::Unchanged, tree.id().clone())
                     .unwrap(),
             )
         });

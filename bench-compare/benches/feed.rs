@@ -9,7 +9,7 @@
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use spacestore::{Durability, Options, Space, StorageChange, TreeRoot, TreeStorage};
+use spacestore::{Durability, Heads, Options, Space, StorageChange, TreeRoot, TreeStorage};
 
 fn space_with(batches: u64, per: u64) -> Space {
     let space = Space::in_memory();
@@ -28,7 +28,7 @@ fn space_with(batches: u64, per: u64) -> Space {
                 StorageChange::new(id.as_str(), id.as_str(), vec![7u8; 64])
             })
             .collect();
-        tree.add_all(changes, [] as [&str; 0], tree.id().clone())
+        tree.add_all(changes, Heads::Unchanged, tree.id().clone())
             .unwrap();
     }
     space
@@ -90,7 +90,7 @@ fn wake_latency(rounds: usize) -> ((Duration, Duration), (Duration, Duration)) {
         let id = format!("c{i}");
         let c = StorageChange::new(id.as_str(), id.as_str(), b"x".to_vec());
         let before = Instant::now();
-        tree.add_all(vec![c], [] as [&str; 0], "t").unwrap();
+        tree.add_all(vec![c], Heads::Unchanged, "t").unwrap();
         commits.push(before.elapsed());
         tx.send(before).unwrap();
     }
@@ -149,7 +149,7 @@ fn add_all_rate(subscribers: usize) -> Duration {
         .collect();
     let started = Instant::now();
     for c in input {
-        tree.add_all(vec![c], [] as [&str; 0], "t").unwrap();
+        tree.add_all(vec![c], Heads::Unchanged, "t").unwrap();
     }
     started.elapsed() / n
 }
@@ -167,7 +167,7 @@ fn ack_rate(durability: Durability, consumers: usize, acks: u64) -> f64 {
         let id = format!("c{i}");
         tree.add_all(
             vec![StorageChange::new(id.as_str(), id.as_str(), vec![1u8; 64])],
-            [] as [&str; 0],
+            Heads::Unchanged,
             "t",
         )
         .unwrap();

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-use spacestore::{Durability, Options, Space, TreeStorage};
+use spacestore::{Durability, Heads, Options, Space, TreeStorage};
 use spacestore_bench::{change, dir_bytes, rss, tempdir, tree_root};
 
 const TREES: u32 = 1000;
@@ -62,7 +62,7 @@ fn write_child(dir: &Path, n: u64) {
         let tree = &trees[t as usize];
         let input = vec![c.into_storage_change()];
         let before = Instant::now();
-        tree.add_all(input, [] as [&str; 0], tree.id().clone())
+        tree.add_all(input, Heads::Unchanged, tree.id().clone())
             .unwrap();
         lat.push(before.elapsed().as_nanos().min(u128::from(u32::MAX)) as u32);
     }

@@ -292,7 +292,7 @@ impl Backend for Spacestore {
         let tree = &self.trees[tree as usize];
         let changes: Vec<StorageChange> = batch.into_iter().map(to_storage_change).collect();
         let head: Id = changes.last().expect("a batch").id.clone();
-        tree.add_all(changes, [head], tree.id().clone())
+        tree.add_all(changes, vec![head], tree.id().clone())
             .expect("add_all")
     }
 

@@ -89,7 +89,7 @@ fn writer(trees: &[&TreeStorage], w: u32, count: u64, run: u64, size: u32) -> Re
                 change
             })
             .collect();
-        tree.add_all(changes, [prev.clone()], tree.id().clone())?;
+        tree.add_all(changes, vec![prev.clone()], tree.id().clone())?;
         heads.insert(tree.id().clone(), prev);
     }
     Ok(())

@@ -117,7 +117,7 @@ pub fn load(args: LoadArgs) -> Result<(), Failure> {
                         })
                         .collect();
                     let head = changes[changes.len() - 1].id.clone();
-                    let seq = match tree.add_all(changes, [head], tree.id().clone()) {
+                    let seq = match tree.add_all(changes, vec![head], tree.id().clone()) {
                         Ok(seq) => seq,
                         Err(e) => {
                             fail(e.into());

@@ -32,7 +32,7 @@ fn root(id: &str) -> TreeRoot {
     TreeRoot::new(id, b"r".to_vec())
 }
 
-const NO_HEADS: [&str; 0] = [];
+const NO_HEADS: spacestore::Heads = spacestore::Heads::Unchanged;
 
 /// Model 1: batches from different trees on one shared counter get distinct seqs, all changes
 /// of a batch share theirs, and the counter ends at the number of batches.

@@ -44,7 +44,7 @@ pub fn frame_starts(seg: &std::path::Path) -> Vec<usize> {
 }
 
 /// No heads given: the tree's heads stay as they are.
-pub const NO_HEADS: [&str; 0] = [];
+pub const NO_HEADS: spacestore::Heads = spacestore::Heads::Unchanged;
 
 /// A create payload for a whole space: space `space_id` (`<cid>.<key>`), ACL list `acl`,
 /// settings tree `settings`.
