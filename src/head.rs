@@ -7,7 +7,7 @@ use std::sync::{Arc, Weak};
 
 use crate::commit::Commit;
 use crate::record::{HeadFields, Record};
-use crate::{DeletedStatus, Error, HeadEntry, Id, Result};
+use crate::{DeletedStatus, Error, HeadEntries, HeadEntry, Id, Result};
 
 /// A partial update of a head entry: only the fields that are `Some` change.
 ///
@@ -177,7 +177,7 @@ impl<F: Fn(&HeadEntry) + Send + Sync> HeadObserver for F {
 /// let heads = space.head_storage();
 /// assert_eq!(heads.get_entry("t")?.heads, vec!["t"]);
 /// heads.update_entry(HeadUpdate::new("t").heads(["c1"]))?;
-/// let all = heads.collect_entries(IterOptions::default())?;
+/// let all = heads.collect_entries(IterOptions::default());
 /// assert_eq!(all.len(), 1);
 /// # Ok::<(), spacestore::Error>(())
 /// ```
@@ -243,8 +243,23 @@ impl HeadStorage {
     }
 
     /// The entries that `opts` selects, collected.
-    pub fn collect_entries(&self, opts: IterOptions) -> Result<Vec<HeadEntry>> {
-        Ok(self.select(opts))
+    pub fn collect_entries(&self, opts: IterOptions) -> Vec<HeadEntry> {
+        self.select(opts)
+    }
+
+    /// The entries that `opts` selects, as an iterator (over what the head storage held when
+    /// it was made).
+    ///
+    /// ```
+    /// use spacestore::{IterOptions, Space, TreeRoot};
+    /// let space = Space::in_memory();
+    /// space.create_tree_storage(TreeRoot::new("t", b"root".to_vec()))?;
+    /// let ids: Vec<_> = space.head_storage().entries(IterOptions::all()).map(|e| e.id).collect();
+    /// assert_eq!(ids, ["t"]);
+    /// # Ok::<(), spacestore::Error>(())
+    /// ```
+    pub fn entries(&self, opts: IterOptions) -> HeadEntries {
+        HeadEntries::new(self.select(opts))
     }
 
     fn select(&self, opts: IterOptions) -> Vec<HeadEntry> {
@@ -259,8 +274,8 @@ impl HeadStorage {
     }
 
     /// Every entry whose parent is `parent_id`, deleted ones included, sorted by id.
-    pub fn entries_by_parent_id(&self, parent_id: &str) -> Result<Vec<HeadEntry>> {
-        Ok(self.commit.memory().heads.by_parent(parent_id))
+    pub fn entries_by_parent_id(&self, parent_id: &str) -> Vec<HeadEntry> {
+        self.commit.memory().heads.by_parent(parent_id)
     }
 
     /// The largest `last_add_seq` over all entries (deleted ones included), 0 when none.

@@ -47,6 +47,7 @@ mod id;
 mod index;
 #[cfg(feature = "internals")]
 mod inspect;
+mod iter;
 mod layout;
 mod memory;
 mod notify;
@@ -73,6 +74,7 @@ pub use feed::Subscription;
 pub use head::{Entries, HeadObserver, HeadStorage, HeadUpdate, IterOptions, ObserverGuard};
 pub use heads::Heads;
 pub use id::Id;
+pub use iter::{Changes, FeedChanges, HeadEntries};
 pub use options::{Durability, Options, Recovery};
 pub use payload::SpacePayload;
 pub use report::{RecoveryReport, Repair, TornTail};

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use crate::commit::Commit;
 use crate::engine;
 use crate::feed::{self, Subscription};
-use crate::memory::{Block, Memory};
+use crate::iter::FeedChanges;
+use crate::memory::Memory;
 use crate::record::{NewTree, Record};
 use crate::wal::{CheckpointStats, Refusal};
 use crate::{
@@ -403,44 +404,43 @@ impl Space {
         add_seq: u64,
         mut f: impl FnMut(&StorageChange) -> Result<ControlFlow<()>, E>,
     ) -> Result<(), E> {
-        /// Batches copied (as pointers) per visit of the index.
-        const CHUNK: usize = 64;
-        let memory = self.commit.memory();
-        let mut after = add_seq;
-        loop {
-            let mut chunk: Vec<Arc<Block>> = Vec::with_capacity(CHUNK);
-            memory.index.visit(after, CHUNK, |_, block| {
-                chunk.push(Arc::clone(block));
-                true
-            });
-            let Some(last) = chunk.last().map(|b| b.seq()) else {
-                return Ok(());
-            };
-            let mut changes = Vec::new();
-            for block in &chunk {
-                changes.clear();
-                block.changes_into(&mut changes);
-                for change in &changes {
-                    if f(change)?.is_break() {
-                        return Ok(());
-                    }
-                }
+        for change in self.changes_after(add_seq) {
+            if f(&change)?.is_break() {
+                break;
             }
-            if chunk.len() < CHUNK {
-                return Ok(());
-            }
-            after = last;
         }
+        Ok(())
     }
 
     /// Every change of the space whose AddSeq is `> add_seq`, in AddSeq order.
     pub fn collect_changes_after_add_seq(&self, add_seq: u64) -> Vec<StorageChange> {
-        let mut out = Vec::new();
-        let _ = self.changes_after_add_seq(add_seq, |c| {
-            out.push(c.clone());
-            Ok::<_, std::convert::Infallible>(ControlFlow::Continue(()))
-        });
-        out
+        self.changes_after(add_seq).collect()
+    }
+
+    /// Every change of the space whose AddSeq is `> add_seq`, in AddSeq order (a batch's
+    /// changes in the order given), as a lazy iterator ([`FeedChanges`]: it reads the AddSeq
+    /// index a chunk of batches at a time). With `?` on each item's work, it is the form to use
+    /// with `anyhow` or any error type of yours.
+    ///
+    /// ```
+    /// use spacestore::{Space, StorageChange, TreeRoot};
+    /// fn index(space: &Space, cursor: u64) -> Result<u64, Box<dyn std::error::Error>> {
+    ///     let mut at = cursor;
+    ///     for change in space.changes_after(cursor) {
+    ///         let text = std::str::from_utf8(&change.raw_change)?; // any error of yours
+    ///         assert!(!text.is_empty());
+    ///         at = change.add_seq;
+    ///     }
+    ///     Ok(at)
+    /// }
+    /// let space = Space::in_memory();
+    /// let tree = space.create_tree_storage(TreeRoot::new("t", b"root".to_vec()))?;
+    /// tree.add_all(vec![StorageChange::new("c1", "1", b"one".to_vec())], ["c1"], "t")?;
+    /// assert_eq!(index(&space, 0)?, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn changes_after(&self, add_seq: u64) -> FeedChanges {
+        FeedChanges::new(Arc::clone(&self.commit), add_seq)
     }
 
     /// The first `limit` whole batches with AddSeq `> after`, in AddSeq order, each with its

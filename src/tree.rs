@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::commit::{Commit, Ctx};
 use crate::record::{Batch, NewTree, Record};
 use crate::sync::{AtomicBool, Ordering};
-use crate::{AddSeqCounter, Error, Heads, Id, Result, StorageChange, TreeRoot};
+use crate::{AddSeqCounter, Changes, Error, Heads, Id, Result, StorageChange, TreeRoot};
 
 /// What [`TreeStorage::add_all_no_error`] did.
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -38,7 +38,7 @@ pub struct AddOutcome {
 /// )?;
 /// assert_eq!(seq, 1);
 /// assert_eq!(tree.heads()?, vec!["c1"]);
-/// let newer = tree.collect_after_add_seq(0)?;
+/// let newer = tree.collect_after_add_seq(0);
 /// assert_eq!(newer[0].id, "c1");
 /// assert_eq!(newer[0].add_seq, 1);
 /// # Ok::<(), spacestore::Error>(())
@@ -221,8 +221,30 @@ impl TreeStorage {
     }
 
     /// The changes of the tree whose order id is `>= order_id`, in order-id order.
-    pub fn collect_after_order(&self, order_id: &str) -> Result<Vec<StorageChange>> {
-        Ok(self.after_order(order_id))
+    pub fn collect_after_order(&self, order_id: &str) -> Vec<StorageChange> {
+        self.after_order(order_id)
+    }
+
+    /// The changes of the tree whose order id is `>= order_id`, in order-id order, as an
+    /// iterator (over what the tree held when it was made).
+    ///
+    /// ```
+    /// use spacestore::{Space, StorageChange, TreeRoot};
+    /// let space = Space::in_memory();
+    /// let tree = space.create_tree_storage(TreeRoot::new("t", b"root".to_vec()))?;
+    /// tree.add_all(vec![StorageChange::new("c1", "1", b"x".to_vec())], ["c1"], "t")?;
+    /// let ids: Vec<_> = tree.changes_after_order("1").map(|c| c.id).collect();
+    /// assert!("c1" == ids[0]);
+    /// # Ok::<(), spacestore::Error>(())
+    /// ```
+    pub fn changes_after_order(&self, order_id: &str) -> Changes {
+        Changes::new(self.after_order(order_id))
+    }
+
+    /// The changes of the tree whose AddSeq is `> add_seq`, in order-id order, as an iterator
+    /// (over what the tree held when it was made).
+    pub fn changes_after_add_seq(&self, add_seq: u64) -> Changes {
+        Changes::new(self.after_add_seq(add_seq))
     }
 
     /// Calls `f` with each change of the tree whose AddSeq is `> add_seq`, **in order-id order**
@@ -236,8 +258,8 @@ impl TreeStorage {
     }
 
     /// The changes of the tree whose AddSeq is `> add_seq`, in order-id order.
-    pub fn collect_after_add_seq(&self, add_seq: u64) -> Result<Vec<StorageChange>> {
-        Ok(self.after_add_seq(add_seq))
+    pub fn collect_after_add_seq(&self, add_seq: u64) -> Vec<StorageChange> {
+        self.after_add_seq(add_seq)
     }
 
     /// The tree a deferred storage's first write must create, `None` once it exists; checked

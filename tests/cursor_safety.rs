@@ -264,7 +264,7 @@ fn consumer_following_head_entries_with_per_tree_cursors_receives_every_committe
                 );
                 next_scan = next_scan.max(entry_seq);
                 let cursor = cursors.entry(e.id.to_string()).or_default();
-                let changes = trees[e.id.as_str()].collect_after_add_seq(*cursor).unwrap();
+                let changes = trees[e.id.as_str()].collect_after_add_seq(*cursor);
                 let mut top = *cursor;
                 for c in &changes {
                     assert!(

@@ -29,7 +29,6 @@ fn assert_v1_state(space: &Space) {
     let a = space.tree_storage("tree-a").unwrap();
     let seqs: Vec<(String, u64)> = a
         .collect_after_add_seq(0)
-        .unwrap()
         .into_iter()
         .map(|c| (c.id.to_string(), c.add_seq))
         .collect();
@@ -48,8 +47,7 @@ fn assert_v1_state(space: &Space) {
         ids(&space
             .tree_storage("tree-b")
             .unwrap()
-            .collect_after_add_seq(0)
-            .unwrap()),
+            .collect_after_add_seq(0)),
         ["b0", "b1"]
     );
     assert!(matches!(

@@ -38,7 +38,7 @@ fn live_after(min: u64) -> IterOptions {
 #[test]
 fn iterate_entries_with_min_last_add_seq_sorts_by_seq() {
     let space = space_with_seqs(&FIVE);
-    let got = space.head_storage().collect_entries(live_after(7)).unwrap();
+    let got = space.head_storage().collect_entries(live_after(7));
     assert_eq!(entry_ids(&got), vec!["a", "d", "c"]);
     assert_eq!(seqs(&got), vec![10, 15, 20]);
 }
@@ -46,7 +46,7 @@ fn iterate_entries_with_min_last_add_seq_sorts_by_seq() {
 #[test]
 fn iterate_entries_with_min_last_add_seq_zero_sorts_by_id() {
     let space = space_with_seqs(&FIVE);
-    let got = space.head_storage().collect_entries(live_after(0)).unwrap();
+    let got = space.head_storage().collect_entries(live_after(0));
     assert_eq!(entry_ids(&got), vec!["a", "b", "c", "d", "e"]);
 }
 
@@ -60,11 +60,9 @@ fn iterate_entries_with_deleted_selects_only_deleted_entries_above_min() {
     heads
         .update_entry(HeadUpdate::new("e").deleted_status(DeletedStatus::Queued))
         .unwrap();
-    let got = heads
-        .collect_entries(IterOptions::deleted().min_last_add_seq(10))
-        .unwrap();
+    let got = heads.collect_entries(IterOptions::deleted().min_last_add_seq(10));
     assert_eq!(entry_ids(&got), vec!["c"]);
-    let live = heads.collect_entries(live_after(5)).unwrap();
+    let live = heads.collect_entries(live_after(5));
     assert_eq!(entry_ids(&live), vec!["a", "d"]);
 }
 
@@ -72,16 +70,9 @@ fn iterate_entries_with_deleted_selects_only_deleted_entries_above_min() {
 fn entries_that_never_had_a_batch_never_match_min_last_add_seq() {
     let space = Space::in_memory();
     space.create_tree_storage(root("t")).unwrap();
-    let got = space.head_storage().collect_entries(live_after(1)).unwrap();
+    let got = space.head_storage().collect_entries(live_after(1));
     assert!(got.is_empty());
-    assert_eq!(
-        space
-            .head_storage()
-            .collect_entries(live_after(0))
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(space.head_storage().collect_entries(live_after(0)).len(), 1);
 }
 
 #[test]
@@ -281,7 +272,7 @@ fn delete_entry_removes_the_entry() {
     heads.delete_entry("c").unwrap();
     assert!(matches!(heads.get_entry("c"), Err(Error::EntryNotFound(_))));
     assert_eq!(
-        entry_ids(&heads.collect_entries(live_after(7)).unwrap()),
+        entry_ids(&heads.collect_entries(live_after(7))),
         vec!["a", "d"]
     );
 }
@@ -306,13 +297,9 @@ fn entries_by_parent_id_includes_deleted_children() {
         .head_storage()
         .update_entry(HeadUpdate::new("c2").deleted_status(DeletedStatus::Deleted))
         .unwrap();
-    let got = space.head_storage().entries_by_parent_id("p").unwrap();
+    let got = space.head_storage().entries_by_parent_id("p");
     assert_eq!(entry_ids(&got), vec!["c1", "c2"]);
-    assert!(space
-        .head_storage()
-        .entries_by_parent_id("c1")
-        .unwrap()
-        .is_empty());
+    assert!(space.head_storage().entries_by_parent_id("c1").is_empty());
 }
 
 #[test]

@@ -27,7 +27,6 @@ fn a_storage_with_its_own_counter_takes_its_seqs_from_it() {
     assert_eq!(counter.get(), 2);
     let seqs: Vec<u64> = migrated
         .collect_after_add_seq(0)
-        .unwrap()
         .iter()
         .map(|c| c.add_seq)
         .collect();
@@ -137,7 +136,6 @@ fn its_batches_stay_out_of_the_feed_after_a_reopen_and_a_checkpoint() {
         let m = space.tree_storage("m").unwrap();
         let seqs: Vec<u64> = m
             .collect_after_add_seq(0)
-            .unwrap()
             .iter()
             .map(|c| c.add_seq)
             .collect();

@@ -753,19 +753,17 @@ fn check_handle(
             .filter(|c| c.order_id.as_str() >= o)
             .map(sc)
             .collect();
-        check(
-            &format!("{n} ({id}) collect_after_order({o:?})"),
-            h.collect_after_order(o),
-            Ok(expected),
-        )?;
+        let what = format!("{n} ({id}) collect_after_order({o:?})");
+        prop_assert_eq!(&h.collect_after_order(o), &expected, "{}", what);
+        let iterated: Vec<StorageChange> = h.changes_after_order(o).collect();
+        prop_assert_eq!(&iterated, &expected, "{} as an iterator", what);
     }
     for s in seq_probes(model.counter) {
         let expected: Vec<_> = tree.iter().filter(|c| c.add_seq > s).map(sc).collect();
-        check(
-            &format!("{n} ({id}) collect_after_add_seq({s})"),
-            h.collect_after_add_seq(s),
-            Ok(expected),
-        )?;
+        let what = format!("{n} ({id}) collect_after_add_seq({s})");
+        prop_assert_eq!(&h.collect_after_add_seq(s), &expected, "{}", what);
+        let iterated: Vec<StorageChange> = h.changes_after_add_seq(s).collect();
+        prop_assert_eq!(&iterated, &expected, "{} as an iterator", what);
     }
 
     // The callback forms stop at Break and return the callback's error.
@@ -1075,11 +1073,12 @@ fn check_reads(
             .filter(|(_, e)| e.parent.as_deref() == Some(*id))
             .map(|(k, e)| entry(k, e))
             .collect();
-        check(
-            &format!("entries_by_parent_id({id})"),
+        prop_assert_eq!(
             hs.entries_by_parent_id(id),
-            Ok(expected),
-        )?;
+            expected,
+            "entries_by_parent_id({})",
+            id
+        );
     }
     let max = model.entries.values().filter_map(|e| e.last).max();
     prop_assert_eq!(hs.max_last_add_seq(), max.unwrap_or(0), "max_last_add_seq");
@@ -1096,7 +1095,9 @@ fn check_reads(
     for (base, deleted) in which {
         for &min in &mins {
             let opts = base.min_last_add_seq(min);
-            let mut actual = hs.collect_entries(opts).unwrap();
+            let mut actual = hs.collect_entries(opts);
+            let iterated: Vec<HeadEntry> = hs.entries(opts).collect();
+            prop_assert_eq!(&iterated, &actual, "entries({:?}) as an iterator", opts);
             let mut expected: Vec<HeadEntry> = model
                 .entries
                 .iter()

@@ -208,14 +208,11 @@ fn get_after_order_yields_changes_from_the_order_id_in_order() {
     tree.add_all(vec![change("c2", "2")], NO_HEADS, "t")
         .unwrap();
     assert_eq!(
-        ids(&tree.collect_after_order("").unwrap()),
+        ids(&tree.collect_after_order("")),
         vec!["t", "c1", "c2", "c3"]
     );
-    assert_eq!(
-        ids(&tree.collect_after_order("2").unwrap()),
-        vec!["c2", "c3"]
-    );
-    assert!(tree.collect_after_order("4").unwrap().is_empty());
+    assert_eq!(ids(&tree.collect_after_order("2")), vec!["c2", "c3"]);
+    assert!(tree.collect_after_order("4").is_empty());
 }
 
 #[test]
@@ -224,7 +221,7 @@ fn get_after_order_does_not_yield_other_trees_changes() {
     let a = space.create_tree_storage(root("a")).unwrap();
     let b = space.create_tree_storage(root("b")).unwrap();
     b.add_all(vec![change("b1", "1")], NO_HEADS, "b").unwrap();
-    assert_eq!(ids(&a.collect_after_order("").unwrap()), vec!["a"]);
+    assert_eq!(ids(&a.collect_after_order("")), vec!["a"]);
 }
 
 #[test]
@@ -234,7 +231,7 @@ fn get_after_add_seq_is_sorted_by_order_id_not_by_add_seq() {
         .unwrap();
     tree.add_all(vec![change("early", "1")], NO_HEADS, "t")
         .unwrap();
-    let got = tree.collect_after_add_seq(0).unwrap();
+    let got = tree.collect_after_add_seq(0);
     assert_eq!(ids(&got), vec!["early", "late"]);
     assert_eq!(got[0].add_seq, 2);
     assert_eq!(got[1].add_seq, 1);
@@ -280,8 +277,8 @@ fn delete_removes_every_change_of_the_tree_and_the_root() {
     tree.delete().unwrap();
     assert!(!tree.has("c1"));
     assert!(!tree.has("t"));
-    assert!(tree.collect_after_order("").unwrap().is_empty());
-    assert!(tree.collect_after_add_seq(0).unwrap().is_empty());
+    assert!(tree.collect_after_order("").is_empty());
+    assert!(tree.collect_after_add_seq(0).is_empty());
     assert!(space.collect_changes_after_add_seq(0).is_empty());
 }
 

@@ -115,7 +115,6 @@ fn the_acl_list_head_lives_in_the_head_storage_under_the_list_id() {
     let ids: Vec<String> = space
         .head_storage()
         .collect_entries(IterOptions::default())
-        .unwrap()
         .into_iter()
         .map(|e| e.id.to_string())
         .collect();
@@ -405,10 +404,7 @@ fn fill(space: &Space) {
 /// Everything a whole space holds, as comparable values.
 fn contents(space: &Space) -> (impl PartialEq + std::fmt::Debug, Vec<AclRecord>) {
     let state = space.state_storage().unwrap().get_state().unwrap();
-    let entries = space
-        .head_storage()
-        .collect_entries(IterOptions::default())
-        .unwrap();
+    let entries = space.head_storage().collect_entries(IterOptions::default());
     let changes = space.collect_changes_after_add_seq(0);
     let acl = space.acl_storage().unwrap().collect_after_order(0);
     ((state, entries, changes, space.add_seq()), acl)

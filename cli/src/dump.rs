@@ -128,8 +128,8 @@ fn changes(space: &Space, args: &DumpArgs) -> Result<Vec<StorageChange>, Failure
     if let Some(id) = &args.tree {
         let tree = space.tree_storage(id)?;
         return Ok(match args.after_seq {
-            Some(seq) => tree.collect_after_add_seq(seq)?,
-            None => tree.collect_after_order("")?,
+            Some(seq) => tree.collect_after_add_seq(seq),
+            None => tree.collect_after_order(""),
         });
     }
     let mut out = Vec::new();
@@ -158,7 +158,7 @@ fn changes(space: &Space, args: &DumpArgs) -> Result<Vec<StorageChange>, Failure
 /// AddSeq is above it, by last AddSeq.
 fn entries(space: &Space, after: Option<u64>) -> Result<Vec<HeadEntry>, Failure> {
     let opts = IterOptions::all().min_last_add_seq(after.unwrap_or(0));
-    let mut all = space.head_storage().collect_entries(opts)?;
+    let mut all = space.head_storage().collect_entries(opts);
     // By id; with --after-seq (0 too), by last AddSeq.
     if after.is_some() {
         all.sort_by(|a, b| (a.last_add_seq, &a.id).cmp(&(b.last_add_seq, &b.id)));

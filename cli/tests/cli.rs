@@ -1125,7 +1125,7 @@ fn a_torn_frame_embedding_a_valid_frame_is_a_torn_tail_for_open_open_read_only_a
             .unwrap()
             .collect_after_add_seq(seq - 1);
         assert!(
-            stored.unwrap().iter().any(|c| c.add_seq == *seq),
+            stored.iter().any(|c| c.add_seq == *seq),
             "batch {seq} of {tree} kept"
         );
     }

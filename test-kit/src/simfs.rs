@@ -1486,8 +1486,8 @@ pub mod workload {
     /// What `space` shows.
     pub fn dump(space: &Space) -> Dump {
         let hs = space.head_storage();
-        let mut entries = hs.collect_entries(IterOptions::default()).unwrap();
-        entries.extend(hs.collect_entries(IterOptions::deleted()).unwrap());
+        let mut entries = hs.collect_entries(IterOptions::default());
+        entries.extend(hs.collect_entries(IterOptions::deleted()));
         entries.sort_by(|a, b| a.id.cmp(&b.id));
         Dump {
             changes: space.collect_changes_after_add_seq(0),
@@ -1501,7 +1501,7 @@ pub mod workload {
                 .unwrap_or_default(),
             migrated: space
                 .tree_storage("m0")
-                .and_then(|t| t.collect_after_add_seq(0))
+                .map(|t| t.collect_after_add_seq(0))
                 .unwrap_or_default(),
         }
     }

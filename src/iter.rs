@@ -1,0 +1,153 @@
+//! The read iterators: [`Changes`] (a tree's changes, over a snapshot taken when it was made),
+//! [`HeadEntries`] (head entries, the same) and [`FeedChanges`] (the space's changes in AddSeq
+//! order, walked lazily a chunk of batches at a time, each under a short hold of the index's
+//! read lock).
+
+use std::iter::FusedIterator;
+use std::sync::Arc;
+
+use crate::commit::Commit;
+use crate::memory::Block;
+use crate::{HeadEntry, StorageChange};
+
+/// A tree's changes, in order-id order ([`crate::TreeStorage::changes_after_order`],
+/// [`crate::TreeStorage::changes_after_add_seq`]): what the tree held when the iterator was
+/// made (taken under the tree's lock, at the cost of reading the changes it yields).
+#[derive(Debug)]
+pub struct Changes {
+    inner: std::vec::IntoIter<StorageChange>,
+}
+
+impl Changes {
+    pub(crate) fn new(changes: Vec<StorageChange>) -> Self {
+        Changes {
+            inner: changes.into_iter(),
+        }
+    }
+}
+
+impl Iterator for Changes {
+    type Item = StorageChange;
+    fn next(&mut self) -> Option<StorageChange> {
+        self.inner.next()
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.inner.size_hint()
+    }
+}
+
+impl DoubleEndedIterator for Changes {
+    fn next_back(&mut self) -> Option<StorageChange> {
+        self.inner.next_back()
+    }
+}
+
+impl ExactSizeIterator for Changes {}
+impl FusedIterator for Changes {}
+
+/// Head entries ([`crate::HeadStorage::entries`]), in the order [`crate::IterOptions`] says:
+/// what the head storage held when the iterator was made.
+#[derive(Debug)]
+pub struct HeadEntries {
+    inner: std::vec::IntoIter<HeadEntry>,
+}
+
+impl HeadEntries {
+    pub(crate) fn new(entries: Vec<HeadEntry>) -> Self {
+        HeadEntries {
+            inner: entries.into_iter(),
+        }
+    }
+}
+
+impl Iterator for HeadEntries {
+    type Item = HeadEntry;
+    fn next(&mut self) -> Option<HeadEntry> {
+        self.inner.next()
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.inner.size_hint()
+    }
+}
+
+impl DoubleEndedIterator for HeadEntries {
+    fn next_back(&mut self) -> Option<HeadEntry> {
+        self.inner.next_back()
+    }
+}
+
+impl ExactSizeIterator for HeadEntries {}
+impl FusedIterator for HeadEntries {}
+
+/// Batches read from the AddSeq index per hold of its read lock.
+const CHUNK: usize = 64;
+
+/// The space's changes with AddSeq above a cursor, in AddSeq order, a batch's changes in the
+/// order given ([`crate::Space::changes_after`]). Lazy: it reads the index [`CHUNK`] batches at
+/// a time (pointers, copied under a short read lock), and the changes of a batch when it
+/// reaches it. It ends when the index holds nothing above the last batch it yielded: batches
+/// published while it runs are yielded too, in order, none skipped (the feed's promise); one that
+/// has ended yields the batches published after that when asked again. It holds the space open
+/// while it lives, as a [`crate::TreeStorage`] does.
+pub struct FeedChanges {
+    commit: Arc<Commit>,
+    /// The AddSeq of the last batch read from the index.
+    after: u64,
+    /// Batches read from the index, not yet turned into changes.
+    blocks: std::vec::IntoIter<Arc<Block>>,
+    /// The current batch's changes, not yet yielded.
+    changes: std::vec::IntoIter<StorageChange>,
+}
+
+impl FeedChanges {
+    pub(crate) fn new(commit: Arc<Commit>, after: u64) -> Self {
+        FeedChanges {
+            commit,
+            after,
+            blocks: Vec::new().into_iter(),
+            changes: Vec::new().into_iter(),
+        }
+    }
+
+    /// Reads the next chunk of batches from the index; false when there is none.
+    fn refill(&mut self) -> bool {
+        let mut chunk: Vec<Arc<Block>> = Vec::with_capacity(CHUNK);
+        self.commit
+            .memory()
+            .index
+            .visit(self.after, CHUNK, |_, block| {
+                chunk.push(Arc::clone(block));
+                true
+            });
+        let Some(last) = chunk.last().map(|b| b.seq()) else {
+            return false;
+        };
+        self.after = last;
+        self.blocks = chunk.into_iter();
+        true
+    }
+}
+
+impl Iterator for FeedChanges {
+    type Item = StorageChange;
+    fn next(&mut self) -> Option<StorageChange> {
+        loop {
+            if let Some(change) = self.changes.next() {
+                return Some(change);
+            }
+            match self.blocks.next() {
+                Some(block) => self.changes = block.changes().into_iter(),
+                None if self.refill() => {}
+                None => return None,
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for FeedChanges {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FeedChanges")
+            .field("after", &self.after)
+            .finish_non_exhaustive()
+    }
+}
