@@ -83,7 +83,7 @@ impl FusedIterator for HeadEntries {}
 const CHUNK: usize = 64;
 
 /// The space's changes with AddSeq above a cursor, in AddSeq order, a batch's changes in the
-/// order given ([`crate::Space::changes_after`]). Lazy: it reads the index [`CHUNK`] batches at
+/// order given ([`crate::Space::changes_after`]). Lazy: it reads the index 64 batches at
 /// a time (pointers, copied under a short read lock), and the changes of a batch when it
 /// reaches it. It ends when the index holds nothing above the last batch it yielded: batches
 /// published while it runs are yielded too, in order, none skipped (the feed's promise); one that
