@@ -343,6 +343,7 @@ impl Commit {
     /// Begins a checkpoint under the commit lock (`inner`), writes it without the lock, and
     /// accounts for it under the lock again. The caller holds [`Commit::checkpointing`].
     fn run_checkpoint(&self, mut inner: MutexGuard<'_, Inner>) -> Result<CheckpointStats> {
+        crate::trace::info_span!("checkpoint");
         let Some(wal) = inner.wal.as_mut() else {
             return Err(Error::Internal(
                 "a checkpoint of a space with no log".into(),
@@ -412,7 +413,10 @@ impl Commit {
         let captured = self.memory.capture();
         let spawned = std::thread::Builder::new()
             .name("spacestore-checkpoint".into())
-            .spawn(move || job.run(&|emit| captured.emit(emit)));
+            .spawn(move || {
+                crate::trace::info_span!("checkpoint", automatic = true);
+                job.run(&|emit| captured.emit(emit))
+            });
         match spawned {
             Ok(handle) => *lock(&self.worker) = Some(handle),
             Err(source) => wal.auto_checkpoint_done(&Err(Error::Io {

@@ -52,6 +52,7 @@ pub(crate) fn holds_space(dir: &Path, options: &Options) -> Result<bool> {
 
 /// Locks `dir`, replays its log and starts a new segment.
 pub(crate) fn open(dir: &Path, options: &Options) -> Result<Opened> {
+    trace::info_span!("open", dir = %dir.display());
     let fs = Arc::clone(&options.fs);
     fs.create_dir_all(dir).map_err(|source| Error::Io {
         context: "creating the space directory",

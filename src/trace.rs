@@ -25,4 +25,13 @@ macro_rules! debug_event {
     };
 }
 
-pub(crate) use {debug_event, info_event, warn_event};
+/// Enters an info-level span (target `spacestore`) until the end of the enclosing block: every
+/// event inside carries it. Nothing without the feature.
+macro_rules! info_span {
+    ($($arg:tt)*) => {
+        #[cfg(feature = "tracing")]
+        let _span = ::tracing::info_span!(target: "spacestore", $($arg)*).entered();
+    };
+}
+
+pub(crate) use {debug_event, info_event, info_span, warn_event};

@@ -49,11 +49,39 @@ fn an_open_and_a_checkpoint_are_told_with_their_figures() {
             .unwrap();
         space.checkpoint().unwrap();
     });
-    assert!(text.contains("INFO spacestore: opened space"), "{text}");
+    let told = |level: &str, what: &str| {
+        text.lines()
+            .any(|l| l.contains(level) && l.contains(&format!("spacestore: {what}")))
+    };
+    assert!(told("INFO", "opened space"), "{text}");
     assert!(text.contains("frames=0"), "{text}");
-    assert!(text.contains("INFO spacestore: checkpoint"), "{text}");
+    assert!(told("INFO", "checkpoint"), "{text}");
+    assert!(told("DEBUG", "new active segment"), "{text}");
+}
+
+#[test]
+fn an_open_a_checkpoint_and_a_roll_are_spans_around_their_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = events(|| {
+        let space = Space::create(dir.path(), Options::default().segment_size(400)).unwrap();
+        let tree = space.create_tree_storage(root("t")).unwrap();
+        for i in 0..4 {
+            let id = format!("c{i}");
+            tree.add_all(vec![change(&id, &id)], NO_HEADS, "t").unwrap();
+        }
+        space.checkpoint().unwrap();
+    });
+    let line = |needle: &str| {
+        text.lines()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no {needle:?} in:\n{text}"))
+            .to_owned()
+    };
+    assert!(line("opened space").contains(" open{dir="), "{text}");
+    assert!(line("checkpoint").contains(" checkpoint:"), "{text}");
     assert!(
-        text.contains("DEBUG spacestore: new active segment"),
+        text.lines()
+            .any(|l| l.contains(" roll{dir=") && l.contains("new active segment")),
         "{text}"
     );
 }

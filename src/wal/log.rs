@@ -629,6 +629,7 @@ impl Wal {
 
     /// Closes the active segment (synced whole) and starts the next one.
     fn roll(&mut self) -> Result<()> {
+        trace::info_span!("roll", dir = %self.dir.display());
         self.file.sync_data().map_err(|source| {
             self.health
                 .trip(Refusal::sync_failed("syncing a full segment", &source));
