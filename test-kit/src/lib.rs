@@ -3,7 +3,33 @@
 //! bytes kept apart from written ones), and [`simfs::workload`], random workloads checked
 //! against a reference model; and [`fuzz`], the checks behind the fuzz targets.
 //!
-//! Not published: a dev-dependency of the workspace's crates.
+//! Not published: a dev-dependency of the workspace's crates, usable as a path dependency by
+//! anyone who wants spacestore's crash tests for their own code: open a space on a [`SimFs`]
+//! (`Options::file_system`), write, cut the power at any moment, reboot with one of the
+//! [`simfs::Tear`] models, and check what the reopened space holds:
+//!
+//! ```
+//! use spacestore::{Durability, Options, Space, StorageChange, TreeRoot};
+//! use spacestore_test_kit::simfs::Tear;
+//! use spacestore_test_kit::{Rng, SimFs};
+//!
+//! let fs = SimFs::new();
+//! let options = |fs: &SimFs| Options::default().durability(Durability::Sync).file_system(fs.arc());
+//! let space = Space::create("/sim/space", options(&fs))?;
+//! let tree = space.create_tree_storage(TreeRoot::new("t", b"root".to_vec()))?;
+//! let seq = tree.add_all(vec![StorageChange::new("c1", "1", b"x".to_vec())], ["c1"], "t")?;
+//! fs.cut_power(); // every later call fails, as on a machine that lost power
+//! let after = fs.reboot(Tear::RandomPrefix, &mut Rng::new(7)); // unsynced bytes torn at random
+//! drop((tree, space));
+//! let space = Space::open("/sim/space", options(&after))?;
+//! // Sync: an acknowledged batch survives any power cut.
+//! assert_eq!(space.tree_storage("t")?.get("c1")?.add_seq, seq);
+//! # Ok::<(), spacestore::Error>(())
+//! ```
+//!
+//! [`SimFs::fail`] and [`SimFs::fail_next`] make a chosen call (a write, an fsync, a rename...)
+//! fail with an errno or a short write; [`SimFs::kill_process`] keeps the page cache (what a
+//! process crash leaves).
 
 pub mod fuzz;
 pub mod simfs;
