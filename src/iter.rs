@@ -1,5 +1,5 @@
-//! The read iterators: [`Changes`] (a tree's changes, over a snapshot taken when it was made),
-//! [`HeadEntries`] (head entries, the same) and [`FeedChanges`] (the space's changes in AddSeq
+//! The read iterators: [`Changes`] (a tree's changes, over a [`Snapshot`] taken when it was
+//! made), [`HeadEntries`] (head entries, the same) and [`FeedChanges`] (the space's changes in AddSeq
 //! order, walked lazily a chunk of batches at a time, each under a short hold of the index's
 //! read lock).
 
@@ -10,59 +10,33 @@ use crate::commit::Commit;
 use crate::memory::Block;
 use crate::{HeadEntry, StorageChange};
 
+/// Values read under a lock when the iterator was made, yielded from then on without one: a
+/// tree's changes ([`Changes`]) or head entries ([`HeadEntries`]).
+#[derive(Debug)]
+pub struct Snapshot<T> {
+    inner: std::vec::IntoIter<T>,
+}
+
 /// A tree's changes, in order-id order ([`crate::TreeStorage::changes_after_order`],
 /// [`crate::TreeStorage::changes_after_add_seq`]): what the tree held when the iterator was
 /// made (taken under the tree's lock, at the cost of reading the changes it yields).
-#[derive(Debug)]
-pub struct Changes {
-    inner: std::vec::IntoIter<StorageChange>,
-}
-
-impl Changes {
-    pub(crate) fn new(changes: Vec<StorageChange>) -> Self {
-        Changes {
-            inner: changes.into_iter(),
-        }
-    }
-}
-
-impl Iterator for Changes {
-    type Item = StorageChange;
-    fn next(&mut self) -> Option<StorageChange> {
-        self.inner.next()
-    }
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        self.inner.size_hint()
-    }
-}
-
-impl DoubleEndedIterator for Changes {
-    fn next_back(&mut self) -> Option<StorageChange> {
-        self.inner.next_back()
-    }
-}
-
-impl ExactSizeIterator for Changes {}
-impl FusedIterator for Changes {}
+pub type Changes = Snapshot<StorageChange>;
 
 /// Head entries ([`crate::HeadStorage::entries`]), in the order [`crate::IterOptions`] says:
 /// what the head storage held when the iterator was made.
-#[derive(Debug)]
-pub struct HeadEntries {
-    inner: std::vec::IntoIter<HeadEntry>,
-}
+pub type HeadEntries = Snapshot<HeadEntry>;
 
-impl HeadEntries {
-    pub(crate) fn new(entries: Vec<HeadEntry>) -> Self {
-        HeadEntries {
-            inner: entries.into_iter(),
+impl<T> Snapshot<T> {
+    pub(crate) fn new(values: Vec<T>) -> Self {
+        Snapshot {
+            inner: values.into_iter(),
         }
     }
 }
 
-impl Iterator for HeadEntries {
-    type Item = HeadEntry;
-    fn next(&mut self) -> Option<HeadEntry> {
+impl<T> Iterator for Snapshot<T> {
+    type Item = T;
+    fn next(&mut self) -> Option<T> {
         self.inner.next()
     }
     fn size_hint(&self) -> (usize, Option<usize>) {
@@ -70,14 +44,14 @@ impl Iterator for HeadEntries {
     }
 }
 
-impl DoubleEndedIterator for HeadEntries {
-    fn next_back(&mut self) -> Option<HeadEntry> {
+impl<T> DoubleEndedIterator for Snapshot<T> {
+    fn next_back(&mut self) -> Option<T> {
         self.inner.next_back()
     }
 }
 
-impl ExactSizeIterator for HeadEntries {}
-impl FusedIterator for HeadEntries {}
+impl<T> ExactSizeIterator for Snapshot<T> {}
+impl<T> FusedIterator for Snapshot<T> {}
 
 /// Batches read from the AddSeq index per hold of its read lock.
 const CHUNK: usize = 64;

@@ -74,7 +74,7 @@ pub use feed::Subscription;
 pub use head::{Entries, HeadObserver, HeadStorage, HeadUpdate, IterOptions, ObserverGuard};
 pub use heads::Heads;
 pub use id::Id;
-pub use iter::{Changes, FeedChanges, HeadEntries};
+pub use iter::{Changes, FeedChanges, HeadEntries, Snapshot};
 pub use options::{Durability, Options, Recovery};
 pub use payload::SpacePayload;
 pub use report::{RecoveryReport, Repair, TornTail};
