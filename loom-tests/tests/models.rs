@@ -193,7 +193,6 @@ fn two_first_writes_to_one_deferred_storage_create_the_tree_once() {
                 .tree_storage("t")
                 .unwrap()
                 .collect_after_order("")
-                .unwrap()
                 .len(),
             3
         );
