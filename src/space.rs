@@ -170,6 +170,11 @@ impl Space {
         Ok(())
     }
 
+    /// Whether the space was closed ([`Space::close`]).
+    pub(crate) fn is_closed(&self) -> bool {
+        self.commit.is_closed()
+    }
+
     /// Whether a handle other than this one holds the space (a `Space`, a tree, head, state or
     /// ACL storage, a cursor): a store closes only spaces nobody holds.
     pub(crate) fn in_use(&self) -> bool {

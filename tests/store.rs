@@ -129,6 +129,18 @@ fn a_space_whose_handle_is_held_is_never_closed() {
 }
 
 #[test]
+fn a_space_closed_by_a_caller_is_opened_again_on_its_next_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path(), 4);
+    fill(&store.create_space(space_payload("a.1")).unwrap(), 2);
+    store.space("a.1").unwrap().close().unwrap();
+    let again = store.space("a.1").unwrap();
+    let tree = again.tree_storage("t").unwrap();
+    tree.add_all(vec![change("c9", "9")], ["c9"], "t").unwrap();
+    assert_eq!(again.collect_changes_after_add_seq(0).len(), 3);
+}
+
+#[test]
 fn delete_space_removes_it_and_its_directory() {
     let dir = tempfile::tempdir().unwrap();
     let store = store(dir.path(), 4);

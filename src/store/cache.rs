@@ -13,10 +13,19 @@ pub(crate) struct OpenSpaces {
 }
 
 impl OpenSpaces {
-    /// The open space `id`, marked as used now.
+    /// The open space `id`, marked as used now. A space a caller closed ([`Space::close`]) is
+    /// forgotten: the next open opens it again.
     pub(crate) fn get(&mut self, id: &str) -> Option<Space> {
         self.tick += 1;
         let tick = self.tick;
+        if self
+            .spaces
+            .get(id)
+            .is_some_and(|(space, _)| space.is_closed())
+        {
+            self.spaces.remove(id);
+            return None;
+        }
         self.spaces.get_mut(id).map(|(space, used)| {
             *used = tick;
             space.clone()
