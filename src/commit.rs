@@ -263,12 +263,21 @@ impl Commit {
     /// [`Error::WritesRefused`] when the log had latched earlier; either way nothing
     /// acknowledged is lost, and the space is closed.
     pub(crate) fn close(&self) -> Result<()> {
-        self.notifier.close();
-        self.wait_worker();
-        let mut inner = lock(&self.inner);
+        // From here on no write starts (each checks the flag under the commit lock); one that is
+        // inside finishes, and is logged before the close frame.
         if self.closed.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
+        self.notifier.close();
+        // An automatic checkpoint finishes (and is accounted for) first, also one that a write
+        // still inside starts before it leaves.
+        let mut inner = loop {
+            self.wait_worker();
+            let inner = lock(&self.inner);
+            if lock(&self.worker).is_none() {
+                break inner;
+            }
+        };
         let Some(wal) = inner.wal.as_ref() else {
             return Ok(());
         };
