@@ -187,6 +187,22 @@ fn leftovers_of_an_unfinished_creation_are_removed_at_open() {
 }
 
 #[test]
+fn leftovers_of_an_unfinished_deletion_are_removed_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = store(dir.path(), 4);
+        store.create_space(space_payload("a.1")).unwrap();
+    }
+    // A deletion that stopped after its rename: the space is moved aside, not yet removed.
+    let aside = dir.path().join("spaces/.deleting-a.1");
+    std::fs::rename(dir.path().join("spaces/a.1"), &aside).unwrap();
+    let store = store(dir.path(), 4);
+    assert!(!aside.exists());
+    assert!(!store.space_exists("a.1"));
+    assert!(store.space_ids().unwrap().is_empty());
+}
+
+#[test]
 fn ids_that_are_not_plain_file_names_round_trip() {
     let dir = tempfile::tempdir().unwrap();
     {
