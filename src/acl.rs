@@ -7,6 +7,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::commit::Commit;
+use crate::iter::visit;
 use crate::record::{AclFields, Record};
 use crate::{Error, Id, Result};
 
@@ -103,18 +104,6 @@ pub struct AclStorage {
     id: Id,
 }
 
-fn iterate<E>(
-    records: Vec<AclFields>,
-    mut f: impl FnMut(&AclRecord) -> Result<ControlFlow<()>, E>,
-) -> Result<(), E> {
-    for r in records {
-        if f(&AclRecord::from_fields(r))?.is_break() {
-            break;
-        }
-    }
-    Ok(())
-}
-
 impl AclStorage {
     /// The ACL list of the space behind `commit`, or [`Error::SpaceMissing`] for a bare space.
     pub(crate) fn open(commit: &Arc<Commit>) -> Result<AclStorage> {
@@ -181,7 +170,8 @@ impl AclStorage {
         order: u64,
         f: impl FnMut(&AclRecord) -> Result<ControlFlow<()>, E>,
     ) -> Result<(), E> {
-        iterate(self.commit.memory().acl.in_orders(order..), f)
+        let records = self.commit.memory().acl.in_orders(order..);
+        visit(records.into_iter().map(AclRecord::from_fields), f)
     }
 
     /// Calls `f` with each record whose order is `<= order`, by ascending order, until it
@@ -191,7 +181,8 @@ impl AclStorage {
         order: u64,
         f: impl FnMut(&AclRecord) -> Result<ControlFlow<()>, E>,
     ) -> Result<(), E> {
-        iterate(self.commit.memory().acl.in_orders(..=order), f)
+        let records = self.commit.memory().acl.in_orders(..=order);
+        visit(records.into_iter().map(AclRecord::from_fields), f)
     }
 
     /// The records whose order is `>= order`, by ascending order.

@@ -230,16 +230,11 @@ impl HeadStorage {
 
     /// Calls `f` with each entry that `opts` selects (see [`IterOptions`] for the order) until it
     /// returns `Break` or an error.
-    pub fn iterate_entries<E, F>(&self, opts: IterOptions, mut f: F) -> Result<(), E>
+    pub fn iterate_entries<E, F>(&self, opts: IterOptions, f: F) -> Result<(), E>
     where
         F: FnMut(&HeadEntry) -> Result<ControlFlow<()>, E>,
     {
-        for entry in self.select(opts) {
-            if f(&entry)?.is_break() {
-                break;
-            }
-        }
-        Ok(())
+        crate::iter::visit(self.select(opts), f)
     }
 
     /// The entries that `opts` selects, collected.

@@ -4,11 +4,26 @@
 //! read lock).
 
 use std::iter::FusedIterator;
+use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use crate::commit::Commit;
 use crate::memory::Block;
 use crate::{HeadEntry, StorageChange};
+
+/// Calls `f` with each of `items` until it returns `Break` or an error (which is returned): the
+/// Go-shaped callback methods, over the iterators.
+pub(crate) fn visit<T, E>(
+    items: impl IntoIterator<Item = T>,
+    mut f: impl FnMut(&T) -> Result<ControlFlow<()>, E>,
+) -> Result<(), E> {
+    for item in items {
+        if f(&item)?.is_break() {
+            break;
+        }
+    }
+    Ok(())
+}
 
 /// Values read under a lock when the iterator was made, yielded from then on without one: a
 /// tree's changes ([`Changes`]) or head entries ([`HeadEntries`]).

@@ -407,14 +407,9 @@ impl Space {
     pub fn changes_after_add_seq<E>(
         &self,
         add_seq: u64,
-        mut f: impl FnMut(&StorageChange) -> Result<ControlFlow<()>, E>,
+        f: impl FnMut(&StorageChange) -> Result<ControlFlow<()>, E>,
     ) -> Result<(), E> {
-        for change in self.changes_after(add_seq) {
-            if f(&change)?.is_break() {
-                break;
-            }
-        }
-        Ok(())
+        crate::iter::visit(self.changes_after(add_seq), f)
     }
 
     /// Every change of the space whose AddSeq is `> add_seq`, in AddSeq order.

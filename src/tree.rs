@@ -5,6 +5,7 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use crate::commit::{Commit, Ctx};
+use crate::iter::visit;
 use crate::record::{Batch, NewTree, Record};
 use crate::sync::{AtomicBool, Ordering};
 use crate::{AddSeqCounter, Changes, Error, Heads, Id, Result, StorageChange, TreeRoot};
@@ -70,18 +71,6 @@ pub struct TreeStorage {
     /// The counter this handle's batches take their seqs from, when not the space's
     /// ([`TreeStorage::with_counter`]).
     counter: Option<AddSeqCounter>,
-}
-
-fn iterate<E>(
-    changes: Vec<StorageChange>,
-    mut f: impl FnMut(&StorageChange) -> Result<ControlFlow<()>, E>,
-) -> Result<(), E> {
-    for change in changes {
-        if f(&change)?.is_break() {
-            break;
-        }
-    }
-    Ok(())
 }
 
 impl TreeStorage {
@@ -217,7 +206,7 @@ impl TreeStorage {
         order_id: &str,
         f: impl FnMut(&StorageChange) -> Result<ControlFlow<()>, E>,
     ) -> Result<(), E> {
-        iterate(self.after_order(order_id), f)
+        visit(self.after_order(order_id), f)
     }
 
     /// The changes of the tree whose order id is `>= order_id`, in order-id order.
@@ -254,7 +243,7 @@ impl TreeStorage {
         add_seq: u64,
         f: impl FnMut(&StorageChange) -> Result<ControlFlow<()>, E>,
     ) -> Result<(), E> {
-        iterate(self.after_add_seq(add_seq), f)
+        visit(self.after_add_seq(add_seq), f)
     }
 
     /// The changes of the tree whose AddSeq is `> add_seq`, in order-id order.
