@@ -165,22 +165,26 @@ impl AclStorage {
 
     /// Calls `f` with each record whose order is `>= order`, by ascending order, until it
     /// returns `Break` or an error (which is returned).
-    pub fn get_after_order<E>(
+    ///
+    /// The callback's `?` and error type: [Reading](crate#reading-iterators-and-callbacks).
+    pub fn get_after_order(
         &self,
         order: u64,
-        f: impl FnMut(&AclRecord) -> Result<ControlFlow<()>, E>,
-    ) -> Result<(), E> {
+        f: impl FnMut(&AclRecord) -> Result<ControlFlow<()>>,
+    ) -> Result<()> {
         let records = self.commit.memory().acl.in_orders(order..);
         visit(records.into_iter().map(AclRecord::from_fields), f)
     }
 
     /// Calls `f` with each record whose order is `<= order`, by ascending order, until it
     /// returns `Break` or an error (which is returned).
-    pub fn get_before_order<E>(
+    ///
+    /// The callback's `?` and error type: [Reading](crate#reading-iterators-and-callbacks).
+    pub fn get_before_order(
         &self,
         order: u64,
-        f: impl FnMut(&AclRecord) -> Result<ControlFlow<()>, E>,
-    ) -> Result<(), E> {
+        f: impl FnMut(&AclRecord) -> Result<ControlFlow<()>>,
+    ) -> Result<()> {
         let records = self.commit.memory().acl.in_orders(..=order);
         visit(records.into_iter().map(AclRecord::from_fields), f)
     }

@@ -155,6 +155,13 @@ pub enum Error {
     /// The space was opened read-only ([`crate::Space::open_read_only`]).
     #[error("the space is open read-only")]
     ReadOnly,
+    /// The error a read callback returned (the Go-shaped callback methods:
+    /// [`crate::TreeStorage::get_after_order`] and the others), as it returned it: match it and
+    /// `downcast` the box to get yours back. A callback's `?` on a `std::io::Error` or a boxed
+    /// error lands here, and so does [`Error::callback`] of any other error; an I/O error of the
+    /// store's own log is [`Error::Io`], never this.
+    #[error("a read callback failed: {0}")]
+    Callback(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),
     /// Another `Space` (in this process or another) holds the directory.
     #[error("the space directory {0} is locked by another open space")]
     Locked(PathBuf),
@@ -237,6 +244,8 @@ pub enum ErrorKind {
     Closed,
     /// [`Error::ReadOnly`].
     ReadOnly,
+    /// [`Error::Callback`].
+    Callback,
     /// [`Error::Locked`].
     Locked,
     /// [`Error::Corrupt`].
@@ -283,8 +292,72 @@ impl Error {
             Error::AclRecordNotFound(..) => ErrorKind::AclRecordNotFound,
             Error::Closed => ErrorKind::Closed,
             Error::ReadOnly => ErrorKind::ReadOnly,
+            Error::Callback(..) => ErrorKind::Callback,
             Error::Locked(..) => ErrorKind::Locked,
             Error::Corrupt { .. } => ErrorKind::Corrupt,
         }
+    }
+}
+
+/// The error type of a callback: boxed, as [`Error::Callback`] keeps it.
+type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+impl Error {
+    /// Wraps an error of a read callback as [`Error::Callback`], for an error type that `?`
+    /// does not convert on its own (an `anyhow::Error`, a `Utf8Error`, one of yours):
+    /// `.map_err(Error::callback)?`.
+    ///
+    /// ```
+    /// use std::ops::ControlFlow;
+    /// use spacestore::{Error, ErrorKind, Space, StorageChange, TreeRoot};
+    /// let space = Space::in_memory();
+    /// let tree = space.create_tree_storage(TreeRoot::new("t", vec![0xff]))?;
+    /// let failed = tree.get_after_order("", |change| {
+    ///     let text = std::str::from_utf8(&change.raw_change).map_err(Error::callback)?;
+    ///     assert!(!text.is_empty());
+    ///     Ok(ControlFlow::Continue(()))
+    /// });
+    /// let Err(Error::Callback(inner)) = failed else { panic!("the root is not UTF-8") };
+    /// assert!(inner.downcast_ref::<std::str::Utf8Error>().is_some());
+    /// # Ok::<(), spacestore::Error>(())
+    /// ```
+    pub fn callback(error: impl Into<BoxError>) -> Error {
+        Error::Callback(error.into())
+    }
+}
+
+/// A callback's `?` on an I/O error of its own: [`Error::Callback`] (not [`Error::Io`], which
+/// is the store's log failing).
+impl From<std::io::Error> for Error {
+    fn from(error: std::io::Error) -> Error {
+        Error::Callback(Box::new(error))
+    }
+}
+
+/// A callback's `?` on a boxed error: [`Error::Callback`].
+impl From<BoxError> for Error {
+    fn from(error: BoxError) -> Error {
+        Error::Callback(error)
+    }
+}
+
+/// `?` on a spacestore result in a function that returns `std::io::Result`: an
+/// [`Error::Callback`] that holds an I/O error gives that error back as it was; an
+/// [`Error::Io`] keeps its source's kind; every other error is `ErrorKind::Other` with the
+/// spacestore error inside.
+impl From<Error> for std::io::Error {
+    fn from(error: Error) -> std::io::Error {
+        let error = match error {
+            Error::Callback(inner) => match inner.downcast::<std::io::Error>() {
+                Ok(io) => return *io,
+                Err(inner) => Error::Callback(inner),
+            },
+            other => other,
+        };
+        let kind = match &error {
+            Error::Io { source, .. } => source.kind(),
+            _ => std::io::ErrorKind::Other,
+        };
+        std::io::Error::new(kind, error)
     }
 }

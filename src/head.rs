@@ -230,10 +230,13 @@ impl HeadStorage {
 
     /// Calls `f` with each entry that `opts` selects (see [`IterOptions`] for the order) until it
     /// returns `Break` or an error.
-    pub fn iterate_entries<E, F>(&self, opts: IterOptions, f: F) -> Result<(), E>
-    where
-        F: FnMut(&HeadEntry) -> Result<ControlFlow<()>, E>,
-    {
+    ///
+    /// The callback's `?` and error type: [Reading](crate#reading-iterators-and-callbacks).
+    pub fn iterate_entries(
+        &self,
+        opts: IterOptions,
+        f: impl FnMut(&HeadEntry) -> Result<ControlFlow<()>>,
+    ) -> Result<()> {
         crate::iter::visit(self.select(opts), f)
     }
 

@@ -9,14 +9,15 @@ use std::sync::Arc;
 
 use crate::commit::Commit;
 use crate::memory::Block;
-use crate::{HeadEntry, StorageChange};
+use crate::{HeadEntry, Result, StorageChange};
 
 /// Calls `f` with each of `items` until it returns `Break` or an error (which is returned): the
-/// Go-shaped callback methods, over the iterators.
-pub(crate) fn visit<T, E>(
+/// Go-shaped callback methods, over the iterators. The callback's error type is the crate's
+/// [`crate::Error`], so that it infers (DESIGN.md, "The API as a Rust user meets it").
+pub(crate) fn visit<T>(
     items: impl IntoIterator<Item = T>,
-    mut f: impl FnMut(&T) -> Result<ControlFlow<()>, E>,
-) -> Result<(), E> {
+    mut f: impl FnMut(&T) -> Result<ControlFlow<()>>,
+) -> Result<()> {
     for item in items {
         if f(&item)?.is_break() {
             break;

@@ -30,6 +30,40 @@
 //! assert_eq!(space.collect_changes_after_add_seq(0).len(), 2);
 //! # Ok::<(), spacestore::Error>(())
 //! ```
+//!
+//! # Reading: iterators and callbacks
+//!
+//! Every range read is an iterator ([`TreeStorage::changes_after_order`],
+//! [`TreeStorage::changes_after_add_seq`], [`HeadStorage::entries`], [`Space::changes_after`]):
+//! with `?` in a plain `for` loop, any error type of yours works. The Go-shaped callback
+//! methods ([`TreeStorage::get_after_order`], [`TreeStorage::get_after_add_seq`],
+//! [`Space::changes_after_add_seq`], [`HeadStorage::iterate_entries`],
+//! [`AclStorage::get_after_order`], [`AclStorage::get_before_order`]) are wrappers over them for
+//! code ported from Go. Their callback returns a spacestore [`Result`], so its type always
+//! infers, in a function returning `anyhow::Result`, `Box<dyn Error>` or `std::io::Result`
+//! alike: `?` inside takes a store error, a `std::io::Error` or a boxed error as they are, and
+//! any other error through [`Error::callback`]; the callback's error comes back as
+//! [`Error::Callback`], to be downcast.
+//!
+//! ```
+//! use std::ops::ControlFlow;
+//! use spacestore::{Error, Space, StorageChange, TreeRoot};
+//!
+//! fn texts(space: &Space) -> Result<Vec<String>, Box<dyn std::error::Error>> {
+//!     let mut texts = Vec::new();
+//!     space.changes_after_add_seq(0, |change| {
+//!         let text = std::str::from_utf8(&change.raw_change).map_err(Error::callback)?;
+//!         texts.push(text.to_owned());
+//!         Ok(ControlFlow::Continue(()))
+//!     })?;
+//!     Ok(texts)
+//! }
+//! let space = Space::in_memory();
+//! let tree = space.create_tree_storage(TreeRoot::new("tree", b"root".to_vec()))?;
+//! tree.add_all(vec![StorageChange::new("c1", "0001", b"one".to_vec())], ["c1"], "tree")?;
+//! assert_eq!(texts(&space)?, ["one"]);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 #![warn(missing_docs)]
 
 mod acl;

@@ -404,11 +404,13 @@ impl Space {
     /// Cursor safety: a consumer that moves its cursor to the largest AddSeq it received never
     /// misses a batch, however many writers run in parallel. (To stop between batches, never
     /// inside one, read whole batches with [`Space::batches_after`].)
-    pub fn changes_after_add_seq<E>(
+    ///
+    /// The callback's `?` and error type: [Reading](crate#reading-iterators-and-callbacks).
+    pub fn changes_after_add_seq(
         &self,
         add_seq: u64,
-        f: impl FnMut(&StorageChange) -> Result<ControlFlow<()>, E>,
-    ) -> Result<(), E> {
+        f: impl FnMut(&StorageChange) -> Result<ControlFlow<()>>,
+    ) -> Result<()> {
         crate::iter::visit(self.changes_after(add_seq), f)
     }
 

@@ -201,11 +201,13 @@ impl TreeStorage {
 
     /// Calls `f` with each change of the tree whose order id is `>= order_id`, in order-id
     /// order, until it returns `Break` or an error (which is returned).
-    pub fn get_after_order<E>(
+    ///
+    /// The callback's `?` and error type: [Reading](crate#reading-iterators-and-callbacks).
+    pub fn get_after_order(
         &self,
         order_id: &str,
-        f: impl FnMut(&StorageChange) -> Result<ControlFlow<()>, E>,
-    ) -> Result<(), E> {
+        f: impl FnMut(&StorageChange) -> Result<ControlFlow<()>>,
+    ) -> Result<()> {
         visit(self.after_order(order_id), f)
     }
 
@@ -238,11 +240,13 @@ impl TreeStorage {
 
     /// Calls `f` with each change of the tree whose AddSeq is `> add_seq`, **in order-id order**
     /// (as Go does), until it returns `Break` or an error. The root (AddSeq 0) never matches.
-    pub fn get_after_add_seq<E>(
+    ///
+    /// The callback's `?` and error type: [Reading](crate#reading-iterators-and-callbacks).
+    pub fn get_after_add_seq(
         &self,
         add_seq: u64,
-        f: impl FnMut(&StorageChange) -> Result<ControlFlow<()>, E>,
-    ) -> Result<(), E> {
+        f: impl FnMut(&StorageChange) -> Result<ControlFlow<()>>,
+    ) -> Result<()> {
         visit(self.after_add_seq(add_seq), f)
     }
 

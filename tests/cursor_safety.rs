@@ -244,7 +244,7 @@ fn consumer_following_head_entries_with_per_tree_cursors_receives_every_committe
             heads
                 .iterate_entries(IterOptions::live().min_last_add_seq(scan), |e| {
                     entries.push(e.clone());
-                    Ok::<_, Error>(ControlFlow::Continue(()))
+                    Ok(ControlFlow::Continue(()))
                 })
                 .unwrap();
             if scan > 0 {

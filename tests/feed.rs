@@ -90,7 +90,7 @@ fn changes_after_add_seq_stops_at_break_and_walks_past_its_chunks() {
     space
         .changes_after_add_seq(0, |_| {
             n += 1;
-            Ok::<_, ()>(if n == 3 {
+            Ok(if n == 3 {
                 ControlFlow::Break(())
             } else {
                 ControlFlow::Continue(())

@@ -83,7 +83,7 @@ fn iterate_entries_stops_when_the_closure_breaks() {
         .head_storage()
         .iterate_entries(live_after(0), |_| {
             seen += 1;
-            Ok::<_, Error>(ControlFlow::Break(()))
+            Ok(ControlFlow::Break(()))
         })
         .unwrap();
     assert_eq!(seen, 1);

@@ -770,7 +770,7 @@ fn check_handle(
     let mut first = Vec::new();
     h.get_after_order("", |c| {
         first.push(c.clone());
-        Ok::<_, ()>(ControlFlow::Break(()))
+        Ok(ControlFlow::Break(()))
     })
     .unwrap();
     prop_assert_eq!(
@@ -779,11 +779,15 @@ fn check_handle(
         "{} get_after_order with Break",
         n
     );
-    let r = h.get_after_add_seq(0, |_| Err::<ControlFlow<()>, _>("stop"));
+    let r = h.get_after_add_seq(0, |_| Err(Error::callback("stop")));
     let any_after_zero = tree.iter().any(|c| c.add_seq > 0);
     prop_assert_eq!(
-        r,
-        if any_after_zero { Err("stop") } else { Ok(()) },
+        callback_error(r),
+        if any_after_zero {
+            Err("stop".into())
+        } else {
+            Ok(())
+        },
         "{} get_after_add_seq returning an error",
         n
     );
@@ -968,7 +972,7 @@ fn check_whole_space(space: &Space, model: &Model) -> Result<(), TestCaseError> 
     let mut first = Vec::new();
     acl.get_after_order(2, |r| {
         first.push(r.clone());
-        Ok::<_, ()>(if first.len() == 2 {
+        Ok(if first.len() == 2 {
             ControlFlow::Break(())
         } else {
             ControlFlow::Continue(())
@@ -982,11 +986,11 @@ fn check_whole_space(space: &Space, model: &Model) -> Result<(), TestCaseError> 
         .map(|r| acl_record(r))
         .collect();
     prop_assert_eq!(first, expected, "acl.get_after_order(2) with Break");
-    let r = acl.get_before_order(0, |_| Err::<ControlFlow<()>, _>("stop"));
+    let r = acl.get_before_order(0, |_| Err(Error::callback("stop")));
     let any_zero = model.acl.iter().any(|r| r.order == 0);
     prop_assert_eq!(
-        r,
-        if any_zero { Err("stop") } else { Ok(()) },
+        callback_error(r),
+        if any_zero { Err("stop".into()) } else { Ok(()) },
         "acl.get_before_order(0) returning an error"
     );
     Ok(())
@@ -1124,7 +1128,7 @@ fn check_reads(
             let mut prefix = Vec::new();
             hs.iterate_entries(opts, |e| {
                 prefix.push(e.clone());
-                Ok::<_, ()>(if prefix.len() == 2 {
+                Ok(if prefix.len() == 2 {
                     ControlFlow::Break(())
                 } else {
                     ControlFlow::Continue(())
@@ -1132,13 +1136,13 @@ fn check_reads(
             })
             .unwrap();
             prop_assert_eq!(prefix.len(), expected.len().min(2), "iterate_entries Break");
-            let r = hs.iterate_entries(opts, |_| Err::<ControlFlow<()>, _>("stop"));
+            let r = hs.iterate_entries(opts, |_| Err(Error::callback("stop")));
             prop_assert_eq!(
-                r,
+                callback_error(r),
                 if expected.is_empty() {
                     Ok(())
                 } else {
-                    Err("stop")
+                    Err("stop".into())
                 },
                 "iterate_entries returning an error"
             );
@@ -2053,4 +2057,13 @@ proptest! {
         case.run(last, &DurableOp::Reopen)
             .map_err(|e| TestCaseError::fail(format!("after the final reopen: {e}")))?;
     }
+}
+
+/// What a callback method returned, with a callback's own error as its message (any other error
+/// is told apart).
+fn callback_error(r: Result<(), Error>) -> Result<(), String> {
+    r.map_err(|e| match e {
+        Error::Callback(inner) => inner.to_string(),
+        other => format!("not the callback's error: {other}"),
+    })
 }

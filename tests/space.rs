@@ -316,7 +316,7 @@ fn changes_after_add_seq_stops_when_the_closure_breaks() {
     space
         .changes_after_add_seq(0, |c| {
             seen.push(c.id.to_string());
-            Ok::<_, Error>(ControlFlow::Break(()))
+            Ok(ControlFlow::Break(()))
         })
         .unwrap();
     assert_eq!(seen, vec!["a1"]);

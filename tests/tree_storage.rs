@@ -245,7 +245,7 @@ fn iteration_stops_when_the_closure_breaks() {
     let mut seen = Vec::new();
     tree.get_after_order("", |c| {
         seen.push(c.id.to_string());
-        Ok::<_, Error>(if seen.len() == 2 {
+        Ok(if seen.len() == 2 {
             ControlFlow::Break(())
         } else {
             ControlFlow::Continue(())
@@ -263,9 +263,12 @@ fn iteration_returns_the_closures_error() {
     let mut calls = 0;
     let result = tree.get_after_add_seq(0, |_| {
         calls += 1;
-        Err::<ControlFlow<()>, _>("stop here")
+        Err(Error::callback("stop here"))
     });
-    assert_eq!(result, Err("stop here"));
+    let Err(Error::Callback(inner)) = result else {
+        panic!("expected the callback's error, got {result:?}");
+    };
+    assert_eq!(inner.to_string(), "stop here");
     assert_eq!(calls, 1);
 }
 

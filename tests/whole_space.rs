@@ -354,7 +354,7 @@ fn acl_get_after_order_and_before_order_include_the_order_and_go_up() {
     let mut seen = Vec::new();
     acl.get_after_order(0, |r| {
         seen.push(r.id.to_string());
-        Ok::<_, ()>(if seen.len() == 2 {
+        Ok(if seen.len() == 2 {
             ControlFlow::Break(())
         } else {
             ControlFlow::Continue(())
@@ -365,7 +365,7 @@ fn acl_get_after_order_and_before_order_include_the_order_and_go_up() {
     let mut before = Vec::new();
     acl.get_before_order(3, |r| {
         before.push(r.order);
-        Ok::<_, ()>(ControlFlow::Continue(()))
+        Ok(ControlFlow::Continue(()))
     })
     .unwrap();
     assert_eq!(before, [1, 2, 3]);

@@ -8,7 +8,6 @@
 pub mod limits;
 pub mod peers;
 
-use std::convert::Infallible;
 use std::ops::ControlFlow;
 use std::path::Path;
 use std::sync::Arc;
@@ -270,7 +269,7 @@ impl Spacestore {
     }
 }
 
-fn cont() -> Result<ControlFlow<()>, Infallible> {
+fn cont() -> spacestore::Result<ControlFlow<()>> {
     Ok(ControlFlow::Continue(()))
 }
 
