@@ -54,7 +54,7 @@ pub(crate) fn holds_space(dir: &Path, options: &Options) -> Result<bool> {
 pub(crate) fn open(dir: &Path, options: &Options) -> Result<Opened> {
     trace::info_span!("open", dir = %dir.display());
     let fs = Arc::clone(&options.fs);
-    fs.create_dir_all(dir).map_err(|source| Error::Io {
+    crate::wal::create_dir_durably(fs.as_ref(), dir).map_err(|source| Error::Io {
         context: "creating the space directory",
         source,
     })?;

@@ -248,6 +248,43 @@ fn a_torn_tail_at_every_byte_of_the_last_frames_is_cut_off_and_reported() {
     }
 }
 
+/// A new segment's header torn at any byte, with zeros after it (the file's length reached the
+/// disk before its data; at byte 8 the version reads 0): a torn tail, not corruption and not a
+/// segment of another format version; every batch of the segments before it is there.
+#[test]
+fn a_last_segment_torn_inside_its_header_and_zero_filled_is_a_torn_tail() {
+    let template = tempfile::tempdir().unwrap();
+    write_batches(template.path(), 3);
+    drop(open(template.path())); // a second segment: its header, then the close frame
+    let files = segments(template.path());
+    assert_eq!(files.len(), 2, "{files:?}");
+    let last = fs::read(&files[1]).unwrap();
+    let seq: u64 = files[1]
+        .file_stem()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let header_len = spacestore::internals::frame::read_header(&last, seq)
+        .unwrap()
+        .header_len();
+    for cut in 0..header_len {
+        let dir = tempfile::tempdir().unwrap();
+        fs::copy(&files[0], dir.path().join(files[0].file_name().unwrap())).unwrap();
+        let mut torn = last[..cut].to_vec();
+        torn.resize(4096, 0);
+        fs::write(dir.path().join(files[1].file_name().unwrap()), &torn).unwrap();
+        let space = Space::open(dir.path(), Options::default())
+            .unwrap_or_else(|e| panic!("cut at byte {cut} of the header: {e}"));
+        assert_eq!(
+            ids(&space.collect_changes_after_add_seq(0)),
+            ["c0", "c1", "c2"],
+            "cut {cut}"
+        );
+    }
+}
+
 #[test]
 fn a_torn_tail_does_not_become_corruption_after_the_next_open() {
     let dir = tempfile::tempdir().unwrap();

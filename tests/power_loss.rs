@@ -132,33 +132,40 @@ fn power_cuts_after_a_process_crash_and_restart_keep_the_log_a_prefix() {
     );
 }
 
+/// One writer, large segments, no automatic checkpoint: the minimal cases' configuration.
+fn one_writer(durability: Durability) -> Config {
+    Config {
+        durability,
+        segment_size: 64 << 20,
+        reserve_ahead: 1 << 20,
+        auto_checkpoint: None,
+    }
+}
+
+/// Tree `t` in `space` with change `id`: the tree and the change's AddSeq.
+fn tree_with_change(space: &Space, id: &str) -> (spacestore::TreeStorage, u64) {
+    let tree = space
+        .create_tree_storage(TreeRoot::new("t", b"root".to_vec()))
+        .unwrap();
+    let seq = tree
+        .add_all(vec![StorageChange::new(id, "1", b"x".to_vec())], [id], "t")
+        .unwrap();
+    (tree, seq)
+}
+
 /// Minimal case 1: the process dies right after the first open (the new segment's header was
 /// written, its directory entry synced, its bytes not), the space is opened again and a `Sync`
 /// write is acknowledged; then the power goes. The first segment is empty on disk, the second
 /// one valid: open must still work and show the acknowledged write.
 #[test]
 fn a_sync_write_after_a_restart_survives_a_power_cut_when_the_first_segment_was_never_synced() {
-    let config = Config {
-        durability: Durability::Sync,
-        segment_size: 64 << 20,
-        reserve_ahead: 1 << 20,
-        auto_checkpoint: None,
-    };
+    let config = one_writer(Durability::Sync);
     let fs = SimFs::new();
     let space = Space::create(workload::dir(), config.options(&fs)).unwrap();
     let fs = fs.kill_process();
     drop(space);
     let space = Space::create(workload::dir(), config.options(&fs)).unwrap();
-    let tree = space
-        .create_tree_storage(TreeRoot::new("t", b"root".to_vec()))
-        .unwrap();
-    let seq = tree
-        .add_all(
-            vec![StorageChange::new("c", "1", b"x".to_vec())],
-            ["c"],
-            "t",
-        )
-        .unwrap();
+    let (tree, seq) = tree_with_change(&space, "c");
     fs.cut_power();
     let fs = fs.reboot(Tear::DropUnsynced, &mut Rng::new(1));
     drop(tree);
@@ -171,18 +178,35 @@ fn a_sync_write_after_a_restart_survives_a_power_cut_when_the_first_segment_was_
     );
 }
 
+/// Minimal case 3: the first `Sync` write of a space in a directory that did not exist, then
+/// the power goes before anything else is synced. The directory's own entry (and its parents')
+/// must have been made durable by the open: a directory never synced into its parent vanishes
+/// with everything in it, the fsynced segment included.
+#[test]
+fn a_sync_write_in_a_new_directory_survives_a_power_cut() {
+    let config = one_writer(Durability::Sync);
+    let fs = SimFs::new();
+    let dir = PathBuf::from("/sim/new/nested/space");
+    let space = Space::create(&dir, config.options(&fs)).unwrap();
+    let (tree, seq) = tree_with_change(&space, "c");
+    fs.cut_power();
+    let fs = fs.reboot(Tear::DropUnsynced, &mut Rng::new(1));
+    drop((tree, space));
+    let space = Space::open(&dir, config.options(&fs))
+        .unwrap_or_else(|e| panic!("an acknowledged Sync write lost with its directory: {e}"));
+    assert_eq!(
+        space.tree_storage("t").unwrap().get("c").unwrap().add_seq,
+        seq
+    );
+}
+
 /// Minimal case 2: a `Buffered` write A is in the page cache when the process dies; the space
 /// is opened again (A is replayed and visible), write B follows and `Space::sync` makes "every
 /// write so far" durable. After a power cut, B is there and A is not: a later write kept while
 /// an earlier one is lost, which the durability table rules out.
 #[test]
 fn writes_replayed_after_a_process_crash_survive_a_later_sync_and_power_cut() {
-    let config = Config {
-        durability: Durability::Buffered,
-        segment_size: 64 << 20,
-        reserve_ahead: 1 << 20,
-        auto_checkpoint: None,
-    };
+    let config = one_writer(Durability::Buffered);
     let fs = SimFs::new();
     let space = Space::create(workload::dir(), config.options(&fs)).unwrap();
     let tree = space
@@ -271,12 +295,7 @@ fn checkpoint_fixture(fs: &SimFs, config: Config) -> Driver {
 fn a_crash_at_every_step_of_the_checkpoint_switch_recovers_the_old_or_the_new_state() {
     let mut covered = 0;
     for durability in [Durability::Buffered, Durability::Sync] {
-        let config = Config {
-            durability,
-            segment_size: 64 << 20,
-            reserve_ahead: 1 << 20,
-            auto_checkpoint: None,
-        };
+        let config = one_writer(durability);
         // Where the checkpoint's calls begin and end.
         let fs = SimFs::new();
         fs.enable_trace();
@@ -487,12 +506,7 @@ fn sync_group_commit_under_power_cuts_loses_no_acknowledged_batch() {
 /// torn tail, not corruption: the embedded "frame" starts inside the torn frame's extent.
 #[test]
 fn a_torn_frame_whose_payload_embeds_a_valid_frame_is_a_torn_tail() {
-    let config = Config {
-        durability: Durability::Buffered,
-        segment_size: 64 << 20,
-        reserve_ahead: 1 << 20,
-        auto_checkpoint: None,
-    };
+    let config = one_writer(Durability::Buffered);
     let fs = SimFs::new();
     let space = Space::create(workload::dir(), config.options(&fs)).unwrap();
     let tree = space

@@ -77,7 +77,7 @@ impl Store {
         let root = root.as_ref().to_path_buf();
         let fs = Arc::clone(&options.fs);
         let spaces = names::spaces_dir(&root);
-        fs.create_dir_all(&spaces)
+        crate::wal::create_dir_durably(fs.as_ref(), &spaces)
             .map_err(io_error("creating the store directory"))?;
         let lock = fs.lock_dir(&root).map_err(|e| match e.kind() {
             io::ErrorKind::WouldBlock => Error::Locked(root.clone()),

@@ -70,6 +70,32 @@ pub trait FileSystem: Send + Sync + 'static {
     }
 }
 
+/// Creates `dir` and the directories above it that are missing, and makes each new one's entry
+/// durable (syncs the directory it was made in): a directory made and never synced into its
+/// parent can vanish at a power cut with everything in it, synced files included.
+pub(crate) fn create_dir_durably(fs: &dyn FileSystem, dir: &Path) -> io::Result<()> {
+    let mut missing = Vec::new();
+    let mut at = Some(dir);
+    while let Some(d) = at.filter(|d| !d.as_os_str().is_empty()) {
+        match fs.list(d) {
+            Ok(_) => break,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => missing.push(d),
+            Err(e) => return Err(e),
+        }
+        at = d.parent();
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    fs.create_dir_all(dir)?;
+    // Top down: each parent exists (durably) before its new child's entry is synced.
+    for made in missing.iter().rev() {
+        let parent = made.parent().filter(|p| !p.as_os_str().is_empty());
+        fs.sync_dir(parent.unwrap_or(Path::new(".")))?;
+    }
+    Ok(())
+}
+
 /// The mark of an error from [`LogFile::append`] whose append had to make the file durable
 /// first (preallocation fsyncs the space it allocates) and that fsync failed: the log then
 /// refuses writes, as after any failed fsync of the log. Implementations wrap the fsync's error

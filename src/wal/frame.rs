@@ -142,6 +142,14 @@ pub fn read_header(bytes: &[u8], seq: u64) -> Result<SegmentHeader, HeaderError>
     }
     let version = LE::read_u32(&bytes[8..12]);
     let header = match version {
+        // No version is 0: the magic landed and the rest of the header did not (a write torn
+        // after byte 8, the rest of the file zeros). A damaged header, maybe torn; not a
+        // segment of another version, which would never be repaired.
+        0 => {
+            return Err(HeaderError::Bad(
+                "incomplete segment header (its version is zero)",
+            ))
+        }
         1 => {
             if bytes.len() < HEADER_LEN_V1 {
                 return Err(HeaderError::Short);

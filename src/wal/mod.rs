@@ -26,6 +26,7 @@ pub(crate) mod scan;
 use crate::record::{Batch, Record};
 
 pub(crate) use codec::encode_payload;
+pub(crate) use env::create_dir_durably;
 pub use env::{FileSystem, FsyncFailed, LogFile, StdFileSystem};
 pub(crate) use health::Health;
 pub use health::Refusal;

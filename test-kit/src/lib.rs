@@ -32,6 +32,7 @@
 //! process crash leaves).
 
 pub mod fuzz;
+mod namespace;
 pub mod simfs;
 
 pub use simfs::{Rng, SimFs};

@@ -6,8 +6,11 @@
 //!   writing what fits) until it is lifted.
 //! - **Power loss**: every file keeps its durable bytes (what an fsync covered) apart from its
 //!   current bytes (durable bytes plus the writes and truncations since the last fsync, in
-//!   order); the directory keeps its durable entries apart from its current ones (creations,
-//!   renames and removals since the last `sync_dir`). [`SimFs::cut_power_at`] arms a cut at the
+//!   order); each directory keeps its durable entries apart from its current ones (files and
+//!   directories made, renamed and removed since the last `sync_dir` of that directory). A
+//!   directory is known by its identity, not its path: one renamed keeps what it holds, and one
+//!   whose own entry never became durable (its parent not synced since it was made) is gone after
+//!   a power cut with everything in it. Renames stay within one directory (`EXDEV` otherwise). [`SimFs::cut_power_at`] arms a cut at the
 //!   Nth mutating call from now (the call is in flight: it may or may not land, a write may land
 //!   torn), [`SimFs::cut_power`] cuts at once. While the power is off every call fails.
 //!   [`SimFs::reboot`] decides what reached the disk (see [`Tear`]) and returns the handle of
@@ -27,14 +30,16 @@
 //! the append then fails with an error marked `FsyncFailed`).
 #![allow(dead_code)]
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashSet};
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
 use spacestore::{FileSystem, FsyncFailed, LogFile};
+
+use crate::namespace::{DirOp, Namespace, Node, ROOT};
 
 /// A small deterministic random number generator (xorshift64*), so that every failure can be
 /// replayed from its seed; or a tape of bytes (a fuzzer's input) read two at a time, zeros
@@ -140,6 +145,14 @@ impl Op {
 pub const EIO: i32 = 5;
 /// `ENOSPC`.
 pub const ENOSPC: i32 = 28;
+/// `EXDEV`: a rename across directories (not modelled).
+pub const EXDEV: i32 = 18;
+/// `ENOTDIR`.
+pub const ENOTDIR: i32 = 20;
+/// `EISDIR`.
+pub const EISDIR: i32 = 21;
+/// `ENOTEMPTY`.
+pub const ENOTEMPTY: i32 = 39;
 
 /// What an injected fault does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -221,37 +234,6 @@ impl Inode {
     }
 }
 
-#[derive(Clone, Debug)]
-enum DirOp {
-    Link(PathBuf, usize),
-    Unlink(PathBuf),
-    Rename(PathBuf, PathBuf, usize),
-}
-
-impl DirOp {
-    fn dir(&self) -> &Path {
-        match self {
-            DirOp::Link(p, _) | DirOp::Unlink(p) | DirOp::Rename(p, _, _) => {
-                p.parent().unwrap_or(Path::new(""))
-            }
-        }
-    }
-    fn apply(&self, names: &mut BTreeMap<PathBuf, usize>) {
-        match self {
-            DirOp::Link(p, ino) => {
-                names.insert(p.clone(), *ino);
-            }
-            DirOp::Unlink(p) => {
-                names.remove(p);
-            }
-            DirOp::Rename(from, to, ino) => {
-                names.remove(from);
-                names.insert(to.clone(), *ino);
-            }
-        }
-    }
-}
-
 #[derive(Debug, Default)]
 struct State {
     /// The current boot; handles of earlier boots fail.
@@ -259,11 +241,14 @@ struct State {
     /// False between a cut and the reboot.
     power_off: bool,
     inodes: Vec<Inode>,
-    names: BTreeMap<PathBuf, usize>,
-    durable_names: BTreeMap<PathBuf, usize>,
-    /// Directory changes not yet made durable by `sync_dir`, in order.
+    /// What a lookup sees.
+    names: Namespace,
+    /// What survives a power cut.
+    durable_names: Namespace,
+    /// Directory changes not yet made durable by `sync_dir` of their directory, in order.
     dir_pending: Vec<DirOp>,
-    dirs: BTreeSet<PathBuf>,
+    /// Directories made so far (identities 1.., the root is 0).
+    dirs_made: u64,
     locked: HashSet<PathBuf>,
     /// Calls of each kind so far (over every boot).
     counts: [u64; 8],
@@ -289,7 +274,7 @@ fn power_lost() -> io::Error {
 
 impl State {
     fn used(&self) -> u64 {
-        let live: BTreeSet<usize> = self.names.values().copied().collect();
+        let live: BTreeSet<usize> = self.names.files().into_iter().map(|(_, i)| i).collect();
         live.iter().map(|&i| self.inodes[i].data.len() as u64).sum()
     }
 
@@ -325,8 +310,8 @@ impl State {
         if let Some(i) = self.faults.iter().position(|&(o, k, _)| o == op && k == n) {
             let (op, nth, fault) = self.faults.remove(i);
             let len = path
-                .and_then(|p| self.names.get(p))
-                .map_or(0, |&ino| self.inodes[ino].data.len());
+                .and_then(|p| self.names.file(p))
+                .map_or(0, |ino| self.inodes[ino].data.len());
             self.fired.push(Fired {
                 op,
                 nth,
@@ -352,16 +337,52 @@ impl State {
     /// A current name of inode `ino`.
     fn name_of(&self, ino: usize) -> Option<PathBuf> {
         self.names
-            .iter()
-            .find(|(_, &i)| i == ino)
-            .map(|(p, _)| p.clone())
+            .files()
+            .into_iter()
+            .find(|&(_, i)| i == ino)
+            .map(|(p, _)| PathBuf::from(p))
     }
 
     fn inode_of(&self, path: &Path) -> io::Result<usize> {
         self.names
-            .get(path)
-            .copied()
+            .file(path)
             .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))
+    }
+
+    /// A change to a directory's entries: made now, durable once that directory is synced.
+    fn dir_op(&mut self, op: DirOp) {
+        self.names.apply(&op);
+        self.dir_pending.push(op);
+    }
+
+    /// Makes `dir` and the directories above it that are missing, each one's entry pending
+    /// in its parent (`durable`: durable at once, for setting up by hand).
+    fn make_dirs(&mut self, dir: &Path, durable: bool) -> io::Result<u64> {
+        let mut at = ROOT;
+        for c in dir.components() {
+            let Component::Normal(name) = c else { continue };
+            let name = name.to_str().ok_or(io::ErrorKind::InvalidInput)?.to_owned();
+            at = match self.names.get(at, &name) {
+                Some(Node::Dir(d)) => d,
+                Some(Node::File(_)) => return Err(os_error(ENOTDIR)),
+                None => {
+                    self.dirs_made += 1;
+                    let op = DirOp::Link {
+                        dir: at,
+                        name,
+                        node: Node::Dir(self.dirs_made),
+                    };
+                    if durable {
+                        self.names.apply(&op);
+                        self.durable_names.apply(&op);
+                    } else {
+                        self.dir_op(op);
+                    }
+                    self.dirs_made
+                }
+            };
+        }
+        Ok(at)
     }
 }
 
@@ -494,7 +515,7 @@ impl SimFs {
         let pending = std::mem::take(&mut s.dir_pending);
         let mut names = s.durable_names.clone();
         for op in &pending[..keep] {
-            op.apply(&mut names);
+            names.apply(op);
         }
         s.durable_names = names.clone();
         s.names = names;
@@ -566,45 +587,57 @@ impl SimFs {
 
     /// Writes `bytes` as the whole durable content of `path` (creating it, its name durable):
     /// for setting up a directory by hand.
+    ///
+    /// # Panics
+    /// When a directory on the way is a file, or `path` has no file name.
     pub fn put(&self, path: &Path, bytes: &[u8]) {
         let mut s = self.state();
-        if let Some(dir) = path.parent() {
-            s.dirs.insert(dir.to_path_buf());
-        }
+        let dir = s
+            .make_dirs(path.parent().unwrap_or(Path::new("")), true)
+            .expect("put: a directory on the way is a file");
         let ino = s.inodes.len();
         s.inodes.push(Inode {
             data: bytes.to_vec(),
             durable: bytes.to_vec(),
             pending: Vec::new(),
         });
-        s.names.insert(path.to_path_buf(), ino);
-        s.durable_names.insert(path.to_path_buf(), ino);
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .expect("put: a file name");
+        let op = DirOp::Link {
+            dir,
+            name: name.to_owned(),
+            node: Node::File(ino),
+        };
+        s.names.apply(&op);
+        s.durable_names.apply(&op);
     }
 
     /// The current content of `path`, if it exists.
     pub fn get(&self, path: &Path) -> Option<Vec<u8>> {
         let s = self.state();
-        s.names.get(path).map(|&i| s.inodes[i].data.clone())
+        s.names.file(path).map(|i| s.inodes[i].data.clone())
     }
 
     /// Whether `needle` appears in the durable bytes (what an fsync covered) of a file that
     /// has a name.
     pub fn durable_contains(&self, needle: &[u8]) -> bool {
         let s = self.state();
-        s.names.values().any(|&i| {
+        s.names.files().into_iter().any(|(_, i)| {
             let durable = &s.inodes[i].durable;
             !needle.is_empty() && durable.windows(needle.len()).any(|w| w == needle)
         })
     }
 
-    /// The current names in `dir`, sorted.
+    /// The current names in `dir` (files and directories), sorted; none when there is no
+    /// such directory.
     pub fn names(&self, dir: &Path) -> Vec<String> {
         let s = self.state();
-        s.names
-            .keys()
-            .filter(|p| p.parent() == Some(dir))
-            .filter_map(|p| p.file_name()?.to_str().map(str::to_owned))
-            .collect()
+        let Some(d) = s.names.dir(dir) else {
+            return Vec::new();
+        };
+        s.names.list(d).map(|(n, _)| n.to_owned()).collect()
     }
 }
 
@@ -735,7 +768,7 @@ fn fault_result(fault: Option<Fault>) -> io::Result<()> {
 impl FileSystem for SimFs {
     fn sync_file(&self, path: &Path) -> io::Result<()> {
         let mut s = self.state();
-        let Some(&ino) = s.names.get(path) else {
+        let Some(ino) = s.names.file(path) else {
             return Err(io::ErrorKind::NotFound.into());
         };
         match s.enter(Op::Fsync, self.boot, Some(path), 0) {
@@ -759,20 +792,23 @@ impl FileSystem for SimFs {
             Err(true) => true,
             Err(false) => return Err(power_lost()),
         };
-        let dir = path.parent().unwrap_or(Path::new("")).to_path_buf();
-        if !s.dirs.contains(&dir) {
+        let Some((dir, name)) = s.names.split(path) else {
             return Err(io::ErrorKind::NotFound.into());
-        }
-        let ino = match s.names.get(path) {
-            Some(&ino) => {
+        };
+        let ino = match s.names.resolve(path) {
+            Some(Node::File(ino)) => {
                 s.inodes[ino].apply(FileOp::Truncate(0));
                 ino
             }
+            Some(Node::Dir(_)) => return Err(os_error(EISDIR)),
             None => {
                 let ino = s.inodes.len();
                 s.inodes.push(Inode::default());
-                s.names.insert(path.to_path_buf(), ino);
-                s.dir_pending.push(DirOp::Link(path.to_path_buf(), ino));
+                s.dir_op(DirOp::Link {
+                    dir,
+                    name,
+                    node: Node::File(ino),
+                });
                 ino
             }
         };
@@ -797,14 +833,8 @@ impl FileSystem for SimFs {
     fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
         let s = self.state();
         s.check_boot(self.boot)?;
-        if !s.dirs.contains(dir) {
-            return Err(io::ErrorKind::NotFound.into());
-        }
-        Ok(s.names
-            .keys()
-            .filter(|p| p.parent() == Some(dir))
-            .filter_map(|p| p.file_name()?.to_str().map(str::to_owned))
-            .collect())
+        let d = s.names.dir(dir).ok_or(io::ErrorKind::NotFound)?;
+        Ok(s.names.list(d).map(|(n, _)| n.to_owned()).collect())
     }
 
     fn truncate(&self, path: &Path, len: u64) -> io::Result<()> {
@@ -838,8 +868,8 @@ impl FileSystem for SimFs {
             Err(false) => return Err(power_lost()),
         };
         s.inode_of(path)?;
-        s.names.remove(path);
-        s.dir_pending.push(DirOp::Unlink(path.to_path_buf()));
+        let (dir, name) = s.names.split(path).ok_or(io::ErrorKind::NotFound)?;
+        s.dir_op(DirOp::Unlink { dir, name });
         if cut {
             return Err(power_lost());
         }
@@ -856,11 +886,31 @@ impl FileSystem for SimFs {
             Err(true) => true,
             Err(false) => return Err(power_lost()),
         };
-        let ino = s.inode_of(from)?;
-        s.names.remove(from);
-        s.names.insert(to.to_path_buf(), ino);
-        s.dir_pending
-            .push(DirOp::Rename(from.to_path_buf(), to.to_path_buf(), ino));
+        let node = s.names.resolve(from).ok_or(io::ErrorKind::NotFound)?;
+        let (dir, from_name) = s.names.split(from).ok_or(io::ErrorKind::NotFound)?;
+        let (to_dir, to_name) = s.names.split(to).ok_or(io::ErrorKind::NotFound)?;
+        if to_dir != dir {
+            // Only renames within a directory are modelled (all spacestore makes).
+            return Err(os_error(EXDEV));
+        }
+        match (node, s.names.resolve(to)) {
+            (_, None) | (Node::File(_), Some(Node::File(_))) => {}
+            (Node::Dir(_), Some(Node::File(_))) => return Err(os_error(ENOTDIR)),
+            (_, Some(Node::Dir(d))) => {
+                if !matches!(node, Node::Dir(_)) {
+                    return Err(os_error(EISDIR));
+                }
+                if s.names.list(d).next().is_some() {
+                    return Err(os_error(ENOTEMPTY));
+                }
+            }
+        }
+        s.dir_op(DirOp::Rename {
+            dir,
+            from: from_name,
+            to: to_name,
+            node,
+        });
         if cut {
             return Err(power_lost());
         }
@@ -873,17 +923,16 @@ impl FileSystem for SimFs {
             Ok(f) => fault_result(f)?,
             Err(_) => return Err(power_lost()),
         }
+        let id = s.names.dir(dir).ok_or(io::ErrorKind::NotFound)?;
         let pending = std::mem::take(&mut s.dir_pending);
-        let mut durable = std::mem::take(&mut s.durable_names);
         let mut rest = Vec::new();
         for op in pending {
-            if op.dir() == dir {
-                op.apply(&mut durable);
+            if op.dir() == id {
+                s.durable_names.apply(&op);
             } else {
                 rest.push(op);
             }
         }
-        s.durable_names = durable;
         s.dir_pending = rest;
         Ok(())
     }
@@ -891,11 +940,29 @@ impl FileSystem for SimFs {
     fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
         let mut s = self.state();
         s.check_boot(self.boot)?;
-        let mut d = Some(dir);
-        while let Some(p) = d {
-            s.dirs.insert(p.to_path_buf());
-            d = p.parent();
+        s.make_dirs(dir, false).map(drop)
+    }
+
+    fn list_dirs(&self, dir: &Path) -> io::Result<Vec<String>> {
+        let s = self.state();
+        s.check_boot(self.boot)?;
+        let d = s.names.dir(dir).ok_or(io::ErrorKind::NotFound)?;
+        Ok(s.names
+            .list(d)
+            .filter(|(_, node)| matches!(node, Node::Dir(_)))
+            .map(|(n, _)| n.to_owned())
+            .collect())
+    }
+
+    fn remove_dir(&self, dir: &Path) -> io::Result<()> {
+        let mut s = self.state();
+        s.check_boot(self.boot)?;
+        let d = s.names.dir(dir).ok_or(io::ErrorKind::NotFound)?;
+        if s.names.list(d).next().is_some() {
+            return Err(os_error(ENOTEMPTY));
         }
+        let (parent, name) = s.names.split(dir).ok_or(io::ErrorKind::NotFound)?;
+        s.dir_op(DirOp::Unlink { dir: parent, name });
         Ok(())
     }
 
