@@ -4,10 +4,12 @@
 mod common;
 
 use std::collections::BTreeMap;
+use std::io;
+use std::path::Path;
 use std::sync::Arc;
 
 use common::*;
-use spacestore::{Error, Options, Space, Store};
+use spacestore::{Error, FileSystem, Options, Space, StdFileSystem, Store};
 
 fn store(dir: &std::path::Path, max_open: usize) -> Store {
     Store::open(dir, Options::default().max_open_spaces(max_open)).unwrap()
@@ -281,4 +283,202 @@ fn four_threads_on_random_spaces_through_the_lru_lose_nothing() {
         );
     }
     assert!(store.open_spaces() <= 3);
+}
+
+/// The real file system, except that the first `lock_dir` of a space directory named `slow`
+/// after [`Gate::arm`] stops until [`Gate::open`]: an open that takes as long as the test
+/// wants.
+struct Gated {
+    slow: String,
+    gate: Arc<Gate>,
+}
+
+#[derive(Default)]
+struct Gate {
+    /// (armed, entered, open)
+    state: std::sync::Mutex<(bool, bool, bool)>,
+    changed: std::sync::Condvar,
+}
+
+impl Gate {
+    fn arm(&self) {
+        self.state.lock().unwrap().0 = true;
+    }
+    fn wait_entered(&self) {
+        let mut s = self.state.lock().unwrap();
+        while !s.1 {
+            s = self.changed.wait(s).unwrap();
+        }
+    }
+    fn open(&self) {
+        self.state.lock().unwrap().2 = true;
+        self.changed.notify_all();
+    }
+    fn pass(&self) {
+        let mut s = self.state.lock().unwrap();
+        if !s.0 || s.1 {
+            return;
+        }
+        s.1 = true;
+        self.changed.notify_all();
+        while !s.2 {
+            s = self.changed.wait(s).unwrap();
+        }
+    }
+}
+
+impl FileSystem for Gated {
+    fn create(&self, path: &Path) -> io::Result<Box<dyn spacestore::LogFile>> {
+        StdFileSystem.create(path)
+    }
+    fn read(&self, path: &Path) -> io::Result<bytes::Bytes> {
+        StdFileSystem.read(path)
+    }
+    fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
+        StdFileSystem.list(dir)
+    }
+    fn truncate(&self, path: &Path, len: u64) -> io::Result<()> {
+        StdFileSystem.truncate(path, len)
+    }
+    fn remove(&self, path: &Path) -> io::Result<()> {
+        StdFileSystem.remove(path)
+    }
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        StdFileSystem.rename(from, to)
+    }
+    fn sync_file(&self, path: &Path) -> io::Result<()> {
+        StdFileSystem.sync_file(path)
+    }
+    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        StdFileSystem.sync_dir(dir)
+    }
+    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
+        StdFileSystem.create_dir_all(dir)
+    }
+    fn lock_dir(&self, dir: &Path) -> io::Result<Box<dyn Send + Sync>> {
+        if dir.file_name().and_then(|n| n.to_str()) == Some(self.slow.as_str()) {
+            self.gate.pass();
+        }
+        StdFileSystem.lock_dir(dir)
+    }
+    fn list_dirs(&self, dir: &Path) -> io::Result<Vec<String>> {
+        StdFileSystem.list_dirs(dir)
+    }
+    fn remove_dir(&self, dir: &Path) -> io::Result<()> {
+        StdFileSystem.remove_dir(dir)
+    }
+}
+
+/// While one space is being opened (its open stopped inside, for as long as the test wants),
+/// the store hands out other open spaces, opens another one, lists its spaces and writes; the
+/// slow open then completes. (Before, every call waited for the store's one lock, which the
+/// open held throughout its replay.)
+#[test]
+fn a_slow_open_of_one_space_holds_up_neither_other_spaces_nor_their_opens() {
+    let dir = tempfile::tempdir().unwrap();
+    let gate = Arc::new(Gate::default());
+    let fs = Arc::new(Gated {
+        slow: "slow.1".into(),
+        gate: Arc::clone(&gate),
+    });
+    let options = Options::default().file_system(fs).max_open_spaces(8);
+    {
+        let store = Store::open(dir.path(), options.clone()).unwrap();
+        for id in ["slow.1", "fast.1", "other.1"] {
+            fill(&store.create_space(space_payload(id)).unwrap(), 3);
+        }
+    }
+    let store = Store::open(dir.path(), options).unwrap();
+    let fast = store.space("fast.1").unwrap();
+    gate.arm();
+    let opening = {
+        let store = store.clone();
+        std::thread::spawn(move || {
+            store
+                .space("slow.1")
+                .map(|s| s.collect_changes_after_add_seq(0).len())
+        })
+    };
+    gate.wait_entered();
+    // Inside the slow open now. A deadlock here (the test never ends) would be the bug; the
+    // watchdog turns it into a failure.
+    let (done, checked) = std::sync::mpsc::channel();
+    let meanwhile = {
+        let store = store.clone();
+        std::thread::spawn(move || {
+            let again = store.space("fast.1").unwrap();
+            let other = store.space("other.1").unwrap();
+            let ids = store.space_ids().unwrap();
+            let tree = again.tree_storage("t").unwrap();
+            tree.add_all(vec![change("more", "9999")], ["more"], "t")
+                .unwrap();
+            done.send((ids, other.collect_changes_after_add_seq(0).len()))
+                .unwrap();
+        })
+    };
+    let got = checked.recv_timeout(std::time::Duration::from_secs(600));
+    gate.open();
+    let (ids, other_changes) = got.expect("the store waited for the slow open: a deadlock");
+    meanwhile.join().unwrap();
+    assert_eq!(ids, ["fast.1", "other.1", "slow.1"]);
+    assert_eq!(other_changes, 3);
+    assert_eq!(opening.join().unwrap().unwrap(), 3);
+    assert_eq!(fast.collect_changes_after_add_seq(0).len(), 4);
+}
+
+/// A space created and deleted again and again by one thread while four others open, write and
+/// close other spaces through a small LRU: every create and delete succeeds (a space closed by
+/// the LRU outside the store's lock is never seen half closed).
+#[test]
+fn creating_and_deleting_a_space_while_others_churn_through_the_lru_always_succeeds() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path(), 2);
+    let ids: Vec<String> = (0..6).map(|i| format!("s{i}.1")).collect();
+    for id in &ids {
+        fill(&store.create_space(space_payload(id)).unwrap(), 1);
+    }
+    let churn = {
+        let store = store.clone();
+        std::thread::spawn(move || {
+            for i in 0..40 {
+                let space = store.create_space(space_payload("churn.1")).unwrap();
+                fill(&space, 1);
+                drop(space);
+                store
+                    .delete_space("churn.1")
+                    .unwrap_or_else(|e| panic!("delete {i}: {e}"));
+            }
+        })
+    };
+    let users: Vec<_> = (0..4usize)
+        .map(|t| {
+            let store = store.clone();
+            let ids = ids.clone();
+            std::thread::spawn(move || {
+                for i in 0..60 {
+                    let space = store.space(&ids[(t * 7 + i * 5) % ids.len()]).unwrap();
+                    let tree = space.tree_storage("t").unwrap();
+                    let c = format!("u{t}-{i}");
+                    tree.add_all(vec![change(&c, &c)], [c.as_str()], "t")
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    churn.join().unwrap();
+    for u in users {
+        u.join().unwrap();
+    }
+    assert!(!store.space_exists("churn.1"));
+    let total: usize = ids
+        .iter()
+        .map(|id| {
+            store
+                .space(id)
+                .unwrap()
+                .collect_changes_after_add_seq(0)
+                .len()
+        })
+        .sum();
+    assert_eq!(total, 6 + 240);
 }

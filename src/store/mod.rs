@@ -9,9 +9,9 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use cache::OpenSpaces;
+use cache::{Closing, Lookup, OpenSpaces, Take};
 
-use crate::sync::{lock, Mutex};
+use crate::sync::{lock, Mutex, MutexGuard};
 use crate::{Error, Id, Options, Result, Space, SpacePayload};
 
 /// Many spaces in one directory (Go's `SpaceStorageProvider`), or in memory.
@@ -23,7 +23,9 @@ use crate::{Error, Id, Options, Result, Space, SpacePayload};
 /// used ones that no handle holds are closed cleanly, and reopened on their next use. A space
 /// whose handles are held stays open, so a caller never sees a space closed under it.
 ///
-/// `Store` is a cheap handle: clone it to share it between threads.
+/// `Store` is a cheap handle: clone it to share it between threads. Opening a space (its
+/// replay), creating, closing and deleting one run outside the store's lock: a slow open holds
+/// up only the callers of that space.
 ///
 /// ```
 /// use spacestore::{Options, SpacePayload, Store, TreeRoot};
@@ -51,8 +53,9 @@ struct Inner {
     options: Options,
     /// Held while the store is open (`None` in memory).
     _lock: Option<Box<dyn Send + Sync>>,
-    /// The open spaces (on disk) or every space (in memory), under one lock: opening,
-    /// creating, closing and deleting a space happen one at a time.
+    /// The open spaces (on disk; and the busy ones: see `cache::Turn`) or every space (in
+    /// memory). Held only to look up and change the map: opening, creating, closing and
+    /// deleting a space run outside it, as a turn on that space.
     spaces: Mutex<Spaces>,
 }
 
@@ -133,24 +136,32 @@ impl Store {
     pub fn create_space(&self, payload: SpacePayload) -> Result<Space> {
         payload.validate()?;
         let id = payload.space_id.clone();
-        let mut spaces = lock(&self.inner.spaces);
-        let open = match &mut *spaces {
-            Spaces::InMemory(all) => {
-                if all.contains_key(&id) {
-                    return Err(Error::SpaceExists(id));
-                }
-                let space = Space::in_memory();
-                space.write_space(payload)?;
-                all.insert(id, space.clone());
-                return Ok(space);
-            }
-            Spaces::OnDisk(open) => open,
-        };
         let name = names::dir_name(&id);
         let dir = self.space_dir(&name);
-        if self.dir_exists(&dir) {
-            return Err(Error::SpaceExists(id));
-        }
+        let turn = loop {
+            let mut spaces = lock(&self.inner.spaces);
+            let open = match &mut *spaces {
+                Spaces::InMemory(all) => {
+                    if all.contains_key(&id) {
+                        return Err(Error::SpaceExists(id));
+                    }
+                    let space = Space::in_memory();
+                    space.write_space(payload)?;
+                    all.insert(id, space.clone());
+                    return Ok(space);
+                }
+                Spaces::OnDisk(open) => open,
+            };
+            match open.lookup(&id) {
+                Lookup::Busy(turn) => {
+                    drop(spaces);
+                    turn.wait();
+                }
+                Lookup::Open(_) => return Err(Error::SpaceExists(id)),
+                Lookup::Absent if self.dir_exists(&dir) => return Err(Error::SpaceExists(id)),
+                Lookup::Absent => break self.begin(spaces, id.clone()),
+            }
+        };
         let tmp = self.spaces_dir().join(names::creating(&name));
         if self.dir_exists(&tmp) {
             self.remove_space_dir(&tmp)?;
@@ -165,7 +176,9 @@ impl Store {
             .map_err(io_error("renaming a new space into place"))?;
         fs.sync_dir(&self.spaces_dir())
             .map_err(io_error("syncing the store's directory"))?;
-        self.open_in(open, id, &dir)
+        let space = Space::create(&dir, self.inner.options.clone())?;
+        turn.finish(Some(space.clone()));
+        Ok(space)
     }
 
     /// The space `id`, opened (its log replayed) on its first use and shared while open (Go's
@@ -175,35 +188,84 @@ impl Store {
     /// [`Error::SpaceMissing`] when the store has no such space; what [`Space::open`] can fail
     /// with (a space another process holds: [`Error::Locked`]).
     pub fn space(&self, id: &str) -> Result<Space> {
-        let mut spaces = lock(&self.inner.spaces);
         let missing = || Error::SpaceMissing(id.to_owned());
-        let open = match &mut *spaces {
-            Spaces::InMemory(all) => return all.get(id).cloned().ok_or_else(missing),
-            Spaces::OnDisk(open) => open,
-        };
-        if let Some(space) = open.get(id) {
-            // Spaces held past the limit when they were opened may be idle now.
-            let max = self.inner.options.max_open_spaces;
-            if open.len() > max {
-                drop(open.evict_to(max));
-            }
-            return Ok(space);
-        }
         let dir = self.space_dir(&names::dir_name(id));
-        if !self.dir_exists(&dir) {
-            return Err(missing());
-        }
-        self.open_in(open, Id::from(id), &dir)
+        let turn = loop {
+            let mut spaces = lock(&self.inner.spaces);
+            let open = match &mut *spaces {
+                Spaces::InMemory(all) => return all.get(id).cloned().ok_or_else(missing),
+                Spaces::OnDisk(open) => open,
+            };
+            match open.lookup(id) {
+                Lookup::Open(space) => {
+                    // Spaces held past the limit when they were opened may be idle now.
+                    let max = self.inner.options.max_open_spaces;
+                    let closing = if open.len() > max {
+                        open.evict_to(max)
+                    } else {
+                        Vec::new()
+                    };
+                    drop(spaces);
+                    self.close(closing);
+                    return Ok(space);
+                }
+                Lookup::Busy(turn) => {
+                    drop(spaces);
+                    turn.wait();
+                }
+                Lookup::Absent if !self.dir_exists(&dir) => return Err(missing()),
+                Lookup::Absent => break self.begin(spaces, Id::from(id)),
+            }
+        };
+        let space = Space::create(&dir, self.inner.options.clone())?;
+        turn.finish(Some(space.clone()));
+        Ok(space)
     }
 
-    /// Opens the space in `dir` into `open`, first closing the least recently used idle ones
-    /// past the limit.
-    fn open_in(&self, open: &mut OpenSpaces, id: Id, dir: &Path) -> Result<Space> {
-        let keep = self.inner.options.max_open_spaces.saturating_sub(1);
-        drop(open.evict_to(keep));
-        let space = Space::create(dir, self.inner.options.clone())?;
-        open.insert(id, space.clone());
-        Ok(space)
+    /// Makes space `id` this thread's turn (other threads that want it wait for the turn to
+    /// end), first taking out the least recently used idle spaces past the limit, which it
+    /// closes once the store's lock is released.
+    fn begin(&self, mut guard: MutexGuard<'_, Spaces>, id: Id) -> TurnOn<'_> {
+        let closing = match &mut *guard {
+            Spaces::OnDisk(open) => {
+                open.begin(id.clone());
+                open.evict_to(self.inner.options.max_open_spaces)
+            }
+            Spaces::InMemory(_) => Vec::new(),
+        };
+        drop(guard);
+        self.close(closing);
+        TurnOn {
+            store: self,
+            id,
+            finished: false,
+        }
+    }
+
+    /// Closes spaces taken out of the store (outside its lock: a close writes and syncs its
+    /// close frame), then ends their turns.
+    fn close(&self, closing: Vec<Closing>) {
+        if closing.is_empty() {
+            return;
+        }
+        let ids: Vec<Id> = closing
+            .into_iter()
+            .map(|Closing { id, space }| {
+                drop(space);
+                id
+            })
+            .collect();
+        self.finish(&ids, None);
+    }
+
+    /// Ends this thread's turns on `ids`: open from now on (`Some`), or not.
+    fn finish(&self, ids: &[Id], space: Option<Space>) {
+        let mut spaces = lock(&self.inner.spaces);
+        if let Spaces::OnDisk(open) = &mut *spaces {
+            for id in ids {
+                open.finish(id, space.clone());
+            }
+        }
     }
 
     /// Whether the store holds space `id` (Go's `SpaceExists`).
@@ -243,7 +305,7 @@ impl Store {
     pub fn open_spaces(&self) -> usize {
         match &*lock(&self.inner.spaces) {
             Spaces::InMemory(all) => all.len(),
-            Spaces::OnDisk(open) => open.len(),
+            Spaces::OnDisk(open) => open.open(),
         }
     }
 
@@ -254,27 +316,40 @@ impl Store {
     /// [`Error::SpaceMissing`]; [`Error::Locked`] while a handle to the space is held (here or
     /// in another process); [`Error::Io`].
     pub fn delete_space(&self, id: &str) -> Result<()> {
-        let mut spaces = lock(&self.inner.spaces);
-        let open = match &mut *spaces {
-            Spaces::InMemory(all) => {
-                return match all.remove(id) {
-                    Some(_) => Ok(()),
-                    None => Err(Error::SpaceMissing(id.to_owned())),
-                };
-            }
-            Spaces::OnDisk(open) => open,
-        };
         let name = names::dir_name(id);
         let dir = self.space_dir(&name);
+        let (turn, space) = loop {
+            let mut spaces = lock(&self.inner.spaces);
+            let open = match &mut *spaces {
+                Spaces::InMemory(all) => {
+                    return match all.remove(id) {
+                        Some(_) => Ok(()),
+                        None => Err(Error::SpaceMissing(id.to_owned())),
+                    };
+                }
+                Spaces::OnDisk(open) => open,
+            };
+            match open.take(&Id::from(id)) {
+                Take::Busy(turn) => {
+                    drop(spaces);
+                    turn.wait();
+                }
+                Take::InUse => return Err(Error::Locked(dir)),
+                Take::Taken(space) => {
+                    let turn = TurnOn {
+                        store: self,
+                        id: Id::from(id),
+                        finished: false,
+                    };
+                    break (turn, space);
+                }
+            }
+        };
         if !self.dir_exists(&dir) {
             return Err(Error::SpaceMissing(id.to_owned()));
         }
-        if let Some(space) = open.remove(id) {
-            if space.in_use() {
-                open.insert(Id::from(id), space);
-                return Err(Error::Locked(dir));
-            }
-        }
+        // Closed (its close frame written) before its directory goes.
+        drop(space);
         let fs = &self.inner.options.fs;
         // Nobody else (another process's `Space::open` of the directory) holds it either.
         let guard = fs.lock_dir(&dir).map_err(|e| match e.kind() {
@@ -290,7 +365,9 @@ impl Store {
             .map_err(io_error("moving a deleted space aside"))?;
         fs.sync_dir(&self.spaces_dir())
             .map_err(io_error("syncing the store's directory"))?;
-        self.remove_space_dir(&aside)
+        let removed = self.remove_space_dir(&aside);
+        turn.finish(None);
+        removed
     }
 
     fn spaces_dir(&self) -> PathBuf {
@@ -315,6 +392,30 @@ impl Store {
         }
         fs.remove_dir(dir)
             .map_err(io_error("removing a removed space's directory"))
+    }
+}
+
+/// This thread's turn on one space of the store: other threads that want the space wait until
+/// it ends. Dropped unfinished (an error on the way), it ends with the space not open.
+struct TurnOn<'a> {
+    store: &'a Store,
+    id: Id,
+    finished: bool,
+}
+
+impl TurnOn<'_> {
+    /// Ends the turn: the space is open from now on (`Some`), or not.
+    fn finish(mut self, space: Option<Space>) {
+        self.finished = true;
+        self.store.finish(std::slice::from_ref(&self.id), space);
+    }
+}
+
+impl Drop for TurnOn<'_> {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.store.finish(std::slice::from_ref(&self.id), None);
+        }
     }
 }
 
