@@ -372,6 +372,11 @@ impl Commit {
         }
     }
 
+    /// Runs an automatic checkpoint now if one is due (at open: a log of many short segments).
+    pub(crate) fn checkpoint_if_due(&self) {
+        self.maybe_checkpoint(lock(&self.inner));
+    }
+
     /// After a write: runs an automatic checkpoint when the log has grown enough (and no
     /// checkpoint is running), releasing the commit lock while it writes. A failure is not the
     /// write's failure (the write is logged already): a later write tries again, after a

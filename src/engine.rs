@@ -105,6 +105,11 @@ pub(crate) fn open(dir: &Path, options: &Options) -> Result<Opened> {
         lock,
         preallocate: options.durability == Durability::Sync,
         existing_bytes: report.bytes_read - torn,
+        short_segments: log
+            .bytes
+            .iter()
+            .filter(|b| (b.len() as u64) < options.segment_size / 2)
+            .count() as u64,
         // `Sync` writes sync themselves.
         bytes_per_sync: options
             .bytes_per_sync

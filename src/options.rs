@@ -56,9 +56,13 @@ pub struct Options {
     pub recovery: Recovery,
     /// Checkpoint automatically once the log is larger than this many times the live data
     /// (estimated as the last checkpoint's size, or the log's size at open) and larger than
-    /// [`Options::auto_checkpoint_min_bytes`]. `None`: only [`crate::Space::checkpoint`] does.
+    /// [`Options::auto_checkpoint_min_bytes`]; and at open, when the log holds more than 64
+    /// segments shorter than half [`Options::segment_size`] (each open starts a segment: a
+    /// space opened often collects them, and every open reads them all). `None`: only
+    /// [`crate::Space::checkpoint`] does.
     pub auto_checkpoint_factor: Option<u64>,
-    /// The log size below which no automatic checkpoint happens.
+    /// The log size below which no automatic checkpoint happens for the log's size (the
+    /// short-segment one at open happens whatever the size).
     pub auto_checkpoint_min_bytes: u64,
     /// Write automatic checkpoints on a worker thread (the default): the write that makes one
     /// due only starts it (a sync, each tree's batch count, a new segment) and returns.

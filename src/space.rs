@@ -132,6 +132,8 @@ impl Space {
             );
         }
         engine::lower_cursors(&commit, &mut opened.report)?;
+        // A log that many opens left in many short segments is folded into one.
+        commit.checkpoint_if_due();
         Ok(Space {
             commit: Arc::new(commit),
             report: Some(Arc::new(opened.report)),

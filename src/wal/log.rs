@@ -55,6 +55,10 @@ pub(crate) struct Wal {
     preallocate: bool,
     /// Bytes of every segment file in the directory.
     log_bytes: u64,
+    /// Segments shorter than half a segment, other than the active one: each open starts a
+    /// segment, so a space opened often without writing much holds many, and every open reads
+    /// them all; past [`SHORT_SEGMENTS_BEFORE_CHECKPOINT`] an automatic checkpoint is due.
+    short_segments: u64,
     /// Bytes of the last checkpoint's snapshot (or of the log replayed at open): the estimate of
     /// the live data that automatic checkpoints compare the log with.
     live_bytes: u64,
@@ -138,6 +142,12 @@ fn create_segment(
     }
 }
 
+/// How many short segments (see `Wal::short_segments`) a log may hold before an automatic
+/// checkpoint folds them into one. An open reads each segment (about 0.1 ms apiece measured, on
+/// top of the data): 64 keep that under about 7 ms, and the checkpoint they cost is one per 64
+/// opens.
+pub(crate) const SHORT_SEGMENTS_BEFORE_CHECKPOINT: u64 = 64;
+
 /// Settings of a [`Wal`].
 pub(crate) struct WalConfig {
     pub(crate) fs: Arc<dyn FileSystem>,
@@ -154,6 +164,9 @@ pub(crate) struct WalConfig {
     pub(crate) lock: DirLock,
     /// Bytes of the segments already in the directory.
     pub(crate) existing_bytes: u64,
+    /// How many of them are shorter than half a segment (left by an open and a close, not by a
+    /// roll).
+    pub(crate) short_segments: u64,
     /// Keep synced zeros ahead of the data (for `Sync` spaces).
     pub(crate) preallocate: bool,
     /// Sync in the background once this many bytes are unsynced (`Buffered` spaces).
@@ -334,6 +347,7 @@ impl Wal {
             frames: 0,
             preallocate: config.preallocate,
             log_bytes: config.existing_bytes + frame::HEADER_LEN as u64,
+            short_segments: config.short_segments,
             live_bytes: config.existing_bytes,
             auto_retry_at: 0,
             auto_failures: 0,
@@ -484,9 +498,10 @@ impl Wal {
     /// Whether an automatic checkpoint is due: the log exceeds `factor` times the live data
     /// and `min_bytes`, and the back-off after a failure has passed.
     pub(crate) fn auto_checkpoint_due(&self, factor: u64, min_bytes: u64) -> bool {
-        self.log_bytes > min_bytes
-            && self.log_bytes > self.live_bytes.saturating_mul(factor)
-            && self.log_bytes >= self.auto_retry_at
+        let grown =
+            self.log_bytes > min_bytes && self.log_bytes > self.live_bytes.saturating_mul(factor);
+        let scattered = self.short_segments > SHORT_SEGMENTS_BEFORE_CHECKPOINT;
+        (grown || scattered) && self.log_bytes >= self.auto_retry_at
     }
 
     /// Counts an automatic checkpoint's outcome: a failure sets a back-off (1 MiB of log,
@@ -574,6 +589,7 @@ impl Wal {
             .saturating_sub(done.bytes_before)
             .saturating_add(done.snapshot_len);
         self.live_bytes = done.snapshot_len;
+        self.short_segments = 0;
         trace::info_event!(
             dir = %self.dir.display(),
             bytes_before = done.bytes_before,
