@@ -29,7 +29,8 @@ fn main() {
         for i in 0..changes {
             let id = format!("c{i}");
             let change = StorageChange::new(id.as_str(), format!("{i:08}"), vec![7u8; 256]);
-            tree.add_all(vec![change], [id.as_str()], "t").expect("add_all");
+            tree.add_all(vec![change], [id.as_str()], "t")
+                .expect("add_all");
         }
     }
     println!("{opens} opens of a space of {changes} changes of 256 B, no writes in between");

@@ -695,11 +695,7 @@ impl Commit {
     fn notify(&self, applied: &Applied) {
         let changed = &applied.changed;
         if !changed.is_empty() {
-            let observers: Vec<Arc<dyn HeadObserver>> = read(&self.observers)
-                .list
-                .iter()
-                .map(|(_, o)| Arc::clone(o))
-                .collect();
+            let observers = taken(&read(&self.observers).list);
             let _scope = ObserverScope::enter();
             for entry in changed {
                 for o in &observers {
@@ -708,17 +704,18 @@ impl Commit {
             }
         }
         if let Some(hash) = &applied.hash_changed {
-            let observers: Vec<Arc<dyn StateObserver>> = read(&self.observers)
-                .state
-                .iter()
-                .map(|(_, o)| Arc::clone(o))
-                .collect();
+            let observers = taken(&read(&self.observers).state);
             let _scope = ObserverScope::enter();
             for o in &observers {
                 o.on_hash_change(hash);
             }
         }
     }
+}
+
+/// The observers of `list`, taken out of the observers' lock so that they run without it.
+fn taken<T: ?Sized>(list: &[(u64, Arc<T>)]) -> Vec<Arc<T>> {
+    list.iter().map(|(_, o)| Arc::clone(o)).collect()
 }
 
 /// The worker's outcome (a panic of the worker is an internal error, not a panic here).
