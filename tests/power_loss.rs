@@ -634,3 +634,72 @@ fn a_buffered_log_past_bytes_per_sync_is_synced_in_the_background_and_survives_a
     let expected: Vec<String> = (0..ids.len()).map(|i| format!("c{i:02}")).collect();
     assert_eq!(ids, expected, "not a prefix of the writes");
 }
+
+/// The open that folds a log of many short segments (more than 64: each earlier open started
+/// one) with an automatic checkpoint, the power cut at every call of it with every tear: the
+/// next open finds every acknowledged `Sync` batch and hands out no seq twice.
+#[test]
+fn a_power_cut_during_the_fold_of_short_segments_at_open_loses_nothing() {
+    // A large factor and minimum: only the short segments can make a checkpoint due.
+    let config = Config {
+        auto_checkpoint: Some((1 << 20, u64::MAX)),
+        ..one_writer(Durability::Sync)
+    };
+    let segments = |fs: &SimFs| {
+        let names = fs.names(&workload::dir());
+        names.iter().filter(|n| n.ends_with(".wal")).count()
+    };
+    // The space after its writes and the opens without writes that leave more than 64
+    // segments; the acknowledged seqs.
+    let prepared = || {
+        let fs = SimFs::new();
+        let space = Space::create(workload::dir(), config.options(&fs)).unwrap();
+        let (tree, first) = tree_with_change(&space, "c1");
+        let second = tree
+            .add_all(
+                vec![StorageChange::new("c2", "2", b"y".to_vec())],
+                ["c2"],
+                "t",
+            )
+            .unwrap();
+        drop((tree, space));
+        // Up to the open that finds more than 64 segments.
+        while segments(&fs) <= 64 {
+            drop(Space::open(workload::dir(), config.options(&fs)).unwrap());
+        }
+        (fs, [first, second])
+    };
+    let (fs, _) = prepared();
+    let segments_before = segments(&fs);
+    let before = fs.ops();
+    drop(Space::open(workload::dir(), config.options(&fs)).unwrap());
+    let calls = fs.ops() - before;
+    let segments_after = segments(&fs);
+    assert!(
+        segments_after < segments_before,
+        "the open folded nothing: {segments_before} -> {segments_after} segments"
+    );
+    for at in 0..calls {
+        for (t, tear) in Tear::ALL.into_iter().enumerate() {
+            let (fs, seqs) = prepared();
+            fs.cut_power_at(at);
+            drop(Space::open(workload::dir(), config.options(&fs)));
+            let fs = fs.reboot(tear, &mut Rng::new(at * 3 + t as u64));
+            let what = format!("cut at call {at} of {calls} of the folding open, {tear:?}");
+            let space = Space::open(workload::dir(), config.options(&fs))
+                .unwrap_or_else(|e| panic!("{what}: {e}"));
+            let tree = space.tree_storage("t").unwrap();
+            for (id, seq) in ["c1", "c2"].into_iter().zip(seqs) {
+                assert_eq!(tree.get(id).unwrap().add_seq, seq, "{what}");
+            }
+            let next = tree
+                .add_all(
+                    vec![StorageChange::new("c3", "3", b"z".to_vec())],
+                    ["c3"],
+                    "t",
+                )
+                .unwrap();
+            assert!(next > seqs[1], "{what}: seq {next} handed out again");
+        }
+    }
+}
