@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use crate::commit::Commit;
 use crate::memory::Block;
-use crate::{HeadEntry, Result, StorageChange};
+use crate::{ChangeView, HeadEntry, Result, StorageChange};
 
 /// Calls `f` with each of `items` until it returns `Break` or an error (which is returned): the
 /// Go-shaped callback methods, over the iterators. The callback's error type is the crate's
@@ -37,6 +37,11 @@ pub struct Snapshot<T> {
 /// [`crate::TreeStorage::changes_after_add_seq`]): what the tree held when the iterator was
 /// made (taken under the tree's lock, at the cost of reading the changes it yields).
 pub type Changes = Snapshot<StorageChange>;
+
+/// A tree's changes read in place ([`crate::TreeStorage::views_after_order`]), in order-id
+/// order: where they lay when the iterator was made (taken under the tree's lock, at the cost
+/// of a reference count per change; each [`ChangeView`] is read when it is yielded).
+pub type ChangeViews = Snapshot<ChangeView>;
 
 /// Head entries ([`crate::HeadStorage::entries`]), in the order [`crate::IterOptions`] says:
 /// what the head storage held when the iterator was made.

@@ -106,6 +106,74 @@ pub(crate) fn change_extent(b: &[u8], at: u32) -> Option<(u32, u32)> {
     (end <= b.len()).then_some((u32::try_from(order).ok()?, u32::try_from(end).ok()?))
 }
 
+/// Where the fields of a stored change lie in its payload, read in place by
+/// [`crate::ChangeView`]: the raw bytes, the prev ids (their count and where the first begins),
+/// the snapshot id, the snapshot counter and the change size. A root has no prev ids, an empty
+/// snapshot id, counter 1 and its raw bytes' length as its size.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Fields {
+    pub(crate) raw: Range<usize>,
+    pub(crate) prev_count: u32,
+    pub(crate) prev_at: usize,
+    pub(crate) snapshot: Range<usize>,
+    pub(crate) snapshot_counter: u32,
+    pub(crate) change_size: u64,
+}
+
+/// The fields of the change at `at` of a batch (`root`: of the root at `at`).
+pub(crate) fn fields(b: &[u8], at: u32, root: bool) -> Option<Fields> {
+    let raw = field(b, after_field(b, at as usize)?)?;
+    if root {
+        return Some(Fields {
+            change_size: raw.len() as u64,
+            snapshot_counter: 1,
+            raw,
+            ..Fields::default()
+        });
+    }
+    let prev_count = u32_at(b, raw.end)?;
+    let prev_at = raw.end + 4;
+    let snapshot = field(b, after_fields(b, raw.end)?)?;
+    let snapshot_counter = u32_at(b, snapshot.end)?;
+    let order = snapshot.end.checked_add(4)?;
+    let change_size = u64_at(b, after_field(b, order)?)?;
+    Some(Fields {
+        raw,
+        prev_count,
+        prev_at,
+        snapshot,
+        snapshot_counter,
+        change_size,
+    })
+}
+
+/// The id at `b[r]`, where `r` is the range of a field the codec wrote as an id (the empty id
+/// when the range does not fit).
+pub(crate) fn str_in(b: &[u8], r: Range<usize>) -> &str {
+    match b.get(r) {
+        // SAFETY: as for `id` below: the field was written from an `Id` or checked as UTF-8
+        // on decode, and the bytes are immutable.
+        Some(bytes) => unsafe { std::str::from_utf8_unchecked(bytes) },
+        None => "",
+    }
+}
+
+/// The id in the length-prefixed field at `at` of `b`, borrowed (empty when it does not fit).
+pub(crate) fn str_field(b: &[u8], at: u32) -> &str {
+    field(b, at as usize).map_or("", |r| str_in(b, r))
+}
+
+/// The `n` ids of the list whose first id begins at `at`, in order, each borrowed from `b`
+/// (the list ends early at a field that does not fit).
+pub(crate) fn strs_in(b: &[u8], at: usize, n: u32) -> impl Iterator<Item = &str> {
+    let mut pos = Some(at);
+    (0..n).map_while(move |_| {
+        let r = field(b, pos?)?;
+        pos = Some(r.end);
+        Some(str_in(b, r))
+    })
+}
+
 /// The `added` time of the batch whose payload is `b` (0 when it has none).
 pub(crate) fn batch_added(b: &[u8]) -> u64 {
     let flags = b.get(1).copied().unwrap_or(0);

@@ -35,7 +35,9 @@
 //!
 //! Every range read is an iterator ([`TreeStorage::changes_after_order`],
 //! [`TreeStorage::changes_after_add_seq`], [`HeadStorage::entries`], [`Space::changes_after`]):
-//! with `?` in a plain `for` loop, any error type of yours works. The Go-shaped callback
+//! with `?` in a plain `for` loop, any error type of yours works. [`TreeStorage::views_after_order`]
+//! reads in place ([`ChangeView`]: fields borrowed from the stored bytes, no allocation per
+//! change), for readers that look at a few fields of many changes. The Go-shaped callback
 //! methods ([`TreeStorage::get_after_order`], [`TreeStorage::get_after_add_seq`],
 //! [`Space::changes_after_add_seq`], [`HeadStorage::iterate_entries`],
 //! [`AclStorage::get_after_order`], [`AclStorage::get_before_order`]) are wrappers over them for
@@ -96,6 +98,7 @@ mod store;
 mod sync;
 mod trace;
 mod tree;
+mod view;
 mod wal;
 
 pub use acl::{AclRecord, AclStorage};
@@ -108,7 +111,7 @@ pub use feed::Subscription;
 pub use head::{Entries, HeadObserver, HeadStorage, HeadUpdate, IterOptions, ObserverGuard};
 pub use heads::Heads;
 pub use id::Id;
-pub use iter::{Changes, FeedChanges, HeadEntries, Snapshot};
+pub use iter::{ChangeViews, Changes, FeedChanges, HeadEntries, Snapshot};
 pub use options::{Durability, Options, Recovery};
 pub use payload::SpacePayload;
 pub use report::{RecoveryReport, Repair, TornTail};
@@ -116,6 +119,7 @@ pub use space::{LogStats, Space};
 pub use state::{State, StateObserver, StateStorage};
 pub use store::Store;
 pub use tree::{AddOutcome, TreeStorage};
+pub use view::ChangeView;
 pub use wal::{CheckpointStats, FileSystem, FsyncFailed, LogFile, Refusal, StdFileSystem};
 
 /// The log's internals, for the workspace's own tools and tests (`spacestore-cli`, the fuzz

@@ -303,10 +303,15 @@ impl Backend for Spacestore {
     }
 
     fn get_after_order(&mut self, tree: u32, order: &str, f: &mut dyn FnMut(View<'_>)) {
-        let _ = self.trees[tree as usize].get_after_order(order, |c| {
-            f(view(c));
-            cont()
-        });
+        // Read in place: no `StorageChange` built per change.
+        for c in self.trees[tree as usize].views_after_order(order) {
+            f(View {
+                id: c.id(),
+                order_id: c.order_id(),
+                add_seq: c.add_seq(),
+                raw: c.raw_change(),
+            });
+        }
     }
 
     fn changes_after_add_seq(&mut self, after: u64, f: &mut dyn FnMut(View<'_>)) {

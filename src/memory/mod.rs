@@ -21,7 +21,7 @@ pub(crate) use changes::ChangeMap;
 pub(crate) use cursors::CursorTable;
 pub(crate) use heads::{HeadTable, UpdateRef};
 pub(crate) use state::{SpaceState, StateCell};
-pub(crate) use stored::Block;
+pub(crate) use stored::{Block, Stored};
 pub(crate) use trees::TreeState;
 
 use crate::id::Id;

@@ -237,6 +237,36 @@ impl Stored {
         layout::field_bytes(&self.block.bytes, self.order_at)
     }
 
+    /// The change's id, borrowed from its block.
+    pub(crate) fn id_str(&self) -> &str {
+        layout::str_field(&self.block.bytes, self.at)
+    }
+
+    /// The change's order id, borrowed from its block.
+    pub(crate) fn order_str(&self) -> &str {
+        layout::str_field(&self.block.bytes, self.order_at)
+    }
+
+    /// The bytes the change's fields lie in (its block's payload).
+    pub(crate) fn payload(&self) -> &[u8] {
+        &self.block.bytes
+    }
+
+    /// Where the change's fields lie in [`Stored::payload`] (the defaults when they do not fit:
+    /// never for a payload the codec checked).
+    pub(crate) fn fields(&self) -> layout::Fields {
+        let root = matches!(self.block.holds, Holds::Root(_));
+        layout::fields(&self.block.bytes, self.at, root).unwrap_or_default()
+    }
+
+    /// The `added` time of the change's batch (a root's, at its creation).
+    pub(crate) fn added(&self) -> u64 {
+        match self.block.holds {
+            Holds::Root(at) => layout::root(&self.block.bytes, at).map_or(0, |r| r.added),
+            _ => self.block.added(),
+        }
+    }
+
     /// The change's id.
     pub(crate) fn id(&self) -> Id {
         layout::id_at(&self.block.bytes, self.at)

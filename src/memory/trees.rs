@@ -84,6 +84,12 @@ impl TreeState {
     }
 
     /// The changes with order id >= `order_id`, by order id.
+    pub(crate) fn stored_after_order(&self, order_id: &str) -> Vec<Stored> {
+        let c = read(&self.changes);
+        c.by_order.from(order_id.as_bytes()).cloned().collect()
+    }
+
+    /// The changes whose order id is `>= order_id`, in order-id order.
     pub(crate) fn after_order(&self, order_id: &str) -> Vec<StorageChange> {
         let c = read(&self.changes);
         let tree_id = self.root.id();

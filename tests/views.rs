@@ -1,0 +1,129 @@
+//! Changes read in place ([`ChangeView`]): every field as the owned change has it, for roots,
+//! whole batches and batches that skipped changes, live and after a reopen (bytes of a mapped
+//! segment) and a checkpoint.
+
+mod common;
+
+use common::*;
+use spacestore::{ChangeView, Options, Space, StorageChange, TreeStorage};
+
+/// Every accessor of `view` against `change`.
+fn assert_same(view: &ChangeView, change: &StorageChange) {
+    assert_eq!(view.id(), change.id, "id");
+    assert_eq!(
+        view.order_id(),
+        change.order_id,
+        "order id of {}",
+        change.id
+    );
+    assert_eq!(
+        view.raw_change(),
+        &change.raw_change[..],
+        "raw of {}",
+        change.id
+    );
+    let prev: Vec<&str> = view.prev_ids().collect();
+    let expected: Vec<&str> = change.prev_ids.iter().map(|p| p.as_str()).collect();
+    assert_eq!(prev, expected, "prev ids of {}", change.id);
+    assert_eq!(
+        view.snapshot_id(),
+        change.snapshot_id,
+        "snapshot of {}",
+        change.id
+    );
+    assert_eq!(view.snapshot_counter(), change.snapshot_counter);
+    assert_eq!(view.change_size(), change.change_size);
+    assert_eq!(view.add_seq(), change.add_seq);
+    assert_eq!(view.added(), change.added);
+    assert_eq!(&view.to_change(), change);
+}
+
+/// The views of `tree` from every order id it holds (and before and past them all) against
+/// what `collect_after_order` gives.
+fn assert_views_match(tree: &TreeStorage) {
+    let all = tree.collect_after_order("");
+    assert!(all.len() > 5, "{} changes", all.len());
+    let mut from: Vec<String> = all.iter().map(|c| c.order_id.to_string()).collect();
+    from.extend(["".to_owned(), "~past".to_owned()]);
+    for order in from {
+        let owned = tree.collect_after_order(&order);
+        let views: Vec<ChangeView> = tree.views_after_order(&order).collect();
+        assert_eq!(views.len(), owned.len(), "from {order:?}");
+        for (v, c) in views.iter().zip(&owned) {
+            assert_same(v, c);
+        }
+    }
+}
+
+/// A tree "t" with: its root; a batch of three changes with prev ids, snapshots and sizes of
+/// their own; a batch of one with no prev ids; a batch that skipped a change already stored.
+fn fill(space: &Space) -> TreeStorage {
+    let tree = space.create_tree_storage(root("t")).unwrap();
+    let c = |id: &str, order: &str, prev: &[&str]| {
+        StorageChange::new(id, order, format!("bytes of {id}").into_bytes())
+            .with_prev_ids(prev.iter().copied())
+            .with_snapshot(format!("snap-{id}"), id.len() as u32 + 7)
+    };
+    let mut sized = c("c3", "0003", &["c1", "c2"]);
+    sized.change_size = 12_345;
+    tree.add_all(
+        vec![c("c1", "0001", &["t"]), c("c2", "0002", &["c1"]), sized],
+        ["c3"],
+        "t",
+    )
+    .unwrap();
+    tree.add_all(
+        vec![StorageChange::new("c4", "0004", vec![0u8; 0])],
+        ["c4"],
+        "t",
+    )
+    .unwrap();
+    let skipped = tree
+        .add_all_no_error(
+            vec![
+                c("c2", "0002", &["c1"]),
+                c("c5", "0005", &["c3", "c4", "t"]),
+            ],
+            ["c5"],
+            "t",
+        )
+        .unwrap();
+    assert_eq!(skipped.skipped.len(), 1);
+    tree
+}
+
+#[test]
+fn views_read_every_field_as_the_owned_change_has_it() {
+    let space = Space::in_memory();
+    let tree = fill(&space);
+    assert_views_match(&tree);
+}
+
+#[test]
+fn views_read_every_field_after_a_reopen_and_a_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(fill(
+        &Space::create(dir.path(), Options::default()).unwrap(),
+    ));
+    let space = Space::open(dir.path(), Options::default()).unwrap();
+    assert_views_match(&space.tree_storage("t").unwrap());
+    space.checkpoint().unwrap();
+    drop(space);
+    let space = Space::open(dir.path(), Options::default()).unwrap();
+    assert_views_match(&space.tree_storage("t").unwrap());
+}
+
+#[test]
+fn views_of_a_deferred_tree_are_none_until_its_first_write() {
+    let space = Space::in_memory();
+    let tree = space
+        .create_storage_with_deferred_creation(root("t"))
+        .unwrap();
+    assert_eq!(tree.views_after_order("").count(), 0);
+    tree.add_all(vec![change("c1", "1")], ["c1"], "t").unwrap();
+    let ids: Vec<String> = tree
+        .views_after_order("")
+        .map(|v| v.id().to_owned())
+        .collect();
+    assert_eq!(ids, ["t", "c1"]);
+}
