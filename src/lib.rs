@@ -35,9 +35,10 @@
 //!
 //! Every range read is an iterator ([`TreeStorage::changes_after_order`],
 //! [`TreeStorage::changes_after_add_seq`], [`HeadStorage::entries`], [`Space::changes_after`]):
-//! with `?` in a plain `for` loop, any error type of yours works. [`TreeStorage::views_after_order`]
-//! reads in place ([`ChangeView`]: fields borrowed from the stored bytes, no allocation per
-//! change), for readers that look at a few fields of many changes. The Go-shaped callback
+//! with `?` in a plain `for` loop, any error type of yours works.
+//! [`TreeStorage::views_after_order`] and [`TreeStorage::views_after_add_seq`] read in place
+//! ([`ChangeView`]: fields borrowed from the stored bytes, no allocation per change), for
+//! readers that look at a few fields of many changes. The Go-shaped callback
 //! methods ([`TreeStorage::get_after_order`], [`TreeStorage::get_after_add_seq`],
 //! [`Space::changes_after_add_seq`], [`HeadStorage::iterate_entries`],
 //! [`AclStorage::get_after_order`], [`AclStorage::get_before_order`]) are wrappers over them for

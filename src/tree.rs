@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use crate::commit::{Commit, Ctx};
 use crate::iter::visit;
+use crate::memory::{Stored, TreeState};
 use crate::record::{Batch, NewTree, Record};
 use crate::sync::{AtomicBool, Ordering};
 use crate::{
@@ -239,13 +240,23 @@ impl TreeStorage {
     /// place ([`ChangeView`]: no allocation per change; where they lay when the iterator was
     /// made). The fastest way to look at a few fields of many changes.
     pub fn views_after_order(&self, order_id: &str) -> ChangeViews {
+        self.views(|t| t.stored_after_order(order_id))
+    }
+
+    /// The changes of the tree whose AddSeq is `> add_seq`, in order-id order, read in place
+    /// ([`ChangeView`]; where they lay when the iterator was made). The root (AddSeq 0) never
+    /// matches.
+    pub fn views_after_add_seq(&self, add_seq: u64) -> ChangeViews {
+        self.views(|t| t.stored_after_add_seq(add_seq))
+    }
+
+    /// The views of what `stored` takes from the tree (none while it is deferred).
+    fn views(&self, stored: impl FnOnce(&TreeState) -> Vec<Stored>) -> ChangeViews {
         if self.is_deferred() {
             return Snapshot::new(Vec::new());
         }
         let tree = self.commit.memory().tree(&self.root.id);
-        let stored = tree
-            .map(|t| t.stored_after_order(order_id))
-            .unwrap_or_default();
+        let stored = tree.map(|t| stored(&t)).unwrap_or_default();
         Snapshot::new(stored.into_iter().map(ChangeView::new).collect())
     }
 

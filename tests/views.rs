@@ -38,8 +38,8 @@ fn assert_same(view: &ChangeView, change: &StorageChange) {
     assert_eq!(&view.to_change(), change);
 }
 
-/// The views of `tree` from every order id it holds (and before and past them all) against
-/// what `collect_after_order` gives.
+/// The views of `tree` from every order id it holds (and before and past them all) and after
+/// every AddSeq, against what `collect_after_order` and `collect_after_add_seq` give.
 fn assert_views_match(tree: &TreeStorage) {
     let all = tree.collect_after_order("");
     assert!(all.len() > 5, "{} changes", all.len());
@@ -49,6 +49,15 @@ fn assert_views_match(tree: &TreeStorage) {
         let owned = tree.collect_after_order(&order);
         let views: Vec<ChangeView> = tree.views_after_order(&order).collect();
         assert_eq!(views.len(), owned.len(), "from {order:?}");
+        for (v, c) in views.iter().zip(&owned) {
+            assert_same(v, c);
+        }
+    }
+    let last = all.iter().map(|c| c.add_seq).max().unwrap_or(0);
+    for seq in 0..=last + 1 {
+        let owned = tree.collect_after_add_seq(seq);
+        let views: Vec<ChangeView> = tree.views_after_add_seq(seq).collect();
+        assert_eq!(views.len(), owned.len(), "after seq {seq}");
         for (v, c) in views.iter().zip(&owned) {
             assert_same(v, c);
         }
@@ -120,6 +129,7 @@ fn views_of_a_deferred_tree_are_none_until_its_first_write() {
         .create_storage_with_deferred_creation(root("t"))
         .unwrap();
     assert_eq!(tree.views_after_order("").count(), 0);
+    assert_eq!(tree.views_after_add_seq(0).count(), 0);
     tree.add_all(vec![change("c1", "1")], ["c1"], "t").unwrap();
     let ids: Vec<String> = tree
         .views_after_order("")

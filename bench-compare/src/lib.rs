@@ -282,6 +282,15 @@ fn view(c: &StorageChange) -> View<'_> {
     }
 }
 
+fn in_place(c: &spacestore::ChangeView) -> View<'_> {
+    View {
+        id: c.id(),
+        order_id: c.order_id(),
+        add_seq: c.add_seq(),
+        raw: c.raw_change(),
+    }
+}
+
 impl Backend for Spacestore {
     fn name(&self) -> String {
         self.name.clone()
@@ -296,21 +305,16 @@ impl Backend for Spacestore {
     }
 
     fn get_after_add_seq(&mut self, tree: u32, after: u64, f: &mut dyn FnMut(View<'_>)) {
-        let _ = self.trees[tree as usize].get_after_add_seq(after, |c| {
-            f(view(c));
-            cont()
-        });
+        // Read in place: no `StorageChange` built per change.
+        for c in self.trees[tree as usize].views_after_add_seq(after) {
+            f(in_place(&c));
+        }
     }
 
     fn get_after_order(&mut self, tree: u32, order: &str, f: &mut dyn FnMut(View<'_>)) {
         // Read in place: no `StorageChange` built per change.
         for c in self.trees[tree as usize].views_after_order(order) {
-            f(View {
-                id: c.id(),
-                order_id: c.order_id(),
-                add_seq: c.add_seq(),
-                raw: c.raw_change(),
-            });
+            f(in_place(&c));
         }
     }
 
