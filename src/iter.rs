@@ -78,29 +78,54 @@ impl<T> FusedIterator for Snapshot<T> {}
 const CHUNK: usize = 64;
 
 /// The space's changes with AddSeq above a cursor, in AddSeq order, a batch's changes in the
-/// order given ([`crate::Space::changes_after`]). Lazy: it reads the index 64 batches at
-/// a time (pointers, copied under a short read lock), and the changes of a batch when it
-/// reaches it. It ends when the index holds nothing above the last batch it yielded: batches
-/// published while it runs are yielded too, in order, none skipped (the feed's promise); one that
-/// has ended yields the batches published after that when asked again. It holds the space open
+/// order given, as owned [`StorageChange`]s ([`crate::Space::changes_after`]); see [`Feed`].
+pub type FeedChanges = Feed<StorageChange>;
+
+/// The same, read in place ([`crate::Space::views_after`]): a [`ChangeView`] per change, no
+/// allocation per change.
+pub type FeedViews = Feed<ChangeView>;
+
+/// The space's changes with AddSeq above a cursor, in AddSeq order, a batch's changes in the
+/// order given ([`FeedChanges`], [`FeedViews`]). Lazy: it reads the index 64 batches at a time
+/// (pointers, copied under a short read lock), and the changes of a batch when it reaches it.
+/// It ends when the index holds nothing above the last batch it yielded: batches published
+/// while it runs are yielded too, in order, none skipped (the feed's promise); one that has
+/// ended yields the batches published after that when asked again. It holds the space open
 /// while it lives, as a [`crate::TreeStorage`] does.
-pub struct FeedChanges {
+pub struct Feed<T> {
     commit: Arc<Commit>,
     /// The AddSeq of the last batch read from the index.
     after: u64,
     /// Batches read from the index, not yet turned into changes.
     blocks: std::vec::IntoIter<Arc<Block>>,
     /// The current batch's changes, not yet yielded.
-    changes: std::vec::IntoIter<StorageChange>,
+    changes: std::vec::IntoIter<T>,
+    /// A batch's changes, as the feed yields them.
+    read: fn(&Arc<Block>) -> Vec<T>,
 }
 
 impl FeedChanges {
     pub(crate) fn new(commit: Arc<Commit>, after: u64) -> Self {
-        FeedChanges {
+        Feed::reading(commit, after, |block| block.changes())
+    }
+}
+
+impl FeedViews {
+    pub(crate) fn new(commit: Arc<Commit>, after: u64) -> Self {
+        Feed::reading(commit, after, |block| {
+            block.stored().into_iter().map(ChangeView::new).collect()
+        })
+    }
+}
+
+impl<T> Feed<T> {
+    fn reading(commit: Arc<Commit>, after: u64, read: fn(&Arc<Block>) -> Vec<T>) -> Self {
+        Feed {
             commit,
             after,
             blocks: Vec::new().into_iter(),
             changes: Vec::new().into_iter(),
+            read,
         }
     }
 
@@ -123,15 +148,15 @@ impl FeedChanges {
     }
 }
 
-impl Iterator for FeedChanges {
-    type Item = StorageChange;
-    fn next(&mut self) -> Option<StorageChange> {
+impl<T> Iterator for Feed<T> {
+    type Item = T;
+    fn next(&mut self) -> Option<T> {
         loop {
             if let Some(change) = self.changes.next() {
                 return Some(change);
             }
             match self.blocks.next() {
-                Some(block) => self.changes = block.changes().into_iter(),
+                Some(block) => self.changes = (self.read)(&block).into_iter(),
                 None if self.refill() => {}
                 None => return None,
             }
@@ -139,9 +164,9 @@ impl Iterator for FeedChanges {
     }
 }
 
-impl std::fmt::Debug for FeedChanges {
+impl<T> std::fmt::Debug for Feed<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FeedChanges")
+        f.debug_struct("Feed")
             .field("after", &self.after)
             .finish_non_exhaustive()
     }

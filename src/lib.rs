@@ -36,9 +36,10 @@
 //! Every range read is an iterator ([`TreeStorage::changes_after_order`],
 //! [`TreeStorage::changes_after_add_seq`], [`HeadStorage::entries`], [`Space::changes_after`]):
 //! with `?` in a plain `for` loop, any error type of yours works.
-//! [`TreeStorage::views_after_order`] and [`TreeStorage::views_after_add_seq`] read in place
-//! ([`ChangeView`]: fields borrowed from the stored bytes, no allocation per change), for
-//! readers that look at a few fields of many changes. The Go-shaped callback
+//! [`TreeStorage::views_after_order`], [`TreeStorage::views_after_add_seq`] and
+//! [`Space::views_after`] read in place ([`ChangeView`]: fields borrowed from the stored bytes,
+//! no allocation per change), for readers that look at a few fields of many changes. The
+//! Go-shaped callback
 //! methods ([`TreeStorage::get_after_order`], [`TreeStorage::get_after_add_seq`],
 //! [`Space::changes_after_add_seq`], [`HeadStorage::iterate_entries`],
 //! [`AclStorage::get_after_order`], [`AclStorage::get_before_order`]) are wrappers over them for
@@ -112,7 +113,7 @@ pub use feed::Subscription;
 pub use head::{Entries, HeadObserver, HeadStorage, HeadUpdate, IterOptions, ObserverGuard};
 pub use heads::Heads;
 pub use id::Id;
-pub use iter::{ChangeViews, Changes, FeedChanges, HeadEntries, Snapshot};
+pub use iter::{ChangeViews, Changes, Feed, FeedChanges, FeedViews, HeadEntries, Snapshot};
 pub use options::{Durability, Options, Recovery};
 pub use payload::SpacePayload;
 pub use report::{RecoveryReport, Repair, TornTail};

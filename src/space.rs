@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::commit::Commit;
 use crate::engine;
 use crate::feed::{self, Subscription};
-use crate::iter::FeedChanges;
+use crate::iter::{FeedChanges, FeedViews};
 use crate::memory::Memory;
 use crate::record::{NewTree, Record};
 use crate::wal::{CheckpointStats, Refusal};
@@ -445,6 +445,25 @@ impl Space {
     /// ```
     pub fn changes_after(&self, add_seq: u64) -> FeedChanges {
         FeedChanges::new(Arc::clone(&self.commit), add_seq)
+    }
+
+    /// [`Space::changes_after`], read in place: a [`crate::ChangeView`] per change (fields
+    /// borrowed from the stored bytes, no allocation per change), for a consumer that looks at
+    /// a few fields of many changes.
+    ///
+    /// ```
+    /// use spacestore::{Space, StorageChange, TreeRoot};
+    /// let space = Space::in_memory();
+    /// let tree = space.create_tree_storage(TreeRoot::new("t", b"root".to_vec()))?;
+    /// tree.add_all(vec![StorageChange::new("c1", "1", b"one".to_vec())], ["c1"], "t")?;
+    /// tree.add_all(vec![StorageChange::new("c2", "2", b"two".to_vec())], ["c2"], "t")?;
+    /// let seen: Vec<(u64, String)> =
+    ///     space.views_after(0).map(|v| (v.add_seq(), v.id().to_owned())).collect();
+    /// assert_eq!(seen, [(1, "c1".to_owned()), (2, "c2".to_owned())]);
+    /// # Ok::<(), spacestore::Error>(())
+    /// ```
+    pub fn views_after(&self, add_seq: u64) -> FeedViews {
+        FeedViews::new(Arc::clone(&self.commit), add_seq)
     }
 
     /// The first `limit` whole batches with AddSeq `> after`, in AddSeq order, each with its

@@ -137,3 +137,28 @@ fn views_of_a_deferred_tree_are_none_until_its_first_write() {
         .collect();
     assert_eq!(ids, ["t", "c1"]);
 }
+
+#[test]
+fn feed_views_read_every_change_as_the_feed_has_it() {
+    let space = Space::in_memory();
+    fill(&space);
+    let u = space.create_tree_storage(root("u")).unwrap();
+    for i in 0..150 {
+        let id = format!("u{i}");
+        u.add_all(vec![change(&id, &format!("{i:04}"))], [id.as_str()], "u")
+            .unwrap();
+    }
+    let last = space.add_seq();
+    assert!(
+        last > 64,
+        "the feed reads the index 64 batches at a time: {last}"
+    );
+    for seq in 0..=last + 1 {
+        let owned: Vec<StorageChange> = space.changes_after(seq).collect();
+        let views: Vec<ChangeView> = space.views_after(seq).collect();
+        assert_eq!(views.len(), owned.len(), "after seq {seq}");
+        for (v, c) in views.iter().zip(&owned) {
+            assert_same(v, c);
+        }
+    }
+}

@@ -273,15 +273,6 @@ fn cont() -> spacestore::Result<ControlFlow<()>> {
     Ok(ControlFlow::Continue(()))
 }
 
-fn view(c: &StorageChange) -> View<'_> {
-    View {
-        id: c.id.as_str(),
-        order_id: c.order_id.as_str(),
-        add_seq: c.add_seq,
-        raw: &c.raw_change,
-    }
-}
-
 fn in_place(c: &spacestore::ChangeView) -> View<'_> {
     View {
         id: c.id(),
@@ -319,10 +310,10 @@ impl Backend for Spacestore {
     }
 
     fn changes_after_add_seq(&mut self, after: u64, f: &mut dyn FnMut(View<'_>)) {
-        let _ = self.space.changes_after_add_seq(after, |c| {
-            f(view(c));
-            cont()
-        });
+        // Read in place: no `StorageChange` built per change.
+        for c in self.space.views_after(after) {
+            f(in_place(&c));
+        }
     }
 
     fn iterate_entries(&mut self, min: u64, f: &mut dyn FnMut(&str, u64)) {
