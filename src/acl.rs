@@ -172,8 +172,7 @@ impl AclStorage {
         order: u64,
         f: impl FnMut(&AclRecord) -> Result<ControlFlow<()>>,
     ) -> Result<()> {
-        let records = self.commit.memory().acl.in_orders(order..);
-        visit(records.into_iter().map(AclRecord::from_fields), f)
+        visit(self.collect_after_order(order), f)
     }
 
     /// Calls `f` with each record whose order is `<= order`, by ascending order, until it
@@ -185,19 +184,22 @@ impl AclStorage {
         order: u64,
         f: impl FnMut(&AclRecord) -> Result<ControlFlow<()>>,
     ) -> Result<()> {
-        let records = self.commit.memory().acl.in_orders(..=order);
-        visit(records.into_iter().map(AclRecord::from_fields), f)
+        visit(self.collect_before_order(order), f)
     }
 
     /// The records whose order is `>= order`, by ascending order.
     pub fn collect_after_order(&self, order: u64) -> Vec<AclRecord> {
-        let records = self.commit.memory().acl.in_orders(order..);
-        records.into_iter().map(AclRecord::from_fields).collect()
+        self.in_orders(order..)
     }
 
     /// The records whose order is `<= order`, by ascending order.
     pub fn collect_before_order(&self, order: u64) -> Vec<AclRecord> {
-        let records = self.commit.memory().acl.in_orders(..=order);
+        self.in_orders(..=order)
+    }
+
+    /// The records whose order is in `range`, by ascending order.
+    fn in_orders(&self, range: impl std::ops::RangeBounds<u64>) -> Vec<AclRecord> {
+        let records = self.commit.memory().acl.in_orders(range);
         records.into_iter().map(AclRecord::from_fields).collect()
     }
 

@@ -15,7 +15,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use crate::layout::Encoded;
-use crate::memory::{Applied, Memory, Plan, Target};
+use crate::memory::{Applied, Block, Memory, Plan, Stored, Target};
 use crate::notify::Notifier;
 use crate::options::DEFAULT_MAX_BATCH_BYTES;
 use crate::record::{Batch, NewTree, Record};
@@ -711,6 +711,14 @@ impl Commit {
             }
         }
     }
+}
+
+/// The root of a tree not created yet, as memory will store it (its creation's record encoded):
+/// what a deferred storage's reads in place see before its first write.
+pub(crate) fn unstored_root(new: NewTree) -> Option<Stored> {
+    let record = Record::CreateTree(new);
+    let encoded = encode_payload(&record, payload_len(&record));
+    Block::root(encoded.bytes, encoded.at.root?).stored().pop()
 }
 
 /// The observers of `list`, taken out of the observers' lock so that they run without it.

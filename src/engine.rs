@@ -7,6 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::commit::Commit;
+use crate::error::lock_failed;
 use crate::memory::Memory;
 use crate::record::{CursorFields, CursorMove, Record};
 use crate::replay;
@@ -58,16 +59,10 @@ pub(crate) fn open(dir: &Path, options: &Options) -> Result<Opened> {
         context: "creating the space directory",
         source,
     })?;
-    let lock = DirLock::new(fs.lock_dir(dir).map_err(|source| {
-        if source.kind() == std::io::ErrorKind::WouldBlock {
-            Error::Locked(dir.to_path_buf())
-        } else {
-            Error::Io {
-                context: "locking the space directory",
-                source,
-            }
-        }
-    })?);
+    let lock = DirLock::new(
+        fs.lock_dir(dir)
+            .map_err(lock_failed(dir, "locking the space directory"))?,
+    );
     let log = LogDir::read(fs.as_ref(), dir, ReadMode::Map(&lock))?;
     let memory = memory_for(&log);
     let recovered = replay::recover(fs.as_ref(), &log, &memory, options.recovery)?;

@@ -1,6 +1,6 @@
 //! [`Error`]: every way an operation of spacestore can fail.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::Id;
 
@@ -296,6 +296,24 @@ impl Error {
             Error::Locked(..) => ErrorKind::Locked,
             Error::Corrupt { .. } => ErrorKind::Corrupt,
         }
+    }
+}
+
+/// The [`Error::Io`] of a failed `context`, for `map_err`.
+pub(crate) fn io(context: &'static str) -> impl FnOnce(std::io::Error) -> Error {
+    move |source| Error::Io { context, source }
+}
+
+/// A failed lock of `dir`, for `map_err`: [`Error::Locked`] when someone else holds it, else
+/// the [`Error::Io`] of `context`.
+pub(crate) fn lock_failed(
+    dir: &Path,
+    context: &'static str,
+) -> impl FnOnce(std::io::Error) -> Error {
+    let dir = dir.to_path_buf();
+    move |source| match source.kind() {
+        std::io::ErrorKind::WouldBlock => Error::Locked(dir),
+        _ => Error::Io { context, source },
     }
 }
 

@@ -310,7 +310,8 @@ impl HeadStorage {
 }
 
 /// Keeps a head or state observer registered ([`HeadStorage::add_observer`],
-/// [`crate::StateStorage::set_observer`]); dropping it removes the observer. It holds its space weakly: it never keeps a space open.
+/// [`crate::StateStorage::set_observer`]); dropping it removes the observer. It holds its space
+/// weakly: it never keeps a space open.
 #[must_use = "the observer is removed as soon as its guard is dropped"]
 pub struct ObserverGuard {
     commit: Weak<Commit>,

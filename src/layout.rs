@@ -185,6 +185,15 @@ pub(crate) fn batch_added(b: &[u8]) -> u64 {
         .unwrap_or(0)
 }
 
+/// The `added` time of the root at `at` of `b` (0 when it has none).
+pub(crate) fn root_added(b: &[u8], at: u32) -> u64 {
+    let flags_at = root_order_at(b, at).and_then(|order| after_field(b, order as usize));
+    flags_at
+        .filter(|&f| b.get(f).is_some_and(|flags| flags & ROOT_ADDED != 0))
+        .and_then(|f| u64_at(b, f + 1))
+        .unwrap_or(0)
+}
+
 /// A tree's root at `at`: id, raw bytes, order id, then the flags, the added time, the parent
 /// and the derived flag (not read here). Returns where its order id is.
 pub(crate) fn root_order_at(b: &[u8], at: u32) -> Option<u32> {
@@ -256,12 +265,8 @@ pub(crate) fn root(bytes: &Bytes, at: u32) -> Option<StorageChange> {
     let id_r = field(bytes, at as usize)?;
     let raw_r = field(bytes, id_r.end)?;
     let order_r = field(bytes, raw_r.end)?;
-    let flags = *bytes.get(order_r.end)?;
-    let added = if flags & ROOT_ADDED != 0 {
-        u64_at(bytes, order_r.end + 1)?
-    } else {
-        0
-    };
+    bytes.get(order_r.end)?;
+    let added = root_added(bytes, at);
     let root_id = id(bytes, id_r)?;
     Some(StorageChange {
         tree_id: root_id.clone(),

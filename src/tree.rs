@@ -4,9 +4,9 @@
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
-use crate::commit::{Commit, Ctx};
+use crate::commit::{unstored_root, Commit, Ctx};
 use crate::iter::visit;
-use crate::memory::{Stored, TreeState};
+use crate::memory::TreeState;
 use crate::record::{Batch, NewTree, Record};
 use crate::sync::{AtomicBool, Ordering};
 use crate::{
@@ -185,22 +185,29 @@ impl TreeStorage {
 
     fn after_order(&self, order_id: &str) -> Vec<StorageChange> {
         if self.is_deferred() {
-            return if self.root.order_id.as_str() >= order_id {
-                vec![self.root_change.clone()]
-            } else {
-                Vec::new()
-            };
+            let root = self.root_from(order_id).then(|| self.root_change.clone());
+            return root.into_iter().collect();
         }
-        let tree = self.commit.memory().tree(&self.root.id);
-        tree.map(|t| t.after_order(order_id)).unwrap_or_default()
+        self.read_tree(|t| t.after_order(order_id))
     }
 
     fn after_add_seq(&self, seq: u64) -> Vec<StorageChange> {
+        // A deferred tree holds only its root, whose AddSeq (0) never matches.
         if self.is_deferred() {
             return Vec::new();
         }
+        self.read_tree(|t| t.after_add_seq(seq))
+    }
+
+    /// Whether a read from `order_id` on includes the root (a deferred tree holds nothing else).
+    fn root_from(&self, order_id: &str) -> bool {
+        self.root.order_id.as_str() >= order_id
+    }
+
+    /// What `read` takes from the tree in memory (nothing when it is not there).
+    fn read_tree<T>(&self, read: impl FnOnce(&TreeState) -> Vec<T>) -> Vec<T> {
         let tree = self.commit.memory().tree(&self.root.id);
-        tree.map(|t| t.after_add_seq(seq)).unwrap_or_default()
+        tree.map(|t| read(&t)).unwrap_or_default()
     }
 
     /// Calls `f` with each change of the tree whose order id is `>= order_id`, in order-id
@@ -240,23 +247,28 @@ impl TreeStorage {
     /// place ([`ChangeView`]: no allocation per change; where they lay when the iterator was
     /// made). The fastest way to look at a few fields of many changes.
     pub fn views_after_order(&self, order_id: &str) -> ChangeViews {
-        self.views(|t| t.stored_after_order(order_id))
+        let stored = if self.is_deferred() {
+            let root = self.root_from(order_id);
+            root.then(|| unstored_root(self.new_tree()))
+                .flatten()
+                .into_iter()
+                .collect()
+        } else {
+            self.read_tree(|t| t.stored_after_order(order_id))
+        };
+        Snapshot::new(stored.into_iter().map(ChangeView::new).collect())
     }
 
     /// The changes of the tree whose AddSeq is `> add_seq`, in order-id order, read in place
     /// ([`ChangeView`]; where they lay when the iterator was made). The root (AddSeq 0) never
     /// matches.
     pub fn views_after_add_seq(&self, add_seq: u64) -> ChangeViews {
-        self.views(|t| t.stored_after_add_seq(add_seq))
-    }
-
-    /// The views of what `stored` takes from the tree (none while it is deferred).
-    fn views(&self, stored: impl FnOnce(&TreeState) -> Vec<Stored>) -> ChangeViews {
-        if self.is_deferred() {
-            return Snapshot::new(Vec::new());
-        }
-        let tree = self.commit.memory().tree(&self.root.id);
-        let stored = tree.map(|t| stored(&t)).unwrap_or_default();
+        // A deferred tree holds only its root, whose AddSeq (0) never matches.
+        let stored = if self.is_deferred() {
+            Vec::new()
+        } else {
+            self.read_tree(|t| t.stored_after_add_seq(add_seq))
+        };
         Snapshot::new(stored.into_iter().map(ChangeView::new).collect())
     }
 
@@ -288,13 +300,18 @@ impl TreeStorage {
     /// tree that cannot be created, or is gone, fails the write without a gap (Go creates the
     /// tree before `AddAll` takes its seq).
     fn creation(&self, ctx: &mut Ctx<'_>) -> Result<Option<NewTree>> {
-        let create = self.is_deferred().then(|| NewTree {
+        let create = self.is_deferred().then(|| self.new_tree());
+        ctx.check_target(&self.root.id, create.as_ref())?;
+        Ok(create)
+    }
+
+    /// The tree a deferred storage's first write creates.
+    fn new_tree(&self) -> NewTree {
+        NewTree {
             root: self.root_change.clone(),
             parent_id: self.root.parent_id.clone(),
             is_derived: self.root.is_derived,
-        });
-        ctx.check_target(&self.root.id, create.as_ref())?;
-        Ok(create)
+        }
     }
 
     fn settle(&self) {

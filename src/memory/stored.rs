@@ -97,10 +97,10 @@ impl Block {
         }
     }
 
-    /// When a batch was stored (Unix seconds; a root's own is read with the root).
+    /// When the batch was stored, or the root's tree created (Unix seconds).
     pub(crate) fn added(&self) -> u64 {
         match self.holds {
-            Holds::Root(_) => 0,
+            Holds::Root(at) => layout::root_added(&self.bytes, at),
             Holds::All { .. } | Holds::Some(_) => layout::batch_added(&self.bytes),
         }
     }
@@ -261,10 +261,7 @@ impl Stored {
 
     /// The `added` time of the change's batch (a root's, at its creation).
     pub(crate) fn added(&self) -> u64 {
-        match self.block.holds {
-            Holds::Root(at) => layout::root(&self.block.bytes, at).map_or(0, |r| r.added),
-            _ => self.block.added(),
-        }
+        self.block.added()
     }
 
     /// The change's id.

@@ -5,12 +5,12 @@ mod cache;
 pub(crate) mod names;
 
 use std::collections::BTreeMap;
-use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use cache::{Closing, Lookup, OpenSpaces, Take};
 
+use crate::error::{io, lock_failed};
 use crate::sync::{lock, Mutex, MutexGuard};
 use crate::{Error, Id, Options, Result, Space, SpacePayload};
 
@@ -64,10 +64,6 @@ enum Spaces {
     InMemory(BTreeMap<Id, Space>),
 }
 
-fn io_error(context: &'static str) -> impl FnOnce(io::Error) -> Error {
-    move |source| Error::Io { context, source }
-}
-
 impl Store {
     /// Opens the store in `root`, creating the directory when there is none: takes the store's
     /// lock ([`Error::Locked`] when another `Store` holds it) and removes what an unfinished
@@ -81,14 +77,10 @@ impl Store {
         let fs = Arc::clone(&options.fs);
         let spaces = names::spaces_dir(&root);
         crate::wal::create_dir_durably(fs.as_ref(), &spaces)
-            .map_err(io_error("creating the store directory"))?;
-        let lock = fs.lock_dir(&root).map_err(|e| match e.kind() {
-            io::ErrorKind::WouldBlock => Error::Locked(root.clone()),
-            _ => Error::Io {
-                context: "locking the store directory",
-                source: e,
-            },
-        })?;
+            .map_err(io("creating the store directory"))?;
+        let lock = fs
+            .lock_dir(&root)
+            .map_err(lock_failed(&root, "locking the store directory"))?;
         let store = Store {
             inner: Arc::new(Inner {
                 root: Some(root),
@@ -99,7 +91,7 @@ impl Store {
         };
         let names = fs
             .list_dirs(&spaces)
-            .map_err(io_error("listing the store's spaces"))?;
+            .map_err(io("listing the store's spaces"))?;
         for name in names.iter().filter(|n| names::is_leftover(n)) {
             store.remove_space_dir(&spaces.join(name))?;
         }
@@ -173,9 +165,9 @@ impl Store {
         drop(created);
         let fs = &self.inner.options.fs;
         fs.rename(&tmp, &dir)
-            .map_err(io_error("renaming a new space into place"))?;
+            .map_err(io("renaming a new space into place"))?;
         fs.sync_dir(&self.spaces_dir())
-            .map_err(io_error("syncing the store's directory"))?;
+            .map_err(io("syncing the store's directory"))?;
         let space = Space::create(&dir, self.inner.options.clone())?;
         turn.finish(Some(space.clone()));
         Ok(space)
@@ -290,7 +282,7 @@ impl Store {
             .options
             .fs
             .list_dirs(&self.spaces_dir())
-            .map_err(io_error("listing the store's spaces"))?;
+            .map_err(io("listing the store's spaces"))?;
         let mut ids: Vec<Id> = names
             .iter()
             .filter_map(|n| names::id_of(n))
@@ -352,19 +344,15 @@ impl Store {
         drop(space);
         let fs = &self.inner.options.fs;
         // Nobody else (another process's `Space::open` of the directory) holds it either.
-        let guard = fs.lock_dir(&dir).map_err(|e| match e.kind() {
-            io::ErrorKind::WouldBlock => Error::Locked(dir.clone()),
-            _ => Error::Io {
-                context: "locking a space to delete it",
-                source: e,
-            },
-        })?;
+        let guard = fs
+            .lock_dir(&dir)
+            .map_err(lock_failed(&dir, "locking a space to delete it"))?;
         drop(guard);
         let aside = self.spaces_dir().join(names::deleting(&name));
         fs.rename(&dir, &aside)
-            .map_err(io_error("moving a deleted space aside"))?;
+            .map_err(io("moving a deleted space aside"))?;
         fs.sync_dir(&self.spaces_dir())
-            .map_err(io_error("syncing the store's directory"))?;
+            .map_err(io("syncing the store's directory"))?;
         let removed = self.remove_space_dir(&aside);
         turn.finish(None);
         removed
@@ -385,13 +373,13 @@ impl Store {
     /// Removes a space directory that nothing holds: its files, then itself.
     fn remove_space_dir(&self, dir: &Path) -> Result<()> {
         let fs = &self.inner.options.fs;
-        let files = fs.list(dir).map_err(io_error("listing a removed space"))?;
+        let files = fs.list(dir).map_err(io("listing a removed space"))?;
         for name in files {
             fs.remove(&dir.join(name))
-                .map_err(io_error("removing a file of a removed space"))?;
+                .map_err(io("removing a file of a removed space"))?;
         }
         fs.remove_dir(dir)
-            .map_err(io_error("removing a removed space's directory"))
+            .map_err(io("removing a removed space's directory"))
     }
 }
 

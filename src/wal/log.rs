@@ -12,6 +12,7 @@ use super::group::GroupSync;
 use super::health::{Health, Refusal};
 use super::scan::DirLock;
 use super::{codec, frame};
+use crate::error::io;
 use crate::record::Record;
 use crate::trace;
 use crate::{Error, Result};
@@ -102,7 +103,6 @@ fn create_segment(
     health: &Health,
 ) -> Result<Arc<dyn LogFile>> {
     let path = segment_path(dir, header.seq);
-    let io = |context| move |source| Error::Io { context, source };
     let stray = |e: std::io::Error| Refusal::StraySegment {
         message: e.to_string(),
     };
@@ -223,7 +223,6 @@ impl CheckpointJob {
     /// stands (a failed directory sync or removal is reported; the next open removes what is
     /// left). Needs no log: the commit path runs it without the commit lock.
     pub(crate) fn run(self, snapshot: Snapshot<'_>) -> Result<CheckpointDone> {
-        let io = |context| move |source| Error::Io { context, source };
         let path = segment_path(&self.dir, self.seq);
         let tmp = checkpoint_tmp_path(&self.dir, self.seq);
         let written = self.write_snapshot(&tmp, snapshot).and_then(|written| {
@@ -264,7 +263,6 @@ impl CheckpointJob {
     /// Writes the snapshot to `tmp` (segment `seq` to be), synced; returns the records and
     /// bytes written.
     fn write_snapshot(&self, tmp: &Path, snapshot: Snapshot<'_>) -> Result<(u64, u64)> {
-        let io = |context| move |source| Error::Io { context, source };
         let file = self.fs.create(tmp).map_err(io("creating a checkpoint"))?;
         let header =
             SegmentHeader::new(self.seq, self.prev, self.incarnation, frame::new_salt(), 0);
@@ -543,7 +541,6 @@ impl Wal {
     /// checkpoint's own predecessor). Fails, with nothing changed but a possible new segment,
     /// when the sync or the new segment fails.
     pub(crate) fn begin_checkpoint(&mut self) -> Result<CheckpointJob> {
-        let io = |context| move |source| Error::Io { context, source };
         // Through the group, so that a failure latches like any failed fsync.
         self.group.sync_to(self.group.written())?;
         let bytes_before = self.log_bytes;

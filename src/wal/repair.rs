@@ -7,11 +7,8 @@ use std::path::{Path, PathBuf};
 use super::env::FileSystem;
 use super::format::{corrupt_segment_path, corrupt_tail_path, is_checkpoint_tmp, segment_path};
 use super::scan::{highest_seq_in, Bad, LogDir};
-use crate::{Error, Result};
-
-fn io(context: &'static str) -> impl FnOnce(std::io::Error) -> Error {
-    move |source| Error::Io { context, source }
-}
+use crate::error::io;
+use crate::Result;
 
 /// Cuts segment `path` at `offset`; a segment cut at 0 (its header is bad) is removed.
 pub(crate) fn cut(fs: &dyn FileSystem, dir: &Path, path: &Path, offset: usize) -> Result<()> {

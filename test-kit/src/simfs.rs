@@ -992,6 +992,18 @@ pub mod workload {
 
     use super::{Rng, SimFs};
 
+    /// Changes `ids`, the `j`-th with order id `base + j` (six digits) and `payload(base + j)`.
+    fn numbered(
+        ids: &[String],
+        base: usize,
+        payload: impl Fn(usize) -> Vec<u8>,
+    ) -> Vec<StorageChange> {
+        let change = |(j, id): (usize, &String)| {
+            StorageChange::new(id.as_str(), format!("{:06}", base + j), payload(base + j))
+        };
+        ids.iter().enumerate().map(change).collect()
+    }
+
     /// The space directory inside the simulated file system.
     pub fn dir() -> PathBuf {
         PathBuf::from("/sim/space")
@@ -1338,17 +1350,7 @@ pub mod workload {
                         .collect();
                     let e = self.push(EventKind::Batch(tree_id.clone(), ids.clone()));
                     event = Some(e);
-                    let batch: Vec<StorageChange> = ids
-                        .iter()
-                        .enumerate()
-                        .map(|(j, id)| {
-                            StorageChange::new(
-                                id.as_str(),
-                                format!("{:06}", base + j),
-                                vec![(base + j) as u8; *size as usize],
-                            )
-                        })
-                        .collect();
+                    let batch = numbered(&ids, base, |k| vec![k as u8; *size as usize]);
                     space.tree_storage(&tree_id).and_then(|t| {
                         t.add_all(batch, [ids.last().unwrap().as_str()], tree_id.as_str())
                             .map(|seq| {
@@ -1466,17 +1468,7 @@ pub mod workload {
                         .collect();
                     let e = self.push(EventKind::Migrated(ids.clone()));
                     event = Some(e);
-                    let batch: Vec<StorageChange> = ids
-                        .iter()
-                        .enumerate()
-                        .map(|(j, id)| {
-                            StorageChange::new(
-                                id.as_str(),
-                                format!("{:06}", base + j),
-                                vec![9u8; 30],
-                            )
-                        })
-                        .collect();
+                    let batch = numbered(&ids, base, |_| vec![9u8; 30]);
                     let tree = match space.tree_storage("m0") {
                         Ok(tree) => Ok(tree),
                         Err(Error::UnknownTree(_)) => space.create_storage_with_deferred_creation(
