@@ -7,7 +7,6 @@
 
 use std::collections::BTreeSet;
 use std::thread;
-use std::time::Duration;
 
 use spacestore::{Durability, Options, Space, StorageChange, TreeRoot};
 
@@ -40,12 +39,11 @@ fn run(space: &Space, round: u64) -> spacestore::Result<Vec<u64>> {
             let cursor = space.cursor("consumer")?;
             let mut feed = space.subscribe_cursor(&cursor);
             let mut seen = Vec::new();
-            // Until both writers' batches of this round are in: 2 * BATCHES.
-            while seen.len() < 2 * BATCHES as usize {
-                if let Some(batch) = feed.next_timeout(Duration::from_secs(60))? {
-                    seen.push(batch.add_seq);
-                    cursor.ack(batch.add_seq)?;
-                }
+            // Until both writers' batches of this round are in: 2 * BATCHES (the feed blocks
+            // for each; it would end early only if the space closed).
+            for batch in feed.by_ref().take(2 * BATCHES as usize) {
+                seen.push(batch.add_seq);
+                cursor.ack(batch.add_seq)?;
             }
             Ok(seen)
         })
