@@ -184,13 +184,17 @@ pub fn table(
     let line = |out: &mut dyn Write, cells: &mut dyn Iterator<Item = &str>| {
         let mut s = String::new();
         for (i, cell) in cells.enumerate() {
-            let w = widths[i];
+            // Padded by hand: `format!`'s width (`{cell:<w$}`) panics past 65,535, and a cell
+            // can be as long as any id a peer sent.
+            let pad = widths[i].saturating_sub(cell.chars().count());
             if right.contains(&header[i]) {
-                s.push_str(&format!("{cell:>w$}"));
+                s.extend(std::iter::repeat_n(' ', pad));
+                s.push_str(cell);
             } else if i == last {
                 s.push_str(cell);
             } else {
-                s.push_str(&format!("{cell:<w$}"));
+                s.push_str(cell);
+                s.extend(std::iter::repeat_n(' ', pad));
             }
             if i != last {
                 s.push_str("  ");
@@ -345,6 +349,7 @@ pub fn dump(args: DumpArgs) -> Result<(), Failure> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn base64_matches_the_rfc_examples() {
@@ -360,5 +365,33 @@ mod tests {
             assert_eq!(base64(plain.as_bytes()), encoded);
         }
         assert_eq!(hex(&[0, 15, 255]), "000fff");
+    }
+
+    /// A cell: any string, or a long run of one character (past `format!`'s width limit).
+    fn cell() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<String>(),
+            (0usize..3, 65_530usize..70_000).prop_map(|(c, n)| std::iter::repeat_n(
+                ['x', '\u{e9}', '\u{1F600}'][c],
+                n
+            )
+            .collect()),
+        ]
+    }
+
+    proptest! {
+        /// Whatever a peer sent as an id (any length, any characters), the table prints every
+        /// cell whole and never panics.
+        #[test]
+        fn the_table_prints_any_cells_whole(
+            rows in proptest::collection::vec(proptest::collection::vec(cell(), 3), 0..4)
+        ) {
+            let mut out = Vec::new();
+            table(&mut out, &["A", "N", "LAST"], &["N"], &rows).unwrap();
+            let out = String::from_utf8(out).unwrap();
+            for cell in rows.iter().flatten() {
+                prop_assert!(out.contains(cell.trim_end()));
+            }
+        }
     }
 }

@@ -1186,3 +1186,32 @@ fn dump_with_a_limit_prints_the_first_whole_batches_above_the_cursor() {
     assert_eq!(all.len(), 18);
     fails(&run(&["dump", p(tmp.path()), "--limit", "2"]), 2);
 }
+
+#[test]
+fn dump_and_cursors_print_ids_and_names_longer_than_a_format_width_without_panicking() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Ids a peer may send, and a cursor name, of 70,000 characters: past the 65,535 that
+    // `format!`'s width takes (the table panicked with "Formatting argument out of range").
+    let long = |c: char| std::iter::repeat_n(c, 70_000).collect::<String>();
+    let (tree, change, order, cursor) = (long('t'), long('c'), long('o'), long('n'));
+    {
+        let space = Space::create(tmp.path(), Options::default()).unwrap();
+        let storage = space
+            .create_tree_storage(TreeRoot::new(tree.as_str(), b"root".to_vec()))
+            .unwrap();
+        let added = spacestore::StorageChange::new(change.as_str(), order.as_str(), b"x".to_vec())
+            .with_prev_ids([tree.as_str()]);
+        storage
+            .add_all(vec![added], [change.as_str()], tree.as_str())
+            .unwrap();
+        space.cursor(&cursor).unwrap();
+    }
+    let out = ok(&run(&["dump", p(tmp.path())]));
+    assert!(out.lines().any(|l| l.contains(&change)), "no change row");
+    let out = ok(&run(&["dump", p(tmp.path()), "--heads"]));
+    assert!(out.lines().any(|l| l.starts_with(&tree)), "no head row");
+    let out = ok(&run(&["dump", p(tmp.path()), "--tree", &tree]));
+    assert_eq!(out.lines().count(), 1 + 2);
+    let out = ok(&run(&["cursors", p(tmp.path())]));
+    assert!(out.lines().nth(1).unwrap().starts_with(&cursor));
+}
