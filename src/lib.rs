@@ -122,7 +122,9 @@ pub use state::{State, StateObserver, StateStorage};
 pub use store::Store;
 pub use tree::{AddOutcome, TreeStorage};
 pub use view::ChangeView;
-pub use wal::{CheckpointStats, FileSystem, FsyncFailed, LogFile, Refusal, StdFileSystem};
+pub use wal::{
+    CheckpointStats, EntryKind, FileSystem, FsyncFailed, LogFile, Refusal, StdFileSystem,
+};
 
 /// The log's internals, for the workspace's own tools and tests (`spacestore-cli`, the fuzz
 /// targets): the frame layout, the directory's file names, and the frame-level inspection and

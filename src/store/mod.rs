@@ -12,7 +12,8 @@ use cache::{Closing, Lookup, OpenSpaces, Take};
 
 use crate::error::{io, lock_failed};
 use crate::sync::{lock, Mutex, MutexGuard};
-use crate::{Error, Id, Options, Result, Space, SpacePayload};
+use crate::trace;
+use crate::{EntryKind, Error, Id, Options, Result, Space, SpacePayload};
 
 /// Many spaces in one directory (Go's `SpaceStorageProvider`), or in memory.
 ///
@@ -66,12 +67,16 @@ enum Spaces {
 
 impl Store {
     /// Opens the store in `root`, creating the directory when there is none: takes the store's
-    /// lock ([`Error::Locked`] when another `Store` holds it) and removes what an unfinished
-    /// creation or deletion left. No space is opened yet. `options` is how each space is opened.
+    /// lock ([`Error::Locked`] when another `Store` holds it), removes what an unfinished
+    /// creation or deletion left (whatever it came to hold; a leftover that cannot be removed
+    /// stays, unlisted, and the store opens) and renames the directories of a store of 0.1
+    /// whose names kept upper case (see DESIGN.md, "Many spaces in one store"). No space is
+    /// opened yet. `options` is how each space is opened.
     ///
     /// # Errors
-    /// [`Error::Locked`]; [`Error::Io`] when the directory cannot be made, locked or listed
-    /// (also when `options`' file system does not support directories of directories).
+    /// [`Error::Locked`]; [`Error::Io`] when the directory cannot be made, locked, listed or an
+    /// older name renamed (also when `options`' file system does not support directories of
+    /// directories).
     pub fn open(root: impl AsRef<Path>, options: Options) -> Result<Store> {
         let root = root.as_ref().to_path_buf();
         let fs = Arc::clone(&options.fs);
@@ -89,13 +94,48 @@ impl Store {
                 spaces: Mutex::new(Spaces::OnDisk(OpenSpaces::default())),
             }),
         };
-        let names = fs
+        // Every name, links and files too: a leftover is removed whatever it is.
+        let all = fs.list(&spaces).map_err(io("listing the store's spaces"))?;
+        for name in all.iter().filter(|n| names::is_leftover(n)) {
+            if let Err(_e) = fs.remove_all(&spaces.join(name)) {
+                trace::warn_event!(leftover = %name, error = %_e, "cannot remove a leftover");
+            }
+        }
+        store.rename_legacy_names()?;
+        Ok(store)
+    }
+
+    /// Renames the space directories of a store of 0.1 whose names kept upper case (two ids
+    /// differing only in case shared one directory on a case-insensitive file system) to the
+    /// names of [`names::dir_name`], durably. A directory whose new name is taken is left as
+    /// it is (not a space of the store: never listed, opened or removed).
+    fn rename_legacy_names(&self) -> Result<()> {
+        let fs = &self.inner.options.fs;
+        let spaces = self.spaces_dir();
+        let dirs = fs
             .list_dirs(&spaces)
             .map_err(io("listing the store's spaces"))?;
-        for name in names.iter().filter(|n| names::is_leftover(n)) {
-            store.remove_space_dir(&spaces.join(name))?;
+        let mut renamed = false;
+        for (name, id) in dirs
+            .iter()
+            .filter_map(|n| Some((n, names::legacy_id_of(n)?)))
+        {
+            let to = spaces.join(names::dir_name(&id));
+            if fs
+                .entry(&to)
+                .map_err(io("renaming an older space name"))?
+                .is_none()
+            {
+                fs.rename(&spaces.join(name), &to)
+                    .map_err(io("renaming an older space name"))?;
+                renamed = true;
+            }
         }
-        Ok(store)
+        if renamed {
+            fs.sync_dir(&spaces)
+                .map_err(io("syncing the store's directory"))?;
+        }
+        Ok(())
     }
 
     /// A store with no files: every space is [`Space::in_memory`] and lives until it is
@@ -155,17 +195,22 @@ impl Store {
             }
         };
         let tmp = self.spaces_dir().join(names::creating(&name));
-        if self.dir_exists(&tmp) {
-            self.remove_space_dir(&tmp)?;
-        }
-        let created = Space::create(&tmp, self.inner.options.clone())?;
-        created.write_space(payload)?;
-        // Durable before it is renamed into place, whatever the durability.
-        created.sync()?;
-        drop(created);
         let fs = &self.inner.options.fs;
-        fs.rename(&tmp, &dir)
-            .map_err(io("renaming a new space into place"))?;
+        let placed = (|| {
+            self.remove_space_dir(&tmp)?;
+            let created = Space::create(&tmp, self.inner.options.clone())?;
+            created.write_space(payload)?;
+            // Durable before it is renamed into place, whatever the durability.
+            created.sync()?;
+            drop(created);
+            fs.rename(&tmp, &dir)
+                .map_err(io("renaming a new space into place"))
+        })();
+        if let Err(e) = placed {
+            // A refused creation leaves nothing (the next open would remove it anyway).
+            let _ = self.remove_space_dir(&tmp);
+            return Err(e);
+        }
         fs.sync_dir(&self.spaces_dir())
             .map_err(io("syncing the store's directory"))?;
         let space = Space::create(&dir, self.inner.options.clone())?;
@@ -366,19 +411,20 @@ impl Store {
         self.spaces_dir().join(name)
     }
 
+    /// Whether a space's directory is there: a directory itself (a link is not followed: a
+    /// link in `spaces/` is never a space), found in one call whatever `spaces/` holds. An
+    /// error to ask is taken as no space.
     fn dir_exists(&self, dir: &Path) -> bool {
-        self.inner.options.fs.list(dir).is_ok()
+        matches!(self.inner.options.fs.entry(dir), Ok(Some(EntryKind::Dir)))
     }
 
-    /// Removes a space directory that nothing holds: its files, then itself.
+    /// Removes a space directory that nothing holds, with whatever it came to hold (without
+    /// following a link); nothing there is no error.
     fn remove_space_dir(&self, dir: &Path) -> Result<()> {
-        let fs = &self.inner.options.fs;
-        let files = fs.list(dir).map_err(io("listing a removed space"))?;
-        for name in files {
-            fs.remove(&dir.join(name))
-                .map_err(io("removing a file of a removed space"))?;
-        }
-        fs.remove_dir(dir)
+        self.inner
+            .options
+            .fs
+            .remove_all(dir)
             .map_err(io("removing a removed space's directory"))
     }
 }

@@ -68,6 +68,54 @@ pub trait FileSystem: Send + Sync + 'static {
     fn remove_dir(&self, _dir: &Path) -> io::Result<()> {
         Err(io::ErrorKind::Unsupported.into())
     }
+    /// What is at `path` itself, without following a symbolic link there (`None`: nothing).
+    /// One call, whatever the directory holds: a store asks it of a space's directory name
+    /// instead of listing its whole directory, and never takes a link for a space.
+    ///
+    /// By default: a directory when [`FileSystem::list`] lists it (a file system without
+    /// links), nothing when that says `NotFound`.
+    fn entry(&self, path: &Path) -> io::Result<Option<EntryKind>> {
+        match self.list(path) {
+            Ok(_) => Ok(Some(EntryKind::Dir)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+    /// Removes `path` and, when it is a directory, everything in it, at any depth, without
+    /// following a symbolic link (a link is removed, never what it points to). A store removes
+    /// a deleted space's directory with it, whatever the directory came to hold.
+    ///
+    /// By default: [`FileSystem::list`], [`FileSystem::list_dirs`] (descended into),
+    /// [`FileSystem::remove`] and [`FileSystem::remove_dir`].
+    fn remove_all(&self, path: &Path) -> io::Result<()> {
+        match self.entry(path)? {
+            None => Ok(()),
+            Some(EntryKind::Dir) => {
+                let dirs = self.list_dirs(path)?;
+                for name in self.list(path)? {
+                    if dirs.contains(&name) {
+                        self.remove_all(&path.join(&name))?;
+                    } else {
+                        self.remove(&path.join(&name))?;
+                    }
+                }
+                self.remove_dir(path)
+            }
+            Some(_) => self.remove(path),
+        }
+    }
+}
+
+/// What a name in a directory is, as [`FileSystem::entry`] sees it (a link is not followed).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EntryKind {
+    /// A regular file.
+    File,
+    /// A directory (not a link to one).
+    Dir,
+    /// Anything else: a symbolic link (to a directory or not), a socket, a device.
+    Other,
 }
 
 /// Creates `dir` and the directories above it that are missing, and makes each new one's entry
@@ -77,10 +125,12 @@ pub(crate) fn create_dir_durably(fs: &dyn FileSystem, dir: &Path) -> io::Result<
     let mut missing = Vec::new();
     let mut at = Some(dir);
     while let Some(d) = at.filter(|d| !d.as_os_str().is_empty()) {
-        match fs.list(d) {
-            Ok(_) => break,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => missing.push(d),
-            Err(e) => return Err(e),
+        // One call per level, whatever the directory holds (listing it would cost as much as
+        // it has entries: a store's `spaces/`). Something there that is not a directory (a
+        // link to one, in a caller's own path) ends the walk too: `create_dir_all` judges it.
+        match fs.entry(d)? {
+            Some(_) => break,
+            None => missing.push(d),
         }
         at = d.parent();
     }
@@ -341,6 +391,25 @@ impl FileSystem for StdFileSystem {
 
     fn remove_dir(&self, dir: &Path) -> io::Result<()> {
         std::fs::remove_dir(dir)
+    }
+
+    fn entry(&self, path: &Path) -> io::Result<Option<EntryKind>> {
+        match std::fs::symlink_metadata(path) {
+            Ok(meta) if meta.is_dir() => Ok(Some(EntryKind::Dir)),
+            Ok(meta) if meta.is_file() => Ok(Some(EntryKind::File)),
+            Ok(_) => Ok(Some(EntryKind::Other)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn remove_all(&self, path: &Path) -> io::Result<()> {
+        // std's `remove_dir_all` does not follow links, at `path` or below it.
+        match self.entry(path)? {
+            None => Ok(()),
+            Some(EntryKind::Dir) => std::fs::remove_dir_all(path),
+            Some(_) => std::fs::remove_file(path),
+        }
     }
 
     fn lock_dir(&self, dir: &Path) -> io::Result<Box<dyn Send + Sync>> {

@@ -27,7 +27,7 @@ use crate::record::{Batch, Record};
 
 pub(crate) use codec::encode_payload;
 pub(crate) use env::create_dir_durably;
-pub use env::{FileSystem, FsyncFailed, LogFile, StdFileSystem};
+pub use env::{EntryKind, FileSystem, FsyncFailed, LogFile, StdFileSystem};
 pub(crate) use health::Health;
 pub use health::Refusal;
 pub use log::CheckpointStats;

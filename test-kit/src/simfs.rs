@@ -37,7 +37,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
-use spacestore::{FileSystem, FsyncFailed, LogFile};
+use spacestore::{EntryKind, FileSystem, FsyncFailed, LogFile};
 
 use crate::namespace::{DirOp, Namespace, Node, ROOT};
 
@@ -964,6 +964,16 @@ impl FileSystem for SimFs {
         let (parent, name) = s.names.split(dir).ok_or(io::ErrorKind::NotFound)?;
         s.dir_op(DirOp::Unlink { dir: parent, name });
         Ok(())
+    }
+
+    fn entry(&self, path: &Path) -> io::Result<Option<EntryKind>> {
+        let s = self.state();
+        s.check_boot(self.boot)?;
+        Ok(match s.names.resolve(path) {
+            Some(Node::File(_)) => Some(EntryKind::File),
+            Some(Node::Dir(_)) => Some(EntryKind::Dir),
+            None => None,
+        })
     }
 
     fn lock_dir(&self, dir: &Path) -> io::Result<Box<dyn Send + Sync>> {
