@@ -17,7 +17,7 @@ use crate::wal::frame::new_incarnation;
 use crate::wal::repair::sync_segments;
 use crate::wal::scan::{DirLock, LogDir, ReadMode};
 use crate::wal::{Wal, WalConfig};
-use crate::{AddSeqCounter, Durability, Error, Options, Result};
+use crate::{AddSeqCounter, Durability, Error, FileSystem, Options, Result};
 
 /// About how many bytes of log a change takes: replay presizes the change map from the log's
 /// size, so that it does not rehash while it fills.
@@ -36,18 +36,21 @@ fn memory_for(log: &LogDir) -> Memory {
     Memory::with_capacity(usize::try_from(log.replayed_bytes() / BYTES_PER_CHANGE).unwrap_or(0))
 }
 
-/// Whether `dir` holds a space: a directory with at least one segment file (what
-/// `Space::open` asks before it opens, so that a path with no space is not made one).
-pub(crate) fn holds_space(dir: &Path, options: &Options) -> Result<bool> {
-    match options.fs.list(dir) {
+/// Whether `dir` holds a space: a directory with at least one segment file (by its name;
+/// what its bytes say is replay's to judge). The one test of "is this a space": `Space::open`
+/// asks it before it opens (so that a path with no space is not made one), and the tools ask
+/// it (`internals::holds_space`) before they read. A directory with only a `LOCK` file holds
+/// none; a missing one neither.
+///
+/// # Errors
+/// The operating system's, but `NotFound`.
+pub fn holds_space(fs: &dyn FileSystem, dir: &Path) -> std::io::Result<bool> {
+    match fs.list(dir) {
         Ok(names) => Ok(names
             .iter()
             .any(|n| crate::wal::format::segment_seq_of(n).is_some())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-        Err(source) => Err(Error::Io {
-            context: "looking for a space's segments",
-            source,
-        }),
+        Err(e) => Err(e),
     }
 }
 

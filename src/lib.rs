@@ -133,8 +133,10 @@ pub use wal::{
 #[cfg(feature = "internals")]
 #[doc(hidden)]
 pub mod internals {
+    pub use crate::engine::holds_space;
     pub use crate::inspect::{scan, FrameCounts, OtherFile, Problem, Scan, SegmentInfo};
-    pub use crate::store::names::{is_leftover, spaces_dir};
+    pub use crate::store::names::{is_leftover, space_dirs, spaces_dir};
+    pub use crate::wal::lock::lock_held;
     pub use crate::wal::{format, frame};
 }
 

@@ -222,7 +222,9 @@ impl Space {
     /// [`Error::SpaceMissing`]; those of [`Space::create`].
     pub fn open(dir: impl AsRef<Path>, options: Options) -> Result<Space> {
         let dir = dir.as_ref();
-        if !engine::holds_space(dir, &options)? {
+        let holds = engine::holds_space(options.fs.as_ref(), dir)
+            .map_err(crate::error::io("looking for a space's segments"))?;
+        if !holds {
             return Err(Error::SpaceMissing(format!(
                 "{} holds no space",
                 dir.display()

@@ -329,3 +329,63 @@ fn a_space_handle_is_send_and_sync() {
     assert_send_sync::<spacestore::TreeStorage>();
     assert_send_sync::<spacestore::HeadStorage>();
 }
+
+/// A space closed while another thread forks a child (before the child's `exec`): the child
+/// shares the parent's open files until then, and with an `flock` the space's lock stayed
+/// alive in it, so the next open of the space failed with `Locked` (the crash test's child run
+/// 19 met this). The lock is a POSIX record lock now, which a child never inherits.
+#[test]
+fn a_space_closed_while_another_thread_forks_a_child_opens_again_at_once() {
+    use std::io::{Read, Write};
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+
+    let dir = tempfile::tempdir().unwrap();
+    let space = Space::create(dir.path(), spacestore::Options::default()).unwrap();
+    let (mut forked_r, forked_w) = std::io::pipe().unwrap();
+    let (go_r, mut go_w) = std::io::pipe().unwrap();
+    let (forked, go) = (forked_w.as_raw_fd(), go_r.as_raw_fd());
+    let child = std::thread::spawn(move || {
+        let mut command = std::process::Command::new("true");
+        // SAFETY: the closure runs in the forked child before `exec` and calls only `write` and
+        // `read` (async-signal-safe) on descriptors the child inherited.
+        unsafe {
+            command.pre_exec(move || {
+                let mut byte = [1u8];
+                libc::write(forked, byte.as_ptr().cast(), 1);
+                libc::read(go, byte.as_mut_ptr().cast(), 1);
+                Ok(())
+            });
+        }
+        let status = command.spawn().unwrap().wait().unwrap();
+        drop((forked_w, go_r));
+        status
+    });
+    // The child is forked and holds copies of this process's descriptors, the lock's among them.
+    forked_r.read_exact(&mut [0u8]).unwrap();
+    drop(space);
+    let again = Space::open(dir.path(), spacestore::Options::default());
+    go_w.write_all(&[1]).unwrap();
+    assert!(child.join().unwrap().success());
+    assert!(again.is_ok(), "{:?}", again.err());
+}
+
+/// Two opens of one directory in one process still exclude each other (POSIX record locks do
+/// not conflict within a process: the process's table of held directories does), also through
+/// another path to the same directory, and the directory is free again once the first closes.
+#[test]
+fn a_directory_is_open_once_per_process_whatever_path_names_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = Space::create(dir.path(), spacestore::Options::default()).unwrap();
+    let other_path = dir
+        .path()
+        .join(".")
+        .join("..")
+        .join(dir.path().file_name().unwrap());
+    assert!(matches!(
+        Space::open(&other_path, spacestore::Options::default()),
+        Err(Error::Locked(_))
+    ));
+    drop(first);
+    Space::open(&other_path, spacestore::Options::default()).unwrap();
+}

@@ -321,37 +321,23 @@ pub fn verify(dir: &Path) -> Result<(), Failure> {
     Ok(())
 }
 
-/// The space directories of the store in `root` (`root/spaces/*`, the leftovers of an
-/// unfinished creation or deletion aside, which the store's next open removes), sorted.
+/// The space directories of the store in `root`, sorted by id: the library's own listing
+/// (`internals::space_dirs`, what `Store::space_ids` lists and `Store::space` opens), so the
+/// command looks at exactly the spaces the store has, and at nothing it ignores.
 fn store_spaces(root: &Path) -> Result<Vec<std::path::PathBuf>, Failure> {
     let spaces = spacestore::internals::spaces_dir(root);
-    let entries = match std::fs::read_dir(&spaces) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(if root.is_dir() {
-                Failure::NotSpace(
-                    root.to_path_buf(),
-                    "not a store: it has no spaces/ directory".into(),
-                )
-            } else {
-                Failure::NoDir(root.to_path_buf())
-            });
-        }
-        Err(e) => return Err(io_failure(&format!("listing {}", spaces.display()), &e)),
-    };
-    let mut dirs = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(|e| io_failure(&format!("listing {}", spaces.display()), &e))?;
-        let name = entry.file_name();
-        let leftover = name
-            .to_str()
-            .is_some_and(spacestore::internals::is_leftover);
-        if entry.path().is_dir() && !leftover {
-            dirs.push(entry.path());
-        }
+    match spacestore::internals::space_dirs(&StdFileSystem, root) {
+        Ok(dirs) => Ok(dirs.into_iter().map(|(_, dir)| dir).collect()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(if root.is_dir() {
+            Failure::NotSpace(
+                root.to_path_buf(),
+                "not a store: it has no spaces/ directory".into(),
+            )
+        } else {
+            Failure::NoDir(root.to_path_buf())
+        }),
+        Err(e) => Err(io_failure(&format!("listing {}", spaces.display()), &e)),
     }
-    dirs.sort();
-    Ok(dirs)
 }
 
 /// `--store`: runs `each` (inspect or verify) on every space of the store in `root`, all of
@@ -368,6 +354,14 @@ pub fn each_space(root: &Path, each: fn(&Path) -> Result<(), Failure>) -> Result
         if let Err(e) = each(&dir) {
             if matches!(e, Failure::BrokenPipe) {
                 return Err(e);
+            }
+            // A live store deletes spaces: one gone since the listing is no failure.
+            if !dir.exists() {
+                say(format_args!(
+                    "space {}: deleted while the store was read",
+                    dir.display()
+                ))?;
+                continue;
             }
             first.get_or_insert(e);
         }

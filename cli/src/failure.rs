@@ -161,7 +161,7 @@ pub fn require_space(dir: &Path) -> Result<(), Failure> {
         Ok(DirStatus::Space) => Ok(()),
         Ok(DirStatus::Empty) => Err(Failure::NotSpace(
             dir.to_path_buf(),
-            "the directory is empty (no segment files and no LOCK file)".into(),
+            "the directory holds no space (no segment files)".into(),
         )),
         Ok(DirStatus::NotASpace(why)) => Err(Failure::NotSpace(dir.to_path_buf(), why)),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Err(Failure::NoDir(dir.to_path_buf())),

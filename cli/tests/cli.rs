@@ -831,13 +831,14 @@ fn bad_input_gets_one_line_and_a_distinct_exit_code() {
         (vec!["compact", p(&missing)], 3, "no such directory"),
         (vec!["inspect", p(&empty)], 4, "is not a space directory"),
         (vec!["verify", p(&junk)], 4, "no segment files"),
-        (vec!["dump", p(&fake)], 4, "no segment has a valid header"),
+        (vec!["dump", p(&fake)], 6, "not a spacestore log segment"),
         (
             vec!["load", p(&junk), "--trees", "1", "--batches", "1"],
             4,
             "refusing",
         ),
-        (vec!["demo", p(&fake)], 4, "is not a space directory"),
+        (vec!["demo", p(&fake)], 6, "not a spacestore log segment"),
+        (vec!["demo", p(&junk)], 4, "is not a space directory"),
         (vec!["inspect", p(&lock_file)], 4, "not a directory"),
         (vec!["verify", p(&corrupt_dir)], 6, "corrupt log: segment"),
         (vec!["dump", p(&corrupt_dir)], 6, "corrupt log: segment"),
@@ -1214,4 +1215,144 @@ fn dump_and_cursors_print_ids_and_names_longer_than_a_format_width_without_panic
     assert_eq!(out.lines().count(), 1 + 2);
     let out = ok(&run(&["cursors", p(tmp.path())]));
     assert!(out.lines().nth(1).unwrap().starts_with(&cursor));
+}
+
+/// `verify` and `Space::open` judge a directory alike (one test of "is this a space", the
+/// library's): only a `LOCK` file is no space to either; a lone zero-filled segment is a space
+/// with a torn tail to both; a lone segment of garbage is corruption to both.
+#[test]
+fn verify_and_open_judge_each_directory_alike() {
+    let tmp = tempfile::tempdir().unwrap();
+    let only_lock = tmp.path().join("only-lock");
+    std::fs::create_dir(&only_lock).unwrap();
+    std::fs::write(only_lock.join("LOCK"), b"").unwrap();
+    let zeros = tmp.path().join("zeros");
+    std::fs::create_dir(&zeros).unwrap();
+    std::fs::write(zeros.join("00000000000000000001.wal"), [0u8; 64]).unwrap();
+    let garbage = tmp.path().join("garbage");
+    std::fs::create_dir(&garbage).unwrap();
+    std::fs::write(garbage.join("00000000000000000001.wal"), [0xAB; 64]).unwrap();
+
+    fails(&run(&["verify", p(&only_lock)]), 4);
+    assert!(matches!(
+        Space::open(&only_lock, Options::default()),
+        Err(spacestore::Error::SpaceMissing(_))
+    ));
+    let out = ok(&run(&["verify", p(&zeros)]));
+    assert!(out.contains("torn tail"), "{out}");
+    fails(&run(&["verify", p(&garbage)]), 6);
+    assert!(matches!(
+        Space::open(&garbage, Options::default()),
+        Err(spacestore::Error::Corrupt { .. })
+    ));
+    // Last: opening cuts the torn tail, which verify no longer reports.
+    Space::open(&zeros, Options::default()).unwrap();
+    assert!(!ok(&run(&["verify", p(&zeros)])).contains("torn tail"));
+}
+
+/// `verify --store` and `inspect --store` look at exactly the spaces `Store::space_ids` lists:
+/// not a link, a file, a name that is not UTF-8, a name that is not the store's (invalid or
+/// upper-case hex, a leftover) — all of which the store ignores.
+#[test]
+fn the_store_tools_look_at_exactly_the_spaces_the_store_lists() {
+    use std::os::unix::ffi::OsStrExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("store");
+    {
+        let store = Store::open(&root, Options::default()).unwrap();
+        for id in ["a.1", "B.1"] {
+            store
+                .create_space(SpacePayload::new(
+                    id,
+                    b"header".to_vec(),
+                    "acl",
+                    b"acl".to_vec(),
+                    TreeRoot::new("settings", b"settings".to_vec()),
+                ))
+                .unwrap();
+        }
+    }
+    let spaces = root.join("spaces");
+    let outside = tmp.path().join("outside");
+    std::fs::create_dir(&outside).unwrap();
+    std::os::unix::fs::symlink(&outside, spaces.join("link.1")).unwrap();
+    std::fs::write(spaces.join("file.1"), b"x").unwrap();
+    for name in ["~zz", "~422E31", "not ours"] {
+        std::fs::create_dir(spaces.join(name)).unwrap();
+        std::fs::write(
+            spaces.join(name).join("00000000000000000001.wal"),
+            [0xAB; 8],
+        )
+        .unwrap();
+    }
+    std::fs::create_dir(spaces.join(std::ffi::OsStr::from_bytes(b"\xff.1"))).unwrap();
+    let listed = Store::open(&root, Options::default())
+        .unwrap()
+        .space_ids()
+        .unwrap();
+    assert_eq!(listed, ["B.1", "a.1"]);
+    for command in ["verify", "inspect"] {
+        let out = ok(&run(&[command, p(&root), "--store"]));
+        assert!(
+            out.starts_with(&format!("store {}: 2 spaces\n", root.display())),
+            "{out}"
+        );
+    }
+}
+
+/// The tools beside a live store that creates, writes, reopens (through a one-space LRU) and
+/// deletes spaces: the application's calls never fail (the tools take no lock: before, their
+/// look at each `LOCK` took it for an instant, and an open at that instant was `Locked`), and
+/// every run of the tools succeeds (a space deleted after the listing is skipped, not a
+/// failure).
+#[test]
+fn the_store_tools_beside_a_live_store_neither_fail_nor_make_its_calls_fail() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("store");
+    let payload = |id: &str| {
+        SpacePayload::new(
+            id,
+            b"header".to_vec(),
+            "acl",
+            b"acl".to_vec(),
+            TreeRoot::new("settings", b"settings".to_vec()),
+        )
+    };
+    let store = Store::open(&root, Options::default().max_open_spaces(1)).unwrap();
+    for id in ["a.1", "b.1"] {
+        store.create_space(payload(id)).unwrap();
+    }
+    let done = std::sync::Arc::new(AtomicBool::new(false));
+    let tools = {
+        let (root, done) = (root.clone(), done.clone());
+        std::thread::spawn(move || {
+            // Done when the runs end, or one fails (a panic): the application stops then.
+            struct Done(std::sync::Arc<AtomicBool>);
+            impl Drop for Done {
+                fn drop(&mut self) {
+                    self.0.store(true, Ordering::SeqCst);
+                }
+            }
+            let _done = Done(done);
+            for _ in 0..10 {
+                for command in ["verify", "inspect"] {
+                    let out = run(&[command, p(&root), "--store"]);
+                    assert_eq!(code(&out), 0, "{command}: {}{}", stdout(&out), stderr(&out));
+                }
+            }
+        })
+    };
+    let mut ops = 0u64;
+    while !done.load(Ordering::SeqCst) {
+        let id = format!("c{ops}.1");
+        store.create_space(payload(&id)).unwrap();
+        for id in ["a.1", "b.1"] {
+            store.space(id).unwrap().tree_storage("settings").unwrap();
+        }
+        store.delete_space(&id).unwrap();
+        ops += 1;
+    }
+    tools.join().unwrap();
+    assert!(ops > 0);
 }

@@ -322,19 +322,10 @@ impl Store {
         if let Spaces::InMemory(all) = &*spaces {
             return Ok(all.keys().cloned().collect());
         }
-        let names = self
-            .inner
-            .options
-            .fs
-            .list_dirs(&self.spaces_dir())
+        let root = self.inner.root.as_deref().unwrap_or(Path::new(""));
+        let dirs = names::space_dirs(self.inner.options.fs.as_ref(), root)
             .map_err(io("listing the store's spaces"))?;
-        let mut ids: Vec<Id> = names
-            .iter()
-            .filter_map(|n| names::id_of(n))
-            .map(Id::from)
-            .collect();
-        ids.sort_unstable();
-        Ok(ids)
+        Ok(dirs.into_iter().map(|(id, _)| id).collect())
     }
 
     /// How many spaces are open now (on disk: at most [`Options::max_open_spaces`], unless

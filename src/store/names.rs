@@ -17,7 +17,10 @@
 //! (a link, a file, a name of another program's) is not the store's: it is never listed,
 //! opened, entered or removed.
 
+use std::io;
 use std::path::{Path, PathBuf};
+
+use crate::{FileSystem, Id};
 
 /// The directory holding the spaces.
 pub fn spaces_dir(root: &Path) -> PathBuf {
@@ -79,6 +82,31 @@ pub(crate) fn legacy_id_of(name: &str) -> Option<String> {
         && name.chars().all(plain)
         && name.chars().any(|c| c.is_ascii_uppercase());
     legacy.then(|| name.to_owned())
+}
+
+/// The spaces of the store in `root`, sorted by id, each with its directory: what
+/// `Store::space_ids` lists and `Store::space` opens, and what the tools look at (one listing
+/// of `spaces/`; links, files and names that are not the store's left out). A directory under a
+/// name of 0.1 (upper case kept) is listed under its id, at its old path, unless its new name is
+/// taken: `Store::open` renames it.
+///
+/// # Errors
+/// The operating system's (`NotFound` when there is no `spaces/`).
+pub fn space_dirs(fs: &dyn FileSystem, root: &Path) -> io::Result<Vec<(Id, PathBuf)>> {
+    let spaces = spaces_dir(root);
+    let names = fs.list_dirs(&spaces)?;
+    let mut all: Vec<(Id, PathBuf)> = names
+        .iter()
+        .filter_map(|name| {
+            let id = match id_of(name) {
+                Some(id) => id,
+                None => legacy_id_of(name).filter(|id| !names.contains(&dir_name(id)))?,
+            };
+            Some((Id::from(id), spaces.join(name)))
+        })
+        .collect();
+    all.sort_unstable();
+    Ok(all)
 }
 
 /// Where a space is created before it is renamed into place.

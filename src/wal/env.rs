@@ -2,10 +2,10 @@
 //! and [`LogFile`], so that tests can put a failing or crash-simulating file system underneath
 //! without touching the log (raft-engine's `env` module is the model).
 
-use std::fs::{File, OpenOptions, TryLockError};
+use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
@@ -206,7 +206,7 @@ pub trait LogFile: Send + Sync {
 }
 
 /// The real file system: std's files, memmap2 for mapping, backwards chunked reads for
-/// reading, `File::try_lock` for the lock.
+/// reading, a POSIX record lock for the lock (`wal/lock.rs`: never inherited by a child process).
 ///
 /// [`FileSystem::read`] reads a file backwards, from its end, in chunks: a segment is written
 /// strictly in order (each frame after the one before), so whatever frame the read sees, every
@@ -413,17 +413,6 @@ impl FileSystem for StdFileSystem {
     }
 
     fn lock_dir(&self, dir: &Path) -> io::Result<Box<dyn Send + Sync>> {
-        let path: PathBuf = dir.join(super::format::LOCK_FILE);
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
-            .open(path)?;
-        match file.try_lock() {
-            Ok(()) => Ok(Box::new(file)),
-            Err(TryLockError::WouldBlock) => Err(io::ErrorKind::WouldBlock.into()),
-            Err(TryLockError::Error(e)) => Err(e),
-        }
+        super::lock::lock_dir(dir)
     }
 }

@@ -6,6 +6,7 @@
 //! - `codec.rs`: records to frame payloads and back, zero-copy on the way back;
 //! - `log.rs`: appending, rolling segments, reserving AddSeq ranges, checkpoints;
 //! - `group.rs`: group commit (one fsync for every writer queued behind it);
+//! - `lock.rs`: the real file system's directory lock (POSIX record locks, never inherited);
 //! - `health.rs`: the one latch that stops writes after a failure the log cannot vouch for;
 //! - `scan.rs`: the one reader of the log (replay, read-only opens and the tools);
 //! - `repair.rs`: what open does to the disk after a scan (cut, move aside, remove).
@@ -19,6 +20,7 @@ pub mod format;
 pub mod frame;
 mod group;
 mod health;
+pub(crate) mod lock;
 mod log;
 pub(crate) mod repair;
 pub(crate) mod scan;
