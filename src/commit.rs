@@ -15,14 +15,14 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use crate::layout::Encoded;
-use crate::memory::{Applied, Block, Memory, Plan, Stored, Target};
+use crate::memory::{Applied, Block, EntryAfter, Memory, Plan, Stored, Target};
 use crate::notify::Notifier;
 use crate::options::DEFAULT_MAX_BATCH_BYTES;
 use crate::record::{Batch, NewTree, Record};
 use crate::sync::{lock, read, write, AtomicBool, Mutex, MutexGuard, Ordering, RwLock};
 use crate::wal::{
-    batch_payload_len, encode_payload, frame_len, payload_len, reread, CheckpointDone,
-    CheckpointStats, Health, Refusal, Wal,
+    batch_payload_len, encode_payload, frame_len, head_payload_len, payload_len, reread,
+    CheckpointDone, CheckpointStats, Health, Refusal, Wal,
 };
 use crate::{AddSeqCounter, Durability, Error, HeadObserver, Id, Result, StateObserver};
 
@@ -50,6 +50,26 @@ fn check_size(payload: u64, max: u64) -> Result<()> {
     Ok(())
 }
 
+/// Refuses a write that leaves a head entry whose whole record (what a checkpoint writes for it:
+/// every field of the entry, gathered from many writes) makes a frame larger than `max` bytes,
+/// unless the write leaves the entry no larger than it was (so an entry an older build let grow
+/// can still be shrunk). Without it, an entry's fields, each written in a frame of its own, could
+/// together pass what one frame can hold, and every checkpoint of the space would fail.
+fn check_entry(entry: EntryAfter<'_>, max: u64) -> Result<()> {
+    let after = head_payload_len(entry.after);
+    let bytes = frame_len(after);
+    if bytes <= max {
+        return Ok(());
+    }
+    if entry
+        .before
+        .is_some_and(|before| head_payload_len(before) >= after)
+    {
+        return Ok(());
+    }
+    Err(Error::BatchTooLarge { bytes, max })
+}
+
 impl Ctx<'_> {
     /// Checks the tree a batch or deletion writes to (see [`Memory::check_target`]) before the
     /// write takes a seq, so that a tree that cannot be written costs no gap; the record's own
@@ -62,9 +82,7 @@ impl Ctx<'_> {
     /// Gives `batch` its AddSeq ([`Ctx::take_seq`]) once its size is checked: a batch too
     /// large for one frame is refused before it takes a seq.
     pub(crate) fn take_seq_for(&mut self, batch: &mut Batch) -> Result<()> {
-        let len = batch_payload_len(batch);
-        check_size(len, self.max_bytes)?;
-        self.payload_len = Some(len);
+        self.check_batch_size(batch)?;
         let seq = self.take_seq()?;
         batch.seq = seq;
         Ok(())
@@ -79,12 +97,23 @@ impl Ctx<'_> {
         counter: &AddSeqCounter,
         batch: &mut Batch,
     ) -> Result<()> {
-        let len = batch_payload_len(batch);
-        check_size(len, self.max_bytes)?;
-        self.payload_len = Some(len);
+        self.check_batch_size(batch)?;
         batch.seq = counter.next().ok_or(Error::AddSeqExhausted)?;
         batch.in_feed = false;
         self.advance_counter_to(batch.seq)
+    }
+
+    /// Checks the size of `batch`'s frame and of its tree's head entry after it (see
+    /// [`check_entry`]), before the batch takes a seq (the seq's size is fixed), and keeps the
+    /// payload's length for the write.
+    fn check_batch_size(&mut self, batch: &Batch) -> Result<()> {
+        let len = batch_payload_len(batch);
+        let max = self.max_bytes;
+        check_size(len, max)?;
+        self.memory
+            .batch_entry_after(batch, &mut |entry| check_entry(entry, max))?;
+        self.payload_len = Some(len);
+        Ok(())
     }
 
     /// The counter: the last AddSeq handed out.
@@ -578,6 +607,9 @@ impl Commit {
             None => {
                 let len = payload_len(&record);
                 check_size(len, self.max_bytes)?;
+                let max = self.max_bytes;
+                self.memory
+                    .entries_after(&record, &mut |entry| check_entry(entry, max))?;
                 len
             }
         };
