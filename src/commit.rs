@@ -75,6 +75,9 @@ impl Ctx<'_> {
     /// write takes a seq, so that a tree that cannot be written costs no gap; the record's own
     /// check then reuses the result.
     pub(crate) fn check_target(&mut self, tree_id: &Id, create: Option<&NewTree>) -> Result<()> {
+        if let Some(new) = create {
+            self.memory.check_tree_id(&new.root.id)?;
+        }
         self.target = Some(self.memory.check_target(tree_id, create)?);
         Ok(())
     }
@@ -613,6 +616,7 @@ impl Commit {
                 len
             }
         };
+        self.memory.check_live(&record)?;
         let plan = self.memory.check(&record, ctx.target.take())?;
         // Without a log, the payload is encoded only when memory keeps (part of) it.
         let encoded = if inner.wal.is_some() || record.stores_changes() || record.keeps_bytes() {

@@ -49,6 +49,12 @@ pub enum Error {
         /// The tree's last batch's seq.
         last: u64,
     },
+    /// A tree whose id is the space's ACL list's id: the list's head lives in the head storage
+    /// under that id, so a tree there would take the list's head entry. Refused at
+    /// `create_tree_storage`, a deferred storage's creation and its first write, and a
+    /// `create_space` whose ACL id is a stored tree's; nothing was written.
+    #[error("{0} is the id of the space's ACL list: a tree cannot take it")]
+    AclListId(Id),
     /// No change with this id in the space.
     #[error("change not found: {0}")]
     ChangeNotFound(Id),
@@ -219,6 +225,8 @@ pub enum ErrorKind {
     DerivedParent,
     /// [`Error::SeqNotAboveTree`].
     SeqNotAboveTree,
+    /// [`Error::AclListId`].
+    AclListId,
     /// [`Error::ChangeNotFound`].
     ChangeNotFound,
     /// [`Error::EntryNotFound`].
@@ -289,6 +297,7 @@ impl Error {
             Error::ParentNotFound(..) => ErrorKind::ParentNotFound,
             Error::DerivedParent(..) => ErrorKind::DerivedParent,
             Error::SeqNotAboveTree { .. } => ErrorKind::SeqNotAboveTree,
+            Error::AclListId(..) => ErrorKind::AclListId,
             Error::ChangeNotFound(..) => ErrorKind::ChangeNotFound,
             Error::EntryNotFound(..) => ErrorKind::EntryNotFound,
             Error::TreeDeleted(..) => ErrorKind::TreeDeleted,

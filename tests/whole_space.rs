@@ -488,3 +488,112 @@ fn the_space_header_and_acl_records_come_back_byte_for_byte_from_the_log() {
 fn test_kit_noise(len: usize) -> Vec<u8> {
     spacestore_test_kit::noise(len)
 }
+
+// --- The ACL list's head entry belongs to the list ---
+
+// Before: a tree could be created with the ACL list's id; it took the list's head entry (the
+// list's head changed) and the list's `add_all` then set the tree's heads.
+#[test]
+fn a_tree_with_the_acl_list_id_is_refused_and_the_list_keeps_its_head() {
+    let space = whole();
+    let err = space.create_tree_storage(root("acl")).err();
+    assert!(
+        matches!(err, Some(Error::AclListId(ref id)) if id == "acl"),
+        "{err:?}"
+    );
+    let acl = space.acl_storage().unwrap();
+    assert_eq!(acl.head().unwrap(), "acl");
+    assert!(matches!(
+        space.tree_storage("acl"),
+        Err(Error::UnknownTree(_))
+    ));
+    acl.add_all(vec![record("r2", "acl", 2)]).unwrap();
+    assert_eq!(acl.head().unwrap(), "r2");
+}
+
+#[test]
+fn a_deferred_tree_with_the_acl_list_id_is_refused() {
+    let space = whole();
+    let err = space
+        .create_storage_with_deferred_creation(root("acl"))
+        .err();
+    assert!(matches!(err, Some(Error::AclListId(_))), "{err:?}");
+    assert_eq!(space.acl_storage().unwrap().head().unwrap(), "acl");
+}
+
+#[test]
+fn a_deferred_tree_whose_id_became_the_acl_list_id_is_refused_at_its_first_write() {
+    let space = Space::in_memory();
+    let tree = space
+        .create_storage_with_deferred_creation(root("acl"))
+        .unwrap();
+    space.create_space(space_payload("space.1")).unwrap();
+    let err = tree.add_all(vec![change("c1", "1")], ["c1"], "acl").err();
+    assert!(matches!(err, Some(Error::AclListId(_))), "{err:?}");
+    assert_eq!(space.add_seq(), 0, "refused before it took a seq");
+    assert_eq!(space.acl_storage().unwrap().head().unwrap(), "acl");
+}
+
+#[test]
+fn a_space_whose_acl_id_is_a_stored_tree_is_refused() {
+    let space = Space::in_memory();
+    space.create_tree_storage(root("acl")).unwrap();
+    let err = space.create_space(space_payload("space.1")).err();
+    assert!(matches!(err, Some(Error::AclListId(_))), "{err:?}");
+    assert!(space.id().is_none(), "nothing of the payload was kept");
+}
+
+/// Appends to the last segment of `dir` a record frame creating tree `id` (root bytes `root`),
+/// as a build that did not refuse it wrote it (DESIGN.md, "On-disk format": record kind 1).
+fn append_create_tree(dir: &std::path::Path, id: &str) {
+    use spacestore::internals::frame;
+    let last = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".wal"))
+        .max()
+        .unwrap();
+    let path = dir.join(&last);
+    let seq: u64 = last.trim_end_matches(".wal").parse().unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    let header = frame::read_header(&bytes, seq).unwrap();
+    let str_ = |out: &mut Vec<u8>, s: &[u8]| {
+        out.extend_from_slice(&(s.len() as u32).to_le_bytes());
+        out.extend_from_slice(s);
+    };
+    let mut payload = vec![1u8]; // create tree
+    str_(&mut payload, id.as_bytes()); // root id
+    str_(&mut payload, b"root bytes"); // raw root
+    str_(&mut payload, b""); // order id
+    payload.extend_from_slice(&[0, 0]); // flags, is derived
+    let mut out = Vec::new();
+    header.framing().encode(&mut out, frame::KIND_RECORD, |o| {
+        o.extend_from_slice(&payload)
+    });
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap();
+    std::io::Write::write_all(&mut file, &out).unwrap();
+}
+
+// Before: `verify` passed a log in which a tree took the ACL list's id (an older build let
+// `create_tree_storage` do it).
+#[test]
+fn verify_reports_a_tree_created_with_the_acl_list_id() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(create_whole(dir.path(), space_payload("space.1")).unwrap());
+    let scan = spacestore::internals::scan(&spacestore::StdFileSystem, dir.path(), &mut |_, _| {})
+        .unwrap();
+    assert!(scan.first_problem().is_none(), "{:?}", scan.inconsistencies);
+    append_create_tree(dir.path(), "acl");
+    let scan = spacestore::internals::scan(&spacestore::StdFileSystem, dir.path(), &mut |_, _| {})
+        .unwrap();
+    let (problem, corrupt) = scan.first_problem().expect("the tree is reported");
+    assert!(!corrupt);
+    assert!(problem.reason.contains("ACL list"), "{}", problem.reason);
+    // The log still opens as it did (replay applies it as written).
+    let space = Space::open(dir.path(), Options::default()).unwrap();
+    assert!(space.tree_storage("acl").is_ok());
+}

@@ -196,6 +196,39 @@ impl Memory {
         })
     }
 
+    /// The rules the commit path adds to [`Memory::check`], which replay does not apply (a log
+    /// written by an older build replays as it was; `verify` reports what breaks them): no tree
+    /// takes the ACL list's id, whichever of the two comes first.
+    pub(crate) fn check_live(&self, record: &Record) -> Result<()> {
+        let created = match record {
+            Record::CreateTree(new)
+            | Record::DeleteTree {
+                create: Some(new), ..
+            } => Some(new),
+            Record::AddBatch(batch) => batch.create.as_ref(),
+            Record::CreateSpace(space) => {
+                let acl = &space.acl_root.id;
+                if self.tree(acl).is_some() {
+                    return Err(Error::AclListId(acl.clone()));
+                }
+                None
+            }
+            _ => None,
+        };
+        match created {
+            Some(new) => self.check_tree_id(&new.root.id),
+            None => Ok(()),
+        }
+    }
+
+    /// Refuses a new tree whose id is the ACL list's ([`Memory::check_live`]).
+    pub(crate) fn check_tree_id(&self, id: &Id) -> Result<()> {
+        if self.state.get().is_some_and(|state| state.acl_id == *id) {
+            return Err(Error::AclListId(id.clone()));
+        }
+        Ok(())
+    }
+
     /// Decides whether `record` applies to the current state. Read-only. `target`: the tree of
     /// a batch or deletion when [`Memory::check_target`] checked it already, in this state.
     pub(crate) fn check(&self, record: &Record, target: Option<Target>) -> Result<Plan> {
