@@ -207,6 +207,28 @@ fn a_payload_whose_ids_disagree_is_incorrect_space_header() {
     assert!(good.validate().is_ok());
 }
 
+// Before: a key with a leading zero passed, though Go compares the key with
+// `strconv.FormatUint(key, 36)`, which never writes one.
+#[test]
+fn a_replication_key_with_a_leading_zero_is_incorrect_space_header() {
+    for id in ["bafy.01", "bafy.00", "bafy.0z", "bafy.000000000000000001"] {
+        let payload = with(&space_payload("space.1"), |p| p.space_id = id.into());
+        assert!(
+            matches!(payload.validate(), Err(Error::IncorrectSpaceHeader(_))),
+            "{id}"
+        );
+    }
+}
+
+#[test]
+fn a_replication_key_as_go_writes_it_is_valid() {
+    // `strconv.FormatUint(k, 36)` of 0, 35, 36 and u64::MAX.
+    for id in ["bafy.0", "bafy.z", "bafy.10", "bafy.3w5e11264sgsf"] {
+        let payload = with(&space_payload("space.1"), |p| p.space_id = id.into());
+        assert!(payload.validate().is_ok(), "{id}");
+    }
+}
+
 // --- The state ---
 
 #[test]
