@@ -217,23 +217,32 @@ struct Observers {
 
 #[cfg(not(loom))]
 thread_local! {
-    static IN_OBSERVER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// The spaces (their [`Commit`]s, by address) whose observers this thread is running,
+    /// innermost last: an observer may write to any other space (whose observers may in turn
+    /// write elsewhere), never to one it is inside of, whose commit lock is held.
+    static IN_OBSERVER: std::cell::RefCell<Vec<usize>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-fn in_observer() -> bool {
+/// Whether this thread is running observers of the space `space` (its [`Commit::identity`]).
+fn in_observer(space: usize) -> bool {
     #[cfg(not(loom))]
-    return IN_OBSERVER.with(|f| f.get());
+    return IN_OBSERVER.with(|spaces| spaces.borrow().contains(&space));
     #[cfg(loom)]
-    return false;
+    return {
+        let _ = space;
+        false
+    };
 }
 
-/// Marks the current thread as running observers until dropped (also on unwind).
+/// Marks the current thread as running observers of one space until dropped (also on unwind).
 struct ObserverScope;
 
 impl ObserverScope {
-    fn enter() -> Self {
+    fn enter(space: usize) -> Self {
         #[cfg(not(loom))]
-        IN_OBSERVER.with(|f| f.set(true));
+        IN_OBSERVER.with(|spaces| spaces.borrow_mut().push(space));
+        #[cfg(loom)]
+        let _ = space;
         ObserverScope
     }
 }
@@ -241,7 +250,9 @@ impl ObserverScope {
 impl Drop for ObserverScope {
     fn drop(&mut self) {
         #[cfg(not(loom))]
-        IN_OBSERVER.with(|f| f.set(false));
+        IN_OBSERVER.with(|spaces| {
+            spaces.borrow_mut().pop();
+        });
     }
 }
 
@@ -278,6 +289,12 @@ impl Commit {
             closed: AtomicBool::new(false),
             observers: RwLock::new(Observers::default()),
         }
+    }
+
+    /// The space's identity while it lives (its address: a `Commit` sits in an `Arc` and never
+    /// moves), for the observers' re-entrancy check.
+    fn identity(&self) -> usize {
+        self as *const Commit as usize
     }
 
     /// Whether the space is closed.
@@ -585,7 +602,7 @@ impl Commit {
         build: impl FnOnce(&mut Ctx<'_>) -> Result<Record>,
         settled: impl FnOnce(),
     ) -> Result<Applied> {
-        if in_observer() {
+        if in_observer(self.identity()) {
             return Err(Error::WriteFromObserver);
         }
         if self.read_only {
@@ -732,7 +749,7 @@ impl Commit {
         let changed = &applied.changed;
         if !changed.is_empty() {
             let observers = taken(&read(&self.observers).list);
-            let _scope = ObserverScope::enter();
+            let _scope = ObserverScope::enter(self.identity());
             for entry in changed {
                 for o in &observers {
                     o.on_update(entry);
@@ -741,7 +758,7 @@ impl Commit {
         }
         if let Some(hash) = &applied.hash_changed {
             let observers = taken(&read(&self.observers).state);
-            let _scope = ObserverScope::enter();
+            let _scope = ObserverScope::enter(self.identity());
             for o in &observers {
                 o.on_hash_change(hash);
             }

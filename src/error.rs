@@ -64,9 +64,10 @@ pub enum Error {
     /// The tree behind this storage was deleted; writes to it are refused.
     #[error("tree storage already deleted: {0}")]
     TreeDeleted(Id),
-    /// A head observer tried to write to the space it observes, which would deadlock: observers
-    /// run inside the commit, so they may read but not write.
-    #[error("a head observer cannot write to the space it observes")]
+    /// A head or state observer tried to write to the space it observes, which would deadlock:
+    /// observers run inside the commit, so they may read their space but not write it. (Writes
+    /// to other spaces go through.)
+    #[error("an observer cannot write to the space it observes")]
     WriteFromObserver,
     /// An internal invariant broke (a bug in spacestore); the write was not acknowledged.
     #[error("internal error: {0}")]

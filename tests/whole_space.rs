@@ -619,3 +619,74 @@ fn verify_reports_a_tree_created_with_the_acl_list_id() {
     let space = Space::open(dir.path(), Options::default()).unwrap();
     assert!(space.tree_storage("acl").is_ok());
 }
+
+// Before: the in-observer flag was one per thread, so an observer of one space could write to
+// no space at all.
+#[test]
+fn a_state_observer_of_one_space_can_write_to_another_space() {
+    let a = whole();
+    let b = whole();
+    let b_state = b.state_storage().unwrap();
+    let result = Arc::new(Mutex::new(None));
+    let sink = Arc::clone(&result);
+    let _guard = a.state_storage().unwrap().add_observer(move |hash: &str| {
+        *sink.lock().unwrap() = Some(b_state.set_hash(&format!("after {hash}")));
+    });
+    a.state_storage().unwrap().set_hash("h1").unwrap();
+    let got = result.lock().unwrap().take();
+    assert!(matches!(got, Some(Ok(()))), "{got:?}");
+    assert_eq!(
+        b.state_storage().unwrap().get_state().unwrap().new_hash,
+        "after h1"
+    );
+}
+
+#[test]
+fn a_head_observer_of_one_space_can_write_to_another_space() {
+    let a = Space::in_memory();
+    let b = Space::in_memory();
+    let b_heads = b.head_storage();
+    let result = Arc::new(Mutex::new(None));
+    let sink = Arc::clone(&result);
+    let _guard = a
+        .head_storage()
+        .add_observer(move |entry: &spacestore::HeadEntry| {
+            *sink.lock().unwrap() = Some(b_heads.update_entry(HeadUpdate::new(entry.id.clone())));
+        });
+    a.head_storage().update_entry(HeadUpdate::new("e")).unwrap();
+    let got = result.lock().unwrap().take();
+    assert!(matches!(got, Some(Ok(_))), "{got:?}");
+    assert!(b.head_storage().get_entry("e").is_ok());
+}
+
+#[test]
+fn an_observer_chain_back_to_the_observed_space_is_refused() {
+    let a = whole();
+    let b = whole();
+    let a_state = a.state_storage().unwrap();
+    let b_state = b.state_storage().unwrap();
+    // A's observer writes to B; B's observer, running inside it, writes back to A.
+    let result = Arc::new(Mutex::new(None));
+    let sink = Arc::clone(&result);
+    let back = a_state.clone();
+    let _b_guard = b_state.add_observer(move |_: &str| {
+        *sink.lock().unwrap() = Some(back.set_hash("from B's observer"));
+    });
+    let to_b = b_state.clone();
+    let _a_guard = a_state.add_observer(move |_: &str| {
+        // (Refused when A's observers run inside B's: B is being written.)
+        let _ = to_b.set_hash("from A's observer");
+    });
+    a_state.set_hash("h1").unwrap();
+    let got = result.lock().unwrap().take();
+    assert!(
+        matches!(got, Some(Err(Error::WriteFromObserver))),
+        "{got:?}"
+    );
+    assert_eq!(b_state.get_state().unwrap().new_hash, "from A's observer");
+    assert_eq!(a_state.get_state().unwrap().new_hash, "h1");
+    // Written directly, B's observer writes to A: A is not being written.
+    b_state.set_hash("h2").unwrap();
+    assert!(matches!(result.lock().unwrap().take(), Some(Ok(()))));
+    assert_eq!(a_state.get_state().unwrap().new_hash, "from B's observer");
+}
