@@ -630,7 +630,7 @@ fn a_state_observer_of_one_space_can_write_to_another_space() {
     let result = Arc::new(Mutex::new(None));
     let sink = Arc::clone(&result);
     let _guard = a.state_storage().unwrap().add_observer(move |hash: &str| {
-        *sink.lock().unwrap() = Some(b_state.set_hash(&format!("after {hash}")));
+        *sink.lock().unwrap() = Some(b_state.set_hash(format!("after {hash}")));
     });
     a.state_storage().unwrap().set_hash("h1").unwrap();
     let got = result.lock().unwrap().take();
