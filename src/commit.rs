@@ -15,14 +15,14 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use crate::layout::Encoded;
-use crate::memory::{Applied, Block, Memory, Plan, Stored, Target};
+use crate::memory::{Applied, Block, EntryAfter, Memory, Plan, Stored, Target};
 use crate::notify::Notifier;
 use crate::options::DEFAULT_MAX_BATCH_BYTES;
 use crate::record::{Batch, NewTree, Record};
 use crate::sync::{lock, read, write, AtomicBool, Mutex, MutexGuard, Ordering, RwLock};
 use crate::wal::{
-    batch_payload_len, encode_payload, frame_len, payload_len, reread, CheckpointDone,
-    CheckpointStats, Health, Refusal, Wal,
+    batch_payload_len, encode_payload, frame_len, head_payload_len, payload_len, reread,
+    CheckpointDone, CheckpointStats, Health, Refusal, Wal,
 };
 use crate::{AddSeqCounter, Durability, Error, HeadObserver, Id, Result, StateObserver};
 
@@ -50,11 +50,34 @@ fn check_size(payload: u64, max: u64) -> Result<()> {
     Ok(())
 }
 
+/// Refuses a write that leaves a head entry whose whole record (what a checkpoint writes for it:
+/// every field of the entry, gathered from many writes) makes a frame larger than `max` bytes,
+/// unless the write leaves the entry no larger than it was (so an entry an older build let grow
+/// can still be shrunk). Without it, an entry's fields, each written in a frame of its own, could
+/// together pass what one frame can hold, and every checkpoint of the space would fail.
+fn check_entry(entry: EntryAfter<'_>, max: u64) -> Result<()> {
+    let after = head_payload_len(entry.after);
+    let bytes = frame_len(after);
+    if bytes <= max {
+        return Ok(());
+    }
+    if entry
+        .before
+        .is_some_and(|before| head_payload_len(before) >= after)
+    {
+        return Ok(());
+    }
+    Err(Error::BatchTooLarge { bytes, max })
+}
+
 impl Ctx<'_> {
     /// Checks the tree a batch or deletion writes to (see [`Memory::check_target`]) before the
     /// write takes a seq, so that a tree that cannot be written costs no gap; the record's own
     /// check then reuses the result.
     pub(crate) fn check_target(&mut self, tree_id: &Id, create: Option<&NewTree>) -> Result<()> {
+        if let Some(new) = create {
+            self.memory.check_tree_id(&new.root.id)?;
+        }
         self.target = Some(self.memory.check_target(tree_id, create)?);
         Ok(())
     }
@@ -62,9 +85,7 @@ impl Ctx<'_> {
     /// Gives `batch` its AddSeq ([`Ctx::take_seq`]) once its size is checked: a batch too
     /// large for one frame is refused before it takes a seq.
     pub(crate) fn take_seq_for(&mut self, batch: &mut Batch) -> Result<()> {
-        let len = batch_payload_len(batch);
-        check_size(len, self.max_bytes)?;
-        self.payload_len = Some(len);
+        self.check_batch_size(batch)?;
         let seq = self.take_seq()?;
         batch.seq = seq;
         Ok(())
@@ -79,12 +100,23 @@ impl Ctx<'_> {
         counter: &AddSeqCounter,
         batch: &mut Batch,
     ) -> Result<()> {
-        let len = batch_payload_len(batch);
-        check_size(len, self.max_bytes)?;
-        self.payload_len = Some(len);
+        self.check_batch_size(batch)?;
         batch.seq = counter.next().ok_or(Error::AddSeqExhausted)?;
         batch.in_feed = false;
         self.advance_counter_to(batch.seq)
+    }
+
+    /// Checks the size of `batch`'s frame and of its tree's head entry after it (see
+    /// [`check_entry`]), before the batch takes a seq (the seq's size is fixed), and keeps the
+    /// payload's length for the write.
+    fn check_batch_size(&mut self, batch: &Batch) -> Result<()> {
+        let len = batch_payload_len(batch);
+        let max = self.max_bytes;
+        check_size(len, max)?;
+        self.memory
+            .batch_entry_after(batch, &mut |entry| check_entry(entry, max))?;
+        self.payload_len = Some(len);
+        Ok(())
     }
 
     /// The counter: the last AddSeq handed out.
@@ -185,23 +217,32 @@ struct Observers {
 
 #[cfg(not(loom))]
 thread_local! {
-    static IN_OBSERVER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// The spaces (their [`Commit`]s, by address) whose observers this thread is running,
+    /// innermost last: an observer may write to any other space (whose observers may in turn
+    /// write elsewhere), never to one it is inside of, whose commit lock is held.
+    static IN_OBSERVER: std::cell::RefCell<Vec<usize>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-fn in_observer() -> bool {
+/// Whether this thread is running observers of the space `space` (its [`Commit::identity`]).
+fn in_observer(space: usize) -> bool {
     #[cfg(not(loom))]
-    return IN_OBSERVER.with(|f| f.get());
+    return IN_OBSERVER.with(|spaces| spaces.borrow().contains(&space));
     #[cfg(loom)]
-    return false;
+    return {
+        let _ = space;
+        false
+    };
 }
 
-/// Marks the current thread as running observers until dropped (also on unwind).
+/// Marks the current thread as running observers of one space until dropped (also on unwind).
 struct ObserverScope;
 
 impl ObserverScope {
-    fn enter() -> Self {
+    fn enter(space: usize) -> Self {
         #[cfg(not(loom))]
-        IN_OBSERVER.with(|f| f.set(true));
+        IN_OBSERVER.with(|spaces| spaces.borrow_mut().push(space));
+        #[cfg(loom)]
+        let _ = space;
         ObserverScope
     }
 }
@@ -209,7 +250,9 @@ impl ObserverScope {
 impl Drop for ObserverScope {
     fn drop(&mut self) {
         #[cfg(not(loom))]
-        IN_OBSERVER.with(|f| f.set(false));
+        IN_OBSERVER.with(|spaces| {
+            spaces.borrow_mut().pop();
+        });
     }
 }
 
@@ -246,6 +289,12 @@ impl Commit {
             closed: AtomicBool::new(false),
             observers: RwLock::new(Observers::default()),
         }
+    }
+
+    /// The space's identity while it lives (its address: a `Commit` sits in an `Arc` and never
+    /// moves), for the observers' re-entrancy check.
+    fn identity(&self) -> usize {
+        self as *const Commit as usize
     }
 
     /// Whether the space is closed.
@@ -553,7 +602,7 @@ impl Commit {
         build: impl FnOnce(&mut Ctx<'_>) -> Result<Record>,
         settled: impl FnOnce(),
     ) -> Result<Applied> {
-        if in_observer() {
+        if in_observer(self.identity()) {
             return Err(Error::WriteFromObserver);
         }
         if self.read_only {
@@ -578,9 +627,13 @@ impl Commit {
             None => {
                 let len = payload_len(&record);
                 check_size(len, self.max_bytes)?;
+                let max = self.max_bytes;
+                self.memory
+                    .entries_after(&record, &mut |entry| check_entry(entry, max))?;
                 len
             }
         };
+        self.memory.check_live(&record)?;
         let plan = self.memory.check(&record, ctx.target.take())?;
         // Without a log, the payload is encoded only when memory keeps (part of) it.
         let encoded = if inner.wal.is_some() || record.stores_changes() || record.keeps_bytes() {
@@ -696,7 +749,7 @@ impl Commit {
         let changed = &applied.changed;
         if !changed.is_empty() {
             let observers = taken(&read(&self.observers).list);
-            let _scope = ObserverScope::enter();
+            let _scope = ObserverScope::enter(self.identity());
             for entry in changed {
                 for o in &observers {
                     o.on_update(entry);
@@ -705,7 +758,7 @@ impl Commit {
         }
         if let Some(hash) = &applied.hash_changed {
             let observers = taken(&read(&self.observers).state);
-            let _scope = ObserverScope::enter();
+            let _scope = ObserverScope::enter(self.identity());
             for o in &observers {
                 o.on_hash_change(hash);
             }

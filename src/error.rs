@@ -49,6 +49,12 @@ pub enum Error {
         /// The tree's last batch's seq.
         last: u64,
     },
+    /// A tree whose id is the space's ACL list's id: the list's head lives in the head storage
+    /// under that id, so a tree there would take the list's head entry. Refused at
+    /// `create_tree_storage`, a deferred storage's creation and its first write, and a
+    /// `create_space` whose ACL id is a stored tree's; nothing was written.
+    #[error("{0} is the id of the space's ACL list: a tree cannot take it")]
+    AclListId(Id),
     /// No change with this id in the space.
     #[error("change not found: {0}")]
     ChangeNotFound(Id),
@@ -58,9 +64,10 @@ pub enum Error {
     /// The tree behind this storage was deleted; writes to it are refused.
     #[error("tree storage already deleted: {0}")]
     TreeDeleted(Id),
-    /// A head observer tried to write to the space it observes, which would deadlock: observers
-    /// run inside the commit, so they may read but not write.
-    #[error("a head observer cannot write to the space it observes")]
+    /// A head or state observer tried to write to the space it observes, which would deadlock:
+    /// observers run inside the commit, so they may read their space but not write it. (Writes
+    /// to other spaces go through.)
+    #[error("an observer cannot write to the space it observes")]
     WriteFromObserver,
     /// An internal invariant broke (a bug in spacestore); the write was not acknowledged.
     #[error("internal error: {0}")]
@@ -79,13 +86,28 @@ pub enum Error {
     /// it is reopened. Reads go on.
     #[error("the space refuses writes (reopen it to write again): {0}")]
     WritesRefused(crate::wal::Refusal),
-    /// A write whose frame would be larger than [`crate::Options::max_batch_bytes`]: refused
-    /// before it takes a seq (a batch) and before anything is logged; nothing of it is kept.
+    /// A write whose frame would be larger than [`crate::Options::max_batch_bytes`], or that
+    /// would make a head entry whose whole record (what a checkpoint writes for it, in one frame)
+    /// is: refused before it takes a seq (a batch) and before anything is logged; nothing of it
+    /// is kept. `bytes` is the frame that passes the limit (the write's, or the entry's).
     #[error("the write takes {bytes} bytes in the log, more than the limit of {max} bytes (Options::max_batch_bytes)")]
     BatchTooLarge {
         /// Bytes the write's frame would take.
         bytes: u64,
         /// The limit.
+        max: u64,
+    },
+    /// A record of the space's live state too large for one frame of the log (a frame's length
+    /// is a u32: at most [`crate::Options::MAX_BATCH_BYTES_LIMIT`] bytes): a checkpoint of a head
+    /// entry whose fields an older build let grow, write by write, past it (this build refuses
+    /// such a write with [`Error::BatchTooLarge`]). The checkpoint is abandoned, its temporary
+    /// file removed, and the log stays as it was; writes go on. Shrinking the entry (one
+    /// `update_entry` with smaller fields) lets the next checkpoint through.
+    #[error("a record of the space's state takes {bytes} bytes, more than one log frame holds ({max}): the checkpoint was abandoned")]
+    FrameTooLarge {
+        /// Bytes of the record's payload.
+        bytes: u64,
+        /// The most a frame's payload can take.
         max: u64,
     },
     /// The AddSeq counter reached `u64::MAX`: no new batch can get a seq (the counter never
@@ -204,6 +226,8 @@ pub enum ErrorKind {
     DerivedParent,
     /// [`Error::SeqNotAboveTree`].
     SeqNotAboveTree,
+    /// [`Error::AclListId`].
+    AclListId,
     /// [`Error::ChangeNotFound`].
     ChangeNotFound,
     /// [`Error::EntryNotFound`].
@@ -220,6 +244,8 @@ pub enum ErrorKind {
     WritesRefused,
     /// [`Error::BatchTooLarge`].
     BatchTooLarge,
+    /// [`Error::FrameTooLarge`].
+    FrameTooLarge,
     /// [`Error::AddSeqExhausted`].
     AddSeqExhausted,
     /// [`Error::CursorBackwards`].
@@ -272,6 +298,7 @@ impl Error {
             Error::ParentNotFound(..) => ErrorKind::ParentNotFound,
             Error::DerivedParent(..) => ErrorKind::DerivedParent,
             Error::SeqNotAboveTree { .. } => ErrorKind::SeqNotAboveTree,
+            Error::AclListId(..) => ErrorKind::AclListId,
             Error::ChangeNotFound(..) => ErrorKind::ChangeNotFound,
             Error::EntryNotFound(..) => ErrorKind::EntryNotFound,
             Error::TreeDeleted(..) => ErrorKind::TreeDeleted,
@@ -280,6 +307,7 @@ impl Error {
             Error::Io { .. } => ErrorKind::Io,
             Error::WritesRefused(..) => ErrorKind::WritesRefused,
             Error::BatchTooLarge { .. } => ErrorKind::BatchTooLarge,
+            Error::FrameTooLarge { .. } => ErrorKind::FrameTooLarge,
             Error::AddSeqExhausted => ErrorKind::AddSeqExhausted,
             Error::CursorBackwards { .. } => ErrorKind::CursorBackwards,
             Error::CursorAhead { .. } => ErrorKind::CursorAhead,

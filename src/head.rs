@@ -207,6 +207,11 @@ impl HeadStorage {
     /// space with a log), so every later batch gets a seq above it: Go's storage restarts its
     /// counter from the highest `last_add_seq`, and so no seq is ever handed out below one a
     /// head entry already names.
+    ///
+    /// # Errors
+    /// [`Error::BatchTooLarge`] when the update's frame, or the entry after it (written whole by
+    /// a checkpoint), would be larger than [`crate::Options::max_batch_bytes`] (an update that
+    /// leaves the entry no larger than it was is taken); what any write can fail with.
     pub fn update_entry(&self, update: HeadUpdate) -> Result<HeadEntry> {
         let id = update.id.clone();
         self.commit.write(

@@ -5,7 +5,8 @@
 //! checks cross-references as records are applied (raft-engine's consistency checker is a
 //! replay machine over the same scan): every change's tree exists, heads name stored changes of
 //! their tree, no batch or head entry carries a seq above the durable reservation in force (so
-//! above what a restart's counter could start from), and batches grow in AddSeq order. So it
+//! above what a restart's counter could start from), batches grow in AddSeq order, and no tree
+//! has the ACL list's id (it would share the list's head entry). So it
 //! judges a directory exactly as `open` does: the same listing, the same reads, the same torn
 //! tail and corruption rules. It never takes the directory's lock and never writes, renames or
 //! cuts anything.
@@ -353,6 +354,7 @@ impl Walk<'_> {
 
     /// Checks one record after replay applied it.
     fn after(&mut self, memory: &Memory, record: &Record, at: (&Path, usize), inserted: &[Id]) {
+        self.check_acl_id(memory, record, at);
         match record {
             Record::CreateTree(new) => {
                 if !stored_in(memory, &new.root.id, &new.root.id)
@@ -448,6 +450,35 @@ impl Walk<'_> {
             | Record::SetCursor(_)
             | Record::DeleteCursor(_)
             | Record::SetHash(_) => {}
+        }
+    }
+
+    /// A tree with the ACL list's id (the commit path refuses it; an older build did not): the
+    /// list's head lives in the head storage under its id, so the tree took the list's head
+    /// entry (and the list's `add_all` then sets the tree's heads).
+    fn check_acl_id(&mut self, memory: &Memory, record: &Record, at: (&Path, usize)) {
+        let Some(acl_id) = memory.state.get().map(|s| s.acl_id) else {
+            return;
+        };
+        let created = match record {
+            Record::CreateTree(new)
+            | Record::DeleteTree {
+                create: Some(new), ..
+            } => Some(&new.root.id),
+            Record::AddBatch(b) => b.create.as_ref().map(|new| &new.root.id),
+            // The list made whole with the id of a tree stored before (or of its settings tree).
+            Record::CreateSpace(_) => memory.tree(&acl_id).is_some().then_some(&acl_id),
+            _ => None,
+        };
+        if created == Some(&acl_id) {
+            self.problem(
+                at.0,
+                at.1,
+                format!(
+                    "tree {acl_id:?} has the id of the space's ACL list: it shares the list's \
+                     head entry"
+                ),
+            );
         }
     }
 

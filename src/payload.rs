@@ -58,7 +58,8 @@ impl SpacePayload {
 
     /// Checks what the ids can show without decoding the parts: the space id is
     /// `<cid>.<replication key in base 36>` (Go checks both, the CID against the header's
-    /// bytes), each part has its id and its bytes, and the ACL and settings ids differ.
+    /// bytes; the key as Go's `strconv.FormatUint(key, 36)` writes it: lowercase, without a
+    /// leading zero), each part has its id and its bytes, and the ACL and settings ids differ.
     ///
     /// # Errors
     /// [`Error::IncorrectSpaceHeader`] saying which check failed.
@@ -70,9 +71,11 @@ impl SpacePayload {
         if cid.is_empty() {
             return bad("the space id has no header CID before its '.'");
         }
-        let base36 = |c: char| c.is_ascii_digit() || c.is_ascii_lowercase();
-        if key.is_empty() || !key.chars().all(base36) || u64::from_str_radix(key, 36).is_err() {
-            return bad("the space id's replication key is not a base-36 number");
+        // Go compares the key with `strconv.FormatUint(key, 36)`: lowercase, no leading zero
+        // ("0" for zero), so only that one spelling of a number passes.
+        let canonical = u64::from_str_radix(key, 36).is_ok_and(|k| format_base36(k) == key);
+        if !canonical {
+            return bad("the space id's replication key is not a base-36 number as Go writes it");
         }
         if self.acl_id.is_empty() {
             return bad("the ACL root record has no id");
@@ -109,4 +112,19 @@ impl SpacePayload {
             settings: Some(NewTree::of(&self.settings)),
         }
     }
+}
+
+/// `n` in base 36 as Go's `strconv.FormatUint(n, 36)` writes it: lowercase digits, no leading
+/// zero, "0" for zero.
+fn format_base36(mut n: u64) -> String {
+    const DIGITS: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let mut out = Vec::new();
+    loop {
+        out.push(DIGITS[(n % 36) as usize]);
+        n /= 36;
+        if n == 0 {
+            break;
+        }
+    }
+    out.iter().rev().map(|&d| char::from(d)).collect()
 }

@@ -7,7 +7,7 @@
 
 use bytes::Bytes;
 
-use crate::{DeletedStatus, Id, StorageChange};
+use crate::{DeletedStatus, HeadEntry, Id, StorageChange};
 
 /// One write of the space.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -189,4 +189,75 @@ pub(crate) struct HeadFields {
     pub(crate) parent_id: Option<Id>,
     /// New last AddSeq.
     pub(crate) last_add_seq: Option<u64>,
+}
+
+impl HeadFields {
+    /// Every field of `entry`: the update that rewrites it whole (what a checkpoint writes).
+    pub(crate) fn whole(entry: &HeadEntry) -> HeadFields {
+        HeadFields {
+            id: entry.id.clone(),
+            heads: Some(entry.heads.clone()),
+            common_snapshot: Some(entry.common_snapshot.clone()),
+            deleted_status: Some(entry.deleted_status),
+            is_derived: Some(entry.is_derived),
+            parent_id: entry.parent_id.clone(),
+            last_add_seq: entry.last_add_seq,
+        }
+    }
+}
+
+/// A head update by reference: what memory applies (without cloning the update), and what the
+/// log measures a head entry's record by ([`crate::wal::head_payload_len`]).
+#[derive(Clone, Copy)]
+pub(crate) struct UpdateRef<'a> {
+    pub(crate) id: &'a Id,
+    pub(crate) heads: Option<&'a [Id]>,
+    pub(crate) common_snapshot: Option<&'a Id>,
+    pub(crate) deleted_status: Option<DeletedStatus>,
+    pub(crate) is_derived: Option<bool>,
+    pub(crate) parent_id: Option<&'a Id>,
+    pub(crate) last_add_seq: Option<u64>,
+}
+
+impl<'a> From<&'a HeadFields> for UpdateRef<'a> {
+    fn from(u: &'a HeadFields) -> Self {
+        UpdateRef {
+            id: &u.id,
+            heads: u.heads.as_deref(),
+            common_snapshot: u.common_snapshot.as_ref(),
+            deleted_status: u.deleted_status,
+            is_derived: u.is_derived,
+            parent_id: u.parent_id.as_ref(),
+            last_add_seq: u.last_add_seq,
+        }
+    }
+}
+
+impl<'a> UpdateRef<'a> {
+    /// Every field of `entry`, as [`HeadFields::whole`] has them.
+    pub(crate) fn whole(entry: &'a HeadEntry) -> Self {
+        UpdateRef {
+            id: &entry.id,
+            heads: Some(&entry.heads),
+            common_snapshot: Some(&entry.common_snapshot),
+            deleted_status: Some(entry.deleted_status),
+            is_derived: Some(entry.is_derived),
+            parent_id: entry.parent_id.as_ref(),
+            last_add_seq: entry.last_add_seq,
+        }
+    }
+
+    /// `self` applied over `base` (the entry as it was, or an earlier update of the same
+    /// record): each field `self` sets, else `base`'s.
+    pub(crate) fn over(self, base: UpdateRef<'a>) -> Self {
+        UpdateRef {
+            id: self.id,
+            heads: self.heads.or(base.heads),
+            common_snapshot: self.common_snapshot.or(base.common_snapshot),
+            deleted_status: self.deleted_status.or(base.deleted_status),
+            is_derived: self.is_derived.or(base.is_derived),
+            parent_id: self.parent_id.or(base.parent_id),
+            last_add_seq: self.last_add_seq.or(base.last_add_seq),
+        }
+    }
 }

@@ -158,7 +158,8 @@ impl Space {
     /// # Errors
     /// [`Error::SpaceExists`] when the space is whole already; [`Error::IncorrectSpaceHeader`]
     /// ([`SpacePayload::validate`]); [`Error::TreeExists`] and the other errors of
-    /// [`Space::create_tree_storage`] for the settings root; what any write can fail with.
+    /// [`Space::create_tree_storage`] for the settings root; [`Error::AclListId`] when the ACL
+    /// id is a stored tree's; what any write can fail with.
     /// Nothing of the payload is kept when it fails.
     pub fn create_space(&self, payload: SpacePayload) -> Result<()> {
         payload.validate()?;
@@ -348,7 +349,10 @@ impl Space {
     /// root, checks the parent (when the root names one), creates the head entry (heads and
     /// common snapshot = the root id), and marks the tree queued for deletion when its parent is.
     ///
-    /// Fails with [`Error::TreeExists`], [`Error::ParentNotFound`] or [`Error::DerivedParent`].
+    /// # Errors
+    /// [`Error::TreeExists`], [`Error::ParentNotFound`] or [`Error::DerivedParent`] (Go's
+    /// checks); [`Error::AclListId`] for a root whose id is the space's ACL list's (its head
+    /// entry is the list's); what any write can fail with.
     pub fn create_tree_storage(&self, root: TreeRoot) -> Result<TreeStorage> {
         let new = NewTree::of(&root);
         self.commit.write(|_| Ok(Record::CreateTree(new)), || {})?;
@@ -357,12 +361,17 @@ impl Space {
 
     /// A storage for a tree that exists only in memory until its first write (`add_all`,
     /// `add_all_no_error` or `delete`), which creates the tree and applies the write in one
-    /// commit. Fails with [`Error::TreeExists`] when the tree is already stored.
+    /// commit.
+    ///
+    /// # Errors
+    /// [`Error::TreeExists`] when the tree is already stored; [`Error::AclListId`] for a root
+    /// whose id is the space's ACL list's. (The first write checks both again.)
     pub fn create_storage_with_deferred_creation(&self, root: TreeRoot) -> Result<TreeStorage> {
         let memory = self.commit.memory();
         if memory.tree(&root.id).is_some() || memory.changes.contains(&root.id) {
             return Err(Error::TreeExists(root.id.clone()));
         }
+        memory.check_tree_id(&root.id)?;
         Ok(TreeStorage::new(Arc::clone(&self.commit), root, true))
     }
 

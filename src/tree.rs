@@ -365,6 +365,9 @@ impl TreeStorage {
     /// A change id already stored anywhere in the space (or twice in the batch) fails with
     /// [`Error::DuplicateChange`], an order id already used in the tree with
     /// [`Error::OrderIdInUse`]; then nothing of the batch is kept and the seq it took stays a gap.
+    /// A batch whose frame, or whose tree's head entry after it (written whole by a checkpoint),
+    /// would be larger than [`crate::Options::max_batch_bytes`] fails with
+    /// [`Error::BatchTooLarge`] before it takes a seq.
     /// The first write to a deferred storage creates the tree in the same commit.
     pub fn add_all(
         &self,

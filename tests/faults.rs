@@ -12,13 +12,12 @@
 //! - a reopen shows what the space showed (plus, at most, the writes whose fsync failed: their
 //!   frames may have reached the file), and new batches take seqs above every seq handed out.
 //!
-//! Failures that come from the bugs reported with this file (reported with this file, now fixed: each has its own test) are
-//! sorted into those bugs; any other failure fails `every_fault_point_of_the_script_...`.
+//! Every broken promise at any fault point fails the test: the bugs this harness found are fixed
+//! (each has its own test below), so no failure is excused.
 
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 
 use spacestore::{Durability, Error, Space, StorageChange, TreeRoot};
 use spacestore_test_kit::simfs::workload::{
@@ -83,67 +82,6 @@ fn script() -> Vec<Step> {
 
 fn writes(step: &Step) -> bool {
     !matches!(step, Step::Checkpoint | Step::Sync | Step::Reopen)
-}
-
-/// Which reported bug explains a failure, from where the fault hit.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum KnownBug {
-    /// A checkpoint that fails after its rename keeps logging to a segment the checkpoint
-    /// supersedes: those writes are gone after a reopen.
-    CheckpointFailsAfterRename,
-    /// A failed fsync outside a `Sync` write (`Space::sync`, a reservation, the checkpoint's
-    /// first sync) does not latch the space: writes go on, or `writes_refused()` stays `None`.
-    FsyncFailureNotLatched,
-    /// A roll that fails after creating the next segment leaves that file behind; the next
-    /// checkpoint takes its number and then removes itself (everything is lost).
-    FailedRollThenCheckpoint,
-    /// A reservation frame whose append fails and whose take-back fails too leaves garbage at
-    /// the end of the segment without latching: later frames follow the garbage, and the next
-    /// open finds corruption.
-    ReservationTakeBackNotLatched,
-}
-
-/// The size of a reservation frame (length, CRC, kind, u64).
-const RESERVATION_FRAME: usize = 17;
-
-fn known_bug(step: &Step, fired: &[Fired], durability: Durability) -> Option<KnownBug> {
-    let f = fired.first()?;
-    if f.op == Op::Write
-        && f.size == RESERVATION_FRAME
-        && writes(step)
-        && fired.iter().any(|g| g.op == Op::FileTruncate)
-    {
-        return Some(KnownBug::ReservationTakeBackNotLatched);
-    }
-    let path = f
-        .path
-        .as_deref()
-        .map(Path::to_string_lossy)
-        .unwrap_or_default();
-    let tmp = path.ends_with(".tmp");
-    match step {
-        Step::Checkpoint => match f.op {
-            Op::Fsync if !tmp => Some(KnownBug::FsyncFailureNotLatched),
-            Op::SyncDir | Op::Remove => Some(KnownBug::CheckpointFailsAfterRename),
-            Op::Create | Op::Write if !tmp => Some(KnownBug::CheckpointFailsAfterRename),
-            _ => None,
-        },
-        Step::Sync if f.op == Op::Fsync => Some(KnownBug::FsyncFailureNotLatched),
-        Step::Reopen => None,
-        _ => match f.op {
-            // A reservation's fsync (in `Sync` mode the commit's own fsync latches).
-            Op::Fsync if durability == Durability::Buffered => {
-                Some(KnownBug::FsyncFailureNotLatched)
-            }
-            Op::Fsync if f.prev_write == RESERVATION_FRAME => {
-                Some(KnownBug::FsyncFailureNotLatched)
-            }
-            Op::Fsync => None,
-            Op::Create | Op::SyncDir => Some(KnownBug::FailedRollThenCheckpoint),
-            Op::Write if f.len == 0 => Some(KnownBug::FailedRollThenCheckpoint),
-            _ => None,
-        },
-    }
 }
 
 /// The errno a fault makes the call return.
@@ -305,12 +243,11 @@ fn compare(before: &Dump, after: &Dump, in_doubt: &[EventKind]) -> Result<(), St
     Ok(())
 }
 
-/// A failed fault point: where, what went wrong, and which reported bug it falls under.
+/// A failed fault point: where, and what went wrong.
 #[derive(Debug)]
 struct Failure {
     point: String,
     why: String,
-    bug: Option<KnownBug>,
 }
 
 /// Runs the script with `faults` armed; returns the failures (empty: every promise held) and
@@ -331,15 +268,12 @@ fn run_point(
     let mut latched = false;
     // Writes whose fsync failed since the last open: their frames may be in the file.
     let mut in_doubt: Vec<EventKind> = Vec::new();
-    // The bug the fault falls under, once it went off.
-    let mut bug = None;
     let mut fired_any = false;
     let mut failed_before = false;
-    let mut fail = |why: String, bug: Option<KnownBug>| {
+    let mut fail = |why: String| {
         failures.push(Failure {
             point: point.clone(),
             why,
-            bug,
         })
     };
     for (i, step) in script().iter().enumerate() {
@@ -361,22 +295,17 @@ fn run_point(
         let full = capacity_after.is_some_and(|(at, _)| i >= at);
         if !fired.is_empty() {
             fired_any = true;
-            bug = bug.or(known_bug(step, &fired, durability));
         }
         let step_desc = format!("step {i} {step:?}");
         match &out.result {
             Ok(()) => {
                 if !fired.is_empty() && *step != Step::Reopen {
-                    fail(
-                        format!("{step_desc}: the fault {fired:?} was swallowed"),
-                        bug,
-                    );
+                    fail(format!("{step_desc}: the fault {fired:?} was swallowed"));
                 }
                 if latched && writes(step) {
-                    fail(
-                        format!("{step_desc}: a write went through after a failed fsync"),
-                        bug,
-                    );
+                    fail(format!(
+                        "{step_desc}: a write went through after a failed fsync"
+                    ));
                 }
             }
             Err(e) => {
@@ -393,27 +322,24 @@ fn run_point(
                     // before the write is tried).
                 } else if latched && *step != Step::Reopen {
                     if !matches!(e, Error::WritesRefused(_)) {
-                        fail(
-                            format!(
-                                "{step_desc}: after a failed fsync: {e:?}, expected WritesRefused"
-                            ),
-                            bug,
-                        );
+                        fail(format!(
+                            "{step_desc}: after a failed fsync: {e:?}, expected WritesRefused"
+                        ));
                     }
                 } else if let Some(f) = fired.first() {
                     let want = errno(f.fault);
                     let ok = matches!(e, Error::Io { source, .. } if source.raw_os_error() == Some(want));
                     if !ok {
-                        fail(format!("{step_desc}: fault {f:?} came back as {e:?}"), bug);
+                        fail(format!("{step_desc}: fault {f:?} came back as {e:?}"));
                     }
                 } else if full {
                     let ok = matches!(e, Error::Io { source, .. } if source.raw_os_error() == Some(ENOSPC))
                         || matches!(e, Error::WritesRefused(_));
                     if !ok {
-                        fail(format!("{step_desc}: disk full came back as {e:?}"), bug);
+                        fail(format!("{step_desc}: disk full came back as {e:?}"));
                     }
                 } else {
-                    fail(format!("{step_desc}: failed without a fault: {e:?}"), bug);
+                    fail(format!("{step_desc}: failed without a fault: {e:?}"));
                 }
                 failed_before = true;
                 // Nothing of the failed call is visible, and reads go on.
@@ -421,10 +347,7 @@ fn run_point(
                     if let (Some(b), Some(space)) = (&before, &d.space) {
                         let now = dump(space);
                         if &now != b {
-                            fail(
-                                format!("{step_desc}: the failed call changed the state"),
-                                bug,
-                            );
+                            fail(format!("{step_desc}: the failed call changed the state"));
                         }
                     }
                 }
@@ -446,12 +369,9 @@ fn run_point(
                 if latched && *step != Step::Reopen {
                     if let Some(space) = &d.space {
                         if space.writes_refused().is_none() {
-                            fail(
-                                format!(
-                                    "{step_desc}: writes_refused() is None after a failed fsync"
-                                ),
-                                bug,
-                            );
+                            fail(format!(
+                                "{step_desc}: writes_refused() is None after a failed fsync"
+                            ));
                         }
                     }
                 }
@@ -461,7 +381,7 @@ fn run_point(
         if *step == Step::Reopen {
             if let (Some(b), Some(space)) = (&before, &d.space) {
                 if let Err(why) = compare(b, &dump(space), &in_doubt) {
-                    fail(format!("{step_desc}: memory and disk disagree: {why}"), bug);
+                    fail(format!("{step_desc}: memory and disk disagree: {why}"));
                 }
             }
             if d.space.is_some() {
@@ -478,7 +398,7 @@ fn run_point(
         None => match Space::create(workload::dir(), config.options(&d.fs)) {
             Ok(s) => s,
             Err(e) => {
-                fail(format!("open after the script failed: {e}"), bug);
+                fail(format!("open after the script failed: {e}"));
                 return (failures, fired_any);
             }
         },
@@ -489,16 +409,13 @@ fn run_point(
     match Space::create(workload::dir(), config.options(&d.fs)) {
         Ok(space) => {
             if let Err(why) = compare(&before, &dump(&space), &in_doubt) {
-                fail(
-                    format!("final reopen: memory and disk disagree: {why}"),
-                    bug,
-                );
+                fail(format!("final reopen: memory and disk disagree: {why}"));
             }
             if let Err(why) = check_continues(&d.fs, config, space, max_counter) {
-                fail(format!("after the final reopen: {why}"), bug);
+                fail(format!("after the final reopen: {why}"));
             }
         }
-        Err(e) => fail(format!("final reopen failed: {e}"), bug),
+        Err(e) => fail(format!("final reopen failed: {e}")),
     }
     (failures, fired_any)
 }
@@ -554,10 +471,6 @@ fn run_all(durability: Durability) -> (usize, Vec<Failure>) {
 }
 
 fn report(failures: &[Failure]) -> String {
-    let mut by_bug: BTreeMap<String, usize> = BTreeMap::new();
-    for f in failures {
-        *by_bug.entry(format!("{:?}", f.bug)).or_default() += 1;
-    }
     let shown = if std::env::var_os("SPACESTORE_FAULTS_VERBOSE").is_some() {
         usize::MAX
     } else {
@@ -566,42 +479,13 @@ fn report(failures: &[Failure]) -> String {
     let examples: Vec<String> = failures
         .iter()
         .take(shown)
-        .map(|f| format!("  {} -> {} [{:?}]", f.point, f.why, f.bug))
+        .map(|f| format!("  {} -> {}", f.point, f.why))
         .collect();
-    format!("{by_bug:?}\n{}", examples.join("\n"))
+    examples.join("\n")
 }
 
-/// Every fault point of the script, in both modes. Fails on any broken promise that is not
-/// explained by a reported bug (each of which has its own test below).
-#[test]
-fn every_fault_point_of_the_script_returns_the_error_hides_the_write_and_agrees_on_reopen() {
-    let mut total = 0;
-    let mut known = 0;
-    for durability in [Durability::Buffered, Durability::Sync] {
-        let (n, failures) = run_all(durability);
-        total += n;
-        let unexplained: Vec<&Failure> = failures.iter().filter(|f| f.bug.is_none()).collect();
-        assert!(
-            unexplained.is_empty(),
-            "{durability:?}: {} unexplained failures of {n} fault points:\n{}",
-            unexplained.len(),
-            report(
-                &failures
-                    .into_iter()
-                    .filter(|f| f.bug.is_none())
-                    .collect::<Vec<_>>()
-            )
-        );
-        known += failures
-            .iter()
-            .map(|f| f.point.as_str())
-            .collect::<BTreeSet<_>>()
-            .len();
-    }
-    eprintln!("{total} fault points; {known} of them hit a reported bug");
-}
-
-/// The same, with the reported bugs counted as failures: passes once they are fixed.
+/// Every fault point of the script, in both modes: the failed call returns the injected error,
+/// hides its write, latches where it must, and a reopen agrees with what the space showed.
 #[test]
 fn every_fault_point_of_the_script_keeps_every_promise() {
     let mut all = Vec::new();
@@ -629,27 +513,22 @@ fn every_fault_point_of_the_script_keeps_every_promise() {
 #[test]
 fn out_of_space_fails_writes_with_enospc_and_they_work_again_once_space_is_back() {
     let mut points = 0;
+    let mut failures = Vec::new();
     for durability in [Durability::Buffered, Durability::Sync] {
         for at in 0..script().len() {
             for room in [0u64, 20, 90, 300] {
-                let (failures, _) = run_point(durability, &[], Some((at, room)));
-                let unexplained: Vec<&Failure> =
-                    failures.iter().filter(|f| f.bug.is_none()).collect();
-                assert!(
-                    unexplained.is_empty(),
-                    "{}",
-                    report(
-                        &failures
-                            .into_iter()
-                            .filter(|f| f.bug.is_none())
-                            .collect::<Vec<_>>()
-                    )
-                );
+                let (f, _) = run_point(durability, &[], Some((at, room)));
+                failures.extend(f);
                 points += 1;
             }
         }
     }
-    eprintln!("{points} disk-full points");
+    assert!(
+        failures.is_empty(),
+        "{} failures in {points} disk-full points:\n{}",
+        failures.len(),
+        report(&failures)
+    );
 }
 
 fn space_on(fs: &SimFs, durability: Durability) -> (Space, spacestore::TreeStorage) {

@@ -207,6 +207,28 @@ fn a_payload_whose_ids_disagree_is_incorrect_space_header() {
     assert!(good.validate().is_ok());
 }
 
+// Before: a key with a leading zero passed, though Go compares the key with
+// `strconv.FormatUint(key, 36)`, which never writes one.
+#[test]
+fn a_replication_key_with_a_leading_zero_is_incorrect_space_header() {
+    for id in ["bafy.01", "bafy.00", "bafy.0z", "bafy.000000000000000001"] {
+        let payload = with(&space_payload("space.1"), |p| p.space_id = id.into());
+        assert!(
+            matches!(payload.validate(), Err(Error::IncorrectSpaceHeader(_))),
+            "{id}"
+        );
+    }
+}
+
+#[test]
+fn a_replication_key_as_go_writes_it_is_valid() {
+    // `strconv.FormatUint(k, 36)` of 0, 35, 36 and u64::MAX.
+    for id in ["bafy.0", "bafy.z", "bafy.10", "bafy.3w5e11264sgsf"] {
+        let payload = with(&space_payload("space.1"), |p| p.space_id = id.into());
+        assert!(payload.validate().is_ok(), "{id}");
+    }
+}
+
 // --- The state ---
 
 #[test]
@@ -487,4 +509,184 @@ fn the_space_header_and_acl_records_come_back_byte_for_byte_from_the_log() {
 
 fn test_kit_noise(len: usize) -> Vec<u8> {
     spacestore_test_kit::noise(len)
+}
+
+// --- The ACL list's head entry belongs to the list ---
+
+// Before: a tree could be created with the ACL list's id; it took the list's head entry (the
+// list's head changed) and the list's `add_all` then set the tree's heads.
+#[test]
+fn a_tree_with_the_acl_list_id_is_refused_and_the_list_keeps_its_head() {
+    let space = whole();
+    let err = space.create_tree_storage(root("acl")).err();
+    assert!(
+        matches!(err, Some(Error::AclListId(ref id)) if id == "acl"),
+        "{err:?}"
+    );
+    let acl = space.acl_storage().unwrap();
+    assert_eq!(acl.head().unwrap(), "acl");
+    assert!(matches!(
+        space.tree_storage("acl"),
+        Err(Error::UnknownTree(_))
+    ));
+    acl.add_all(vec![record("r2", "acl", 2)]).unwrap();
+    assert_eq!(acl.head().unwrap(), "r2");
+}
+
+#[test]
+fn a_deferred_tree_with_the_acl_list_id_is_refused() {
+    let space = whole();
+    let err = space
+        .create_storage_with_deferred_creation(root("acl"))
+        .err();
+    assert!(matches!(err, Some(Error::AclListId(_))), "{err:?}");
+    assert_eq!(space.acl_storage().unwrap().head().unwrap(), "acl");
+}
+
+#[test]
+fn a_deferred_tree_whose_id_became_the_acl_list_id_is_refused_at_its_first_write() {
+    let space = Space::in_memory();
+    let tree = space
+        .create_storage_with_deferred_creation(root("acl"))
+        .unwrap();
+    space.create_space(space_payload("space.1")).unwrap();
+    let err = tree.add_all(vec![change("c1", "1")], ["c1"], "acl").err();
+    assert!(matches!(err, Some(Error::AclListId(_))), "{err:?}");
+    assert_eq!(space.add_seq(), 0, "refused before it took a seq");
+    assert_eq!(space.acl_storage().unwrap().head().unwrap(), "acl");
+}
+
+#[test]
+fn a_space_whose_acl_id_is_a_stored_tree_is_refused() {
+    let space = Space::in_memory();
+    space.create_tree_storage(root("acl")).unwrap();
+    let err = space.create_space(space_payload("space.1")).err();
+    assert!(matches!(err, Some(Error::AclListId(_))), "{err:?}");
+    assert!(space.id().is_none(), "nothing of the payload was kept");
+}
+
+/// Appends to the last segment of `dir` a record frame creating tree `id` (root bytes `root`),
+/// as a build that did not refuse it wrote it (DESIGN.md, "On-disk format": record kind 1).
+fn append_create_tree(dir: &std::path::Path, id: &str) {
+    use spacestore::internals::frame;
+    let last = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".wal"))
+        .max()
+        .unwrap();
+    let path = dir.join(&last);
+    let seq: u64 = last.trim_end_matches(".wal").parse().unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    let header = frame::read_header(&bytes, seq).unwrap();
+    let str_ = |out: &mut Vec<u8>, s: &[u8]| {
+        out.extend_from_slice(&(s.len() as u32).to_le_bytes());
+        out.extend_from_slice(s);
+    };
+    let mut payload = vec![1u8]; // create tree
+    str_(&mut payload, id.as_bytes()); // root id
+    str_(&mut payload, b"root bytes"); // raw root
+    str_(&mut payload, b""); // order id
+    payload.extend_from_slice(&[0, 0]); // flags, is derived
+    let mut out = Vec::new();
+    header.framing().encode(&mut out, frame::KIND_RECORD, |o| {
+        o.extend_from_slice(&payload)
+    });
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap();
+    std::io::Write::write_all(&mut file, &out).unwrap();
+}
+
+// Before: `verify` passed a log in which a tree took the ACL list's id (an older build let
+// `create_tree_storage` do it).
+#[test]
+fn verify_reports_a_tree_created_with_the_acl_list_id() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(create_whole(dir.path(), space_payload("space.1")).unwrap());
+    let scan = spacestore::internals::scan(&spacestore::StdFileSystem, dir.path(), &mut |_, _| {})
+        .unwrap();
+    assert!(scan.first_problem().is_none(), "{:?}", scan.inconsistencies);
+    append_create_tree(dir.path(), "acl");
+    let scan = spacestore::internals::scan(&spacestore::StdFileSystem, dir.path(), &mut |_, _| {})
+        .unwrap();
+    let (problem, corrupt) = scan.first_problem().expect("the tree is reported");
+    assert!(!corrupt);
+    assert!(problem.reason.contains("ACL list"), "{}", problem.reason);
+    // The log still opens as it did (replay applies it as written).
+    let space = Space::open(dir.path(), Options::default()).unwrap();
+    assert!(space.tree_storage("acl").is_ok());
+}
+
+// Before: the in-observer flag was one per thread, so an observer of one space could write to
+// no space at all.
+#[test]
+fn a_state_observer_of_one_space_can_write_to_another_space() {
+    let a = whole();
+    let b = whole();
+    let b_state = b.state_storage().unwrap();
+    let result = Arc::new(Mutex::new(None));
+    let sink = Arc::clone(&result);
+    let _guard = a.state_storage().unwrap().add_observer(move |hash: &str| {
+        *sink.lock().unwrap() = Some(b_state.set_hash(format!("after {hash}")));
+    });
+    a.state_storage().unwrap().set_hash("h1").unwrap();
+    let got = result.lock().unwrap().take();
+    assert!(matches!(got, Some(Ok(()))), "{got:?}");
+    assert_eq!(
+        b.state_storage().unwrap().get_state().unwrap().new_hash,
+        "after h1"
+    );
+}
+
+#[test]
+fn a_head_observer_of_one_space_can_write_to_another_space() {
+    let a = Space::in_memory();
+    let b = Space::in_memory();
+    let b_heads = b.head_storage();
+    let result = Arc::new(Mutex::new(None));
+    let sink = Arc::clone(&result);
+    let _guard = a
+        .head_storage()
+        .add_observer(move |entry: &spacestore::HeadEntry| {
+            *sink.lock().unwrap() = Some(b_heads.update_entry(HeadUpdate::new(entry.id.clone())));
+        });
+    a.head_storage().update_entry(HeadUpdate::new("e")).unwrap();
+    let got = result.lock().unwrap().take();
+    assert!(matches!(got, Some(Ok(_))), "{got:?}");
+    assert!(b.head_storage().get_entry("e").is_ok());
+}
+
+#[test]
+fn an_observer_chain_back_to_the_observed_space_is_refused() {
+    let a = whole();
+    let b = whole();
+    let a_state = a.state_storage().unwrap();
+    let b_state = b.state_storage().unwrap();
+    // A's observer writes to B; B's observer, running inside it, writes back to A.
+    let result = Arc::new(Mutex::new(None));
+    let sink = Arc::clone(&result);
+    let back = a_state.clone();
+    let _b_guard = b_state.add_observer(move |_: &str| {
+        *sink.lock().unwrap() = Some(back.set_hash("from B's observer"));
+    });
+    let to_b = b_state.clone();
+    let _a_guard = a_state.add_observer(move |_: &str| {
+        // (Refused when A's observers run inside B's: B is being written.)
+        let _ = to_b.set_hash("from A's observer");
+    });
+    a_state.set_hash("h1").unwrap();
+    let got = result.lock().unwrap().take();
+    assert!(
+        matches!(got, Some(Err(Error::WriteFromObserver))),
+        "{got:?}"
+    );
+    assert_eq!(b_state.get_state().unwrap().new_hash, "from A's observer");
+    assert_eq!(a_state.get_state().unwrap().new_hash, "h1");
+    // Written directly, B's observer writes to A: A is not being written.
+    b_state.set_hash("h2").unwrap();
+    assert!(matches!(result.lock().unwrap().take(), Some(Ok(()))));
+    assert_eq!(a_state.get_state().unwrap().new_hash, "from B's observer");
 }

@@ -75,7 +75,160 @@ impl<'a> Seen<'a> {
     }
 }
 
+/// The head update of a tree's creation: heads and common snapshot = the root, the parent, queued
+/// for deletion when the parent is.
+fn created(new: &NewTree, parent_deleted: bool) -> UpdateRef<'_> {
+    let root = &new.root;
+    UpdateRef {
+        id: &root.id,
+        heads: Some(std::slice::from_ref(&root.id)),
+        common_snapshot: Some(&root.id),
+        deleted_status: parent_deleted.then_some(DeletedStatus::Queued),
+        is_derived: Some(new.is_derived),
+        parent_id: new.parent_id.as_ref(),
+        last_add_seq: None,
+    }
+}
+
+/// A batch's head update: heads (when given), common snapshot, last AddSeq.
+fn batched(batch: &Batch) -> UpdateRef<'_> {
+    UpdateRef {
+        id: &batch.tree_id,
+        heads: batch.heads.as_deref(),
+        common_snapshot: Some(&batch.common_snapshot),
+        deleted_status: None,
+        is_derived: None,
+        parent_id: None,
+        last_add_seq: Some(batch.seq),
+    }
+}
+
+/// The ACL list's head update: its heads become the last record added.
+fn acl_head<'a>(acl_id: &'a Id, last: &'a Id) -> UpdateRef<'a> {
+    UpdateRef {
+        id: acl_id,
+        heads: Some(std::slice::from_ref(last)),
+        common_snapshot: None,
+        deleted_status: None,
+        is_derived: None,
+        parent_id: None,
+        last_add_seq: None,
+    }
+}
+
+/// A head entry as a write leaves it, whole, and as it was before (`None`: it did not exist):
+/// what [`Memory::entries_after`] hands out.
+pub(crate) struct EntryAfter<'a> {
+    /// The entry after the write, every field.
+    pub(crate) after: UpdateRef<'a>,
+    /// The entry before it, every field.
+    pub(crate) before: Option<UpdateRef<'a>>,
+}
+
 impl Memory {
+    /// Calls `f` with each head entry `record` would change, whole, as it would be after the
+    /// record (and as it was), without changing anything: the commit path measures what a
+    /// checkpoint will write for it. Read-only.
+    pub(crate) fn entries_after(
+        &self,
+        record: &Record,
+        f: &mut dyn FnMut(EntryAfter<'_>) -> Result<()>,
+    ) -> Result<()> {
+        match record {
+            Record::CreateTree(new)
+            | Record::DeleteTree {
+                create: Some(new), ..
+            } => self.entry_after(&[created(new, false)], f),
+            Record::AddBatch(batch) => self.batch_entry_after(batch, f),
+            Record::UpdateHead(update) => self.entry_after(&[update.into()], f),
+            Record::CreateSpace(space) => {
+                let acl = &space.acl_root.id;
+                self.entry_after(&[acl_head(acl, acl)], f)?;
+                match &space.settings {
+                    Some(settings) => self.entry_after(&[created(settings, false)], f),
+                    None => Ok(()),
+                }
+            }
+            Record::AddAclRecords(records) => match (records.last(), self.state.get()) {
+                (Some(last), Some(state)) => {
+                    self.entry_after(&[acl_head(&state.acl_id, &last.id)], f)
+                }
+                _ => Ok(()),
+            },
+            Record::DeleteTree { create: None, .. }
+            | Record::DeleteEntry(_)
+            | Record::SetCursor(_)
+            | Record::DeleteCursor(_)
+            | Record::SetHash(_) => Ok(()),
+        }
+    }
+
+    /// [`Memory::entries_after`] of a batch (before it takes its seq: the seq's size is fixed).
+    pub(crate) fn batch_entry_after(
+        &self,
+        batch: &Batch,
+        f: &mut dyn FnMut(EntryAfter<'_>) -> Result<()>,
+    ) -> Result<()> {
+        match &batch.create {
+            Some(new) => self.entry_after(&[created(new, false), batched(batch)], f),
+            None => self.entry_after(&[batched(batch)], f),
+        }
+    }
+
+    /// Calls `f` with the entry of `updates` (one entry's, in the order applied) after them.
+    fn entry_after(
+        &self,
+        updates: &[UpdateRef<'_>],
+        f: &mut dyn FnMut(EntryAfter<'_>) -> Result<()>,
+    ) -> Result<()> {
+        let Some(first) = updates.first() else {
+            return Ok(());
+        };
+        let fresh = HeadEntry {
+            id: first.id.clone(),
+            ..HeadEntry::default()
+        };
+        self.heads.with(first.id, |old| {
+            let before = old.map(UpdateRef::whole);
+            let base = UpdateRef::whole(old.unwrap_or(&fresh));
+            let after = updates.iter().fold(base, |entry, u| u.over(entry));
+            f(EntryAfter { after, before })
+        })
+    }
+
+    /// The rules the commit path adds to [`Memory::check`], which replay does not apply (a log
+    /// written by an older build replays as it was; `verify` reports what breaks them): no tree
+    /// takes the ACL list's id, whichever of the two comes first.
+    pub(crate) fn check_live(&self, record: &Record) -> Result<()> {
+        let created = match record {
+            Record::CreateTree(new)
+            | Record::DeleteTree {
+                create: Some(new), ..
+            } => Some(new),
+            Record::AddBatch(batch) => batch.create.as_ref(),
+            Record::CreateSpace(space) => {
+                let acl = &space.acl_root.id;
+                if self.tree(acl).is_some() {
+                    return Err(Error::AclListId(acl.clone()));
+                }
+                None
+            }
+            _ => None,
+        };
+        match created {
+            Some(new) => self.check_tree_id(&new.root.id),
+            None => Ok(()),
+        }
+    }
+
+    /// Refuses a new tree whose id is the ACL list's ([`Memory::check_live`]).
+    pub(crate) fn check_tree_id(&self, id: &Id) -> Result<()> {
+        if self.state.get().is_some_and(|state| state.acl_id == *id) {
+            return Err(Error::AclListId(id.clone()));
+        }
+        Ok(())
+    }
+
     /// Decides whether `record` applies to the current state. Read-only. `target`: the tree of
     /// a batch or deletion when [`Memory::check_target`] checked it already, in this state.
     pub(crate) fn check(&self, record: &Record, target: Option<Target>) -> Result<Plan> {
@@ -319,16 +472,9 @@ impl Memory {
             return;
         };
         self.acl.insert(records);
-        let update = UpdateRef {
-            id: &state.acl_id,
-            heads: Some(std::slice::from_ref(&last.id)),
-            common_snapshot: None,
-            deleted_status: None,
-            is_derived: None,
-            parent_id: None,
-            last_add_seq: None,
-        };
-        let changed = self.heads.update(update, applied.notify);
+        let changed = self
+            .heads
+            .update(acl_head(&state.acl_id, &last.id), applied.notify);
         applied.changed.extend(changed);
     }
 
@@ -345,16 +491,9 @@ impl Memory {
                 .get(parent_id)
                 .is_some_and(|p| p.deleted_status >= DeletedStatus::Queued)
         });
-        let update = UpdateRef {
-            id: &root.id,
-            heads: Some(std::slice::from_ref(&root.id)),
-            common_snapshot: Some(&root.id),
-            deleted_status: parent_deleted.then_some(DeletedStatus::Queued),
-            is_derived: Some(new.is_derived),
-            parent_id: new.parent_id.as_ref(),
-            last_add_seq: None,
-        };
-        let changed = self.heads.update(update, applied.notify);
+        let changed = self
+            .heads
+            .update(created(new, parent_deleted), applied.notify);
         applied.changed.extend(changed);
     }
 
@@ -399,16 +538,7 @@ impl Memory {
             }
         }
         // The batch's head update: heads (when given), common snapshot, last AddSeq.
-        let update = UpdateRef {
-            id: &batch.tree_id,
-            heads: batch.heads.as_deref(),
-            common_snapshot: Some(&batch.common_snapshot),
-            deleted_status: None,
-            is_derived: None,
-            parent_id: None,
-            last_add_seq: Some(batch.seq),
-        };
-        let changed = self.heads.update(update, applied.notify);
+        let changed = self.heads.update(batched(batch), applied.notify);
         applied.changed.extend(changed);
     }
 

@@ -7,34 +7,8 @@ use ahash::RandomState;
 
 use crate::entry::{DeletedStatus, HeadEntry};
 use crate::id::Id;
-use crate::record::HeadFields;
+pub(crate) use crate::record::UpdateRef;
 use crate::sync::{read, write, RwLock};
-
-/// A head update by reference: what [`HeadTable::update`] applies, without cloning the update.
-#[derive(Clone, Copy)]
-pub(crate) struct UpdateRef<'a> {
-    pub(crate) id: &'a Id,
-    pub(crate) heads: Option<&'a [Id]>,
-    pub(crate) common_snapshot: Option<&'a Id>,
-    pub(crate) deleted_status: Option<DeletedStatus>,
-    pub(crate) is_derived: Option<bool>,
-    pub(crate) parent_id: Option<&'a Id>,
-    pub(crate) last_add_seq: Option<u64>,
-}
-
-impl<'a> From<&'a HeadFields> for UpdateRef<'a> {
-    fn from(u: &'a HeadFields) -> Self {
-        UpdateRef {
-            id: &u.id,
-            heads: u.heads.as_deref(),
-            common_snapshot: u.common_snapshot.as_ref(),
-            deleted_status: u.deleted_status,
-            is_derived: u.is_derived,
-            parent_id: u.parent_id.as_ref(),
-            last_add_seq: u.last_add_seq,
-        }
-    }
-}
 
 impl UpdateRef<'_> {
     /// Writes every given field into `e`.
@@ -110,6 +84,12 @@ fn selected(e: &HeadEntry, deleted: Option<bool>) -> bool {
 impl HeadTable {
     pub(crate) fn get(&self, id: &str) -> Option<HeadEntry> {
         read(&self.table).entries.get(id).cloned()
+    }
+
+    /// Calls `f` with entry `id` (`None`: there is none), under the table's read lock, without
+    /// cloning it.
+    pub(crate) fn with<R>(&self, id: &str, f: impl FnOnce(Option<&HeadEntry>) -> R) -> R {
+        f(read(&self.table).entries.get(id))
     }
 
     /// Applies `update` in place. When some value changed and `want_entry`, returns the entry

@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 pub(crate) use acl::AclList;
-pub(crate) use apply::{Applied, Plan, Target};
+pub(crate) use apply::{Applied, EntryAfter, Plan, Target};
 pub(crate) use changes::ChangeMap;
 pub(crate) use cursors::CursorTable;
 pub(crate) use heads::{HeadTable, UpdateRef};

@@ -98,15 +98,9 @@ impl Captured {
                 // The tree's batches set a last AddSeq this entry does not have.
                 emit(&Record::DeleteEntry(entry.id.clone()))?;
             }
-            emit(&Record::UpdateHead(HeadFields {
-                id: entry.id.clone(),
-                heads: Some(entry.heads.clone()),
-                common_snapshot: Some(entry.common_snapshot.clone()),
-                deleted_status: Some(entry.deleted_status),
-                is_derived: Some(entry.is_derived),
-                parent_id: entry.parent_id.clone(),
-                last_add_seq: entry.last_add_seq,
-            }))?;
+            // Whole: the commit path refuses a write that would make this record larger than a
+            // write may be (`Memory::entries_after`).
+            emit(&Record::UpdateHead(HeadFields::whole(entry)))?;
         }
         // Trees (and the ACL list) whose entry was deleted: their records created one; remove
         // it again.

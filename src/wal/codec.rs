@@ -12,7 +12,7 @@ use crate::entry::DeletedStatus;
 use crate::id::Id;
 use crate::layout::{Encoded, Located, BATCH_ADDED, BATCH_OFF_FEED, ROOT_ADDED};
 use crate::record::{
-    AclFields, Batch, CursorFields, CursorMove, HeadFields, NewSpace, NewTree, Record,
+    AclFields, Batch, CursorFields, CursorMove, HeadFields, NewSpace, NewTree, Record, UpdateRef,
 };
 
 const CREATE_TREE: u8 = 1;
@@ -145,6 +145,14 @@ pub(crate) fn encoded_len(record: &Record) -> u64 {
     n.0
 }
 
+/// The length of the payload of an update-head record of `u`, without encoding it: with
+/// [`UpdateRef::whole`], what a checkpoint writes for an entry.
+pub(crate) fn head_len(u: UpdateRef<'_>) -> u64 {
+    let mut n = Count(0);
+    put_head(&mut n, u);
+    n.0
+}
+
 /// The length of a batch record's payload, without encoding it.
 pub(crate) fn batch_len(batch: &Batch) -> u64 {
     let mut n = Count(0);
@@ -224,6 +232,42 @@ fn put_batch(out: &mut impl Sink, b: &Batch, start: usize) -> Located {
     at
 }
 
+fn put_head(out: &mut impl Sink, u: UpdateRef<'_>) {
+    put_u8(out, UPDATE_HEAD);
+    put_bytes(out, u.id.as_bytes());
+    let mut flags = 0;
+    let mut flag = |set: bool, flag: u8| {
+        if set {
+            flags |= flag;
+        }
+    };
+    flag(u.heads.is_some(), F_HEADS);
+    flag(u.common_snapshot.is_some(), F_COMMON_SNAPSHOT);
+    flag(u.deleted_status.is_some(), F_DELETED_STATUS);
+    flag(u.is_derived.is_some(), F_IS_DERIVED);
+    flag(u.parent_id.is_some(), F_PARENT_ID);
+    flag(u.last_add_seq.is_some(), F_LAST_ADD_SEQ);
+    put_u8(out, flags);
+    if let Some(h) = u.heads {
+        put_ids(out, h);
+    }
+    if let Some(c) = u.common_snapshot {
+        put_bytes(out, c.as_bytes());
+    }
+    if let Some(d) = u.deleted_status {
+        put_u8(out, d as u8);
+    }
+    if let Some(d) = u.is_derived {
+        put_u8(out, d as u8);
+    }
+    if let Some(p) = u.parent_id {
+        put_bytes(out, p.as_bytes());
+    }
+    if let Some(s) = u.last_add_seq {
+        put_u64(out, s);
+    }
+}
+
 fn encode_into(record: &Record, out: &mut impl Sink, start: usize) -> Located {
     let mut at = Located::default();
     match record {
@@ -233,56 +277,7 @@ fn encode_into(record: &Record, out: &mut impl Sink, start: usize) -> Located {
             put_new_tree(out, t);
         }
         Record::AddBatch(b) => at = put_batch(out, b, start),
-        Record::UpdateHead(u) => {
-            put_u8(out, UPDATE_HEAD);
-            put_bytes(out, u.id.as_bytes());
-            let mut flags = 0;
-            flags |= if u.heads.is_some() { F_HEADS } else { 0 };
-            flags |= if u.common_snapshot.is_some() {
-                F_COMMON_SNAPSHOT
-            } else {
-                0
-            };
-            flags |= if u.deleted_status.is_some() {
-                F_DELETED_STATUS
-            } else {
-                0
-            };
-            flags |= if u.is_derived.is_some() {
-                F_IS_DERIVED
-            } else {
-                0
-            };
-            flags |= if u.parent_id.is_some() {
-                F_PARENT_ID
-            } else {
-                0
-            };
-            flags |= if u.last_add_seq.is_some() {
-                F_LAST_ADD_SEQ
-            } else {
-                0
-            };
-            put_u8(out, flags);
-            if let Some(h) = &u.heads {
-                put_ids(out, h);
-            }
-            if let Some(c) = &u.common_snapshot {
-                put_bytes(out, c.as_bytes());
-            }
-            if let Some(d) = u.deleted_status {
-                put_u8(out, d as u8);
-            }
-            if let Some(d) = u.is_derived {
-                put_u8(out, d as u8);
-            }
-            if let Some(p) = &u.parent_id {
-                put_bytes(out, p.as_bytes());
-            }
-            if let Some(s) = u.last_add_seq {
-                put_u64(out, s);
-            }
-        }
+        Record::UpdateHead(u) => put_head(out, u.into()),
         Record::DeleteEntry(id) => {
             put_u8(out, DELETE_ENTRY);
             put_bytes(out, id.as_bytes());

@@ -53,6 +53,25 @@ pub const KIND_CHECKPOINT: u8 = 4;
 /// The largest payload a frame can carry (its length field, kind included, is a u32).
 pub const MAX_PAYLOAD: u64 = u32::MAX as u64 - 1;
 
+/// A payload too large for one frame ([`Framing::try_encode`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PayloadTooLarge {
+    /// The payload's bytes.
+    pub bytes: u64,
+}
+
+impl std::fmt::Display for PayloadTooLarge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "a frame payload of {} bytes, more than a frame holds ({MAX_PAYLOAD})",
+            self.bytes
+        )
+    }
+}
+
+impl std::error::Error for PayloadTooLarge {}
+
 /// A segment's header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SegmentHeader {
@@ -261,20 +280,45 @@ impl Framing {
         }
     }
 
-    /// Appends to `out` a frame of `kind` whose payload `write_payload` appends.
+    /// Appends to `out` a frame of `kind` whose payload `write_payload` appends (for the tools
+    /// and tests, whose frames are small; the log itself uses [`Framing::try_encode`]).
     ///
     /// # Panics
     ///
-    /// When the payload is larger than [`MAX_PAYLOAD`]: the log checks every record's size
-    /// first (`Error::BatchTooLarge`), so this is a bug, never a frame whose length is cut.
+    /// When the payload is larger than [`MAX_PAYLOAD`].
+    #[cfg_attr(not(feature = "internals"), allow(dead_code))]
     pub fn encode(&self, out: &mut Vec<u8>, kind: u8, write_payload: impl FnOnce(&mut Vec<u8>)) {
+        if let Err(e) = self.try_encode(out, kind, write_payload) {
+            panic!("{e}");
+        }
+    }
+
+    /// Appends to `out` a frame of `kind` whose payload `write_payload` appends.
+    ///
+    /// # Errors
+    ///
+    /// [`PayloadTooLarge`] when the payload is larger than [`MAX_PAYLOAD`] (a frame's length is
+    /// a u32): `out` is left as it was. The log measures every record first, so this is its
+    /// last line of defence, never a frame whose length is cut.
+    pub fn try_encode(
+        &self,
+        out: &mut Vec<u8>,
+        kind: u8,
+        write_payload: impl FnOnce(&mut Vec<u8>),
+    ) -> Result<(), PayloadTooLarge> {
         let start = out.len();
         let prefix = self.prefix();
         out.resize(start + prefix, 0);
         out.push(kind);
         write_payload(out);
-        let len = u32::try_from(out.len() - start - prefix)
-            .expect("a frame payload larger than MAX_PAYLOAD (the log checks sizes first)");
+        let payload = (out.len() - start - prefix - 1) as u64;
+        let len = match u32::try_from(payload + 1) {
+            Ok(len) if payload <= MAX_PAYLOAD => len,
+            _ => {
+                out.truncate(start);
+                return Err(PayloadTooLarge { bytes: payload });
+            }
+        };
         let body = start + prefix + 1;
         match *self {
             Framing::V1 { seq } => {
@@ -289,6 +333,7 @@ impl Framing {
                 LE::write_u32(&mut out[start + 8..start + 12], crc);
             }
         }
+        Ok(())
     }
 
     /// Parses the frame at `pos`. Every length is checked against the bytes there before it is

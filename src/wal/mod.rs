@@ -25,7 +25,7 @@ mod log;
 pub(crate) mod repair;
 pub(crate) mod scan;
 
-use crate::record::{Batch, Record};
+use crate::record::{Batch, Record, UpdateRef};
 
 pub(crate) use codec::encode_payload;
 pub(crate) use env::create_dir_durably;
@@ -59,4 +59,10 @@ pub(crate) fn payload_len(record: &Record) -> u64 {
 /// fixed-size field).
 pub(crate) fn batch_payload_len(batch: &Batch) -> u64 {
     codec::batch_len(batch)
+}
+
+/// Bytes the payload of an update-head record of `update` takes (with
+/// [`UpdateRef::whole`]: what a checkpoint writes for a head entry).
+pub(crate) fn head_payload_len(update: UpdateRef<'_>) -> u64 {
+    codec::head_len(update)
 }
