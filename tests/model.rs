@@ -188,6 +188,8 @@ enum MErr {
     AclRecordExists(String),
     AclOrderInUse(String, u64),
     AclRecordNotFound(String),
+    /// A tree would take the ACL list's id (and so its head entry): refused, unlike Go.
+    AclListId(String),
 }
 
 /// The state of a whole space.
@@ -293,6 +295,7 @@ impl Model {
 
     /// CreateTreeStorage, steps 1 and 2 (the checks).
     fn creation_check(&self, root: &MRoot) -> Result<(), MErr> {
+        self.acl_list_check(&root.id)?;
         if self.find(&root.id).is_some() || self.live.contains(&root.id) {
             return Err(MErr::TreeExists(root.id.clone()));
         }
@@ -304,6 +307,14 @@ impl Model {
             }
         }
         Ok(())
+    }
+
+    /// No tree takes the ACL list's id.
+    fn acl_list_check(&self, id: &str) -> Result<(), MErr> {
+        match &self.state {
+            Some(state) if state.acl_id == id => Err(MErr::AclListId(id.to_string())),
+            _ => Ok(()),
+        }
     }
 
     /// CreateTreeStorage, steps 1, 3 and 4 (the effects).
@@ -343,6 +354,7 @@ impl Model {
         if self.find(&root.id).is_some() || self.live.contains(&root.id) {
             return Err(MErr::TreeExists(root.id.clone()));
         }
+        self.acl_list_check(&root.id)?;
         Ok(MHandle {
             root_change: root.change(),
             root,
@@ -479,6 +491,9 @@ impl Model {
         }
         if self.state.is_some() {
             return Err(MErr::SpaceExists(p.space_id.clone()));
+        }
+        if self.live.contains(&p.acl_id) {
+            return Err(MErr::AclListId(p.acl_id.clone()));
         }
         self.creation_check(&p.settings)?;
         self.state = Some(MState {
@@ -642,6 +657,7 @@ fn same_error(e: &Error, m: &MErr) -> bool {
         MErr::AddSeqExhausted => matches!(e, Error::AddSeqExhausted),
         MErr::SpaceExists(id) => matches!(e, Error::SpaceExists(x) if x == id.as_str()),
         MErr::SpaceMissing => matches!(e, Error::SpaceMissing(_)),
+        MErr::AclListId(id) => matches!(e, Error::AclListId(x) if x == id.as_str()),
         MErr::IncorrectSpaceHeader => matches!(e, Error::IncorrectSpaceHeader(_)),
         MErr::AclRecordExists(id) => matches!(e, Error::AclRecordExists(x) if x == id.as_str()),
         MErr::AclOrderInUse(i, o) => matches!(

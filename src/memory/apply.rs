@@ -208,7 +208,8 @@ impl Memory {
             Record::AddBatch(batch) => batch.create.as_ref(),
             Record::CreateSpace(space) => {
                 let acl = &space.acl_root.id;
-                if self.tree(acl).is_some() {
+                // A space already there is `SpaceExists` ([`Memory::check`]), as in Go.
+                if self.state.get().is_none() && self.tree(acl).is_some() {
                     return Err(Error::AclListId(acl.clone()));
                 }
                 None
