@@ -1,7 +1,8 @@
 //! Opening a space directory, wired in one place (raft-engine's `engine.rs` is the model): lock
 //! the directory, list it and read its segments once ([`LogDir`]), replay them into a new
-//! [`Memory`] ([`replay`]), set the counter above every seq ever handed out, sync what was
-//! replayed, and start the log's new segment.
+//! [`Memory`] ([`replay`]), set the counter above every seq ever handed out, and, after a crash
+//! only, sync what was replayed and start the log's new segment (a cleanly closed log is left
+//! as it is until the first write).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -69,9 +70,17 @@ pub(crate) fn open(dir: &Path, options: &Options) -> Result<Opened> {
     let log = LogDir::read(fs.as_ref(), dir, ReadMode::Map(&lock))?;
     let memory = memory_for(&log);
     let recovered = replay::recover(fs.as_ref(), &log, &memory, options.recovery)?;
-    // Frames replayed from the page cache after a process crash may never have been synced:
-    // make them durable before anything new is, so the log on disk stays a prefix.
-    sync_segments(fs.as_ref(), dir, &recovered.segments)?;
+    // A log that ends with a clean close needs nothing from this open: everything in it was
+    // synced by that close (and the segments before by their rolls), so the open writes and
+    // syncs nothing, and the first write starts a segment (after one fsync of the last, in case
+    // the close's own fsync never finished: DESIGN.md, "An open that writes nothing"). Any
+    // other end (a crash) is made durable here, once: frames replayed from the page cache after
+    // a process crash may never have been synced, and nothing new may be durable before them,
+    // so the log on disk stays a prefix.
+    let clean = recovered.closed_cleanly && recovered.incarnation.is_some();
+    if !clean {
+        sync_segments(fs.as_ref(), dir, &recovered.segments)?;
+    }
     let mut report = recovered.report;
     let replayed_to = report.add_seq;
     let mut restart_at = replayed_to;
@@ -112,6 +121,7 @@ pub(crate) fn open(dir: &Path, options: &Options) -> Result<Opened> {
         bytes_per_sync: options
             .bytes_per_sync
             .filter(|_| options.durability == Durability::Buffered),
+        lazy: clean && !new_incarnation && restart_at == replayed_to,
     })?;
     if restart_at > replayed_to {
         // Make the jump durable before anything is handed out above the old bar.

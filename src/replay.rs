@@ -61,6 +61,8 @@ pub(crate) struct Outcome {
     pub(crate) end: End,
     /// The space's incarnation, from its last version 2 segment (`None`: none was read).
     pub(crate) incarnation: Option<u128>,
+    /// The last frame read is a close frame (what a clean close writes last, synced).
+    pub(crate) ends_with_close: bool,
 }
 
 impl Outcome {
@@ -106,6 +108,7 @@ pub(crate) fn run(log: &LogDir, memory: &Memory, observer: &mut dyn Observer) ->
     };
     let mut reserved = 0u64;
     let mut named = 0u64;
+    let mut ends_with_close = false;
     let mut segment = 0;
     let mut apply = |events: Vec<Event>| -> bool {
         for event in events {
@@ -119,6 +122,7 @@ pub(crate) fn run(log: &LogDir, memory: &Memory, observer: &mut dyn Observer) ->
             };
             let at = (segment, offset);
             report.frames += 1;
+            ends_with_close = matches!(frame, FrameEvent::Close(_));
             observer.frame(at, &frame, memory, reserved);
             match frame {
                 FrameEvent::Record(record, encoded) => {
@@ -164,6 +168,7 @@ pub(crate) fn run(log: &LogDir, memory: &Memory, observer: &mut dyn Observer) ->
         named,
         end: scanned.end,
         incarnation: scanned.incarnation,
+        ends_with_close,
     }
 }
 
@@ -178,6 +183,9 @@ pub(crate) struct Recovered {
     /// The space's incarnation as the log has it (`None`: no version 2 segment; after a repair,
     /// the space needs a new one).
     pub(crate) incarnation: Option<u128>,
+    /// The log was closed cleanly and nothing came after: it ends, whole, with a close frame
+    /// (no torn tail, no zeros after it, nothing repaired). See `engine::open`.
+    pub(crate) closed_cleanly: bool,
 }
 
 /// The corruption error for `bad`.
@@ -240,6 +248,8 @@ pub(crate) fn recover(
     let mut reserved = outcome.reserved.max(outcome.named);
     let mut report = outcome.report;
     let mut kept = log.replayed().len();
+    let closed_cleanly =
+        outcome.ends_with_close && matches!(outcome.end, End::Clean { zeros: None });
     match outcome.end {
         End::Clean { zeros } => {
             if let Some(offset) = zeros {
@@ -279,6 +289,7 @@ pub(crate) fn recover(
                 reserved,
                 segments: log.replayed()[..kept].to_vec(),
                 incarnation: None,
+                closed_cleanly: false,
             });
         }
     }
@@ -289,5 +300,6 @@ pub(crate) fn recover(
         reserved,
         segments: log.replayed()[..kept].to_vec(),
         incarnation: outcome.incarnation,
+        closed_cleanly,
     })
 }

@@ -255,7 +255,13 @@ fn a_torn_tail_at_every_byte_of_the_last_frames_is_cut_off_and_reported() {
 fn a_last_segment_torn_inside_its_header_and_zero_filled_is_a_torn_tail() {
     let template = tempfile::tempdir().unwrap();
     write_batches(template.path(), 3);
-    drop(open(template.path())); // a second segment: its header, then the close frame
+    {
+        // A second session's write starts a second segment: its header, a batch, the close.
+        let space = open(template.path());
+        let a = space.tree_storage("a").unwrap();
+        a.add_all(vec![change("c3", "0003")], NO_HEADS, "a")
+            .unwrap();
+    }
     let files = segments(template.path());
     assert_eq!(files.len(), 2, "{files:?}");
     let last = fs::read(&files[1]).unwrap();

@@ -23,7 +23,7 @@ use spacestore::{Durability, Space, StorageChange, TreeRoot};
 use spacestore_test_kit::simfs::workload::{
     self, check_continues, dump, power_cut_scenario, Config, Driver, Step,
 };
-use spacestore_test_kit::simfs::{Op, Rng, SimFs, Tear};
+use spacestore_test_kit::simfs::{Fault, Op, Rng, SimFs, Tear};
 
 fn cuts_per_mode() -> usize {
     std::env::var("SPACESTORE_POWER_CUTS")
@@ -635,8 +635,8 @@ fn a_buffered_log_past_bytes_per_sync_is_synced_in_the_background_and_survives_a
     assert_eq!(ids, expected, "not a prefix of the writes");
 }
 
-/// The open that folds a log of many short segments (more than 64: each earlier open started
-/// one) with an automatic checkpoint, the power cut at every call of it with every tear: the
+/// The open that folds a log of many short segments (more than 64: each earlier session
+/// that wrote started one) with an automatic checkpoint, the power cut at every call of it with every tear: the
 /// next open finds every acknowledged `Sync` batch and hands out no seq twice.
 #[test]
 fn a_power_cut_during_the_fold_of_short_segments_at_open_loses_nothing() {
@@ -663,9 +663,26 @@ fn a_power_cut_during_the_fold_of_short_segments_at_open_loses_nothing() {
             )
             .unwrap();
         drop((tree, space));
-        // Up to the open that finds more than 64 segments.
+        // Up to the open that finds more than 64 segments: each session writes (an open
+        // without a write starts no segment).
+        let mut session = 0;
         while segments(&fs) <= 64 {
-            drop(Space::open(workload::dir(), config.options(&fs)).unwrap());
+            let space = Space::open(workload::dir(), config.options(&fs)).unwrap();
+            let id = format!("s{session}");
+            space
+                .tree_storage("t")
+                .unwrap()
+                .add_all(
+                    vec![StorageChange::new(
+                        id.as_str(),
+                        format!("s{session:04}"),
+                        b"s".to_vec(),
+                    )],
+                    spacestore::Heads::Unchanged,
+                    "t",
+                )
+                .unwrap();
+            session += 1;
         }
         (fs, [first, second])
     };
@@ -702,4 +719,127 @@ fn a_power_cut_during_the_fold_of_short_segments_at_open_loses_nothing() {
             assert!(next > seqs[1], "{what}: seq {next} handed out again");
         }
     }
+}
+
+/// A space of three `Sync` batches, cleanly closed; `failed_close`: then a fourth, `Buffered`,
+/// and the close's last fsync (of its close frame) fails, so the close frame is in the page
+/// cache only (the next open still finds a clean close); `Some(0)`: its first fsync (of the
+/// batch before the close frame) fails instead, and no close frame is written.
+fn closed_space(failed_close: Option<u64>) -> (SimFs, Vec<u64>) {
+    let durability = if failed_close.is_some() {
+        Durability::Buffered
+    } else {
+        Durability::Sync
+    };
+    let config = one_writer(durability);
+    let fs = SimFs::new();
+    let space = Space::create(workload::dir(), config.options(&fs)).unwrap();
+    let (tree, first) = tree_with_change(&space, "c1");
+    let mut seqs = vec![first];
+    for id in ["c2", "c3"] {
+        seqs.push(
+            tree.add_all(vec![StorageChange::new(id, id, b"x".to_vec())], [id], "t")
+                .unwrap(),
+        );
+    }
+    if let Some(nth) = failed_close {
+        // c1..c3 are durable; c4 is not.
+        space.sync().unwrap();
+        tree.add_all(
+            vec![StorageChange::new("c4", "c4", b"x".to_vec())],
+            ["c4"],
+            "t",
+        )
+        .unwrap();
+        fs.fail(Op::Fsync, fs.count(Op::Fsync) + nth, Fault::Error(5));
+        drop(tree);
+        assert!(space.close().is_err(), "the close's fsync fails");
+        fs.disarm();
+    } else {
+        drop((tree, space));
+    }
+    (fs, seqs)
+}
+
+/// The open of a cleanly closed space (which writes nothing) and its first `Sync` write, the
+/// power cut at every call of both with every tear: the open after the reboot finds every
+/// batch acknowledged before and the first write when it was acknowledged, and hands out no
+/// seq twice. With `failed_close`, the close frame never reached the disk: the first write
+/// must make it durable before its own segment, or a cut leaves a gap in the log.
+fn cut_reopen_and_first_write(failed_close: Option<u64>) {
+    let config = one_writer(Durability::Sync);
+    let run = |fs: &SimFs| -> Option<u64> {
+        let space = Space::open(workload::dir(), config.options(fs)).ok()?;
+        let tree = space.tree_storage("t").ok()?;
+        tree.add_all(
+            vec![StorageChange::new("w", "w", b"w".to_vec())],
+            ["w"],
+            "t",
+        )
+        .ok()
+    };
+    let (fs, _) = closed_space(failed_close);
+    let before = fs.ops();
+    let first = run(&fs).expect("the run succeeds without a cut");
+    let calls = fs.ops() - before;
+    assert!(calls >= 4, "the first write makes {calls} calls");
+    for at in 0..=calls {
+        for (t, tear) in Tear::ALL.into_iter().enumerate() {
+            let (fs, seqs) = closed_space(failed_close);
+            fs.cut_power_at(at);
+            let acked = run(&fs);
+            let fs = fs.reboot(tear, &mut Rng::new(at * 3 + t as u64));
+            let what = format!("cut at call {at} of {calls}, {tear:?}, acked {acked:?}");
+            let space = Space::open(workload::dir(), config.options(&fs))
+                .unwrap_or_else(|e| panic!("{what}: {e}"));
+            let tree = space.tree_storage("t").unwrap();
+            // c1..c3 were synced (by their own commits, or by the explicit sync).
+            for (id, seq) in ["c1", "c2", "c3"].into_iter().zip(&seqs) {
+                assert_eq!(
+                    tree.get(id).map(|c| c.add_seq).ok(),
+                    Some(*seq),
+                    "{what}: {id}"
+                );
+            }
+            if let Some(seq) = acked {
+                assert_eq!(tree.get("w").map(|c| c.add_seq).ok(), Some(seq), "{what}");
+                // The log on disk is a prefix: what came before the write is there too (after
+                // a failed close, c4 was in the page cache only when the write began).
+                if failed_close == Some(1) {
+                    assert!(tree.has("c4"), "{what}: a gap in the log: c4 lost, w kept");
+                }
+            }
+            let next = tree
+                .add_all(
+                    vec![StorageChange::new("z", "z", b"z".to_vec())],
+                    ["z"],
+                    "t",
+                )
+                .unwrap();
+            assert!(
+                next > acked.unwrap_or(0).max(seqs[2]),
+                "{what}: seq {next} again"
+            );
+            assert!(first > seqs[2]);
+        }
+    }
+}
+
+#[test]
+fn a_power_cut_during_a_clean_reopen_and_its_first_write_loses_nothing() {
+    cut_reopen_and_first_write(None);
+}
+
+/// The close frame's fsync fails: the next open finds a clean close (its frame in the page
+/// cache), and its first write syncs it before anything new, so no cut leaves a gap.
+#[test]
+fn a_power_cut_after_a_close_whose_fsync_failed_never_leaves_a_gap_in_the_log() {
+    cut_reopen_and_first_write(Some(1));
+}
+
+/// The close's first fsync (of what came before its frame) fails: no close frame is written,
+/// and the next open syncs the log as after a crash.
+#[test]
+fn a_power_cut_after_a_close_that_could_not_sync_its_batches_loses_nothing() {
+    cut_reopen_and_first_write(Some(0));
 }

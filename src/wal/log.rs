@@ -48,6 +48,9 @@ pub(crate) struct Wal {
     new_incarnation: bool,
     /// The number the next new segment gets.
     next_segment_seq: u64,
+    /// No segment is active yet: the log was opened cleanly closed, and nothing has been
+    /// written since (`file` is [`NoFile`]). The first write starts one (see `start`).
+    pending: bool,
     file: Arc<dyn LogFile>,
     /// Bytes in the active segment.
     len: u64,
@@ -179,6 +182,27 @@ pub(crate) struct WalConfig {
     pub(crate) preallocate: bool,
     /// Sync in the background once this many bytes are unsynced (`Buffered` spaces).
     pub(crate) bytes_per_sync: Option<u64>,
+    /// Start no segment now: the log ends with a clean close, and the space's first write
+    /// starts one (the open writes nothing).
+    pub(crate) lazy: bool,
+}
+
+/// The active file of a log that has none yet ([`WalConfig::lazy`]): nothing was appended, so
+/// there is nothing to sync; the log starts a segment before it appends.
+struct NoFile;
+
+impl LogFile for NoFile {
+    fn append(&self, _buf: &[u8]) -> std::io::Result<()> {
+        Err(std::io::Error::other(
+            "no active segment (a bug: the log starts one first)",
+        ))
+    }
+    fn sync_data(&self) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn truncate(&self, _len: u64) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// What a checkpoint did.
@@ -326,7 +350,8 @@ impl CheckpointJob {
 }
 
 impl Wal {
-    /// Starts a new segment `config.segment_seq` and logs to it.
+    /// Starts a new segment `config.segment_seq` and logs to it; or, `config.lazy`, starts
+    /// it at the first write (nothing written now).
     pub(crate) fn create(config: WalConfig) -> Result<Wal> {
         let health = Arc::new(Health::default());
         let flags = if config.new_incarnation {
@@ -341,13 +366,18 @@ impl Wal {
             frame::new_salt(),
             flags,
         );
-        let file = create_segment(
-            config.fs.as_ref(),
-            &config.dir,
-            &header,
-            config.preallocate,
-            &health,
-        )?;
+        let (file, tail, header_len): (Arc<dyn LogFile>, u64, u64) = if config.lazy {
+            (Arc::new(NoFile), config.prev, 0)
+        } else {
+            let file = create_segment(
+                config.fs.as_ref(),
+                &config.dir,
+                &header,
+                config.preallocate,
+                &health,
+            )?;
+            (file, config.segment_seq, frame::HEADER_LEN as u64)
+        };
         let group = Arc::new(GroupSync::new(Arc::clone(&file), Arc::clone(&health)));
         Ok(Wal {
             group,
@@ -356,19 +386,20 @@ impl Wal {
             dir: config.dir,
             segment_seq: config.segment_seq,
             framing: header.framing(),
-            tail: config.segment_seq,
+            tail,
             incarnation: config.incarnation,
-            new_incarnation: false,
-            next_segment_seq: config.segment_seq + 1,
+            new_incarnation: config.lazy && config.new_incarnation,
+            next_segment_seq: config.segment_seq + u64::from(!config.lazy),
+            pending: config.lazy,
             file,
-            len: frame::HEADER_LEN as u64,
+            len: header_len,
             segment_size: config.segment_size,
             reserved: config.reserved,
             reserve_ahead: config.reserve_ahead.max(1),
             buf: Vec::new(),
             frames: 0,
             preallocate: config.preallocate,
-            log_bytes: config.existing_bytes + frame::HEADER_LEN as u64,
+            log_bytes: config.existing_bytes + header_len,
             short_segments: config.short_segments,
             live_bytes: config.existing_bytes,
             auto_retry_at: 0,
@@ -404,6 +435,7 @@ impl Wal {
     /// Appends a record's frame, given its payload ([`codec::encode_payload`]); returns the
     /// LSN at its end. Not yet durable.
     pub(crate) fn append(&mut self, payload: &[u8]) -> Result<u64> {
+        self.start()?;
         self.encode(frame::KIND_RECORD, |o| o.extend_from_slice(payload))?;
         if self.len + self.buf.len() as u64 > self.segment_size
             && self.len > frame::HEADER_LEN as u64
@@ -443,6 +475,7 @@ impl Wal {
         if seq <= self.reserved {
             return Ok(());
         }
+        self.start()?;
         let upto = seq.saturating_add(self.reserve_ahead - 1);
         self.encode(frame::KIND_RESERVE, |o| {
             o.extend_from_slice(&upto.to_le_bytes())
@@ -457,7 +490,15 @@ impl Wal {
     /// right above it instead of above the reservation. Synced. A close that does not reach the
     /// disk loses nothing acknowledged (only costs a gap of seqs): the error says what failed.
     pub(crate) fn close(&mut self, last_seq: u64) -> Result<()> {
+        if self.pending {
+            // Nothing written since a clean open: the log still ends with its close frame.
+            return Ok(());
+        }
         self.health.check()?;
+        // Everything before the close frame is durable before it is written: a log that ends
+        // with a close frame holds nothing unsynced before it, which lets the next open sync
+        // nothing (a failed sync here writes no close frame: the next open syncs the log).
+        self.group.sync_to(self.group.written())?;
         self.encode(frame::KIND_CLOSE, |o| {
             o.extend_from_slice(&last_seq.to_le_bytes())
         })?;
@@ -651,9 +692,34 @@ impl Wal {
         self.log_bytes += frame::HEADER_LEN as u64;
     }
 
+    /// Starts the first segment of a log opened without one ([`WalConfig::lazy`]); nothing
+    /// when one is active.
+    fn start(&mut self) -> Result<()> {
+        if self.pending {
+            self.start_next_segment()?;
+        }
+        Ok(())
+    }
+
     /// Creates the next segment and makes it the active one. On failure the active segment
     /// stays, unless a broken file may sit after it (then `create_segment` trips the latch).
+    ///
+    /// The first of a log opened without one first syncs the log's last segment: its close
+    /// frame (and what came before it) may have reached the page cache only (a close whose
+    /// fsync failed or was cut short by a crash), and nothing new may become durable before
+    /// it, or a power cut could leave a gap in the log. When it was durable, the fsync finds
+    /// nothing to write.
     fn start_next_segment(&mut self) -> Result<()> {
+        if self.pending && self.tail != 0 {
+            let last = segment_path(&self.dir, self.tail);
+            self.fs.sync_file(&last).map_err(|source| {
+                self.health.trip(Refusal::sync_failed(
+                    "syncing the log's last segment",
+                    &source,
+                ));
+                io("syncing the log's last segment")(source)
+            })?;
+        }
         let next = self.take_segment_seq();
         let header = self.next_header(next);
         let file = create_segment(
@@ -664,6 +730,7 @@ impl Wal {
             &self.health,
         )?;
         self.switch_to(&header, file);
+        self.pending = false;
         Ok(())
     }
 
