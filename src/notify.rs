@@ -168,7 +168,7 @@ impl Notifier {
                         let mut kept = 0usize;
                         unsynced.batches.retain(|_| {
                             kept += 1;
-                            kept % 2 == 0
+                            kept.is_multiple_of(2)
                         });
                     }
                     unsynced.batches.push_back((lsn, seq));
@@ -348,5 +348,34 @@ impl Notifier {
         if state.wakers.by_key.remove(&key).is_some() {
             self.waiting.fetch_sub(1, Ordering::SeqCst);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Batch `seq` (1, 2, ...) of a `Buffered` log ends at LSN `100 * seq`.
+    fn lsn(seq: u64) -> u64 {
+        100 * seq
+    }
+
+    #[test]
+    fn the_durable_mark_never_passes_an_unsynced_batch_past_the_queues_bound() {
+        let notifier = Notifier::default();
+        let n = 3 * UNSYNCED_MAX as u64;
+        for seq in 1..=n {
+            notifier.published(seq, Some(lsn(seq)));
+        }
+        assert_eq!(notifier.durable(), 0);
+        for synced in [1, 2, 700, 1500, n - 1] {
+            notifier.synced_to(lsn(synced) + 50);
+            assert!(
+                notifier.durable() <= synced,
+                "past the synced batch {synced}"
+            );
+        }
+        notifier.synced_to(lsn(n));
+        assert_eq!(notifier.durable(), n);
     }
 }

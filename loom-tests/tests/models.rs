@@ -429,7 +429,9 @@ fn a_durable_subscriber_gets_each_batch_once_synced_and_none_before() {
         });
         let mut seen = Vec::new();
         while seen.len() < 2 {
-            let batch = feed.next().expect("woken by the sync that covers the batch");
+            let batch = feed
+                .next()
+                .expect("woken by the sync that covers the batch");
             let id = batch.changes[0].id.to_string();
             assert!(
                 fs.durable_contains(id.as_bytes()),
