@@ -19,6 +19,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "notes",
         )?;
         println!("batch of 2 changes stored with AddSeq {seq}");
+        // A subscription delivers only durable batches: in a `Buffered` space, once synced.
+        space.sync()?;
 
         // A consumer processes what is there and remembers where it stopped, in the space.
         let cursor = space.cursor("indexer")?;

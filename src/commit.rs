@@ -264,12 +264,20 @@ impl Commit {
         wal: Option<Wal>,
         durability: Durability,
     ) -> Self {
+        // Everything up to the counter is published and durable (replay syncs what it read).
+        let notifier = Arc::new(Notifier::starting_at(counter.get()));
+        if let Some(wal) = wal.as_ref().filter(|_| durability == Durability::Buffered) {
+            // A `Buffered` log's syncs make its published batches durable for subscribers.
+            let told = Arc::clone(&notifier);
+            wal.group()
+                .on_synced(Arc::new(move |lsn| told.synced_to(lsn)));
+        }
         Commit {
             memory,
             counter,
             health: wal.as_ref().map_or_else(Arc::default, Wal::health),
             max_bytes: DEFAULT_MAX_BATCH_BYTES,
-            notifier: Arc::default(),
+            notifier,
             durability: if wal.is_some() {
                 durability
             } else {
@@ -534,14 +542,21 @@ impl Commit {
     }
 
     /// Executes a checked record (under the commit lock) and, for a batch, wakes subscribers
-    /// once it is visible.
-    fn execute(&self, record: &Record, encoded: &Encoded, plan: Plan) -> Applied {
+    /// once it is visible. `frame`: the end LSN of its frame when it is not known durable yet
+    /// (`Buffered`), so that durable subscribers get it once a sync covers it.
+    fn execute(
+        &self,
+        record: &Record,
+        encoded: &Encoded,
+        plan: Plan,
+        frame: Option<u64>,
+    ) -> Applied {
         let applied = self
             .memory
             .execute(record, encoded, plan, self.has_observers());
         if let Record::AddBatch(b) = record {
             if b.in_feed {
-                self.notifier.published(b.seq);
+                self.notifier.published(b.seq, frame);
             }
         }
         applied
@@ -648,11 +663,11 @@ impl Commit {
             record
         };
         let Some(wal) = inner.wal.as_mut() else {
-            return Ok(self.publish_now(&mut inner, &record, &encoded, plan, settled));
+            return Ok(self.publish_now(&mut inner, &record, &encoded, plan, None, settled));
         };
         let lsn = wal.append(&encoded.bytes)?;
         if self.durability == Durability::Buffered {
-            let applied = self.publish_now(&mut inner, &record, &encoded, plan, settled);
+            let applied = self.publish_now(&mut inner, &record, &encoded, plan, Some(lsn), settled);
             self.maybe_checkpoint(inner);
             return Ok(applied);
         }
@@ -685,16 +700,17 @@ impl Commit {
         }
     }
 
-    /// Applies a checked record now, under the commit lock.
+    /// Applies a checked record now, under the commit lock (`frame`: see [`Commit::execute`]).
     fn publish_now(
         &self,
         inner: &mut MutexGuard<'_, Inner>,
         record: &Record,
         encoded: &Encoded,
         plan: Plan,
+        frame: Option<u64>,
         settled: impl FnOnce(),
     ) -> Applied {
-        let applied = self.execute(record, encoded, plan);
+        let applied = self.execute(record, encoded, plan, frame);
         inner.published += 1;
         settled();
         self.notify(&applied);
@@ -725,7 +741,8 @@ impl Commit {
                 self.memory.check(&q.record, None)
             };
             let result = plan.map(|plan| {
-                let applied = self.execute(&q.record, &q.encoded, plan);
+                // Published only once durable: durable subscribers get it at once.
+                let applied = self.execute(&q.record, &q.encoded, plan, None);
                 inner.published += 1;
                 self.notify(&applied);
                 applied

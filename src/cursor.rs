@@ -23,6 +23,7 @@ use crate::{Error, Id, Result};
 ///     let tree = space.create_tree_storage(TreeRoot::new("t", b"root".to_vec()))?;
 ///     tree.add_all(vec![StorageChange::new("c1", "1", b"x".to_vec())], ["c1"], "t")?;
 ///     tree.add_all(vec![StorageChange::new("c2", "2", b"y".to_vec())], ["c2"], "t")?;
+///     space.sync()?; // a subscription delivers a `Buffered` batch once it is synced
 ///     let indexer = space.cursor("indexer")?;
 ///     let first = space.subscribe_cursor(&indexer).next().unwrap();
 ///     indexer.ack(first.add_seq)?; // processed batch 1

@@ -12,20 +12,22 @@ use crate::commit::Commit;
 use crate::memory::Memory;
 #[cfg(feature = "async")]
 use crate::notify::WakerSlot;
-use crate::notify::{Notifier, Woken};
+use crate::notify::{Notifier, Watermark, Woken};
 use crate::{Batch, Error, Id, Result};
 
-/// The first `limit` whole batches with AddSeq > `after` (of `trees` only, when given), and the
-/// seq of the last batch looked at (delivered or passed over), under the index's read lock.
+/// The first `limit` whole batches with `after` < AddSeq <= `to` (of `trees` only, when given),
+/// and the seq of the last batch looked at (delivered or passed over), under the index's read
+/// lock.
 pub(crate) fn read_batches(
     memory: &Memory,
     after: u64,
+    to: u64,
     limit: usize,
     trees: Option<&HashSet<Id>>,
 ) -> (Vec<Batch>, u64) {
     let mut out = Vec::new();
     let mut last = after;
-    memory.index.visit(after, limit, |seq, block| {
+    memory.index.visit(after, to, limit, |seq, block| {
         last = seq;
         let tree_id = block.tree_id();
         if trees.is_some_and(|t| !t.contains(&tree_id)) {
@@ -56,6 +58,26 @@ const READ_AHEAD: usize = 16;
 /// `async` feature, is a `futures_core::Stream` of batches for any executor (see its `Stream`
 /// impl; it is `Unpin`).
 ///
+/// # Only durable batches, unless asked otherwise
+///
+/// A subscription delivers a batch only once it is **durable**, so that a consumer never acts
+/// on a batch that a power loss then takes back (in a `Buffered` space such a batch is gone
+/// after the restart, its seq never reused, while the consumer has indexed it, forwarded it
+/// or acknowledged it). When that is:
+///
+/// | space | a batch is delivered |
+/// | --- | --- |
+/// | in memory ([`crate::Space::in_memory`]) | when it is published (there is no log: nothing is ever durable, and nothing is waited for) |
+/// | [`crate::Durability::Sync`] | when it is published: a `Sync` batch is visible only once its frame is synced |
+/// | [`crate::Durability::Buffered`] | once a sync of the log covers it: [`crate::Space::sync`], a background sync ([`crate::Options::bytes_per_sync`]), a checkpoint, a segment roll, a seq reservation, the close |
+///
+/// So in a `Buffered` space a durable subscriber waits for the next sync: with no syncs a
+/// batch waits until one comes (a space writing little may not reach `bytes_per_sync` for a
+/// long time). Sync the space where the consumer must see its writes
+/// ([`crate::Space::sync`] after a group of writes), or use `Sync`.
+/// [`Subscription::including_unsynced`] follows every published batch instead (the feed as
+/// readers see it; a `Buffered` power loss may take back what it delivered).
+///
 /// ```
 /// use std::time::Duration;
 /// use spacestore::{Space, StorageChange, TreeRoot};
@@ -75,6 +97,8 @@ const READ_AHEAD: usize = 16;
 pub struct Subscription {
     commit: Weak<Commit>,
     notifier: Arc<Notifier>,
+    /// Which batches it delivers: the durable ones (the default) or every published one.
+    follows: Watermark,
     /// The last seq delivered or passed over.
     position: u64,
     /// Nothing visible lies between `position` and this published seq.
@@ -94,6 +118,7 @@ impl Subscription {
         Subscription {
             commit: Arc::downgrade(commit),
             notifier: commit.notifier(),
+            follows: Watermark::Durable,
             position: after,
             seen: after,
             ahead: VecDeque::new(),
@@ -110,14 +135,47 @@ impl Subscription {
         self.position
     }
 
-    /// The next batch if one is there now, without waiting; `None` when there is none yet or
-    /// the space is closed.
+    /// This subscription, delivering every batch as soon as it is published (visible to
+    /// readers), before the log is synced: in a `Buffered` space a power loss may then take
+    /// back a batch it delivered (the restarted space never has it, and never reuses its seq).
+    /// The same as the default in memory and in `Sync` spaces. For consumers whose work a
+    /// power loss may undo with the store (a cache of the space's own process, a live view),
+    /// which want the batch without waiting for a sync. See "Only durable batches" above.
+    ///
+    /// ```
+    /// use spacestore::{Options, Space, StorageChange, TreeRoot};
+    /// let dir = tempfile::tempdir()?;
+    /// let space = Space::create(dir.path(), Options::default())?; // Buffered
+    /// let tree = space.create_tree_storage(TreeRoot::new("t", b"root".to_vec()))?;
+    /// tree.add_all(vec![StorageChange::new("c1", "1", b"x".to_vec())], ["c1"], "t")?;
+    /// let mut durable = space.subscribe(0);
+    /// let mut eager = space.subscribe(0).including_unsynced();
+    /// assert!(durable.try_next().is_none(), "not synced yet");
+    /// assert_eq!(eager.try_next().unwrap().add_seq, 1);
+    /// space.sync()?;
+    /// assert_eq!(durable.try_next().unwrap().add_seq, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn including_unsynced(mut self) -> Self {
+        self.follows = Watermark::Published;
+        self
+    }
+
+    /// Whether it delivers only durable batches (the default; `false` after
+    /// [`Subscription::including_unsynced`]).
+    pub fn durable_only(&self) -> bool {
+        self.follows == Watermark::Durable
+    }
+
+    /// The next batch if one is there now, without waiting; `None` when there is none yet
+    /// (for a durable subscription: none durable yet) or the space is closed.
     pub fn try_next(&mut self) -> Option<Batch> {
         self.poll().ok().flatten()
     }
 
-    /// The next batch, waiting up to `timeout` for one to be published: `Ok(None)` when none
-    /// came in time.
+    /// The next batch, waiting up to `timeout` for one to be published (for a durable
+    /// subscription: to become durable): `Ok(None)` when none came in time.
     ///
     /// # Errors
     ///
@@ -132,7 +190,7 @@ impl Subscription {
             if let Some(batch) = self.poll()? {
                 return Ok(Some(batch));
             }
-            match self.notifier.wait(self.seen, deadline) {
+            match self.notifier.wait(self.follows, self.seen, deadline) {
                 Woken::Ready => {}
                 Woken::Closed => return Err(Error::Closed),
                 Woken::TimedOut => return Ok(None),
@@ -146,11 +204,19 @@ impl Subscription {
             let Some(commit) = self.commit.upgrade() else {
                 return Err(Error::Closed);
             };
-            // Read before the store: every batch up to it is visible, a gap, or deleted.
-            let latest = self.notifier.latest();
+            // Read before the store: every batch up to it is visible (and, for the durable
+            // mark, durable), a gap, or deleted.
+            let latest = self.notifier.mark(self.follows);
+            // A durable subscription reads no further than the durable mark: a batch above it
+            // may be visible but not synced.
+            let to = match self.follows {
+                Watermark::Durable => latest,
+                Watermark::Published => u64::MAX,
+            };
             let (batches, last) = read_batches(
                 commit.memory(),
                 self.position,
+                to,
                 READ_AHEAD,
                 self.trees.as_ref(),
             );
@@ -266,7 +332,7 @@ impl futures_core::Stream for Subscription {
             // the read and the registration is seen by the re-check).
             match this
                 .notifier
-                .register(&mut this.slot, this.seen, cx.waker())
+                .register(&mut this.slot, this.follows, this.seen, cx.waker())
             {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Woken::Ready) => {}
@@ -291,6 +357,7 @@ impl std::fmt::Debug for Subscription {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Subscription")
             .field("position", &self.position)
+            .field("durable_only", &self.durable_only())
             .field("trees", &self.trees.as_ref().map(|t| t.len()))
             .finish_non_exhaustive()
     }

@@ -37,22 +37,23 @@ impl SeqIndex {
         }
     }
 
-    /// Calls `visit` with each batch with AddSeq > `after`, in AddSeq order, under the read
-    /// lock, until it has returned `true` (a batch it counts) `limit` times: O(log n + the
+    /// Calls `visit` with each batch with `after` < AddSeq <= `to`, in AddSeq order, under the
+    /// read lock, until it has returned `true` (a batch it counts) `limit` times: O(log n + the
     /// batches visited), no copy of the rest. `visit` must not call back into the space (it
     /// runs under the lock): only the crate's own closures do.
     pub(crate) fn visit(
         &self,
         after: u64,
+        to: u64,
         limit: usize,
         mut visit: impl FnMut(u64, &Arc<Block>) -> bool,
     ) {
-        if limit == 0 {
+        if limit == 0 || to <= after {
             return;
         }
         let batches = read(&self.batches);
         let mut counted = 0;
-        for (seq, block) in batches.range((Bound::Excluded(after), Bound::Unbounded)) {
+        for (seq, block) in batches.range((Bound::Excluded(after), Bound::Included(to))) {
             if visit(*seq, block) {
                 counted += 1;
                 if counted == limit {

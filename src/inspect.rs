@@ -486,7 +486,7 @@ impl Walk<'_> {
     fn finish(&mut self, memory: &Memory, at: (&Path, usize), counter: u64) {
         self.scan.counter = counter;
         let mut index: Vec<(u64, Id)> = Vec::new();
-        memory.index.visit(0, usize::MAX, |seq, block| {
+        memory.index.visit(0, u64::MAX, usize::MAX, |seq, block| {
             index.extend(block.changes().into_iter().map(|c| (seq, c.id)));
             true
         });

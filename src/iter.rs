@@ -135,7 +135,7 @@ impl<T> Feed<T> {
         self.commit
             .memory()
             .index
-            .visit(self.after, CHUNK, |_, block| {
+            .visit(self.after, u64::MAX, CHUNK, |_, block| {
                 chunk.push(Arc::clone(block));
                 true
             });

@@ -28,7 +28,23 @@
 //! `close` drains and wakes them too. A slot stays counted only until the next publication or
 //! close, or until its subscription is dropped (which removes it): `waiting` never leaks, and
 //! the commit path stays O(1) when nobody waits. (Model checked: `loom-tests`, model 12.)
+//!
+//! **The durable watermark.** Besides the published seq, the notifier keeps the highest seq up
+//! to which every published batch is durable ([`Notifier::durable`]), which durable
+//! subscriptions (the default, see `feed.rs`) follow instead. Without a log and in `Sync`
+//! spaces a batch is durable when it is published ([`Notifier::published`] with no frame). In
+//! `Buffered` spaces the commit path hands over each published batch with the LSN at the end of
+//! its frame ([`Notifier::published`] with a frame) and the log's sync path reports every LSN
+//! it made durable ([`Notifier::synced_to`]); both meet under one lock (`unsynced`): a batch
+//! whose frame is already covered raises the watermark at once, the others wait in a queue
+//! for the sync that covers them. Frames are appended in seq order under the commit lock, so
+//! a sync that covers a batch's frame covers every earlier batch's: the watermark never
+//! passes a batch that is not synced, and it never passes one that is not published (a batch
+//! enters the queue only once it is in the index). A raise of the durable watermark wakes
+//! waiters exactly as a publication does (the same `waiting` read-modify-write, the same lock).
+//! (Model checked: `loom-tests`, model 13.)
 
+use std::collections::VecDeque;
 use std::time::Instant;
 
 #[cfg(feature = "async")]
@@ -38,10 +54,24 @@ use std::task::{Poll, Waker};
 
 use crate::sync::{lock, AtomicU64, AtomicUsize, Condvar, Mutex, MutexGuard, Ordering};
 
+/// Which watermark a subscription follows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Watermark {
+    /// Every published batch (visible to readers), synced or not.
+    Published,
+    /// Only batches that are durable: synced, or in a space that syncs before it publishes.
+    Durable,
+}
+
+/// How many unsynced batches the `unsynced` queue keeps apart; past that it keeps every other
+/// one (a batch whose entry is dropped becomes durable for subscribers with the next one kept:
+/// later, never earlier), so that a `Buffered` space that is never synced costs bounded memory.
+const UNSYNCED_MAX: usize = 1024;
+
 /// How a wait ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Woken {
-    /// A batch above the seq waited for was published.
+    /// The watermark waited on passed the seq waited for.
     Ready,
     /// The space was closed.
     Closed,
@@ -54,11 +84,26 @@ pub(crate) enum Woken {
 pub(crate) struct Notifier {
     /// The highest seq of a published batch.
     latest: AtomicU64,
+    /// Every published batch at or below this seq is durable.
+    durable: AtomicU64,
+    /// `Buffered` spaces: the published batches not known durable yet, and the LSN the log
+    /// last reported synced.
+    unsynced: Mutex<Unsynced>,
     /// Subscribers inside [`Notifier::wait`], plus the registered wakers (`async`).
     waiting: AtomicUsize,
     /// Whether the space is closed, and the registered wakers.
     state: Mutex<State>,
     woken: Condvar,
+}
+
+/// The published batches of a `Buffered` space whose frames are not known synced.
+#[derive(Default)]
+struct Unsynced {
+    /// Every frame ending at or below this LSN is durable (as the log last reported).
+    synced: u64,
+    /// `(end LSN of its frame, seq)` of published batches above `synced`, in seq order (and so
+    /// in LSN order).
+    batches: VecDeque<(u64, u64)>,
 }
 
 /// What the notifier's lock protects.
@@ -97,9 +142,69 @@ impl WakerSlot {
 }
 
 impl Notifier {
-    /// A batch with AddSeq `seq` is published (visible to readers). Called by the commit path.
-    pub(crate) fn published(&self, seq: u64) {
+    /// A notifier for a space whose batches up to `seq` are all published and durable (what an
+    /// open replayed: the replayed segments are synced before the space is handed out).
+    pub(crate) fn starting_at(seq: u64) -> Notifier {
+        let notifier = Notifier::default();
+        notifier.latest.store(seq, Ordering::SeqCst);
+        notifier.durable.store(seq, Ordering::SeqCst);
+        notifier
+    }
+
+    /// A batch with AddSeq `seq` is published (visible to readers). Called by the commit path,
+    /// in seq order. `frame`: the LSN at the end of its frame in a `Buffered` log, whose sync
+    /// [`Notifier::synced_to`] will report; `None` when it is durable already (`Sync`) or will
+    /// never be (no log).
+    pub(crate) fn published(&self, seq: u64, frame: Option<u64>) {
         self.latest.fetch_max(seq, Ordering::SeqCst);
+        let durable = match frame {
+            None => Some(seq),
+            Some(lsn) => {
+                let mut unsynced = lock(&self.unsynced);
+                if lsn <= unsynced.synced {
+                    Some(seq)
+                } else {
+                    if unsynced.batches.len() >= UNSYNCED_MAX {
+                        let mut kept = 0usize;
+                        unsynced.batches.retain(|_| {
+                            kept += 1;
+                            kept.is_multiple_of(2)
+                        });
+                    }
+                    unsynced.batches.push_back((lsn, seq));
+                    None
+                }
+            }
+        };
+        if let Some(seq) = durable {
+            self.durable.fetch_max(seq, Ordering::SeqCst);
+        }
+        self.wake_waiters();
+    }
+
+    /// The log made every frame ending at or below `lsn` durable: the batches they hold become
+    /// durable for subscribers. Called by the log's sync path (after the fsync returned).
+    pub(crate) fn synced_to(&self, lsn: u64) {
+        let mut durable = None;
+        {
+            let mut unsynced = lock(&self.unsynced);
+            unsynced.synced = unsynced.synced.max(lsn);
+            while let Some(&(end, seq)) = unsynced.batches.front() {
+                if end > lsn {
+                    break;
+                }
+                durable = Some(seq);
+                unsynced.batches.pop_front();
+            }
+        }
+        if let Some(seq) = durable {
+            self.durable.fetch_max(seq, Ordering::SeqCst);
+            self.wake_waiters();
+        }
+    }
+
+    /// Wakes every waiter if there is one (after a watermark was raised).
+    fn wake_waiters(&self) {
         // A read-modify-write, not a load (see the module docs).
         if self.waiting.fetch_add(0, Ordering::SeqCst) > 0 {
             self.wake_all(lock(&self.state));
@@ -135,6 +240,20 @@ impl Notifier {
         self.latest.load(Ordering::SeqCst)
     }
 
+    /// The seq up to which every published batch is durable.
+    pub(crate) fn durable(&self) -> u64 {
+        self.durable.load(Ordering::SeqCst)
+    }
+
+    /// The watermark `which`: every batch at or below it that will ever be visible (to that
+    /// kind of subscription) is in the index already.
+    pub(crate) fn mark(&self, which: Watermark) -> u64 {
+        match which {
+            Watermark::Published => self.latest(),
+            Watermark::Durable => self.durable(),
+        }
+    }
+
     /// The space is closed: every waiter wakes, and no wait blocks any more.
     pub(crate) fn close(&self) {
         let mut state = lock(&self.state);
@@ -142,13 +261,13 @@ impl Notifier {
         self.wake_all(state);
     }
 
-    /// Blocks until a batch above `seen` is published, the space is closed, or `deadline`
-    /// passes (`None`: no deadline).
-    pub(crate) fn wait(&self, seen: u64, deadline: Option<Instant>) -> Woken {
+    /// Blocks until watermark `which` passes `seen`, the space is closed, or `deadline` passes
+    /// (`None`: no deadline).
+    pub(crate) fn wait(&self, which: Watermark, seen: u64, deadline: Option<Instant>) -> Woken {
         let mut state = lock(&self.state);
         self.waiting.fetch_add(1, Ordering::SeqCst);
         let woken = loop {
-            if self.latest.load(Ordering::SeqCst) > seen {
+            if self.mark(which) > seen {
                 break Woken::Ready;
             }
             if state.closed {
@@ -172,12 +291,18 @@ impl Notifier {
         woken
     }
 
-    /// Registers `waker` in `slot` to be woken when a batch above `seen` is published or the
+    /// Registers `waker` in `slot` to be woken when watermark `which` passes `seen` or the
     /// space is closed, then re-checks both: `Ready(Woken::Ready)` or `Ready(Woken::Closed)`
     /// when that already happened (the slot is then left empty), `Pending` when the waker is in
     /// place and will be woken. Never blocks beyond the notifier's lock.
     #[cfg(feature = "async")]
-    pub(crate) fn register(&self, slot: &mut WakerSlot, seen: u64, waker: &Waker) -> Poll<Woken> {
+    pub(crate) fn register(
+        &self,
+        slot: &mut WakerSlot,
+        which: Watermark,
+        seen: u64,
+        waker: &Waker,
+    ) -> Poll<Woken> {
         let mut state = lock(&self.state);
         let wakers = &mut state.wakers;
         let key = *slot.0.get_or_insert_with(|| {
@@ -198,7 +323,7 @@ impl Notifier {
                 self.waiting.fetch_add(1, Ordering::SeqCst);
             }
         }
-        let woken = if self.latest.load(Ordering::SeqCst) > seen {
+        let woken = if self.mark(which) > seen {
             Woken::Ready
         } else if state.closed {
             Woken::Closed
@@ -223,5 +348,34 @@ impl Notifier {
         if state.wakers.by_key.remove(&key).is_some() {
             self.waiting.fetch_sub(1, Ordering::SeqCst);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Batch `seq` (1, 2, ...) of a `Buffered` log ends at LSN `100 * seq`.
+    fn lsn(seq: u64) -> u64 {
+        100 * seq
+    }
+
+    #[test]
+    fn the_durable_mark_never_passes_an_unsynced_batch_past_the_queues_bound() {
+        let notifier = Notifier::default();
+        let n = 3 * UNSYNCED_MAX as u64;
+        for seq in 1..=n {
+            notifier.published(seq, Some(lsn(seq)));
+        }
+        assert_eq!(notifier.durable(), 0);
+        for synced in [1, 2, 700, 1500, n - 1] {
+            notifier.synced_to(lsn(synced) + 50);
+            assert!(
+                notifier.durable() <= synced,
+                "past the synced batch {synced}"
+            );
+        }
+        notifier.synced_to(lsn(n));
+        assert_eq!(notifier.durable(), n);
     }
 }

@@ -273,7 +273,14 @@ impl Space {
     }
 
     /// Makes every write so far durable (an fsync of the log; nothing to do in memory or when
-    /// everything is already synced). Useful in a `Buffered` space before a planned shutdown.
+    /// everything is already synced). Useful in a `Buffered` space before a planned shutdown,
+    /// and to hand the batches written so far to the space's durable subscriptions
+    /// ([`Space::subscribe`]), which deliver a `Buffered` batch only once a sync covers it.
+    ///
+    /// # Errors
+    /// [`Error::Closed`] once the space is closed; [`Error::Io`] when the fsync fails (the log
+    /// then refuses every later write: [`Space::writes_refused`]), [`Error::WritesRefused`] when
+    /// it refused writes already.
     pub fn sync(&self) -> Result<()> {
         if self.commit.is_closed() {
             return Err(Error::Closed);
@@ -508,18 +515,24 @@ impl Space {
     /// # Ok::<(), spacestore::Error>(())
     /// ```
     pub fn batches_after(&self, after: u64, limit: usize) -> Vec<Batch> {
-        feed::read_batches(self.commit.memory(), after, limit, None).0
+        feed::read_batches(self.commit.memory(), after, u64::MAX, limit, None).0
     }
 
     /// Every batch with AddSeq `> after`, in AddSeq order, each once, never a gap: the backlog
     /// from the store, then live batches as they are published (see [`Subscription`]). It
     /// does not keep the space open: it ends when the space's last handle is dropped.
+    ///
+    /// It delivers only durable batches: in a `Buffered` space a batch once a sync of the log
+    /// covers it, in a `Sync` or in-memory space when it is published (the table:
+    /// [`Subscription`], "Only durable batches"). [`Subscription::including_unsynced`] delivers
+    /// every published batch at once.
     pub fn subscribe(&self, after: u64) -> Subscription {
         Subscription::new(&self.commit, after, None)
     }
 
-    /// Like [`Space::subscribe`], delivering only the batches of `trees`; its position still
-    /// moves past the others.
+    /// Like [`Space::subscribe`] (only durable batches, unless
+    /// [`Subscription::including_unsynced`]), delivering only the batches of `trees`; its
+    /// position still moves past the others.
     pub fn subscribe_trees(
         &self,
         after: u64,
@@ -561,8 +574,9 @@ impl Space {
         Ok(true)
     }
 
-    /// Every batch after `cursor`'s position, as [`Space::subscribe`] gives them. The
-    /// subscription does not move the cursor: [`Cursor::ack`] what was processed.
+    /// Every batch after `cursor`'s position, as [`Space::subscribe`] gives them (only durable
+    /// ones, unless [`Subscription::including_unsynced`]). The subscription does not move the
+    /// cursor: [`Cursor::ack`] what was processed.
     pub fn subscribe_cursor(&self, cursor: &Cursor) -> Subscription {
         Subscription::new(cursor.commit(), cursor.get(), None)
     }

@@ -129,6 +129,7 @@ async fn a_stream_ends_when_the_last_space_handle_is_dropped_while_a_task_awaits
     let tree = space.create_tree_storage(root("t")).unwrap();
     add(&tree, "c1");
     drop(tree);
+    space.sync().unwrap(); // a `Buffered` batch reaches a (durable) subscription once synced
     let mut feed = space.subscribe(0);
     let (pending, waiting) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
@@ -266,4 +267,36 @@ async fn next_async_awaits_the_next_batch_and_ends_with_the_space() {
     assert_eq!(writer.join().unwrap(), 1);
     drop(space);
     assert!(guarded("the end", feed.next_async()).await.is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_durable_stream_is_pending_on_a_buffered_batch_until_a_sync_wakes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let space = Space::create(dir.path(), spacestore::Options::default()).unwrap();
+    let tree = space.create_tree_storage(root("t")).unwrap();
+    let seq = add(&tree, "c1");
+    let mut feed = space.subscribe(0);
+    let (pending, waiting) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        // Tells the test once the stream is pending, its waker registered with the space.
+        let mut pending = Some(pending);
+        let batch = std::future::poll_fn(|cx| {
+            let polled = Pin::new(&mut feed).poll_next(cx);
+            if polled.is_pending() {
+                if let Some(pending) = pending.take() {
+                    pending.send(()).unwrap();
+                }
+            }
+            polled
+        })
+        .await;
+        (pending.is_none(), batch)
+    });
+    guarded("the stream is pending on the unsynced batch", waiting)
+        .await
+        .unwrap();
+    space.sync().unwrap(); // wakes the task's waker
+    let (was_pending, batch) = guarded("woken by the sync", task).await.unwrap();
+    assert!(was_pending, "delivered before the sync");
+    assert_eq!(batch.map(|b| b.add_seq), Some(seq));
 }

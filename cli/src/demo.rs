@@ -132,7 +132,11 @@ fn write_and_follow(
                     .collect();
                 let count = batches / u64::from(writers)
                     + u64::from(u64::from(w) < batches % u64::from(writers));
-                s.spawn(move || writer(&mine, w, count, run, args.batch_size))
+                // Done, each writer syncs: the consumer's subscription delivers only durable
+                // batches, and the last writer's sync covers every batch of the round.
+                s.spawn(move || {
+                    writer(&mine, w, count, run, args.batch_size).and_then(|()| space.sync())
+                })
             })
             .collect();
         // The consumer: a subscription from its cursor, woken as batches are published (no

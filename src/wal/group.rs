@@ -17,9 +17,14 @@ use crate::{Error, Result};
 /// How many times a leader yields, at most, to gather frames into its round.
 const GATHER_YIELDS: usize = 3;
 
+/// Told every LSN up to which the log was made durable (see [`GroupSync::on_synced`]).
+pub(crate) type SyncListener = Arc<dyn Fn(u64) + Send + Sync>;
+
 struct State {
     /// The active segment.
     file: Arc<dyn LogFile>,
+    /// Told each new synced LSN, after the fsync returned.
+    listener: Option<SyncListener>,
     /// fsyncs done (for tests and stats).
     syncs: u64,
     /// A leader's fsync is in flight.
@@ -49,6 +54,7 @@ impl GroupSync {
             health,
             state: Mutex::new(State {
                 file,
+                listener: None,
                 syncs: 0,
                 syncing: false,
             }),
@@ -106,10 +112,12 @@ impl GroupSync {
         let synced = file.sync_data();
         let mut s = lock(&self.state);
         s.syncing = false;
+        let mut listener = None;
         let result = match synced {
             Ok(()) => {
                 self.synced.fetch_max(target, Ordering::SeqCst);
                 s.syncs += 1;
+                listener = s.listener.clone();
                 Ok(())
             }
             Err(source) => {
@@ -123,7 +131,18 @@ impl GroupSync {
         };
         drop(s);
         self.round_done.notify_all();
+        if let Some(listener) = listener {
+            listener(self.synced());
+        }
         result
+    }
+
+    /// Tells `listener` every LSN up to which the log is made durable from now on (by a
+    /// group's fsync, or a segment synced whole before a switch), after the fsync returned and
+    /// without the group's lock; first, at once, the LSN synced so far.
+    pub(crate) fn on_synced(&self, listener: SyncListener) {
+        lock(&self.state).listener = Some(Arc::clone(&listener));
+        listener(self.synced());
     }
 
     /// The LSN up to which frames are durable. Never waits for an fsync in progress.
@@ -144,5 +163,10 @@ impl GroupSync {
         self.synced
             .fetch_max(self.written.load(Ordering::SeqCst), Ordering::SeqCst);
         s.syncs += 1;
+        let listener = s.listener.clone();
+        drop(s);
+        if let Some(listener) = listener {
+            listener(self.synced());
+        }
     }
 }
