@@ -55,7 +55,8 @@ pub fn holds_space(fs: &dyn FileSystem, dir: &Path) -> std::io::Result<bool> {
     }
 }
 
-/// Locks `dir`, replays its log and starts a new segment.
+/// Locks `dir` and replays its log; after a crash, syncs it and starts a new segment (a log
+/// that ends with a clean close is left as it is until the first write).
 pub(crate) fn open(dir: &Path, options: &Options) -> Result<Opened> {
     trace::info_span!("open", dir = %dir.display());
     let fs = Arc::clone(&options.fs);

@@ -57,8 +57,9 @@ pub struct Options {
     /// Checkpoint automatically once the log is larger than this many times the live data
     /// (estimated as the last checkpoint's size, or the log's size at open) and larger than
     /// [`Options::auto_checkpoint_min_bytes`]; and at open, when the log holds more than 64
-    /// segments shorter than half [`Options::segment_size`] (each open starts a segment: a
-    /// space opened often collects them, and every open reads them all). `None`: only
+    /// segments shorter than half [`Options::segment_size`] (each session that writes starts a
+    /// segment: a space written in many short sessions collects them, and every open reads
+    /// them all). `None`: only
     /// [`crate::Space::checkpoint`] does.
     pub auto_checkpoint_factor: Option<u64>,
     /// The log size below which no automatic checkpoint happens for the log's size (the

@@ -67,9 +67,9 @@ pub(crate) struct Wal {
     preallocate: bool,
     /// Bytes of every segment file in the directory.
     log_bytes: u64,
-    /// Segments shorter than half a segment, other than the active one: each open starts a
-    /// segment, so a space opened often without writing much holds many, and every open reads
-    /// them all; past [`SHORT_SEGMENTS_BEFORE_CHECKPOINT`] an automatic checkpoint is due.
+    /// Segments shorter than half a segment, other than the active one: each session that
+    /// writes starts a segment, so a space written in many short sessions holds many, and every
+    /// open reads them all; past [`SHORT_SEGMENTS_BEFORE_CHECKPOINT`] an automatic checkpoint is due.
     short_segments: u64,
     /// Bytes of the last checkpoint's snapshot (or of the log replayed at open): the estimate of
     /// the live data that automatic checkpoints compare the log with.
