@@ -35,7 +35,10 @@ impl AddSeqCounter {
         Self::new()
     }
 
-    /// The last value handed out (0 when none was).
+    /// The counter's value: every value at or below it may have been handed out, and
+    /// [`AddSeqCounter::next`] returns one above it (0 when none was). A space restarted after
+    /// a crash sets it to its log's reservation, above the last seq a batch holds (see
+    /// [`crate::Space::add_seq`] and [`crate::Space::last_add_seq`]).
     pub fn get(&self) -> u64 {
         self.0.load(Ordering::SeqCst)
     }

@@ -28,6 +28,11 @@ impl SeqIndex {
         }
     }
 
+    /// The AddSeq of the last batch in the index (0: none).
+    pub(crate) fn last_seq(&self) -> u64 {
+        read(&self.batches).keys().next_back().copied().unwrap_or(0)
+    }
+
     /// Removes the batches of a deleted tree, given by their seqs. A batch holds the changes of
     /// one tree, so each goes whole.
     pub(crate) fn remove(&self, seqs: &[u64]) {

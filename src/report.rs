@@ -22,9 +22,12 @@ pub struct RecoveryReport {
     pub torn_tail: Option<TornTail>,
     /// What a repair moved aside, if the caller asked for repair and there was corruption.
     pub repaired: Option<Repair>,
-    /// The counter after replay: new batches get seqs above it.
+    /// The counter after replay ([`crate::Space::add_seq`]): new batches get seqs above it.
+    /// After a clean close, the close's seq; after a crash, the highest reservation the log
+    /// holds (at least `max_batch_seq`).
     pub add_seq: u64,
-    /// Highest AddSeq of a batch found in the log.
+    /// Highest AddSeq of a batch found in the log (refused ones and those of trees deleted
+    /// since included, so it may be above [`crate::Space::last_add_seq`]).
     pub max_batch_seq: u64,
     /// How long replay took.
     pub duration: Duration,

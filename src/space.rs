@@ -405,9 +405,70 @@ impl Space {
         HeadStorage::new(Arc::clone(&self.commit))
     }
 
-    /// The counter's current value: the last AddSeq handed out (0 for a new space).
+    /// The AddSeq counter: every seq at or below it may have been handed out (to a batch, a
+    /// head entry, a caller of [`AddSeqCounter::next`]), and the next batch's seq is above it.
+    /// 0 for a new space.
+    ///
+    /// It is not the seq of the last batch the space holds ([`Space::last_add_seq`]), though
+    /// in a space that only adds batches and was closed cleanly the two are equal. It is above
+    /// that when a batch failed after taking its seq (a gap), when a head entry or a tree
+    /// storage with a counter of its own named a higher seq, and **after a crash**: the
+    /// restarted space's counter is the log's reservation, up to
+    /// [`Options::reserve_ahead`](crate::Options::reserve_ahead) (1 Mi) above the last batch,
+    /// because seqs of that range may have been seen before the crash and must never be
+    /// handed out again (DESIGN.md, "AddSeq across restarts: reservations"). So a consumer
+    /// measures how far it is behind against [`Space::last_add_seq`], not against this.
+    ///
+    /// ```
+    /// use spacestore::{Space, StorageChange, TreeRoot};
+    /// let space = Space::in_memory();
+    /// let tree = space.create_tree_storage(TreeRoot::new("t", b"root".to_vec()))?;
+    /// tree.add_all(vec![StorageChange::new("c1", "1", b"x".to_vec())], ["c1"], "t")?;
+    /// // A batch refused after taking its seq (it adds "c1" again): a gap.
+    /// let again = vec![StorageChange::new("c1", "2", b"y".to_vec())];
+    /// assert!(tree.add_all(again, ["c1"], "t").is_err());
+    /// assert_eq!((space.last_add_seq(), space.add_seq()), (1, 2));
+    /// # Ok::<(), spacestore::Error>(())
+    /// ```
     pub fn add_seq(&self) -> u64 {
         self.commit.counter().get()
+    }
+
+    /// The AddSeq of the last batch the space holds: the highest seq in its feed
+    /// ([`Space::changes_after`], [`Space::batches_after`], subscriptions), 0 when it holds
+    /// none. A consumer whose cursor is here has seen every batch; one whose cursor is lower
+    /// has at most `last_add_seq() - cursor` batches still to process. At or below the
+    /// counter ([`Space::add_seq`]), which after a crash is the log's reservation, far above.
+    ///
+    /// The feed holds what was published: in a `Buffered` space that includes batches not yet
+    /// synced (a power loss may take them back, and the reopened space's value is then lower;
+    /// their seqs are never handed out again). A batch that stored nothing (every change
+    /// already there) and the batches of a deleted tree are not in the feed, so they do not
+    /// count: deleting the tree of the last batch lowers it.
+    ///
+    /// Go's any-sync has no such call. Its nearest number is the head storage's
+    /// `MaxLastAddSeq` ([`crate::HeadStorage::max_last_add_seq`] here), the highest
+    /// `last_add_seq` any head entry names (deleted entries included), from which Go restores
+    /// its counter at startup and which any-sync-sdk reads to catch up at boot. The two agree
+    /// while every batch lands in the feed; the head entries' maximum is higher when an entry
+    /// was given a seq by `update_entry` or by a tree storage with a counter of its own, when
+    /// the last batch stored nothing, or when the last batch's tree was deleted. For a cursor
+    /// over the space's feed, this is the number to compare with. Cost: O(log n) under the
+    /// AddSeq index's read lock (its last key; no state of its own).
+    ///
+    /// ```
+    /// use spacestore::{Space, StorageChange, TreeRoot};
+    /// let space = Space::in_memory();
+    /// assert_eq!(space.last_add_seq(), 0);
+    /// let tree = space.create_tree_storage(TreeRoot::new("t", b"root".to_vec()))?;
+    /// let seq = tree.add_all(vec![StorageChange::new("c1", "1", b"x".to_vec())], ["c1"], "t")?;
+    /// assert_eq!(space.last_add_seq(), seq);
+    /// space.counter().next(); // a seq taken by no batch
+    /// assert_eq!((space.last_add_seq(), space.add_seq()), (seq, seq + 1));
+    /// # Ok::<(), spacestore::Error>(())
+    /// ```
+    pub fn last_add_seq(&self) -> u64 {
+        self.commit.memory().index.last_seq()
     }
 
     /// The space's counter (shared with every tree storage of the space).
@@ -608,6 +669,7 @@ impl std::fmt::Debug for Space {
         f.debug_struct("Space")
             .field("trees", &self.tree_count())
             .field("changes", &self.change_count())
+            .field("last_add_seq", &self.last_add_seq())
             .field("add_seq", &self.add_seq())
             .finish()
     }

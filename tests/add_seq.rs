@@ -180,3 +180,40 @@ fn root_change_has_add_seq_zero() {
     assert_eq!(tree.get("t").unwrap().add_seq, 0);
     assert_eq!(tree.root().add_seq, 0);
 }
+
+/// `last_add_seq` is the seq of the last batch in the feed; the counter (`add_seq`) is every
+/// seq that may have been handed out, which is more: gaps of failed batches, seqs a head entry
+/// names, seqs taken from the counter itself.
+#[test]
+fn last_add_seq_is_the_last_stored_batch_and_the_counter_may_be_above_it() {
+    let (space, tree) = space_with_tree("t");
+    assert_eq!((space.last_add_seq(), space.add_seq()), (0, 0));
+    let first = tree
+        .add_all(vec![change("c1", "1")], NO_HEADS, "t")
+        .unwrap();
+    assert_eq!((space.last_add_seq(), space.add_seq()), (first, first));
+    // A batch refused after taking its seq: a gap above the last batch.
+    assert!(tree
+        .add_all(vec![change("c1", "2")], NO_HEADS, "t")
+        .is_err());
+    assert_eq!((space.last_add_seq(), space.add_seq()), (first, first + 1));
+    // A head entry naming a higher seq moves the counter, not the feed.
+    space
+        .head_storage()
+        .update_entry(spacestore::HeadUpdate::new("t").last_add_seq(10))
+        .unwrap();
+    assert_eq!((space.last_add_seq(), space.add_seq()), (first, 10));
+    space.counter().next().unwrap();
+    assert_eq!((space.last_add_seq(), space.add_seq()), (first, 11));
+    let next = tree
+        .add_all(vec![change("c2", "2")], NO_HEADS, "t")
+        .unwrap();
+    assert_eq!((space.last_add_seq(), space.add_seq()), (next, next));
+    // The batches of a deleted tree leave the feed: the last one held is lower again.
+    let other = space.create_tree_storage(root("u")).unwrap();
+    other
+        .add_all(vec![change("u1", "1")], NO_HEADS, "u")
+        .unwrap();
+    other.delete().unwrap();
+    assert_eq!(space.last_add_seq(), next);
+}

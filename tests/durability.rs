@@ -11,6 +11,7 @@ use common::*;
 use spacestore::{
     DeletedStatus, Durability, Error, HeadUpdate, Options, Recovery, Space, StorageChange,
 };
+use spacestore_test_kit::simfs::{workload, Rng, SimFs, Tear};
 
 fn segments(dir: &Path) -> Vec<PathBuf> {
     spacestore_test_kit::segment_files(dir)
@@ -673,6 +674,108 @@ fn after_a_crash_the_counter_restarts_above_the_reservation() {
     }
     let space = open(copy.path());
     assert_eq!(space.add_seq(), 100);
+}
+
+/// A space on the simulated file system `fs` (every call on the calling thread) with
+/// `durability`, reserving 100 seqs at a time.
+fn sim_options(fs: &SimFs, durability: Durability) -> Options {
+    Options::default()
+        .durability(durability)
+        .reserve_ahead(100)
+        .auto_checkpoint(None, 0)
+        .background_checkpoints(false)
+        .bytes_per_sync(None)
+        .file_system(fs.arc())
+}
+
+/// Writes three one-change batches to tree "t" of a new space on `fs`; returns the space, the
+/// tree and the acknowledged seqs.
+fn three_batches_on(
+    fs: &SimFs,
+    durability: Durability,
+) -> (Space, spacestore::TreeStorage, Vec<u64>) {
+    let space = Space::create(workload::dir(), sim_options(fs, durability)).unwrap();
+    let t = space.create_tree_storage(root("t")).unwrap();
+    let seqs = (0..3)
+        .map(|i| {
+            let id = format!("c{i}");
+            t.add_all(vec![change(&id, &id)], NO_HEADS, "t").unwrap()
+        })
+        .collect();
+    (space, t, seqs)
+}
+
+/// After a process crash (SIGKILL: the page cache stays), in either durability: the space
+/// holds every acknowledged batch and `last_add_seq` names the last one; the counter restarts
+/// at the reservation, at or above it; the next batch's seq is above both.
+#[test]
+fn after_a_process_crash_last_add_seq_is_the_last_acknowledged_batch_and_the_next_is_above_the_counter(
+) {
+    for durability in [Durability::Sync, Durability::Buffered] {
+        let fs = SimFs::new();
+        let (space, t, seqs) = three_batches_on(&fs, durability);
+        let fs = fs.kill_process();
+        drop((t, space));
+        let space = Space::open(workload::dir(), sim_options(&fs, durability)).unwrap();
+        let last = *seqs.last().unwrap();
+        assert_eq!(space.last_add_seq(), last, "{durability:?}");
+        let counter = space.add_seq();
+        assert_eq!(counter, 100, "{durability:?}: the reservation");
+        let t = space.tree_storage("t").unwrap();
+        let next = t.add_all(vec![change("n", "n")], NO_HEADS, "t").unwrap();
+        assert!(next > counter && next > last, "{durability:?}: {next}");
+        assert_eq!(space.last_add_seq(), next, "{durability:?}");
+    }
+}
+
+/// After a power cut, a `Sync` space still holds every acknowledged batch: `last_add_seq` is
+/// the last one; the counter is at or above it, and the next batch above both.
+#[test]
+fn after_a_power_cut_last_add_seq_of_a_sync_space_is_its_last_acknowledged_batch() {
+    let fs = SimFs::new();
+    let (space, t, seqs) = three_batches_on(&fs, Durability::Sync);
+    fs.cut_power();
+    let fs = fs.reboot(Tear::DropUnsynced, &mut Rng::new(1));
+    drop((t, space));
+    let space = Space::open(workload::dir(), sim_options(&fs, Durability::Sync)).unwrap();
+    let last = *seqs.last().unwrap();
+    assert_eq!(space.last_add_seq(), last);
+    let counter = space.add_seq();
+    assert!(
+        counter >= last,
+        "counter {counter} below the last batch {last}"
+    );
+    let t = space.tree_storage("t").unwrap();
+    let next = t.add_all(vec![change("n", "n")], NO_HEADS, "t").unwrap();
+    assert!(next > counter && next > last, "{next}");
+}
+
+/// After a power cut, a `Buffered` space may have lost its unsynced batches: `last_add_seq`
+/// is the last synced one, and no seq acknowledged before the cut is handed out again.
+#[test]
+fn after_a_power_cut_last_add_seq_of_a_buffered_space_is_its_last_synced_batch_and_no_seq_is_reused(
+) {
+    let fs = SimFs::new();
+    let (space, t, mut seqs) = three_batches_on(&fs, Durability::Buffered);
+    space.sync().unwrap();
+    let synced = *seqs.last().unwrap();
+    seqs.push(t.add_all(vec![change("u", "u")], NO_HEADS, "t").unwrap());
+    fs.cut_power();
+    let fs = fs.reboot(Tear::DropUnsynced, &mut Rng::new(1));
+    drop((t, space));
+    let space = Space::open(workload::dir(), sim_options(&fs, Durability::Buffered)).unwrap();
+    assert_eq!(space.last_add_seq(), synced);
+    let counter = space.add_seq();
+    assert!(
+        counter >= synced,
+        "counter {counter} below the last batch {synced}"
+    );
+    let t = space.tree_storage("t").unwrap();
+    let next = t.add_all(vec![change("n", "n")], NO_HEADS, "t").unwrap();
+    assert!(
+        seqs.iter().all(|s| next > *s) && next > counter,
+        "{next} after {seqs:?} (counter {counter})"
+    );
 }
 
 #[test]

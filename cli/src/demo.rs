@@ -200,11 +200,11 @@ fn write_and_follow(
                 "{} batches arrived; {backlog} were waiting and {batches} were written",
                 round.wakes
             ));
-        } else if round.to != space.add_seq() {
+        } else if round.to != space.last_add_seq() {
             round.problem = Some(format!(
-                "the consumer stopped at {}, the counter is at {}",
+                "the consumer stopped at {}, the last batch is at {}",
                 round.to,
-                space.add_seq()
+                space.last_add_seq()
             ));
         }
     }

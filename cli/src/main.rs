@@ -76,8 +76,9 @@ enum Command {
     },
     /// Prints changes (or head entries) as a table, or as JSON lines with --json.
     Dump(dump::DumpArgs),
-    /// Lists the named cursors (consumers' positions in the feed) and how far each is behind
-    /// the counter. Changes nothing; works on a space another process has open.
+    /// Lists the named cursors (consumers' positions in the feed) and how far each is behind:
+    /// the batches the space holds above it. Changes nothing; works on a space another process
+    /// has open.
     Cursors(cursors::CursorsArgs),
     /// Writes a synthetic load and prints one line per acknowledged batch (tree and AddSeq),
     /// then a summary. On a terminal a progress bar stands in for the per-batch lines.

@@ -259,7 +259,10 @@ fn cursors_lists_each_cursor_with_its_position_as_a_table_or_json_lines() {
         "{out}"
     );
     assert!(
-        lines[2].starts_with("1 cursor(s); AddSeq counter 65; incarnation "),
+        lines[2].starts_with(
+            "1 cursor(s), BEHIND in batches; last batch at AddSeq 65; AddSeq counter 65 (the \
+             next batch's seq is above it); incarnation "
+        ),
         "{out}"
     );
     let json = ok(&run(&["cursors", p(&dir), "--json"]));
@@ -267,12 +270,66 @@ fn cursors_lists_each_cursor_with_its_position_as_a_table_or_json_lines() {
     assert_eq!(v["name"], "demo-consumer");
     assert_eq!(v["position"], 60);
     assert_eq!(v["behind"], 5);
+    assert_eq!(v["last_add_seq"], 65);
+    assert_eq!(v["counter"], 65);
     // inspect names them too.
     let out = ok(&run(&["inspect", p(&dir)]));
     assert!(
         out.contains("cursors        1: \"demo-consumer\" at 60\n"),
         "{out}"
     );
+}
+
+/// After a crash the counter restarts at the log's reservation, far above the last batch; a
+/// consumer that processed every batch is still 0 behind (BEHIND counted the counter once:
+/// `BEHIND 1048260` with nothing to process).
+#[test]
+fn cursors_of_a_consumer_that_processed_every_batch_are_0_behind_after_a_crash() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let last = {
+        let space = Space::create(&dir, Options::default()).unwrap();
+        let tree = space
+            .create_tree_storage(TreeRoot::new("t", b"root".to_vec()))
+            .unwrap();
+        let mut last = 0;
+        for i in 0..3 {
+            let id = format!("c{i}");
+            let change = spacestore::StorageChange::new(id.as_str(), id.as_str(), b"x".to_vec());
+            last = tree.add_all(vec![change], [id.as_str()], "t").unwrap();
+        }
+        let cursor = space.cursor("indexer").unwrap();
+        cursor.ack(last).unwrap();
+        // A crash: no close frame is written (the forgotten space keeps the directory locked
+        // in this process, so the command reads a copy of the files as the disk has them).
+        std::mem::forget((space, tree, cursor));
+        last
+    };
+    let copy = tmp.path().join("copy");
+    std::fs::create_dir(&copy).unwrap();
+    for seg in segments(&dir) {
+        std::fs::copy(&seg, copy.join(seg.file_name().unwrap())).unwrap();
+    }
+    let out = ok(&run(&["cursors", p(&copy)]));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[1].split_whitespace().collect::<Vec<_>>(),
+        ["indexer", &last.to_string(), "0"],
+        "{out}"
+    );
+    let counter = Options::default().reserve_ahead;
+    assert!(
+        lines[2].contains(&format!(
+            "last batch at AddSeq {last}; AddSeq counter {counter} (the next batch's seq is above it)"
+        )),
+        "{out}"
+    );
+    let json = ok(&run(&["cursors", p(&copy), "--json"]));
+    let v: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
+    assert_eq!(v["position"], last);
+    assert_eq!(v["behind"], 0);
+    assert_eq!(v["last_add_seq"], last);
+    assert_eq!(v["counter"], counter);
 }
 
 #[test]
