@@ -8,15 +8,12 @@
 //! uses); `PINGPONG_USES` and `PINGPONG_CHANGES` change the sizes. The goal (issue 26): at least
 //! 2,000 reopens per second per core, 0 fsyncs and 0 writes per clean reopen.
 
-use std::io;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use spacestore::{
-    FileSystem, LogFile, Options, SpacePayload, StdFileSystem, StorageChange, Store, TreeRoot,
-};
+use spacestore::{Options, SpacePayload, StorageChange, Store, TreeRoot};
 
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -25,6 +22,13 @@ fn env(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
+// The tests' forwarding file system (tests/common/hooked.rs), counting here.
+#[allow(dead_code)]
+#[path = "../tests/common/hooked.rs"]
+mod hooked;
+
+use hooked::{Call, Hook, Hooked};
+
 #[derive(Default)]
 struct Counts {
     syncs: AtomicU64,
@@ -32,102 +36,18 @@ struct Counts {
     writes: AtomicU64,
 }
 
-fn add(c: &AtomicU64) {
-    c.fetch_add(1, Ordering::Relaxed);
-}
-
-/// The real file system, counted.
-#[derive(Clone, Default)]
-struct Counted(Arc<Counts>);
-
-struct CountedFile(Box<dyn LogFile>, Arc<Counts>);
-
-impl LogFile for CountedFile {
-    fn append(&self, buf: &[u8]) -> io::Result<()> {
-        add(&self.1.writes);
-        self.0.append(buf)
+impl Hook for Counts {
+    fn call(&self, call: Call, _path: &Path) {
+        for (counter, counts) in [
+            (&self.syncs, call.syncs()),
+            (&self.opened, call.opens()),
+            (&self.writes, call.writes()),
+        ] {
+            if counts {
+                counter.fetch_add(1, Ordering::Relaxed);
+            }
+        }
     }
-    fn sync_data(&self) -> io::Result<()> {
-        add(&self.1.syncs);
-        self.0.sync_data()
-    }
-    fn truncate(&self, len: u64) -> io::Result<()> {
-        add(&self.1.writes);
-        self.0.truncate(len)
-    }
-    fn preallocate(&self, enabled: bool) {
-        self.0.preallocate(enabled)
-    }
-}
-
-impl FileSystem for Counted {
-    fn create(&self, path: &Path) -> io::Result<Box<dyn LogFile>> {
-        add(&self.0.opened);
-        add(&self.0.writes);
-        Ok(Box::new(CountedFile(
-            StdFileSystem.create(path)?,
-            Arc::clone(&self.0),
-        )))
-    }
-    fn read(&self, path: &Path) -> io::Result<bytes::Bytes> {
-        add(&self.0.opened);
-        StdFileSystem.read(path)
-    }
-    unsafe fn map(&self, path: &Path) -> io::Result<bytes::Bytes> {
-        add(&self.0.opened);
-        // SAFETY: forwards the caller's own guarantee (the trait's contract).
-        unsafe { StdFileSystem.map(path) }
-    }
-    fn len(&self, path: &Path) -> io::Result<u64> {
-        StdFileSystem.len(path)
-    }
-    fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
-        StdFileSystem.list(dir)
-    }
-    fn truncate(&self, path: &Path, len: u64) -> io::Result<()> {
-        add(&self.0.writes);
-        add(&self.0.syncs);
-        StdFileSystem.truncate(path, len)
-    }
-    fn remove(&self, path: &Path) -> io::Result<()> {
-        add(&self.0.writes);
-        StdFileSystem.remove(path)
-    }
-    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        add(&self.0.writes);
-        StdFileSystem.rename(from, to)
-    }
-    fn sync_file(&self, path: &Path) -> io::Result<()> {
-        add(&self.0.syncs);
-        StdFileSystem.sync_file(path)
-    }
-    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
-        add(&self.0.syncs);
-        StdFileSystem.sync_dir(dir)
-    }
-    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
-        StdFileSystem.create_dir_all(dir)
-    }
-    fn lock_dir(&self, dir: &Path) -> io::Result<Box<dyn Send + Sync>> {
-        add(&self.0.opened);
-        StdFileSystem.lock_dir(dir)
-    }
-    fn list_dirs(&self, dir: &Path) -> io::Result<Vec<String>> {
-        StdFileSystem.list_dirs(dir)
-    }
-    fn remove_dir(&self, dir: &Path) -> io::Result<()> {
-        add(&self.0.writes);
-        StdFileSystem.remove_dir(dir)
-    }
-    // (new-api)
-    fn entry(&self, path: &Path) -> io::Result<Option<spacestore::EntryKind>> {
-        StdFileSystem.entry(path)
-    }
-    fn remove_all(&self, path: &Path) -> io::Result<()> {
-        add(&self.0.writes);
-        StdFileSystem.remove_all(path)
-    }
-    // (end new-api)
 }
 
 fn payload(id: &str) -> SpacePayload {
@@ -144,9 +64,9 @@ fn main() {
     let uses = env("PINGPONG_USES", 2000);
     let changes = env("PINGPONG_CHANGES", 1000);
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let fs = Counted::default();
+    let fs = Arc::new(Hooked::new(Counts::default()));
     let options = Options::default()
-        .file_system(Arc::new(fs.clone()))
+        .file_system(fs.clone())
         .max_open_spaces(1);
     let ids = ["bafyone.1", "bafytwo.1"];
     {
@@ -159,7 +79,8 @@ fn main() {
             for i in 0..changes {
                 let c = format!("c{i}");
                 let change = StorageChange::new(c.as_str(), format!("{i:08}"), vec![7u8; 256]);
-                tree.add_all(vec![change], [c.as_str()], "t").expect("add_all");
+                tree.add_all(vec![change], [c.as_str()], "t")
+                    .expect("add_all");
             }
         }
     }
@@ -178,7 +99,11 @@ fn main() {
     for n in 0..uses {
         let t = Instant::now();
         let space = store.space(ids[n % 2]).expect("space");
-        let heads = space.tree_storage("t").expect("tree").heads().expect("heads");
+        let heads = space
+            .tree_storage("t")
+            .expect("tree")
+            .heads()
+            .expect("heads");
         assert_eq!(heads.len(), 1);
         drop(space);
         times.push(t.elapsed());

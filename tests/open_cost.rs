@@ -5,15 +5,13 @@
 
 mod common;
 
-use std::io;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use common::hooked::{Call, Hook, Hooked};
 use common::*;
-use spacestore::{
-    Durability, EntryKind, FileSystem, LogFile, Options, Space, StdFileSystem, Store,
-};
+use spacestore::{Durability, Options, Space, Store};
 
 /// Calls through the seam, by kind.
 #[derive(Default)]
@@ -35,110 +33,42 @@ impl Counts {
             self.syncs.load(Ordering::SeqCst),
         )
     }
-    fn add(counter: &AtomicU64) {
-        counter.fetch_add(1, Ordering::SeqCst);
+}
+
+impl Hook for Counts {
+    fn call(&self, call: Call, _path: &Path) {
+        for (counter, counts) in [
+            (&self.opened, call.opens()),
+            (&self.writes, call.writes()),
+            (&self.syncs, call.syncs()),
+        ] {
+            if counts {
+                counter.fetch_add(1, Ordering::SeqCst);
+            }
+        }
     }
 }
 
 /// The real file system, counted.
-#[derive(Clone, Default)]
-struct Counted(Arc<Counts>);
+#[derive(Clone)]
+struct Counted(Arc<Hooked<Counts>>);
 
-struct CountedFile {
-    inner: Box<dyn LogFile>,
-    counts: Arc<Counts>,
-}
-
-impl LogFile for CountedFile {
-    fn append(&self, buf: &[u8]) -> io::Result<()> {
-        Counts::add(&self.counts.writes);
-        self.inner.append(buf)
-    }
-    fn sync_data(&self) -> io::Result<()> {
-        Counts::add(&self.counts.syncs);
-        self.inner.sync_data()
-    }
-    fn truncate(&self, len: u64) -> io::Result<()> {
-        Counts::add(&self.counts.writes);
-        self.inner.truncate(len)
-    }
-    fn preallocate(&self, enabled: bool) {
-        self.inner.preallocate(enabled)
+impl Default for Counted {
+    fn default() -> Self {
+        Counted(Arc::new(Hooked::new(Counts::default())))
     }
 }
 
-impl FileSystem for Counted {
-    fn create(&self, path: &Path) -> io::Result<Box<dyn LogFile>> {
-        Counts::add(&self.0.opened);
-        Counts::add(&self.0.writes);
-        Ok(Box::new(CountedFile {
-            inner: StdFileSystem.create(path)?,
-            counts: Arc::clone(&self.0),
-        }))
-    }
-    fn read(&self, path: &Path) -> io::Result<bytes::Bytes> {
-        Counts::add(&self.0.opened);
-        StdFileSystem.read(path)
-    }
-    unsafe fn map(&self, path: &Path) -> io::Result<bytes::Bytes> {
-        Counts::add(&self.0.opened);
-        // SAFETY: this forwards the caller's own guarantee (the trait's contract).
-        unsafe { StdFileSystem.map(path) }
-    }
-    fn len(&self, path: &Path) -> io::Result<u64> {
-        StdFileSystem.len(path)
-    }
-    fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
-        StdFileSystem.list(dir)
-    }
-    fn truncate(&self, path: &Path, len: u64) -> io::Result<()> {
-        Counts::add(&self.0.writes);
-        StdFileSystem.truncate(path, len)
-    }
-    fn remove(&self, path: &Path) -> io::Result<()> {
-        Counts::add(&self.0.writes);
-        StdFileSystem.remove(path)
-    }
-    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        Counts::add(&self.0.writes);
-        StdFileSystem.rename(from, to)
-    }
-    fn sync_file(&self, path: &Path) -> io::Result<()> {
-        Counts::add(&self.0.syncs);
-        StdFileSystem.sync_file(path)
-    }
-    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
-        Counts::add(&self.0.syncs);
-        StdFileSystem.sync_dir(dir)
-    }
-    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
-        Counts::add(&self.0.writes);
-        StdFileSystem.create_dir_all(dir)
-    }
-    fn lock_dir(&self, dir: &Path) -> io::Result<Box<dyn Send + Sync>> {
-        Counts::add(&self.0.opened);
-        StdFileSystem.lock_dir(dir)
-    }
-    fn list_dirs(&self, dir: &Path) -> io::Result<Vec<String>> {
-        StdFileSystem.list_dirs(dir)
-    }
-    fn remove_dir(&self, dir: &Path) -> io::Result<()> {
-        Counts::add(&self.0.writes);
-        StdFileSystem.remove_dir(dir)
-    }
-    fn entry(&self, path: &Path) -> io::Result<Option<EntryKind>> {
-        StdFileSystem.entry(path)
-    }
-    fn remove_all(&self, path: &Path) -> io::Result<()> {
-        Counts::add(&self.0.writes);
-        StdFileSystem.remove_all(path)
+impl Counted {
+    fn get(&self) -> (u64, u64, u64) {
+        self.0 .0.get()
     }
 }
 
 fn options(fs: &Counted, durability: Durability) -> Options {
     Options::default()
         .durability(durability)
-        .file_system(Arc::new(fs.clone()))
+        .file_system(fs.0.clone())
 }
 
 /// A one-tree space with a few batches, closed cleanly.
@@ -160,11 +90,11 @@ fn a_clean_reopen_of_a_one_tree_space_writes_nothing_syncs_nothing_and_opens_at_
         let fs = Counted::default();
         one_tree_space(dir.path(), options(&fs, durability));
         for _ in 0..3 {
-            let before = fs.0.get();
+            let before = fs.get();
             let space = Space::open(dir.path(), options(&fs, durability)).unwrap();
             assert_eq!(space.tree_storage("t").unwrap().heads().unwrap(), ["c4"]);
             drop(space);
-            let (opened, writes, syncs) = fs.0.get();
+            let (opened, writes, syncs) = fs.get();
             assert_eq!(
                 writes - before.1,
                 0,
@@ -218,7 +148,7 @@ fn a_read_only_consumer_of_a_store_never_writes_to_the_disk() {
         }
     }
     let store = Store::open(dir.path(), options()).unwrap();
-    let before = fs.0.get();
+    let before = fs.get();
     // Open, read, evict (the other space's open closes it), reopen: 20 times each.
     for _ in 0..20 {
         for id in ["a.1", "b.1"] {
@@ -230,7 +160,7 @@ fn a_read_only_consumer_of_a_store_never_writes_to_the_disk() {
         }
     }
     drop(store);
-    let (_, writes, syncs) = fs.0.get();
+    let (_, writes, syncs) = fs.get();
     assert_eq!((writes - before.1, syncs - before.2), (0, 0));
 }
 
@@ -251,18 +181,18 @@ fn after_a_crash_the_first_open_syncs_the_log_once_and_the_next_clean_reopen_not
         let entry = entry.unwrap();
         std::fs::copy(entry.path(), after.path().join(entry.file_name())).unwrap();
     }
-    let before = fs.0.get();
+    let before = fs.get();
     let space = Space::open(after.path(), options(&fs, Durability::Buffered)).unwrap();
     assert!(space.tree_storage("t").unwrap().has("c"));
-    let (_, _, syncs) = fs.0.get();
+    let (_, _, syncs) = fs.get();
     assert!(
         syncs > before.2,
         "an open after a crash syncs what it replayed"
     );
     space.close().unwrap();
-    let before = fs.0.get();
+    let before = fs.get();
     drop(Space::open(after.path(), options(&fs, Durability::Buffered)).unwrap());
-    let (_, writes, syncs) = fs.0.get();
+    let (_, writes, syncs) = fs.get();
     assert_eq!(
         (writes - before.1, syncs - before.2),
         (0, 0),

@@ -4,12 +4,12 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io;
 use std::path::Path;
 use std::sync::Arc;
 
+use common::hooked::{Call, Hook, Hooked};
 use common::*;
-use spacestore::{Error, FileSystem, Options, Space, StdFileSystem, Store};
+use spacestore::{Error, Options, Space, Store};
 
 fn store(dir: &std::path::Path, max_open: usize) -> Store {
     Store::open(dir, Options::default().max_open_spaces(max_open)).unwrap()
@@ -327,45 +327,11 @@ impl Gate {
     }
 }
 
-impl FileSystem for Gated {
-    fn create(&self, path: &Path) -> io::Result<Box<dyn spacestore::LogFile>> {
-        StdFileSystem.create(path)
-    }
-    fn read(&self, path: &Path) -> io::Result<bytes::Bytes> {
-        StdFileSystem.read(path)
-    }
-    fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
-        StdFileSystem.list(dir)
-    }
-    fn truncate(&self, path: &Path, len: u64) -> io::Result<()> {
-        StdFileSystem.truncate(path, len)
-    }
-    fn remove(&self, path: &Path) -> io::Result<()> {
-        StdFileSystem.remove(path)
-    }
-    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        StdFileSystem.rename(from, to)
-    }
-    fn sync_file(&self, path: &Path) -> io::Result<()> {
-        StdFileSystem.sync_file(path)
-    }
-    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
-        StdFileSystem.sync_dir(dir)
-    }
-    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
-        StdFileSystem.create_dir_all(dir)
-    }
-    fn lock_dir(&self, dir: &Path) -> io::Result<Box<dyn Send + Sync>> {
-        if dir.file_name().and_then(|n| n.to_str()) == Some(self.slow.as_str()) {
+impl Hook for Gated {
+    fn call(&self, call: Call, path: &Path) {
+        if call == Call::LockDir && path.file_name().and_then(|n| n.to_str()) == Some(&self.slow) {
             self.gate.pass();
         }
-        StdFileSystem.lock_dir(dir)
-    }
-    fn list_dirs(&self, dir: &Path) -> io::Result<Vec<String>> {
-        StdFileSystem.list_dirs(dir)
-    }
-    fn remove_dir(&self, dir: &Path) -> io::Result<()> {
-        StdFileSystem.remove_dir(dir)
     }
 }
 
@@ -377,10 +343,10 @@ impl FileSystem for Gated {
 fn a_slow_open_of_one_space_holds_up_neither_other_spaces_nor_their_opens() {
     let dir = tempfile::tempdir().unwrap();
     let gate = Arc::new(Gate::default());
-    let fs = Arc::new(Gated {
+    let fs = Arc::new(Hooked::new(Gated {
         slow: "slow.1".into(),
         gate: Arc::clone(&gate),
-    });
+    }));
     let options = Options::default().file_system(fs).max_open_spaces(8);
     {
         let store = Store::open(dir.path(), options.clone()).unwrap();

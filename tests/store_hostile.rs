@@ -5,13 +5,13 @@
 
 mod common;
 
-use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use common::hooked::{Call, Hook, Hooked};
 use common::*;
-use spacestore::{EntryKind, Error, FileSystem, LogFile, Options, StdFileSystem, Store};
+use spacestore::{Error, Options, Store};
 
 /// The real file system, made case-insensitive and case-preserving below `base` (as macOS's
 /// and Windows' are): a name finds an existing entry that differs from it only in case.
@@ -19,8 +19,8 @@ struct CaseInsensitive {
     base: PathBuf,
 }
 
-impl CaseInsensitive {
-    fn fold(&self, path: &Path) -> PathBuf {
+impl Hook for CaseInsensitive {
+    fn path(&self, path: &Path) -> PathBuf {
         let Ok(rel) = path.strip_prefix(&self.base) else {
             return path.to_path_buf();
         };
@@ -38,55 +38,10 @@ impl CaseInsensitive {
     }
 }
 
-impl FileSystem for CaseInsensitive {
-    fn create(&self, path: &Path) -> io::Result<Box<dyn LogFile>> {
-        StdFileSystem.create(&self.fold(path))
-    }
-    fn read(&self, path: &Path) -> io::Result<bytes::Bytes> {
-        StdFileSystem.read(&self.fold(path))
-    }
-    fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
-        StdFileSystem.list(&self.fold(dir))
-    }
-    fn truncate(&self, path: &Path, len: u64) -> io::Result<()> {
-        StdFileSystem.truncate(&self.fold(path), len)
-    }
-    fn remove(&self, path: &Path) -> io::Result<()> {
-        StdFileSystem.remove(&self.fold(path))
-    }
-    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        StdFileSystem.rename(&self.fold(from), &self.fold(to))
-    }
-    fn sync_file(&self, path: &Path) -> io::Result<()> {
-        StdFileSystem.sync_file(&self.fold(path))
-    }
-    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
-        StdFileSystem.sync_dir(&self.fold(dir))
-    }
-    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
-        StdFileSystem.create_dir_all(&self.fold(dir))
-    }
-    fn lock_dir(&self, dir: &Path) -> io::Result<Box<dyn Send + Sync>> {
-        StdFileSystem.lock_dir(&self.fold(dir))
-    }
-    fn list_dirs(&self, dir: &Path) -> io::Result<Vec<String>> {
-        StdFileSystem.list_dirs(&self.fold(dir))
-    }
-    fn remove_dir(&self, dir: &Path) -> io::Result<()> {
-        StdFileSystem.remove_dir(&self.fold(dir))
-    }
-    fn entry(&self, path: &Path) -> io::Result<Option<EntryKind>> {
-        StdFileSystem.entry(&self.fold(path))
-    }
-    fn remove_all(&self, path: &Path) -> io::Result<()> {
-        StdFileSystem.remove_all(&self.fold(path))
-    }
-}
-
 fn case_insensitive(dir: &Path) -> Options {
-    Options::default().file_system(Arc::new(CaseInsensitive {
+    Options::default().file_system(Arc::new(Hooked::new(CaseInsensitive {
         base: dir.to_path_buf(),
-    }))
+    })))
 }
 
 #[test]
@@ -236,76 +191,29 @@ struct CountingLists {
     lists: AtomicU64,
 }
 
-impl CountingLists {
-    fn count(&self, dir: &Path) {
-        if dir == self.dir {
+impl Hook for CountingLists {
+    fn call(&self, call: Call, path: &Path) {
+        if call == Call::List && path == self.dir {
             self.lists.fetch_add(1, Ordering::Relaxed);
         }
-    }
-}
-
-impl FileSystem for CountingLists {
-    fn create(&self, path: &Path) -> io::Result<Box<dyn LogFile>> {
-        StdFileSystem.create(path)
-    }
-    fn read(&self, path: &Path) -> io::Result<bytes::Bytes> {
-        StdFileSystem.read(path)
-    }
-    fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
-        self.count(dir);
-        StdFileSystem.list(dir)
-    }
-    fn truncate(&self, path: &Path, len: u64) -> io::Result<()> {
-        StdFileSystem.truncate(path, len)
-    }
-    fn remove(&self, path: &Path) -> io::Result<()> {
-        StdFileSystem.remove(path)
-    }
-    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        StdFileSystem.rename(from, to)
-    }
-    fn sync_file(&self, path: &Path) -> io::Result<()> {
-        StdFileSystem.sync_file(path)
-    }
-    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
-        StdFileSystem.sync_dir(dir)
-    }
-    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
-        StdFileSystem.create_dir_all(dir)
-    }
-    fn lock_dir(&self, dir: &Path) -> io::Result<Box<dyn Send + Sync>> {
-        StdFileSystem.lock_dir(dir)
-    }
-    fn list_dirs(&self, dir: &Path) -> io::Result<Vec<String>> {
-        self.count(dir);
-        StdFileSystem.list_dirs(dir)
-    }
-    fn remove_dir(&self, dir: &Path) -> io::Result<()> {
-        StdFileSystem.remove_dir(dir)
-    }
-    fn entry(&self, path: &Path) -> io::Result<Option<EntryKind>> {
-        StdFileSystem.entry(path)
-    }
-    fn remove_all(&self, path: &Path) -> io::Result<()> {
-        StdFileSystem.remove_all(path)
     }
 }
 
 #[test]
 fn creating_opening_and_deleting_a_space_never_list_the_store_directory() {
     let dir = tempfile::tempdir().unwrap();
-    let fs = Arc::new(CountingLists {
+    let fs = Arc::new(Hooked::new(CountingLists {
         dir: dir.path().join("spaces"),
         lists: AtomicU64::new(0),
-    });
+    }));
     let store = Store::open(dir.path(), Options::default().file_system(fs.clone())).unwrap();
-    let at_open = fs.lists.load(Ordering::Relaxed);
+    let at_open = fs.0.lists.load(Ordering::Relaxed);
     store.create_space(space_payload("a.1")).unwrap();
     store.create_space(space_payload("b.1")).unwrap();
     assert_eq!(store.space("a.1").unwrap().id().as_deref(), Some("a.1"));
     store.delete_space("b.1").unwrap();
     assert_eq!(
-        fs.lists.load(Ordering::Relaxed),
+        fs.0.lists.load(Ordering::Relaxed),
         at_open,
         "spaces/ was listed"
     );

@@ -57,3 +57,5 @@ pub fn space_payload(space_id: &str) -> spacestore::SpacePayload {
         root("settings"),
     )
 }
+
+pub mod hooked;
