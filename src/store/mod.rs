@@ -101,7 +101,7 @@ impl Store {
                 trace::warn_event!(leftover = %name, error = %_e, "cannot remove a leftover");
             }
         }
-        store.rename_legacy_names()?;
+        store.rename_legacy_names(&all)?;
         Ok(store)
     }
 
@@ -109,22 +109,25 @@ impl Store {
     /// differing only in case shared one directory on a case-insensitive file system) to the
     /// names of [`names::dir_name`], durably. A directory whose new name is taken is left as
     /// it is (not a space of the store: never listed, opened or removed).
-    fn rename_legacy_names(&self) -> Result<()> {
+    /// `all`: every name in `spaces/` (the open's one listing).
+    fn rename_legacy_names(&self, all: &[String]) -> Result<()> {
         let fs = &self.inner.options.fs;
         let spaces = self.spaces_dir();
-        let dirs = fs
-            .list_dirs(&spaces)
-            .map_err(io("listing the store's spaces"))?;
         let mut renamed = false;
-        for (name, id) in dirs
+        for (name, id) in all
             .iter()
             .filter_map(|n| Some((n, names::legacy_id_of(n)?)))
         {
             let to = spaces.join(names::dir_name(&id));
-            if fs
-                .entry(&to)
+            let is_dir = fs
+                .entry(&spaces.join(name))
                 .map_err(io("renaming an older space name"))?
-                .is_none()
+                == Some(EntryKind::Dir);
+            if is_dir
+                && fs
+                    .entry(&to)
+                    .map_err(io("renaming an older space name"))?
+                    .is_none()
             {
                 fs.rename(&spaces.join(name), &to)
                     .map_err(io("renaming an older space name"))?;
