@@ -48,13 +48,6 @@ pub struct StorageChange {
     pub added: u64,
 }
 
-/// Now, in Unix seconds (what `added` records).
-pub(crate) fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
 impl StorageChange {
     /// A change with its id, order id and raw bytes; `change_size` is the length of the bytes,
     /// everything else empty.

@@ -193,6 +193,8 @@ pub(crate) struct Commit {
     health: Arc<Health>,
     /// The largest frame a write may take (`Options::max_batch_bytes`).
     max_bytes: u64,
+    /// Where `added` comes from ([`crate::Options::clock`]).
+    clock: Arc<dyn crate::Clock>,
     /// Wakes the space's subscribers when a batch is published.
     notifier: Arc<Notifier>,
     inner: Mutex<Inner>,
@@ -277,6 +279,7 @@ impl Commit {
             counter,
             health: wal.as_ref().map_or_else(Arc::default, Wal::health),
             max_bytes: DEFAULT_MAX_BATCH_BYTES,
+            clock: Arc::new(crate::SystemClock),
             notifier,
             durability: if wal.is_some() {
                 durability
@@ -364,6 +367,17 @@ impl Commit {
     pub(crate) fn with_max_bytes(mut self, max_bytes: u64) -> Self {
         self.max_bytes = max_bytes;
         self
+    }
+
+    /// Stamps `added` from `clock`.
+    pub(crate) fn with_clock(mut self, clock: Arc<dyn crate::Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Now, by the space's clock (what `added` records).
+    pub(crate) fn now(&self) -> u64 {
+        self.clock.now()
     }
 
     /// Turns automatic checkpoints on: when the log exceeds `factor` times the live data and

@@ -72,6 +72,7 @@
 
 mod acl;
 mod change;
+mod clock;
 mod commit;
 mod counter;
 mod cursor;
@@ -105,6 +106,7 @@ mod wal;
 
 pub use acl::{AclRecord, AclStorage};
 pub use change::{Batch, StorageChange, TreeRoot, ROOT_ORDER_ID};
+pub use clock::{Clock, FixedClock, ManualClock, SystemClock};
 pub use counter::AddSeqCounter;
 pub use cursor::Cursor;
 pub use entry::{DeletedStatus, HeadEntry};

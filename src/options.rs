@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use crate::clock::{Clock, SystemClock};
 use crate::wal::{FileSystem, StdFileSystem};
 
 /// When a write is durable, chosen per space.
@@ -90,6 +91,9 @@ pub struct Options {
     pub max_open_spaces: usize,
     /// The file system under the log.
     pub fs: Arc<dyn FileSystem>,
+    /// Where the space reads the time it stamps on each batch and tree it stores
+    /// (`StorageChange::added`): the system's clock by default ([`crate::SystemClock`]).
+    pub clock: Arc<dyn Clock>,
 }
 
 /// [`Options::max_batch_bytes`] by default: 256 MiB.
@@ -109,6 +113,7 @@ impl Default for Options {
             max_batch_bytes: DEFAULT_MAX_BATCH_BYTES,
             max_open_spaces: 64,
             fs: Arc::new(StdFileSystem),
+            clock: Arc::new(SystemClock),
         }
     }
 }
@@ -186,6 +191,13 @@ impl Options {
     /// Sets the file system under the log.
     pub fn file_system(mut self, fs: Arc<dyn FileSystem>) -> Self {
         self.fs = fs;
+        self
+    }
+    /// Sets the clock the space stamps `added` from ([`crate::FixedClock`],
+    /// [`crate::ManualClock`] or a [`Clock`] of your own): what a test needs for the same bytes
+    /// in every run. Replay keeps the times that were written, whatever the clock.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
         self
     }
 }

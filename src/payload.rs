@@ -96,8 +96,8 @@ impl SpacePayload {
         Ok(())
     }
 
-    /// The record that creates the space.
-    pub(crate) fn to_record(&self) -> NewSpace {
+    /// The record that creates the space, its settings tree created at `added`.
+    pub(crate) fn to_record(&self, added: u64) -> NewSpace {
         NewSpace {
             space_id: self.space_id.clone(),
             space_header: self.space_header.clone(),
@@ -109,7 +109,7 @@ impl SpacePayload {
                 raw: self.acl_root.clone(),
             },
             settings_id: self.settings.id.clone(),
-            settings: Some(NewTree::of(&self.settings)),
+            settings: Some(NewTree::of(&self.settings, added)),
         }
     }
 }

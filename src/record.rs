@@ -132,10 +132,10 @@ pub(crate) struct NewTree {
 }
 
 impl NewTree {
-    /// The tree `root` makes, created now.
-    pub(crate) fn of(root: &crate::TreeRoot) -> NewTree {
+    /// The tree `root` makes, created at `added` (the space's clock).
+    pub(crate) fn of(root: &crate::TreeRoot, added: u64) -> NewTree {
         let mut change = root.to_change();
-        change.added = crate::change::now();
+        change.added = added;
         NewTree {
             root: change,
             parent_id: root.parent_id.clone(),

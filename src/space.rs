@@ -80,13 +80,22 @@ impl Space {
     /// An in-memory space whose batches take their seqs from `counter`; give it
     /// [`AddSeqCounter::detached`] for a validation storage that must not move a space's counter.
     pub fn in_memory_with_counter(counter: AddSeqCounter) -> Space {
+        Space::in_memory_from(counter, &Options::default())
+    }
+
+    /// An in-memory space as [`Space::in_memory`], with what of `options` applies to a space
+    /// without files: [`Options::clock`] and [`Options::max_batch_bytes`] (a test double with
+    /// the test's own time, or the limits of the store it stands in for).
+    pub fn in_memory_with(options: Options) -> Space {
+        Space::in_memory_from(AddSeqCounter::new(), &options)
+    }
+
+    fn in_memory_from(counter: AddSeqCounter, options: &Options) -> Space {
+        let commit = Commit::new(Memory::default(), counter, None, Durability::Buffered)
+            .with_max_bytes(options.max_batch_bytes)
+            .with_clock(options.clock.clone());
         Space {
-            commit: Arc::new(Commit::new(
-                Memory::default(),
-                counter,
-                None,
-                Durability::Buffered,
-            )),
+            commit: Arc::new(commit),
             report: None,
             incarnation: crate::wal::frame::new_incarnation(),
         }
@@ -95,8 +104,9 @@ impl Space {
     /// Creates a space in `dir` (the directory too, when there is none), or opens the space
     /// already there (redb's `Database::create`): locks the directory (a second opener, in this
     /// process or another, gets [`Error::Locked`]), replays the log to rebuild the trees, head
-    /// entries, AddSeq index and counter, and starts a new log segment. The counter continues
-    /// above every seq ever handed out. What replay found is in [`Space::recovery_report`].
+    /// entries, AddSeq index and counter; a log closed cleanly is left as it is (nothing written
+    /// or synced until the first write, which starts a segment), one left by a crash is synced
+    /// and a new segment started. The counter continues above every seq ever handed out. What replay found is in [`Space::recovery_report`].
     ///
     /// ```
     /// use spacestore::{Options, Space, StorageChange, TreeRoot};
@@ -123,7 +133,9 @@ impl Space {
             Some(opened.wal),
             options.durability,
         );
-        commit = commit.with_max_bytes(options.max_batch_bytes);
+        commit = commit
+            .with_max_bytes(options.max_batch_bytes)
+            .with_clock(options.clock.clone());
         if let Some(factor) = options.auto_checkpoint_factor {
             commit = commit.with_auto_checkpoint(
                 factor,
@@ -168,7 +180,7 @@ impl Space {
 
     /// Writes the record that makes this space whole (`payload` validated).
     pub(crate) fn write_space(&self, payload: SpacePayload) -> Result<()> {
-        let record = Record::CreateSpace(payload.to_record());
+        let record = Record::CreateSpace(payload.to_record(self.commit.now()));
         self.commit.write(|_| Ok(record), || {})?;
         Ok(())
     }
@@ -361,7 +373,7 @@ impl Space {
     /// checks); [`Error::AclListId`] for a root whose id is the space's ACL list's (its head
     /// entry is the list's); what any write can fail with.
     pub fn create_tree_storage(&self, root: TreeRoot) -> Result<TreeStorage> {
-        let new = NewTree::of(&root);
+        let new = NewTree::of(&root, self.commit.now());
         self.commit.write(|_| Ok(Record::CreateTree(new)), || {})?;
         Ok(TreeStorage::new(Arc::clone(&self.commit), root, false))
     }

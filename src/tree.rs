@@ -82,7 +82,7 @@ impl TreeStorage {
         let root_change = match commit.memory().tree(&root.id) {
             Some(tree) if !deferred => tree.root().to_change(),
             // A deferred root is stored as it is now, with the time of the handle's creation.
-            _ => NewTree::of(&root).root,
+            _ => NewTree::of(&root, commit.now()).root,
         };
         TreeStorage {
             commit,
@@ -334,7 +334,7 @@ impl TreeStorage {
                 let mut batch = Batch {
                     tree_id,
                     seq: 0,
-                    added: crate::change::now(),
+                    added: self.commit.now(),
                     in_feed: true,
                     changes,
                     heads,

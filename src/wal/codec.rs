@@ -621,7 +621,7 @@ mod tests {
     }
 
     fn tree(id: &str) -> NewTree {
-        let mut tree = NewTree::of(&crate::TreeRoot::new(id, b"root".to_vec()));
+        let mut tree = NewTree::of(&crate::TreeRoot::new(id, b"root".to_vec()), 1_700_000_000);
         tree.parent_id = Some(Id::from("p"));
         tree.is_derived = true;
         tree
