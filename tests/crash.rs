@@ -27,6 +27,16 @@ use spacestore::{
 
 const CHILD_ENV: &str = "SPACESTORE_CRASH_CHILD";
 
+/// A number no other child of the loop has: the clock's nanoseconds (a process id is reused
+/// once the system's ids wrap, and a reused one made a child's ids collide with an earlier
+/// child's: `DuplicateChange`, `SpaceExists`, a "deletion that came back").
+fn nonce() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+}
+
 /// The cursor child: a writer thread commits `Sync` batches while a consumer follows them with
 /// a subscription from its named cursor and acknowledges each batch on it, printing every seq
 /// whose ack returned.
@@ -38,7 +48,7 @@ fn cursor_child(dir: &Path) {
             .create_tree_storage(TreeRoot::new("k", b"root".to_vec()))
             .unwrap(),
     };
-    let nonce = std::process::id();
+    let nonce = nonce();
     let writer = thread::spawn(move || {
         for i in 0u64.. {
             let id = format!("k-{nonce}-{i}");
@@ -63,7 +73,7 @@ fn cursor_child(dir: &Path) {
 /// The child's ACL writer: makes the space whole on its first run, then adds pairs of ACL
 /// records (`{base}-a`, `{base}-b`, consecutive orders above the list's highest), printing
 /// `acl {base}` for each acknowledged pair.
-fn acl_writer(space: Space, nonce: u32) {
+fn acl_writer(space: Space, nonce: u64) {
     if space.id().is_none() {
         let settings = TreeRoot::new("settings", b"settings root".to_vec());
         let payload = SpacePayload::new("crash.1", b"h".to_vec(), "acl", b"r".to_vec(), settings);
@@ -99,7 +109,7 @@ fn acl_writer(space: Space, nonce: u32) {
 /// writer ([`acl_writer`]).
 fn child(dir: &Path) {
     let space = Space::create(dir, Options::default().durability(Durability::Sync)).unwrap();
-    let nonce = std::process::id();
+    let nonce = nonce();
     let acl = {
         let space = space.clone();
         thread::spawn(move || acl_writer(space, nonce))
@@ -121,12 +131,12 @@ fn child(dir: &Path) {
                     let changes = vec![
                         StorageChange::new(
                             format!("{base}-a"),
-                            format!("{nonce:010}-{i:010}-a"),
+                            format!("{nonce:020}-{i:010}-a"),
                             vec![1u8; 64],
                         ),
                         StorageChange::new(
                             format!("{base}-b"),
-                            format!("{nonce:010}-{i:010}-b"),
+                            format!("{nonce:020}-{i:010}-b"),
                             vec![2u8; 64],
                         ),
                     ];
@@ -422,7 +432,7 @@ fn a_killed_consumer_restarts_at_or_above_its_last_sync_ack() {
 /// to each and deletes every other one, printing each acknowledged step.
 fn store_child(dir: &Path) {
     let store = Store::open(dir, Options::default().durability(Durability::Sync)).unwrap();
-    let nonce = std::process::id();
+    let nonce = nonce();
     // The test harness's "test NAME ... " has no line end: start a line of our own.
     println!();
     let mut previous: Option<String> = None;
