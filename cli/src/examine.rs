@@ -327,7 +327,10 @@ pub fn verify(dir: &Path) -> Result<(), Failure> {
 fn store_spaces(root: &Path) -> Result<Vec<std::path::PathBuf>, Failure> {
     let spaces = spacestore::internals::spaces_dir(root);
     match spacestore::internals::space_dirs(&StdFileSystem, root) {
-        Ok(dirs) => Ok(dirs.into_iter().map(|(_, dir)| dir).collect()),
+        Ok(dirs) => Ok(dirs
+            .into_iter()
+            .map(|(_, name)| spaces.join(name))
+            .collect()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(if root.is_dir() {
             Failure::NotSpace(
                 root.to_path_buf(),

@@ -56,20 +56,19 @@ pub(crate) fn dir_name(id: &str) -> String {
 /// The space id a directory name stands for: `None` for every name that [`dir_name`] does not
 /// give (a leftover, upper-case hex, a plain id written in hex, an older store's name).
 pub(crate) fn id_of(name: &str) -> Option<String> {
-    let id = match name.strip_prefix('~') {
-        None => name.to_owned(),
-        Some(hex) => {
-            if hex.len() % 2 != 0 {
-                return None;
-            }
-            let bytes: Option<Vec<u8>> = (0..hex.len())
-                .step_by(2)
-                .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
-                .collect();
-            String::from_utf8(bytes?).ok()?
-        }
+    let Some(hex) = name.strip_prefix('~') else {
+        return is_plain(name).then(|| name.to_owned());
     };
-    (dir_name(&id) == name).then_some(id)
+    let lower_hex = |b: u8| b.is_ascii_digit() || (b'a'..=b'f').contains(&b);
+    if hex.len() % 2 != 0 || !hex.bytes().all(lower_hex) {
+        return None;
+    }
+    let bytes: Option<Vec<u8>> = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+        .collect();
+    // As `dir_name` writes it: a plain id is never written in hex.
+    String::from_utf8(bytes?).ok().filter(|id| !is_plain(id))
 }
 
 /// The space id of a directory name given by a store of 0.1, which kept upper-case letters in
@@ -84,7 +83,8 @@ pub(crate) fn legacy_id_of(name: &str) -> Option<String> {
     legacy.then(|| name.to_owned())
 }
 
-/// The spaces of the store in `root`, sorted by id, each with its directory: what
+/// The spaces of the store in `root`, sorted by id, each with its directory's name in
+/// `spaces/` (see [`spaces_dir`]): what
 /// `Store::space_ids` lists and `Store::space` opens, and what the tools look at (one listing
 /// of `spaces/`; links, files and names that are not the store's left out). A directory under a
 /// name of 0.1 (upper case kept) is listed under its id, at its old path, unless its new name is
@@ -92,20 +92,20 @@ pub(crate) fn legacy_id_of(name: &str) -> Option<String> {
 ///
 /// # Errors
 /// The operating system's (`NotFound` when there is no `spaces/`).
-pub fn space_dirs(fs: &dyn FileSystem, root: &Path) -> io::Result<Vec<(Id, PathBuf)>> {
-    let spaces = spaces_dir(root);
-    let names = fs.list_dirs(&spaces)?;
-    let mut all: Vec<(Id, PathBuf)> = names
-        .iter()
-        .filter_map(|name| {
-            let id = match id_of(name) {
+pub fn space_dirs(fs: &dyn FileSystem, root: &Path) -> io::Result<Vec<(Id, String)>> {
+    let names = fs.list_dirs(&spaces_dir(root))?;
+    let mut all: Vec<(Id, String)> = Vec::with_capacity(names.len());
+    for name in &names {
+        let id = match id_of(name) {
+            Some(id) => id,
+            None => match legacy_id_of(name).filter(|id| !names.contains(&dir_name(id))) {
                 Some(id) => id,
-                None => legacy_id_of(name).filter(|id| !names.contains(&dir_name(id)))?,
-            };
-            Some((Id::from(id), spaces.join(name)))
-        })
-        .collect();
-    all.sort_unstable();
+                None => continue,
+            },
+        };
+        all.push((Id::from(id), name.clone()));
+    }
+    all.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     Ok(all)
 }
 
