@@ -129,9 +129,29 @@ impl TreeStorage {
         &self.root.id
     }
 
-    /// The root change.
+    /// The root change, as stored.
     pub fn root(&self) -> StorageChange {
         self.root_change.clone()
+    }
+
+    /// The root the tree was created from, its parent and derived flag included: what
+    /// [`crate::Space::create_tree_storage`] takes to make the same tree in another space
+    /// (`root()` is the stored change, which has neither).
+    ///
+    /// ```
+    /// use spacestore::{Space, TreeRoot};
+    /// let (a, b) = (Space::in_memory(), Space::in_memory());
+    /// a.create_tree_storage(TreeRoot::new("p", b"parent".to_vec()))?;
+    /// b.create_tree_storage(TreeRoot::new("p", b"parent".to_vec()))?;
+    /// let child = a.create_tree_storage(
+    ///     TreeRoot::new("c", b"child".to_vec()).with_parent("p", true),
+    /// )?;
+    /// let copy = b.create_tree_storage(child.tree_root())?;
+    /// assert_eq!(copy.tree_root(), child.tree_root());
+    /// # Ok::<(), spacestore::Error>(())
+    /// ```
+    pub fn tree_root(&self) -> TreeRoot {
+        self.root.clone()
     }
 
     /// Whether the storage is still deferred: its tree exists only in memory until the first

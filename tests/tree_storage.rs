@@ -359,3 +359,30 @@ fn an_empty_heads_list_sets_no_heads_and_unchanged_leaves_them_also_after_a_reop
     );
     assert!(space.tree_storage("u").unwrap().heads().unwrap().is_empty());
 }
+
+/// The root a tree was made from comes back whole (parent and derived flag too), also after a
+/// reopen, so a tree can be made again in another space from it. (`root()` is the stored change,
+/// which has neither.)
+#[test]
+fn tree_root_keeps_the_parent_and_derived_flag_after_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let made = spacestore::TreeRoot::new("c", b"child".to_vec()).with_parent("p", true);
+    {
+        let space = spacestore::Space::create(dir.path(), spacestore::Options::default()).unwrap();
+        space.create_tree_storage(root("p")).unwrap();
+        let child = space.create_tree_storage(made.clone()).unwrap();
+        assert_eq!(child.tree_root(), made);
+    }
+    let space = spacestore::Space::open(dir.path(), spacestore::Options::default()).unwrap();
+    let child = space.tree_storage("c").unwrap();
+    assert_eq!(child.tree_root(), made);
+    let other = spacestore::Space::in_memory();
+    other.create_tree_storage(root("p")).unwrap();
+    let copy = other.create_tree_storage(child.tree_root()).unwrap();
+    let entry = other.head_storage().get_entry("c").unwrap();
+    assert_eq!(
+        (entry.parent_id.as_deref(), entry.is_derived),
+        (Some("p"), true)
+    );
+    assert_eq!(copy.root().raw_change, child.root().raw_change);
+}
