@@ -122,7 +122,8 @@ pub(crate) fn open(dir: &Path, options: &Options) -> Result<Opened> {
         bytes_per_sync: options
             .bytes_per_sync
             .filter(|_| options.durability == Durability::Buffered),
-        lazy: clean && !new_incarnation && restart_at == replayed_to,
+        // (A clean log has its incarnation and was not repaired: no new one, no jump.)
+        lazy: clean,
     })?;
     if restart_at > replayed_to {
         // Make the jump durable before anything is handed out above the old bar.

@@ -106,7 +106,8 @@ impl Space {
     /// process or another, gets [`Error::Locked`]), replays the log to rebuild the trees, head
     /// entries, AddSeq index and counter; a log closed cleanly is left as it is (nothing written
     /// or synced until the first write, which starts a segment), one left by a crash is synced
-    /// and a new segment started. The counter continues above every seq ever handed out. What replay found is in [`Space::recovery_report`].
+    /// and a new segment started. The counter continues above every seq ever handed out. What
+    /// replay found is in [`Space::recovery_report`].
     ///
     /// ```
     /// use spacestore::{Options, Space, StorageChange, TreeRoot};

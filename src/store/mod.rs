@@ -118,18 +118,10 @@ impl Store {
             .iter()
             .filter_map(|n| Some((n, names::legacy_id_of(n)?)))
         {
-            let to = spaces.join(names::dir_name(&id));
-            let is_dir = fs
-                .entry(&spaces.join(name))
-                .map_err(io("renaming an older space name"))?
-                == Some(EntryKind::Dir);
-            if is_dir
-                && fs
-                    .entry(&to)
-                    .map_err(io("renaming an older space name"))?
-                    .is_none()
-            {
-                fs.rename(&spaces.join(name), &to)
+            let (from, to) = (spaces.join(name), spaces.join(names::dir_name(&id)));
+            let free = || fs.entry(&to).map(|e| e.is_none());
+            if self.dir_exists(&from) && free().map_err(io("renaming an older space name"))? {
+                fs.rename(&from, &to)
                     .map_err(io("renaming an older space name"))?;
                 renamed = true;
             }

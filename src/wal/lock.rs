@@ -15,7 +15,7 @@
 //! mutex. Another program's lock is seen with `F_GETLK`, which takes nothing: a look at the lock
 //! never makes anyone's open fail.
 
-use std::collections::HashSet;
+use std::collections::BTreeSet;
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::fd::AsRawFd;
@@ -26,9 +26,9 @@ use std::sync::{Mutex, MutexGuard};
 use super::format::LOCK_FILE;
 
 /// The directories this process holds the lock of: (device, inode) of each.
-static HELD: Mutex<Option<HashSet<(u64, u64)>>> = Mutex::new(None);
+static HELD: Mutex<BTreeSet<(u64, u64)>> = Mutex::new(BTreeSet::new());
 
-fn held() -> MutexGuard<'static, Option<HashSet<(u64, u64)>>> {
+fn held() -> MutexGuard<'static, BTreeSet<(u64, u64)>> {
     HELD.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -73,9 +73,7 @@ impl Drop for DirLockGuard {
         // Closing the descriptor releases the lock; only then may the table let another
         // descriptor of the file be opened (a close would release a lock taken meanwhile).
         drop(self.file.take());
-        if let Some(set) = table.as_mut() {
-            set.remove(&self.key);
-        }
+        table.remove(&self.key);
     }
 }
 
@@ -84,8 +82,7 @@ impl Drop for DirLockGuard {
 pub(crate) fn lock_dir(dir: &Path) -> io::Result<Box<dyn Send + Sync>> {
     let mut table = held();
     let key = key(dir)?;
-    let set = table.get_or_insert_with(HashSet::new);
-    if set.contains(&key) {
+    if table.contains(&key) {
         return Err(io::ErrorKind::WouldBlock.into());
     }
     let file = OpenOptions::new()
@@ -105,7 +102,7 @@ pub(crate) fn lock_dir(dir: &Path) -> io::Result<Box<dyn Send + Sync>> {
         }
         Err(e) => return Err(e),
     }
-    set.insert(key);
+    table.insert(key);
     Ok(Box::new(DirLockGuard {
         file: Some(file),
         key,
@@ -120,18 +117,12 @@ pub(crate) fn lock_dir(dir: &Path) -> io::Result<Box<dyn Send + Sync>> {
 #[cfg_attr(not(feature = "internals"), allow(dead_code))]
 pub fn lock_held(dir: &Path) -> io::Result<Option<bool>> {
     let table = held();
-    if table
-        .as_ref()
-        .is_some_and(|set| set.contains(&key(dir).unwrap_or((0, 0))))
-    {
+    if table.contains(&key(dir)?) {
         return Ok(Some(true));
     }
     let file = match File::open(dir.join(LOCK_FILE)) {
         Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            std::fs::metadata(dir)?;
-            return Ok(None);
-        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e),
     };
     let mut query = whole_file(libc::F_WRLCK as libc::c_int);

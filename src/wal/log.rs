@@ -498,7 +498,7 @@ impl Wal {
         // Everything before the close frame is durable before it is written: a log that ends
         // with a close frame holds nothing unsynced before it, which lets the next open sync
         // nothing (a failed sync here writes no close frame: the next open syncs the log).
-        self.group.sync_to(self.group.written())?;
+        self.sync()?;
         self.encode(frame::KIND_CLOSE, |o| {
             o.extend_from_slice(&last_seq.to_le_bytes())
         })?;
