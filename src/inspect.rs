@@ -547,13 +547,13 @@ impl Walk<'_> {
                 Record::CreateTree(_) => in_trees += 1,
                 Record::AddBatch(b) => {
                     in_trees += b.changes.len();
-                    for c in &b.changes {
+                    for (id, _) in b.changes.keys() {
                         if memory
                             .changes
-                            .get(&c.id)
+                            .get(id)
                             .is_none_or(|s| s.tree_id() != b.tree_id)
                         {
-                            misplaced.push((c.id.clone(), b.tree_id.clone()));
+                            misplaced.push((Id::from(id), b.tree_id.clone()));
                         }
                     }
                 }

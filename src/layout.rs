@@ -106,6 +106,35 @@ pub(crate) fn change_extent(b: &[u8], at: u32) -> Option<(u32, u32)> {
     (end <= b.len()).then_some((u32::try_from(order).ok()?, u32::try_from(end).ok()?))
 }
 
+/// Where each of the `count` changes laid out one after the other from `first` on begins, and
+/// where its order id is, in order (the walk ends early at a change that does not fit).
+pub(crate) fn change_offsets(
+    b: &[u8],
+    first: u32,
+    count: u32,
+) -> impl Iterator<Item = (u32, u32)> + '_ {
+    let mut next = Some(first);
+    (0..count).map_while(move |_| {
+        let at = next?;
+        let (order, end) = change_extent(b, at)?;
+        next = Some(end);
+        Some((at, order))
+    })
+}
+
+/// The bytes of the `count` changes laid out one after the other from `first` on (as far as
+/// they fit).
+pub(crate) fn changes_bytes(b: &[u8], first: u32, count: u32) -> &[u8] {
+    let mut end = first;
+    for _ in 0..count {
+        match change_extent(b, end) {
+            Some((_, next)) => end = next,
+            None => break,
+        }
+    }
+    b.get(first as usize..end as usize).unwrap_or_default()
+}
+
 /// Where the fields of a stored change lie in its payload, read in place by
 /// [`crate::ChangeView`]: the raw bytes, the prev ids (their count and where the first begins),
 /// the snapshot id, the snapshot counter and the change size. A root has no prev ids, an empty

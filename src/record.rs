@@ -157,9 +157,8 @@ pub(crate) struct Batch {
     /// counter of its own (`TreeStorage::with_counter`, a migration), which is not in the
     /// AddSeq index and wakes no subscriber.
     pub(crate) in_feed: bool,
-    /// The changes, as given (their own `tree_id` and `add_seq` are not read: the batch's are,
-    /// and a stored change is read back with them).
-    pub(crate) changes: Vec<StorageChange>,
+    /// The changes: as given, or where a logged record holds them.
+    pub(crate) changes: BatchChanges,
     /// New heads, when the call gave any.
     pub(crate) heads: Option<Vec<Id>>,
     /// The new common snapshot.
@@ -168,6 +167,64 @@ pub(crate) struct Batch {
     pub(crate) skip_duplicates: bool,
     /// When the storage was deferred: the tree to create first, in the same commit.
     pub(crate) create: Option<NewTree>,
+}
+
+/// A batch's changes: as a caller gave them to the commit path, or as a decoded record holds
+/// them (in place in its payload: replay reads each change's id and order id there, and memory
+/// keeps the payload, so a change decoded from the log is never copied into fields of its own).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum BatchChanges {
+    /// As given, in order (their own `tree_id` and `add_seq` are not read: the batch's are,
+    /// and a stored change is read back with them).
+    Given(Vec<StorageChange>),
+    /// `count` changes laid out one after the other in `payload` from `first` on (the
+    /// record's payload, checked by the codec: every length fits, every id is UTF-8).
+    Logged {
+        /// The record's payload.
+        payload: Bytes,
+        /// Where the first change begins.
+        first: u32,
+        /// How many there are.
+        count: u32,
+    },
+}
+
+impl BatchChanges {
+    /// How many changes the batch has.
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            BatchChanges::Given(changes) => changes.len(),
+            BatchChanges::Logged { count, .. } => *count as usize,
+        }
+    }
+
+    /// Each change's id and order id, in batch order.
+    pub(crate) fn keys(&self) -> impl Iterator<Item = (&str, &str)> {
+        let (given, logged) = match self {
+            BatchChanges::Given(changes) => (Some(changes.iter()), None),
+            BatchChanges::Logged {
+                payload,
+                first,
+                count,
+            } => (
+                None,
+                Some(
+                    crate::layout::change_offsets(payload, *first, *count).map(|(at, order)| {
+                        (
+                            crate::layout::str_field(payload, at),
+                            crate::layout::str_field(payload, order),
+                        )
+                    }),
+                ),
+            ),
+        };
+        let given = given
+            .into_iter()
+            .flatten()
+            .map(|c| (c.id.as_str(), c.order_id.as_str()));
+        let logged = logged.into_iter().flatten();
+        given.chain(logged)
+    }
 }
 
 /// The fields of a head entry that an update sets (`None`: left as it is). The log's own type:

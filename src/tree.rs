@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::commit::{unstored_root, Commit, Ctx};
 use crate::iter::visit;
 use crate::memory::TreeState;
-use crate::record::{Batch, NewTree, Record};
+use crate::record::{Batch, BatchChanges, NewTree, Record};
 use crate::sync::{AtomicBool, Ordering};
 use crate::{
     AddSeqCounter, ChangeView, ChangeViews, Changes, Error, Heads, Id, Result, Snapshot,
@@ -356,7 +356,7 @@ impl TreeStorage {
                     seq: 0,
                     added: self.commit.now(),
                     in_feed: true,
-                    changes,
+                    changes: BatchChanges::Given(changes),
                     heads,
                     common_snapshot,
                     skip_duplicates,

@@ -382,18 +382,18 @@ impl Memory {
         };
         let mut ids = Seen::new(batch.changes.len());
         let mut orders = Seen::new(batch.changes.len());
-        for (i, change) in batch.changes.iter().enumerate() {
-            if stored(&change.id) || !ids.insert(change.id.as_str()) {
+        for (i, (id, order_id)) in batch.changes.keys().enumerate() {
+            if stored(id) || !ids.insert(id) {
                 if batch.skip_duplicates {
                     plan.skipped.push(i);
                     continue;
                 }
-                return Err(Error::DuplicateChange(change.id.clone()));
+                return Err(Error::DuplicateChange(Id::from(id)));
             }
-            if order_used(&change.order_id) || !orders.insert(change.order_id.as_str()) {
+            if order_used(order_id) || !orders.insert(order_id) {
                 return Err(Error::OrderIdInUse {
                     tree_id: batch.tree_id.clone(),
-                    order_id: change.order_id.clone(),
+                    order_id: Id::from(order_id),
                 });
             }
         }
@@ -501,26 +501,22 @@ impl Memory {
     fn add_batch(&self, batch: &Batch, encoded: &Encoded, plan: &Plan, applied: &mut Applied) {
         let bytes = &encoded.bytes;
         let first = encoded.at.changes.unwrap_or(u32::MAX);
+        let total = u32::try_from(batch.changes.len()).unwrap_or(u32::MAX);
         // Where each kept change begins and where its order id is, in one walk of the layout.
         let mut kept: Vec<(u32, u32)> = Vec::with_capacity(batch.changes.len());
         let mut skipped = plan.skipped.iter().peekable();
-        let mut at = Some(first);
-        for (i, change) in batch.changes.iter().enumerate() {
-            let here = at.unwrap_or(u32::MAX);
-            let extent = layout::change_extent(bytes, here);
-            at = extent.map(|(_, end)| end);
+        for (i, (at, order)) in layout::change_offsets(bytes, first, total).enumerate() {
             if skipped.peek() == Some(&&i) {
                 skipped.next();
-                applied.skipped.push(change.id.clone());
+                applied.skipped.push(layout::id_at(bytes, at));
                 continue;
             }
-            kept.push((here, extent.map_or(u32::MAX, |(order, _)| order)));
+            kept.push((at, order));
             if batch.skip_duplicates {
                 // Only `add_all_no_error` reports which ids it inserted.
-                applied.inserted.push(change.id.clone());
+                applied.inserted.push(layout::id_at(bytes, at));
             }
         }
-        let total = u32::try_from(batch.changes.len()).unwrap_or(u32::MAX);
         let (block, stored) = Block::batch(bytes.clone(), batch.seq, first, total, &kept);
         if !stored.is_empty() {
             for s in &stored {

@@ -84,7 +84,7 @@ impl Captured {
                     seq: block.seq(),
                     added: block.added(),
                     in_feed: block.in_feed(),
-                    changes: block.changes(),
+                    changes: block.batch_changes(),
                     heads: None,
                     common_snapshot: Id::default(),
                     skip_duplicates: false,

@@ -17,6 +17,7 @@ use bytes::Bytes;
 use crate::change::StorageChange;
 use crate::id::Id;
 use crate::layout::{self, BATCH_TREE_AT};
+use crate::record::BatchChanges;
 
 /// Which changes of its payload a block holds.
 #[derive(Debug)]
@@ -160,6 +161,19 @@ impl Block {
             self.offsets()
                 .filter_map(|(at, _)| self.change_at(at, &tree_id, added)),
         );
+    }
+
+    /// The changes the block holds, as a batch record carries them: in place when they are
+    /// the whole batch (a checkpoint writes their bytes as they are), else read from the bytes.
+    pub(crate) fn batch_changes(&self) -> BatchChanges {
+        match self.holds {
+            Holds::All { first, count } => BatchChanges::Logged {
+                payload: self.bytes.clone(),
+                first,
+                count,
+            },
+            Holds::Root(_) | Holds::Some(_) => BatchChanges::Given(self.changes()),
+        }
     }
 
     /// Where the order id of the change at `at` is.

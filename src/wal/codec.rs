@@ -10,9 +10,10 @@ use bytes::Bytes;
 use crate::change::StorageChange;
 use crate::entry::DeletedStatus;
 use crate::id::Id;
-use crate::layout::{Encoded, Located, BATCH_ADDED, BATCH_OFF_FEED, ROOT_ADDED};
+use crate::layout::{self, Encoded, Located, BATCH_ADDED, BATCH_OFF_FEED, ROOT_ADDED};
 use crate::record::{
-    AclFields, Batch, CursorFields, CursorMove, HeadFields, NewSpace, NewTree, Record, UpdateRef,
+    AclFields, Batch, BatchChanges, CursorFields, CursorMove, HeadFields, NewSpace, NewTree,
+    Record, UpdateRef,
 };
 
 const CREATE_TREE: u8 = 1;
@@ -220,14 +221,24 @@ fn put_batch(out: &mut impl Sink, b: &Batch, start: usize) -> Located {
     put_bytes(out, b.common_snapshot.as_bytes());
     put_u32(out, len32(b.changes.len()));
     at.changes = Some(offset(out, start));
-    for c in &b.changes {
-        put_bytes(out, c.id.as_bytes());
-        put_bytes(out, &c.raw_change);
-        put_ids(out, &c.prev_ids);
-        put_bytes(out, c.snapshot_id.as_bytes());
-        put_u32(out, c.snapshot_counter);
-        put_bytes(out, c.order_id.as_bytes());
-        put_u64(out, c.change_size);
+    match &b.changes {
+        BatchChanges::Given(changes) => {
+            for c in changes {
+                put_bytes(out, c.id.as_bytes());
+                put_bytes(out, &c.raw_change);
+                put_ids(out, &c.prev_ids);
+                put_bytes(out, c.snapshot_id.as_bytes());
+                put_u32(out, c.snapshot_counter);
+                put_bytes(out, c.order_id.as_bytes());
+                put_u64(out, c.change_size);
+            }
+        }
+        // Already in this layout: each change's bytes as they are.
+        BatchChanges::Logged {
+            payload,
+            first,
+            count,
+        } => out.put(layout::changes_bytes(payload, *first, *count)),
     }
     at
 }
@@ -380,6 +391,19 @@ impl<'a> Reader<'a> {
     fn id(&mut self) -> Result<Id, DecodeError> {
         Id::from_utf8(self.bytes()?).map_err(|_| "an id is not UTF-8")
     }
+    /// Moves past a length-prefixed field, as [`Reader::bytes`] reads it.
+    fn skip_bytes(&mut self) -> Result<(), DecodeError> {
+        let n = self.u32()? as usize;
+        self.take(n).map(|_| ())
+    }
+    /// Moves past an id, checked as [`Reader::id`] checks it.
+    fn skip_id(&mut self) -> Result<(), DecodeError> {
+        let n = self.u32()? as usize;
+        let r = self.take(n)?;
+        std::str::from_utf8(&self.seg[r])
+            .map(|_| ())
+            .map_err(|_| "an id is not UTF-8")
+    }
     fn bool(&mut self) -> Result<bool, DecodeError> {
         match self.u8()? {
             0 => Ok(false),
@@ -494,24 +518,26 @@ pub(crate) fn decode(
             let common_snapshot = r.id()?;
             // id, raw, prev count, snapshot id, counter, order id, size: at least 32 bytes.
             let n = r.count(32)?;
-            at.changes = Some(here(&r));
-            let mut changes = Vec::with_capacity(n);
+            let first = here(&r);
+            at.changes = Some(first);
+            // Checked as the fields of a `StorageChange` would be, and left in place.
             for _ in 0..n {
-                let change = StorageChange {
-                    id: r.id()?,
-                    raw_change: r.bytes()?,
-                    prev_ids: r.ids()?,
-                    snapshot_id: r.id()?,
-                    snapshot_counter: r.u32()?,
-                    order_id: r.id()?,
-                    change_size: r.u64()?,
-                    // Not in the frame per change: the batch's (see `record::Batch`).
-                    tree_id: Id::default(),
-                    add_seq: 0,
-                    added: 0,
-                };
-                changes.push(change);
+                r.skip_id()?;
+                r.skip_bytes()?;
+                let prev_ids = r.count(4)?;
+                for _ in 0..prev_ids {
+                    r.skip_id()?;
+                }
+                r.skip_id()?;
+                r.u32()?;
+                r.skip_id()?;
+                r.u64()?;
             }
+            let changes = BatchChanges::Logged {
+                payload: seg.slice(range.clone()),
+                first,
+                count: u32::try_from(n).map_err(|_| "too many changes")?,
+            };
             Record::AddBatch(Batch {
                 tree_id,
                 seq,
@@ -613,11 +639,35 @@ pub(crate) fn decode(
 mod tests {
     use super::*;
 
+    /// A decoded record with its batch's changes read out of its payload, as given.
+    fn read_out(record: Record) -> Record {
+        let Record::AddBatch(mut b) = record else {
+            return record;
+        };
+        if let BatchChanges::Logged {
+            payload,
+            first,
+            count,
+        } = &b.changes
+        {
+            let changes = layout::change_offsets(payload, *first, *count)
+                .map(|(at, _)| layout::change(payload, at, Id::default(), 0, 0).unwrap())
+                .collect();
+            b.changes = BatchChanges::Given(changes);
+        }
+        Record::AddBatch(b)
+    }
+
     fn round_trip(record: Record) {
         let mut out = Vec::new();
         let at = encode(&record, &mut out);
         let seg = Bytes::from(out);
-        assert_eq!(decode(&seg, 0..seg.len()).unwrap(), (record, at));
+        let (decoded, decoded_at) = decode(&seg, 0..seg.len()).unwrap();
+        assert_eq!((read_out(decoded.clone()), decoded_at), (record, at));
+        // A decoded record encodes to the same bytes.
+        let mut again = Vec::new();
+        assert_eq!(encode(&decoded, &mut again), at);
+        assert_eq!(again, seg);
     }
 
     fn tree(id: &str) -> NewTree {
@@ -638,7 +688,7 @@ mod tests {
             seq: 9,
             added: 1_700_000_000,
             in_feed: false,
-            changes: vec![change],
+            changes: BatchChanges::Given(vec![change]),
             heads: Some(vec![Id::from("c")]),
             common_snapshot: Id::from("s"),
             skip_duplicates: true,
@@ -700,7 +750,7 @@ mod tests {
             seq: 1,
             added: 0,
             in_feed: true,
-            changes: vec![StorageChange::new("c", "1", b"raw".to_vec())],
+            changes: BatchChanges::Given(vec![StorageChange::new("c", "1", b"raw".to_vec())]),
             heads: None,
             common_snapshot: Id::from("t"),
             skip_duplicates: false,
