@@ -800,7 +800,7 @@ impl Commit {
 /// The root of a tree not created yet, as memory will store it (its creation's record encoded):
 /// what a deferred storage's reads in place see before its first write.
 pub(crate) fn unstored_root(new: NewTree) -> Option<Stored> {
-    let record = Record::CreateTree(new);
+    let record = Record::CreateTree(Box::new(new));
     let encoded = encode_payload(&record, payload_len(&record));
     Block::root(encoded.bytes, encoded.at.root?).stored().pop()
 }

@@ -13,7 +13,7 @@ use crate::{DeletedStatus, HeadEntry, Id, StorageChange};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Record {
     /// Create a tree from its root (Go's `CreateTreeStorage`).
-    CreateTree(NewTree),
+    CreateTree(Box<NewTree>),
     /// An `add_all` / `add_all_no_error` batch.
     AddBatch(Batch),
     /// Upsert a head entry with the given fields.
@@ -25,7 +25,7 @@ pub(crate) enum Record {
         /// The tree.
         tree_id: Id,
         /// When the storage was deferred: the tree to create first, in the same commit.
-        create: Option<NewTree>,
+        create: Option<Box<NewTree>>,
     },
     /// Create, move or reset a named cursor (`Space::cursor`, `Cursor::ack`, `Cursor::reset`).
     SetCursor(CursorFields),
@@ -33,7 +33,7 @@ pub(crate) enum Record {
     DeleteCursor(Id),
     /// Make the space whole (Go's `spacestorage.Create`): its state, its ACL list's root and,
     /// when given, its settings tree, in one commit.
-    CreateSpace(NewSpace),
+    CreateSpace(Box<NewSpace>),
     /// Set the state's hash (Go's `StateStorage.SetHash`).
     SetHash(Id),
     /// Add records to the ACL list (Go's `list.Storage.AddAll`); the list's head moves to the
@@ -166,7 +166,7 @@ pub(crate) struct Batch {
     /// `add_all_no_error`: skip stored ids instead of failing.
     pub(crate) skip_duplicates: bool,
     /// When the storage was deferred: the tree to create first, in the same commit.
-    pub(crate) create: Option<NewTree>,
+    pub(crate) create: Option<Box<NewTree>>,
 }
 
 /// A batch's changes: as a caller gave them to the commit path, or as a decoded record holds

@@ -181,7 +181,7 @@ impl Space {
 
     /// Writes the record that makes this space whole (`payload` validated).
     pub(crate) fn write_space(&self, payload: SpacePayload) -> Result<()> {
-        let record = Record::CreateSpace(payload.to_record(self.commit.now()));
+        let record = Record::CreateSpace(Box::new(payload.to_record(self.commit.now())));
         self.commit.write(|_| Ok(record), || {})?;
         Ok(())
     }
@@ -375,7 +375,8 @@ impl Space {
     /// entry is the list's); what any write can fail with.
     pub fn create_tree_storage(&self, root: TreeRoot) -> Result<TreeStorage> {
         let new = NewTree::of(&root, self.commit.now());
-        self.commit.write(|_| Ok(Record::CreateTree(new)), || {})?;
+        self.commit
+            .write(|_| Ok(Record::CreateTree(Box::new(new))), || {})?;
         Ok(TreeStorage::new(Arc::clone(&self.commit), root, false))
     }
 

@@ -319,9 +319,9 @@ impl TreeStorage {
     /// (it can be created, or it exists) under the commit lock before the write takes a seq: a
     /// tree that cannot be created, or is gone, fails the write without a gap (Go creates the
     /// tree before `AddAll` takes its seq).
-    fn creation(&self, ctx: &mut Ctx<'_>) -> Result<Option<NewTree>> {
-        let create = self.is_deferred().then(|| self.new_tree());
-        ctx.check_target(&self.root.id, create.as_ref())?;
+    fn creation(&self, ctx: &mut Ctx<'_>) -> Result<Option<Box<NewTree>>> {
+        let create = self.is_deferred().then(|| Box::new(self.new_tree()));
+        ctx.check_target(&self.root.id, create.as_deref())?;
         Ok(create)
     }
 

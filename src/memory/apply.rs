@@ -238,7 +238,7 @@ impl Memory {
             Record::AddBatch(batch) => {
                 let target = match target {
                     Some(t) => t,
-                    None => self.check_target(&batch.tree_id, batch.create.as_ref())?,
+                    None => self.check_target(&batch.tree_id, batch.create.as_deref())?,
                 };
                 self.check_batch(batch, target)
             }

@@ -73,11 +73,11 @@ impl Captured {
         }
         for (tree_id, tree, batches) in &self.trees {
             // No parent here: the parent's entry may come later; the entry below restores it.
-            emit(&Record::CreateTree(NewTree {
+            emit(&Record::CreateTree(Box::new(NewTree {
                 root: tree.root().to_change(),
                 parent_id: None,
                 is_derived: false,
-            }))?;
+            })))?;
             for block in tree.first_batches(*batches) {
                 emit(&Record::AddBatch(Batch {
                     tree_id: tree_id.clone(),
@@ -126,13 +126,13 @@ impl Captured {
                 "a whole space's ACL list has no root".into(),
             ));
         };
-        emit(&Record::CreateSpace(NewSpace {
+        emit(&Record::CreateSpace(Box::new(NewSpace {
             space_id: state.space_id.clone(),
             space_header: state.header.clone(),
             acl_root: root.clone(),
             settings: None,
             settings_id: state.settings_id.clone(),
-        }))?;
+        })))?;
         for r in self.acl.iter().filter(|r| r.id != state.acl_id) {
             emit(&Record::AddAclRecords(vec![r.clone()]))?;
         }

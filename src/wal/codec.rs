@@ -489,7 +489,7 @@ pub(crate) fn decode(
     let record = match r.u8()? {
         CREATE_TREE => {
             at.root = Some(here(&r));
-            Record::CreateTree(r.new_tree()?)
+            Record::CreateTree(Box::new(r.new_tree()?))
         }
         ADD_BATCH => {
             let flags = r.u8()?;
@@ -506,7 +506,7 @@ pub(crate) fn decode(
             };
             let create = if flags & B_CREATE != 0 {
                 at.root = Some(here(&r));
-                Some(r.new_tree()?)
+                Some(Box::new(r.new_tree()?))
             } else {
                 None
             };
@@ -582,7 +582,7 @@ pub(crate) fn decode(
             let tree_id = r.id()?;
             let create = if r.bool()? {
                 at.root = Some(here(&r));
-                Some(r.new_tree()?)
+                Some(Box::new(r.new_tree()?))
             } else {
                 None
             };
@@ -613,13 +613,13 @@ pub(crate) fn decode(
             if settings.as_ref().is_some_and(|t| t.root.id != settings_id) {
                 return Err("a space's settings tree is not the one its state names");
             }
-            Record::CreateSpace(NewSpace {
+            Record::CreateSpace(Box::new(NewSpace {
                 space_id,
                 space_header,
                 acl_root,
                 settings,
                 settings_id,
-            })
+            }))
         }
         SET_HASH => Record::SetHash(r.id()?),
         ADD_ACL_RECORDS => {
@@ -679,7 +679,7 @@ mod tests {
 
     #[test]
     fn every_record_kind_round_trips() {
-        round_trip(Record::CreateTree(tree("t")));
+        round_trip(Record::CreateTree(Box::new(tree("t"))));
         let change = StorageChange::new("c", "1", b"raw".to_vec())
             .with_prev_ids(["a", "b"])
             .with_snapshot("s", 3);
@@ -692,7 +692,7 @@ mod tests {
             heads: Some(vec![Id::from("c")]),
             common_snapshot: Id::from("s"),
             skip_duplicates: true,
-            create: Some(tree("t")),
+            create: Some(Box::new(tree("t"))),
         }));
         round_trip(Record::UpdateHead(HeadFields {
             id: Id::from("x"),
@@ -728,13 +728,13 @@ mod tests {
             change_size: 6,
         };
         for settings in [Some(tree("settings")), None] {
-            round_trip(Record::CreateSpace(NewSpace {
+            round_trip(Record::CreateSpace(Box::new(NewSpace {
                 space_id: Id::from("space.1"),
                 space_header: Bytes::from_static(b"header"),
                 acl_root: acl("acl", 1),
                 settings,
                 settings_id: Id::from("settings"),
-            }));
+            })));
         }
         round_trip(Record::SetHash(Id::from("hash")));
         round_trip(Record::AddAclRecords(vec![acl("a2", 2), acl("a3", 3)]));
@@ -754,7 +754,7 @@ mod tests {
             heads: None,
             common_snapshot: Id::from("t"),
             skip_duplicates: false,
-            create: Some(tree),
+            create: Some(Box::new(tree)),
         };
         let mut out = Vec::new();
         encode(&Record::AddBatch(batch.clone()), &mut out);
@@ -765,7 +765,7 @@ mod tests {
     #[test]
     fn unknown_batch_or_root_flags_are_an_error() {
         let mut out = Vec::new();
-        encode(&Record::CreateTree(tree("t")), &mut out);
+        encode(&Record::CreateTree(Box::new(tree("t"))), &mut out);
         // The root's flags byte: after the kind, the id, the raw bytes and the order id.
         let flags_at = 1 + (4 + 1) + (4 + 4) + 4;
         assert_eq!(out[flags_at], 1 | ROOT_ADDED);
@@ -777,7 +777,7 @@ mod tests {
     #[test]
     fn a_truncated_payload_is_an_error_not_a_panic() {
         let mut out = Vec::new();
-        encode(&Record::CreateTree(tree("t")), &mut out);
+        encode(&Record::CreateTree(Box::new(tree("t"))), &mut out);
         let seg = Bytes::from(out);
         for end in 0..seg.len() {
             assert!(decode(&seg, 0..end).is_err());
