@@ -34,7 +34,7 @@ pub(crate) struct Opened {
 }
 
 fn memory_for(log: &LogDir) -> Memory {
-    Memory::with_capacity(usize::try_from(log.replayed_bytes() / BYTES_PER_CHANGE).unwrap_or(0))
+    Memory::for_replay(usize::try_from(log.replayed_bytes() / BYTES_PER_CHANGE).unwrap_or(0))
 }
 
 /// Whether `dir` holds a space: a directory with at least one segment file (by its name;

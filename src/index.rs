@@ -16,29 +16,84 @@ use crate::sync::{read, write, RwLock};
 /// The AddSeq index of a space: the block of each batch that stored something.
 #[derive(Debug, Default)]
 pub(crate) struct SeqIndex {
-    batches: RwLock<BTreeMap<u64, Arc<Block>>>,
+    batches: RwLock<Batches>,
+}
+
+#[derive(Debug, Default)]
+struct Batches {
+    map: BTreeMap<u64, Arc<Block>>,
+    /// Replay's batches, in seq order, each above every key of `map`, while replay defers
+    /// them (`Some`): [`SeqIndex::settle`] builds the map from them at once (a bulk build from
+    /// sorted keys, where one insert each would walk the tree and split its nodes).
+    deferred: Option<Vec<(u64, Arc<Block>)>>,
+}
+
+impl Batches {
+    /// The deferred batches (none once settled).
+    fn pending(&self) -> &[(u64, Arc<Block>)] {
+        self.deferred.as_deref().unwrap_or_default()
+    }
 }
 
 impl SeqIndex {
+    /// An empty index that holds what replay publishes aside until [`SeqIndex::settle`].
+    pub(crate) fn deferred() -> SeqIndex {
+        SeqIndex {
+            batches: RwLock::new(Batches {
+                map: BTreeMap::new(),
+                deferred: Some(Vec::new()),
+            }),
+        }
+    }
+
+    /// Adds the batches held aside to the map (at the end of replay); publishes go to the map
+    /// from then on.
+    pub(crate) fn settle(&self) {
+        let mut batches = write(&self.batches);
+        let Some(pending) = batches.deferred.take() else {
+            return;
+        };
+        if batches.map.is_empty() {
+            batches.map = pending.into_iter().collect();
+        } else {
+            batches.map.extend(pending);
+        }
+    }
+
     /// Publishes the batch `block`. Called only by the commit path (or replay), in increasing
     /// seq order. A batch that stored nothing leaves no key.
     pub(crate) fn publish(&self, block: &Arc<Block>) {
         if block.len() > 0 {
-            write(&self.batches).insert(block.seq(), Arc::clone(block));
+            let mut batches = write(&self.batches);
+            match &mut batches.deferred {
+                Some(pending) => pending.push((block.seq(), Arc::clone(block))),
+                None => {
+                    batches.map.insert(block.seq(), Arc::clone(block));
+                }
+            }
         }
     }
 
     /// The AddSeq of the last batch in the index (0: none).
     pub(crate) fn last_seq(&self) -> u64 {
-        read(&self.batches).keys().next_back().copied().unwrap_or(0)
+        let batches = read(&self.batches);
+        match batches.pending().last() {
+            Some((seq, _)) => *seq,
+            None => batches.map.keys().next_back().copied().unwrap_or(0),
+        }
     }
 
-    /// Removes the batches of a deleted tree, given by their seqs. A batch holds the changes of
-    /// one tree, so each goes whole.
+    /// Removes the batches of a deleted tree, given by their seqs. A
+    /// batch holds the changes of one tree, so each goes whole.
     pub(crate) fn remove(&self, seqs: &[u64]) {
         let mut batches = write(&self.batches);
         for seq in seqs {
-            batches.remove(seq);
+            batches.map.remove(seq);
+        }
+        if let Some(pending) = &mut batches.deferred {
+            let mut gone = seqs.to_vec();
+            gone.sort_unstable();
+            pending.retain(|(seq, _)| gone.binary_search(seq).is_err());
         }
     }
 
@@ -57,14 +112,92 @@ impl SeqIndex {
             return;
         }
         let batches = read(&self.batches);
+        let pending = batches.pending();
+        let from = pending.partition_point(|(seq, _)| *seq <= after);
+        let until = pending.partition_point(|(seq, _)| *seq <= to);
         let mut counted = 0;
-        for (seq, block) in batches.range((Bound::Excluded(after), Bound::Included(to))) {
+        let in_map = batches
+            .map
+            .range((Bound::Excluded(after), Bound::Included(to)));
+        let deferred = pending[from..until.max(from)]
+            .iter()
+            .map(|(seq, block)| (seq, block));
+        for (seq, block) in in_map.chain(deferred) {
             if visit(*seq, block) {
                 counted += 1;
                 if counted == limit {
                     return;
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// A block of batch `seq` holding one change (its bytes are not read here).
+    fn block(seq: u64) -> Arc<Block> {
+        Block::batch(Bytes::new(), seq, 0, 1, &[(0, 0)]).0
+    }
+
+    fn seqs(index: &SeqIndex, after: u64, to: u64, limit: usize) -> Vec<u64> {
+        let mut out = Vec::new();
+        index.visit(after, to, limit, |seq, _| {
+            out.push(seq);
+            true
+        });
+        out
+    }
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Publish(u64),
+        Remove(Vec<u64>),
+        Settle,
+    }
+
+    proptest! {
+        /// An index that defers replay's batches reads, before and after it settles, as one
+        /// that inserts each at once.
+        #[test]
+        fn a_deferred_index_reads_as_one_that_inserts_each_batch(
+            ops in proptest::collection::vec(
+                prop_oneof![
+                    6 => (1u64..4).prop_map(Op::Publish),
+                    1 => proptest::collection::vec(0u64..40, 0..4).prop_map(Op::Remove),
+                    1 => Just(Op::Settle),
+                ],
+                0..60,
+            ),
+            probes in proptest::collection::vec((0u64..45, 0u64..45, 1usize..5), 1..6),
+        ) {
+            let (deferred, direct) = (SeqIndex::deferred(), SeqIndex::default());
+            let mut seq = 0;
+            for op in ops {
+                match op {
+                    Op::Publish(step) => {
+                        seq += step;
+                        deferred.publish(&block(seq));
+                        direct.publish(&block(seq));
+                    }
+                    Op::Remove(gone) => {
+                        deferred.remove(&gone);
+                        direct.remove(&gone);
+                    }
+                    Op::Settle => deferred.settle(),
+                }
+                prop_assert_eq!(deferred.last_seq(), direct.last_seq());
+                for &(after, to, limit) in &probes {
+                    prop_assert_eq!(seqs(&deferred, after, to, limit), seqs(&direct, after, to, limit));
+                }
+            }
+            deferred.settle();
+            prop_assert_eq!(seqs(&deferred, 0, u64::MAX, usize::MAX), seqs(&direct, 0, u64::MAX, usize::MAX));
         }
     }
 }

@@ -161,6 +161,7 @@ pub(crate) fn run(log: &LogDir, memory: &Memory, observer: &mut dyn Observer) ->
         true
     };
     let scanned = pipeline(|emit| scan::scan(log, emit), &mut apply);
+    memory.settle();
     report.duration = started.elapsed();
     Outcome {
         report,

@@ -38,13 +38,17 @@ impl UpdateRef<'_> {
 struct Table {
     /// By id; sorted on demand when iterated by id.
     entries: HashMap<Id, HeadEntry, RandomState>,
+    /// By last AddSeq (empty while `seq_deferred`).
     by_seq: BTreeSet<(u64, Id)>,
     by_parent: HashMap<Id, BTreeSet<Id>, RandomState>,
+    /// Replay moves a tree's entry to a new last AddSeq with each of its batches: while this
+    /// is set, `by_seq` is left alone and built once, by [`HeadTable::settle`].
+    seq_deferred: bool,
 }
 
 impl Table {
     fn unindex(&mut self, e: &HeadEntry) {
-        if let Some(seq) = e.last_add_seq {
+        if let Some(seq) = e.last_add_seq.filter(|_| !self.seq_deferred) {
             self.by_seq.remove(&(seq, e.id.clone()));
         }
         if let Some(p) = &e.parent_id {
@@ -58,7 +62,7 @@ impl Table {
     }
 
     fn index(&mut self, e: &HeadEntry) {
-        if let Some(seq) = e.last_add_seq {
+        if let Some(seq) = e.last_add_seq.filter(|_| !self.seq_deferred) {
             self.by_seq.insert((seq, e.id.clone()));
         }
         if let Some(p) = &e.parent_id {
@@ -82,6 +86,30 @@ fn selected(e: &HeadEntry, deleted: Option<bool>) -> bool {
 }
 
 impl HeadTable {
+    /// An empty table whose index by last AddSeq is built once, by [`HeadTable::settle`]
+    /// (for replay).
+    pub(crate) fn deferred() -> HeadTable {
+        HeadTable {
+            table: RwLock::new(Table {
+                seq_deferred: true,
+                ..Table::default()
+            }),
+        }
+    }
+
+    /// Builds the index by last AddSeq, if it was deferred; kept up to date from then on.
+    pub(crate) fn settle(&self) {
+        let mut t = write(&self.table);
+        if t.seq_deferred {
+            t.by_seq = t
+                .entries
+                .values()
+                .filter_map(|e| Some((e.last_add_seq?, e.id.clone())))
+                .collect();
+            t.seq_deferred = false;
+        }
+    }
+
     pub(crate) fn get(&self, id: &str) -> Option<HeadEntry> {
         read(&self.table).entries.get(id).cloned()
     }
@@ -149,10 +177,13 @@ impl HeadTable {
         }
         if let Some(s) = u.last_add_seq {
             if e.last_add_seq != Some(s) {
-                if let Some(old) = e.last_add_seq.replace(s) {
-                    t.by_seq.remove(&(old, e.id.clone()));
+                let old = e.last_add_seq.replace(s);
+                if !t.seq_deferred {
+                    if let Some(old) = old {
+                        t.by_seq.remove(&(old, e.id.clone()));
+                    }
+                    t.by_seq.insert((s, e.id.clone()));
                 }
-                t.by_seq.insert((s, e.id.clone()));
                 changed = true;
             }
         }
@@ -175,6 +206,17 @@ impl HeadTable {
             let Some(lowest) = min_last_add_seq.checked_add(1) else {
                 return Vec::new();
             };
+            if t.seq_deferred {
+                let mut out: Vec<HeadEntry> = t
+                    .entries
+                    .values()
+                    .filter(|e| e.last_add_seq.is_some_and(|s| s >= lowest))
+                    .filter(|e| selected(e, deleted))
+                    .cloned()
+                    .collect();
+                out.sort_unstable_by(|a, b| (a.last_add_seq, &a.id).cmp(&(b.last_add_seq, &b.id)));
+                return out;
+            }
             let start = (lowest, Id::default());
             t.by_seq
                 .range(start..)
@@ -205,11 +247,16 @@ impl HeadTable {
     }
 
     pub(crate) fn max_last_add_seq(&self) -> u64 {
-        read(&self.table)
-            .by_seq
-            .iter()
-            .next_back()
-            .map_or(0, |(s, _)| *s)
+        let t = read(&self.table);
+        if t.seq_deferred {
+            return t
+                .entries
+                .values()
+                .filter_map(|e| e.last_add_seq)
+                .max()
+                .unwrap_or(0);
+        }
+        t.by_seq.iter().next_back().map_or(0, |(s, _)| *s)
     }
 
     /// Every entry, by id.
@@ -221,5 +268,62 @@ impl HeadTable {
 
     pub(crate) fn len(&self) -> usize {
         read(&self.table).entries.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn update(id: &Id, seq: u64) -> UpdateRef<'_> {
+        UpdateRef {
+            id,
+            heads: None,
+            common_snapshot: None,
+            deleted_status: None,
+            is_derived: None,
+            parent_id: None,
+            last_add_seq: Some(seq),
+        }
+    }
+
+    fn ids(entries: Vec<HeadEntry>) -> Vec<(Option<u64>, Id)> {
+        entries
+            .into_iter()
+            .map(|e| (e.last_add_seq, e.id))
+            .collect()
+    }
+
+    proptest! {
+        /// A table that builds its index by last AddSeq at the end selects, before and after
+        /// it settles, as one that keeps it up to date.
+        #[test]
+        fn a_deferred_table_selects_by_last_add_seq_as_one_that_indexes_each_update(
+            ops in proptest::collection::vec((0u8..6, 1u64..50, any::<bool>()), 0..40),
+            settle_at in 0usize..40,
+            min in 0u64..50,
+        ) {
+            let (deferred, direct) = (HeadTable::deferred(), HeadTable::default());
+            for (i, (entry, seq, delete)) in ops.into_iter().enumerate() {
+                if i == settle_at {
+                    deferred.settle();
+                }
+                let id = Id::from(format!("e{entry}"));
+                for table in [&deferred, &direct] {
+                    if delete {
+                        table.delete(&id);
+                    } else {
+                        table.update(update(&id, seq), false);
+                    }
+                }
+                prop_assert_eq!(deferred.max_last_add_seq(), direct.max_last_add_seq());
+                prop_assert_eq!(ids(deferred.select(None, min)), ids(direct.select(None, min)));
+            }
+            deferred.settle();
+            prop_assert_eq!(ids(deferred.select(None, min)), ids(direct.select(None, min)));
+            prop_assert_eq!(ids(deferred.select(None, 0)), ids(direct.select(None, 0)));
+        }
     }
 }

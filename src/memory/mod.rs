@@ -48,13 +48,23 @@ pub(crate) struct Memory {
 }
 
 impl Memory {
-    /// An empty memory expecting about `changes` changes (replay presizes the change map from
-    /// the log's size, so that it does not rehash while filling).
-    pub(crate) fn with_capacity(changes: usize) -> Self {
+    /// An empty memory for replay, expecting about `changes` changes (presized from the log's
+    /// size, so that the change map does not rehash while filling), whose indexes by AddSeq
+    /// (the feed's and the head entries') are built once, by [`Memory::settle`].
+    pub(crate) fn for_replay(changes: usize) -> Self {
         Memory {
             changes: ChangeMap::with_capacity(changes),
+            index: SeqIndex::deferred(),
+            heads: HeadTable::deferred(),
             ..Memory::default()
         }
+    }
+
+    /// Builds what [`Memory::for_replay`] deferred (replay calls it once every record is
+    /// applied; a memory made otherwise has nothing to build).
+    pub(crate) fn settle(&self) {
+        self.index.settle();
+        self.heads.settle();
     }
 
     pub(crate) fn tree(&self, id: &str) -> Option<Arc<TreeState>> {

@@ -17,16 +17,18 @@ use super::stored::{ByOrder, Stored};
 pub(crate) struct OrderIndex {
     /// Changes that arrived in ascending order, sorted.
     run: Vec<ByOrder>,
-    /// The others, sorted.
+    /// The others, sorted (each below the run's last).
     rest: BTreeSet<ByOrder>,
+    /// A copy of the largest order id held (the run's last): every insert and every check of
+    /// an order id compares with it, and a copy here is in the cache with the index, where the
+    /// change's own bytes are in its batch's payload, written long before.
+    last: Vec<u8>,
 }
 
 impl OrderIndex {
     /// The largest order id held, if any.
     fn last(&self) -> Option<&[u8]> {
-        let run = self.run.last().map(|s| s.0.order_bytes());
-        let rest = self.rest.last().map(|s| s.0.order_bytes());
-        run.max(rest)
+        (!self.run.is_empty()).then_some(self.last.as_slice())
     }
 
     /// Whether a change with this order id is held.
@@ -47,6 +49,8 @@ impl OrderIndex {
     pub(crate) fn insert(&mut self, change: Stored) {
         let ascending = self.last().is_none_or(|last| change.order_bytes() > last);
         if ascending {
+            self.last.clear();
+            self.last.extend_from_slice(change.order_bytes());
             self.run.push(ByOrder(change));
         } else {
             self.rest.insert(ByOrder(change));
