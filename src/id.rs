@@ -11,6 +11,11 @@ use std::ops::Deref;
 
 use bytes::Bytes;
 
+/// Whether `bytes` are UTF-8: ids are mostly ASCII, which is checked a word at a time first.
+pub(crate) fn is_utf8(bytes: &[u8]) -> bool {
+    bytes.is_ascii() || std::str::from_utf8(bytes).is_ok()
+}
+
 /// An immutable UTF-8 string shared by reference count: a change id (a CID), an order id or a
 /// tree id.
 ///
@@ -31,9 +36,10 @@ pub struct Id(Bytes);
 impl Id {
     /// Builds an id from bytes, or gives the bytes back if they are not UTF-8.
     pub fn from_utf8(bytes: Bytes) -> Result<Self, Bytes> {
-        match std::str::from_utf8(&bytes) {
-            Ok(_) => Ok(Id(bytes)),
-            Err(_) => Err(bytes),
+        if is_utf8(&bytes) {
+            Ok(Id(bytes))
+        } else {
+            Err(bytes)
         }
     }
 

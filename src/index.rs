@@ -142,7 +142,7 @@ mod tests {
 
     /// A block of batch `seq` holding one change (its bytes are not read here).
     fn block(seq: u64) -> Arc<Block> {
-        Block::batch(Bytes::new(), seq, 0, 1, &[(0, 0)]).0
+        Block::batch(Bytes::new(), seq, 0, 1)
     }
 
     fn seqs(index: &SeqIndex, after: u64, to: u64, limit: usize) -> Vec<u64> {

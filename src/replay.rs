@@ -111,19 +111,20 @@ pub(crate) fn run(log: &LogDir, memory: &Memory, observer: &mut dyn Observer) ->
     let mut ends_with_close = false;
     let mut segment = 0;
     let mut apply = |events: Vec<Event>| -> bool {
-        for event in events {
+        // By reference: an event is not moved out of its chunk.
+        for event in &events {
             let (offset, frame) = match event {
                 Event::Segment { segment: i } => {
-                    segment = i;
-                    observer.segment(i);
+                    segment = *i;
+                    observer.segment(*i);
                     continue;
                 }
-                Event::Frame { offset, frame } => (offset, frame),
+                Event::Frame { offset, frame } => (*offset, frame),
             };
             let at = (segment, offset);
             report.frames += 1;
             ends_with_close = matches!(frame, FrameEvent::Close(_));
-            observer.frame(at, &frame, memory, reserved);
+            observer.frame(at, frame, memory, reserved);
             match frame {
                 FrameEvent::Record(record, encoded) => {
                     match &record {
@@ -141,21 +142,21 @@ pub(crate) fn run(log: &LogDir, memory: &Memory, observer: &mut dyn Observer) ->
                         }
                         _ => {}
                     }
-                    let applied = match memory.check(&record, None) {
-                        Ok(plan) => Some(memory.execute(&record, &encoded, plan, false)),
+                    let applied = match memory.check(record, None) {
+                        Ok(plan) => Some(memory.execute(record, encoded, plan, false)),
                         Err(_) => {
                             report.refused_records += 1;
                             None
                         }
                     };
-                    observer.applied(at, &record, applied.as_ref(), memory);
+                    observer.applied(at, record, applied.as_ref(), memory);
                 }
                 FrameEvent::Reserve(upto) | FrameEvent::Checkpoint(upto) => {
-                    reserved = reserved.max(upto);
+                    reserved = reserved.max(*upto);
                 }
                 // Everything handed out is at or below the close's seq; a later reservation
                 // frame raises the bar again.
-                FrameEvent::Close(last) => reserved = last,
+                FrameEvent::Close(last) => reserved = *last,
             }
         }
         true

@@ -46,17 +46,22 @@ pub(crate) struct Applied {
     notify: bool,
 }
 
-/// Duplicate detection within one batch: a linear scan for small batches (no allocation), a
-/// hash set for large ones.
+/// Duplicate detection within one batch: a linear scan of a list on the stack for small
+/// batches (no allocation), a hash set for large ones.
+// On the stack for the length of one check: the list's size is the point.
+#[allow(clippy::large_enum_variant)]
 enum Seen<'a> {
-    Few(Vec<&'a str>),
+    Few([&'a str; FEW], usize),
     Many(HashSet<&'a str>),
 }
 
+/// Up to how many items [`Seen`] scans.
+const FEW: usize = 16;
+
 impl<'a> Seen<'a> {
     fn new(n: usize) -> Self {
-        if n <= 16 {
-            Seen::Few(Vec::new())
+        if n <= FEW {
+            Seen::Few([""; FEW], 0)
         } else {
             Seen::Many(HashSet::with_capacity(n))
         }
@@ -65,9 +70,17 @@ impl<'a> Seen<'a> {
     /// Adds `s`; false when it was already there.
     fn insert(&mut self, s: &'a str) -> bool {
         match self {
-            Seen::Few(v) if v.contains(&s) => false,
-            Seen::Few(v) => {
-                v.push(s);
+            Seen::Few(items, len) if items[..*len].contains(&s) => false,
+            Seen::Few(items, len) if *len < FEW => {
+                items[*len] = s;
+                *len += 1;
+                true
+            }
+            // More than `new` was told: from here on, a set.
+            Seen::Few(items, _) => {
+                let mut set: HashSet<&'a str> = items.iter().copied().collect();
+                set.insert(s);
+                *self = Seen::Many(set);
                 true
             }
             Seen::Many(h) => h.insert(s),
@@ -502,25 +515,30 @@ impl Memory {
         let bytes = &encoded.bytes;
         let first = encoded.at.changes.unwrap_or(u32::MAX);
         let total = u32::try_from(batch.changes.len()).unwrap_or(u32::MAX);
-        // Where each kept change begins and where its order id is, in one walk of the layout.
-        let mut kept: Vec<(u32, u32)> = Vec::with_capacity(batch.changes.len());
-        let mut skipped = plan.skipped.iter().peekable();
-        for (i, (at, order)) in layout::change_offsets(bytes, first, total).enumerate() {
-            if skipped.peek() == Some(&&i) {
-                skipped.next();
-                applied.skipped.push(layout::id_at(bytes, at));
-                continue;
-            }
-            kept.push((at, order));
-            if batch.skip_duplicates {
-                // Only `add_all_no_error` reports which ids it inserted.
-                applied.inserted.push(layout::id_at(bytes, at));
+        // Only `add_all_no_error` skips changes (those stored already), and it reports which
+        // ids it inserted and which it skipped.
+        let mut kept = Vec::new();
+        if batch.skip_duplicates {
+            let mut skipped = plan.skipped.iter().peekable();
+            for (i, (at, _)) in layout::change_offsets(bytes, first, total).enumerate() {
+                let id = layout::id_at(bytes, at);
+                if skipped.peek() == Some(&&i) {
+                    skipped.next();
+                    applied.skipped.push(id);
+                } else {
+                    kept.push(at);
+                    applied.inserted.push(id);
+                }
             }
         }
-        let (block, stored) = Block::batch(bytes.clone(), batch.seq, first, total, &kept);
-        if !stored.is_empty() {
-            for s in &stored {
-                self.changes.insert(s.clone());
+        let block = if plan.skipped.is_empty() {
+            Block::batch(bytes.clone(), batch.seq, first, total)
+        } else {
+            Block::part_of_batch(bytes.clone(), batch.seq, kept)
+        };
+        if block.len() > 0 {
+            for s in block.stored_iter() {
+                self.changes.insert(s);
             }
             let tree = match &plan.tree {
                 Some(tree) => Some(Arc::clone(tree)),
@@ -528,7 +546,7 @@ impl Memory {
                 None => self.tree(&batch.tree_id),
             };
             if let Some(tree) = tree {
-                tree.add(&block, stored);
+                tree.add(&block);
             }
             if batch.in_feed {
                 self.index.publish(&block);

@@ -54,34 +54,23 @@ impl Block {
         })
     }
 
-    /// The batch `seq` of `bytes` holding the changes at `stored` (in batch order: where each
-    /// begins and where its order id is) of the `total` that begin at `first`, and those
-    /// changes as stored changes (to index them).
-    pub(crate) fn batch(
-        bytes: Bytes,
-        seq: u64,
-        first: u32,
-        total: u32,
-        stored: &[(u32, u32)],
-    ) -> (Arc<Block>, Vec<Stored>) {
-        let holds = if stored.len() == total as usize {
-            Holds::All {
-                first,
-                count: total,
-            }
-        } else {
-            Holds::Some(stored.iter().map(|&(at, _)| at).collect())
-        };
-        let block = Arc::new(Block { bytes, seq, holds });
-        let stored = stored
-            .iter()
-            .map(|&(at, order_at)| Stored {
-                block: Arc::clone(&block),
-                at,
-                order_at,
-            })
-            .collect();
-        (block, stored)
+    /// The batch `seq` of `bytes` holding all its `count` changes, which begin at `first`.
+    pub(crate) fn batch(bytes: Bytes, seq: u64, first: u32, count: u32) -> Arc<Block> {
+        Arc::new(Block {
+            bytes,
+            seq,
+            holds: Holds::All { first, count },
+        })
+    }
+
+    /// The batch `seq` of `bytes` holding only the changes that begin at `stored` (in batch
+    /// order): an `add_all_no_error` batch that skipped some.
+    pub(crate) fn part_of_batch(bytes: Bytes, seq: u64, stored: Vec<u32>) -> Arc<Block> {
+        Arc::new(Block {
+            bytes,
+            seq,
+            holds: Holds::Some(stored.into_boxed_slice()),
+        })
     }
 
     /// The block's AddSeq (0 for a root).
@@ -190,14 +179,17 @@ impl Block {
     /// The changes the block holds, as stored changes (to index them).
     pub(crate) fn stored(self: &Arc<Self>) -> Vec<Stored> {
         let mut out = Vec::with_capacity(self.len());
-        for (at, order_at) in self.offsets() {
-            out.push(Stored {
-                block: Arc::clone(self),
-                at,
-                order_at: order_at.unwrap_or_else(|| self.order_at(at)),
-            });
-        }
+        out.extend(self.stored_iter());
         out
+    }
+
+    /// The changes the block holds, as stored changes, one by one (no list of them is made).
+    pub(crate) fn stored_iter(self: &Arc<Self>) -> impl Iterator<Item = Stored> + '_ {
+        self.offsets().map(move |(at, order_at)| Stored {
+            block: Arc::clone(self),
+            at,
+            order_at: order_at.unwrap_or_else(|| self.order_at(at)),
+        })
     }
 }
 

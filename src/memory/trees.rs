@@ -40,10 +40,10 @@ impl TreeState {
         read(&self.changes).by_order.contains(order_id.as_bytes())
     }
 
-    /// Adds one batch, `block`, whose stored changes are `stored`; called in AddSeq order.
-    pub(crate) fn add(&self, block: &Arc<Block>, stored: Vec<Stored>) {
+    /// Adds one batch, `block`; called in AddSeq order.
+    pub(crate) fn add(&self, block: &Arc<Block>) {
         let mut c = write(&self.changes);
-        for change in stored {
+        for change in block.stored_iter() {
             c.by_order.insert(change);
         }
         c.by_seq.push(Arc::clone(block));

@@ -400,9 +400,11 @@ impl<'a> Reader<'a> {
     fn skip_id(&mut self) -> Result<(), DecodeError> {
         let n = self.u32()? as usize;
         let r = self.take(n)?;
-        std::str::from_utf8(&self.seg[r])
-            .map(|_| ())
-            .map_err(|_| "an id is not UTF-8")
+        if crate::id::is_utf8(&self.seg[r]) {
+            Ok(())
+        } else {
+            Err("an id is not UTF-8")
+        }
     }
     fn bool(&mut self) -> Result<bool, DecodeError> {
         match self.u8()? {
