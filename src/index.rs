@@ -22,9 +22,9 @@ pub(crate) struct SeqIndex {
 #[derive(Debug, Default)]
 struct Batches {
     map: BTreeMap<u64, Arc<Block>>,
-    /// Replay's batches, in seq order, each above every key of `map`, while replay defers
-    /// them (`Some`): [`SeqIndex::settle`] builds the map from them at once (a bulk build from
-    /// sorted keys, where one insert each would walk the tree and split its nodes).
+    /// Replay's batches, in the order replayed, while replay defers them (`Some`; `map` is
+    /// empty then): [`SeqIndex::settle`] sorts them and builds the map at once (a bulk build
+    /// from sorted keys, where one insert each would walk the tree and split its nodes).
     deferred: Option<Vec<(u64, Arc<Block>)>>,
 }
 
@@ -50,9 +50,13 @@ impl SeqIndex {
     /// from then on.
     pub(crate) fn settle(&self) {
         let mut batches = write(&self.batches);
-        let Some(pending) = batches.deferred.take() else {
+        let Some(mut pending) = batches.deferred.take() else {
             return;
         };
+        // A checkpoint holds its batches tree by tree, the log after it in seq order; the
+        // seqs are unique, so an unstable sort does (and the map's build then finds them
+        // sorted).
+        pending.sort_unstable_by_key(|(seq, _)| *seq);
         if batches.map.is_empty() {
             batches.map = pending.into_iter().collect();
         } else {
@@ -60,8 +64,9 @@ impl SeqIndex {
         }
     }
 
-    /// Publishes the batch `block`. Called only by the commit path (or replay), in increasing
-    /// seq order. A batch that stored nothing leaves no key.
+    /// Publishes the batch `block`. Called only by the commit path, in increasing seq order,
+    /// and by replay (a checkpoint's batches come tree by tree). A batch that stored nothing
+    /// leaves no key.
     pub(crate) fn publish(&self, block: &Arc<Block>) {
         if block.len() > 0 {
             let mut batches = write(&self.batches);
@@ -77,10 +82,9 @@ impl SeqIndex {
     /// The AddSeq of the last batch in the index (0: none).
     pub(crate) fn last_seq(&self) -> u64 {
         let batches = read(&self.batches);
-        match batches.pending().last() {
-            Some((seq, _)) => *seq,
-            None => batches.map.keys().next_back().copied().unwrap_or(0),
-        }
+        let pending = batches.pending().iter().map(|(seq, _)| *seq).max();
+        let in_map = batches.map.keys().next_back().copied();
+        pending.max(in_map).unwrap_or(0)
     }
 
     /// Removes the batches of a deleted tree, given by their seqs. A
@@ -112,16 +116,19 @@ impl SeqIndex {
             return;
         }
         let batches = read(&self.batches);
-        let pending = batches.pending();
-        let from = pending.partition_point(|(seq, _)| *seq <= after);
-        let until = pending.partition_point(|(seq, _)| *seq <= to);
+        // Replay's deferred batches (in the order replayed; read only before replay ends, by
+        // a tool watching it): those in range, sorted. Each is above every key of the map.
+        let mut deferred: Vec<&(u64, Arc<Block>)> = batches
+            .pending()
+            .iter()
+            .filter(|(seq, _)| after < *seq && *seq <= to)
+            .collect();
+        deferred.sort_unstable_by_key(|(seq, _)| *seq);
         let mut counted = 0;
         let in_map = batches
             .map
             .range((Bound::Excluded(after), Bound::Included(to)));
-        let deferred = pending[from..until.max(from)]
-            .iter()
-            .map(|(seq, block)| (seq, block));
+        let deferred = deferred.into_iter().map(|(seq, block)| (seq, block));
         for (seq, block) in in_map.chain(deferred) {
             if visit(*seq, block) {
                 counted += 1;
@@ -168,7 +175,7 @@ mod tests {
         fn a_deferred_index_reads_as_one_that_inserts_each_batch(
             ops in proptest::collection::vec(
                 prop_oneof![
-                    6 => (1u64..4).prop_map(Op::Publish),
+                    6 => (1u64..40).prop_map(Op::Publish),
                     1 => proptest::collection::vec(0u64..40, 0..4).prop_map(Op::Remove),
                     1 => Just(Op::Settle),
                 ],
@@ -177,13 +184,15 @@ mod tests {
             probes in proptest::collection::vec((0u64..45, 0u64..45, 1usize..5), 1..6),
         ) {
             let (deferred, direct) = (SeqIndex::deferred(), SeqIndex::default());
-            let mut seq = 0;
+            let mut published = std::collections::BTreeSet::new();
             for op in ops {
                 match op {
-                    Op::Publish(step) => {
-                        seq += step;
-                        deferred.publish(&block(seq));
-                        direct.publish(&block(seq));
+                    // Any order (a checkpoint replays its batches tree by tree), each seq once.
+                    Op::Publish(seq) => {
+                        if published.insert(seq) {
+                            deferred.publish(&block(seq));
+                            direct.publish(&block(seq));
+                        }
                     }
                     Op::Remove(gone) => {
                         deferred.remove(&gone);
