@@ -233,12 +233,6 @@ pub(crate) enum End {
     Stopped,
 }
 
-/// How many events go to the sink at a time: each chunk is a wake-up of the applying thread
-/// (a futex call each side); 1,024 events of about 200 bytes each, and at most 16 chunks in
-/// flight (`replay::pipeline`), about 3.5 MB. 1M one-change batches: 1,923 futex calls (7,555
-/// with 256).
-const CHUNK: usize = 1024;
-
 /// What [`scan`] found besides the events.
 pub(crate) struct Scanned {
     /// How the log ends.
@@ -300,12 +294,16 @@ fn check_place(
 }
 
 /// Walks the frames of `log`'s replayed segments in order, handing events to `emit` in chunks
-/// (stops when it returns false), and says how the log ends.
-pub(crate) fn scan(log: &LogDir, emit: &mut dyn FnMut(Vec<Event>) -> bool) -> Scanned {
-    let mut chunk = Vec::with_capacity(CHUNK);
+/// of `events` (stops when it returns false), and says how the log ends.
+pub(crate) fn scan(
+    log: &LogDir,
+    events: usize,
+    emit: &mut dyn FnMut(Vec<Event>) -> bool,
+) -> Scanned {
+    let mut chunk = Vec::with_capacity(events);
     let mut flush = |chunk: &mut Vec<Event>, force: bool| -> bool {
-        if chunk.len() >= CHUNK || (force && !chunk.is_empty()) {
-            emit(std::mem::replace(chunk, Vec::with_capacity(CHUNK)))
+        if chunk.len() >= events || (force && !chunk.is_empty()) {
+            emit(std::mem::replace(chunk, Vec::with_capacity(events)))
         } else {
             true
         }
