@@ -15,7 +15,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use crate::layout::Encoded;
-use crate::memory::{Applied, Block, EntryAfter, Memory, Plan, Stored, Target};
+use crate::memory::{Applied, Block, Captured, EntryAfter, Memory, Plan, Stored, Target};
 use crate::notify::Notifier;
 use crate::options::DEFAULT_MAX_BATCH_BYTES;
 use crate::record::{Batch, NewTree, Record};
@@ -548,6 +548,26 @@ impl Commit {
     /// The space's state, for readers.
     pub(crate) fn memory(&self) -> &Memory {
         &self.memory
+    }
+
+    /// The state as of now and the counter's value, taken under the commit lock (at the cost
+    /// of copying pointers: see [`Memory::capture`]).
+    pub(crate) fn capture(&self) -> (Captured, u64) {
+        let _inner = lock(&self.inner);
+        (self.memory.capture(), self.counter.get())
+    }
+
+    /// An in-memory commit path over a memory of its own holding the state as of now (taken
+    /// under the commit lock, at the cost of copying pointers; built outside it), with the same
+    /// limits and clock, and a counter of its own at this one's value.
+    pub(crate) fn fork(&self) -> Commit {
+        let (captured, at) = self.capture();
+        let counter = AddSeqCounter::new();
+        counter.advance_to(at);
+        let memory = captured.to_memory(self.memory.changes.len());
+        Commit::new(memory, counter, None, Durability::Buffered)
+            .with_max_bytes(self.max_bytes)
+            .with_clock(Arc::clone(&self.clock))
     }
 
     /// The space's wake-ups, for subscriptions.

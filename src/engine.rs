@@ -34,7 +34,7 @@ pub(crate) struct Opened {
 }
 
 fn memory_for(log: &LogDir) -> Memory {
-    Memory::for_replay(usize::try_from(log.replayed_bytes() / BYTES_PER_CHANGE).unwrap_or(0))
+    Memory::filled_in_bulk(usize::try_from(log.replayed_bytes() / BYTES_PER_CHANGE).unwrap_or(0))
 }
 
 /// Whether `dir` holds a space: a directory with at least one segment file (by its name;
@@ -205,7 +205,11 @@ pub(crate) fn open_read_only(
 ) -> Result<(Memory, AddSeqCounter, RecoveryReport, u128)> {
     let log = LogDir::read(options.fs.as_ref(), dir, ReadMode::Read)?;
     let memory = memory_for(&log);
-    let (report, incarnation) = replay::read_only(&log, &memory)?;
+    let replay::ReadOnly {
+        report,
+        incarnation,
+        ..
+    } = replay::read_only(&log, &memory)?;
     let counter = AddSeqCounter::new();
     counter.advance_to(report.add_seq);
     Ok((memory, counter, report, incarnation.unwrap_or(0)))

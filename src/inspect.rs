@@ -723,7 +723,7 @@ pub fn scan(fs: &dyn FileSystem, dir: &Path, progress: &mut dyn FnMut(u64, u64))
     let total = log.replayed_bytes();
     scan.bytes_read = total;
     // As replay at open builds it (its AddSeq indexes built once, at the end).
-    let memory = Memory::for_replay(0);
+    let memory = Memory::filled_in_bulk(0);
     let mut walk = Walk {
         scan,
         paths: (0..log.replayed().len()).map(|i| log.path(i)).collect(),

@@ -80,6 +80,7 @@ mod engine;
 mod entry;
 mod error;
 mod feed;
+mod fixture;
 mod head;
 mod heads;
 mod id;

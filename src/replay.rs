@@ -253,12 +253,23 @@ fn torn_tail(log: &LogDir, bad: &Bad) -> TornTail {
     }
 }
 
+/// What [`read_only`] found.
+pub(crate) struct ReadOnly {
+    /// The report (a torn tail in it, not cut).
+    pub(crate) report: RecoveryReport,
+    /// The space's incarnation (`None`: no version 2 segment).
+    pub(crate) incarnation: Option<u128>,
+    /// The log ends, whole, with a close frame (see [`Recovered::closed_cleanly`]).
+    pub(crate) closed_cleanly: bool,
+}
+
 /// Replays a read-only `log`: a torn tail is reported, not cut; corruption is an error.
-/// Returns the report and the space's incarnation (`None`: no version 2 segment).
-pub(crate) fn read_only(log: &LogDir, memory: &Memory) -> Result<(RecoveryReport, Option<u128>)> {
+pub(crate) fn read_only(log: &LogDir, memory: &Memory) -> Result<ReadOnly> {
     let outcome = run(log, memory, &mut ());
     let incarnation = outcome.incarnation;
     let counter = outcome.counter();
+    let closed_cleanly =
+        outcome.ends_with_close && matches!(outcome.end, End::Clean { zeros: None });
     let mut report = outcome.report;
     match outcome.end {
         End::Clean { .. } | End::Stopped => {}
@@ -266,7 +277,11 @@ pub(crate) fn read_only(log: &LogDir, memory: &Memory) -> Result<(RecoveryReport
         End::Corrupt(bad) | End::Unreadable(bad) => return Err(corrupt(log, bad)),
     }
     report.add_seq = counter;
-    Ok((report, incarnation))
+    Ok(ReadOnly {
+        report,
+        incarnation,
+        closed_cleanly,
+    })
 }
 
 /// How many replayed segments are left after cutting at `bad`: a segment cut inside its header

@@ -90,12 +90,102 @@ impl Space {
         Space::in_memory_from(AddSeqCounter::new(), &options)
     }
 
+    /// Writes the space as it is now to `writer` as one file, a **fixture**: a test checks it
+    /// in and starts from it with [`Space::import`]. Returns the bytes written. Writers of the
+    /// space wait only while the state is captured (as for a checkpoint), not while it is
+    /// written.
+    ///
+    /// A fixture is a log segment that begins with a checkpoint (DESIGN.md, "Fixtures"): the
+    /// log's own format, versioned and checked as the log is, so a fixture written now is read
+    /// by every later version; a directory holding one as its only segment
+    /// (`00000000000000000001.wal`) opens as the space.
+    ///
+    /// ```
+    /// use spacestore::{Options, Space, StorageChange, TreeRoot};
+    /// let space = Space::in_memory();
+    /// let tree = space.create_tree_storage(TreeRoot::new("t", b"root".to_vec()))?;
+    /// tree.add_all(vec![StorageChange::new("c1", "1", b"x".to_vec())], ["c1"], "t")?;
+    ///
+    /// let mut fixture = Vec::new(); // a file in a real test: `File::create("tests/fixtures/…")`
+    /// space.export(&mut fixture)?;
+    ///
+    /// let copy = Space::import(fixture.as_slice(), Options::default())?;
+    /// assert_eq!(copy.tree_storage("t")?.get("c1")?.add_seq, 1);
+    /// assert_eq!(copy.add_seq(), space.add_seq());
+    /// # Ok::<(), spacestore::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Io`] when `writer` fails; [`Error::FrameTooLarge`] for a head entry too large
+    /// for a frame (as a checkpoint would).
+    pub fn export(&self, mut writer: impl std::io::Write) -> Result<u64> {
+        crate::fixture::export(&self.commit, self.incarnation, &mut writer)
+    }
+
+    /// An in-memory space holding what the fixture read from `reader` holds (written by
+    /// [`Space::export`]), its counter where the exported space's was; with what of `options`
+    /// applies to a space without files, as [`Space::in_memory_with`]. The fixture's bytes are
+    /// read once and kept: the changes point into them.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when `reader` fails; [`Error::Corrupt`] for bytes that are not a whole
+    /// fixture (damaged, cut short, or not a fixture), never a part of a space.
+    pub fn import(mut reader: impl std::io::Read, options: Options) -> Result<Space> {
+        let (memory, at) = crate::fixture::import(&mut reader)?;
+        let counter = AddSeqCounter::new();
+        counter.advance_to(at);
+        Ok(Space::in_memory_over(memory, counter, &options))
+    }
+
     fn in_memory_from(counter: AddSeqCounter, options: &Options) -> Space {
-        let commit = Commit::new(Memory::default(), counter, None, Durability::Buffered)
+        Space::in_memory_over(Memory::default(), counter, options)
+    }
+
+    fn in_memory_over(memory: Memory, counter: AddSeqCounter, options: &Options) -> Space {
+        let commit = Commit::new(memory, counter, None, Durability::Buffered)
             .with_max_bytes(options.max_batch_bytes)
             .with_clock(options.clock.clone());
         Space {
             commit: Arc::new(commit),
+            report: None,
+            incarnation: crate::wal::frame::new_incarnation(),
+        }
+    }
+
+    /// An in-memory copy of the space as it is now, independent afterwards in both directions:
+    /// what either stores, deletes or moves (a head entry, a cursor) is its own. Its counter is
+    /// its own too, at this space's value, so its next batch takes the seq this space's next
+    /// batch would (the two then go their own ways). A fork of a durable space is in memory
+    /// (nothing of it is written; it outlives this space's close).
+    ///
+    /// Cheap: no change's bytes are copied. Every batch is kept as its record's bytes
+    /// (immutable), which the fork shares; it indexes them in maps of its own, so a fork costs
+    /// about what replay's indexing does: a few hundred nanoseconds and about 100 bytes of heap
+    /// per change (BENCHMARKS.md, "Forks"). Writers of this space wait only while the state is
+    /// captured (pointers to each tree, the head entries, the cursors), not while it is
+    /// indexed.
+    ///
+    /// ```
+    /// use spacestore::{Heads, Space, StorageChange, TreeRoot};
+    /// let space = Space::in_memory();
+    /// let tree = space.create_tree_storage(TreeRoot::new("t", b"root".to_vec()))?;
+    /// tree.add_all(vec![StorageChange::new("c1", "1", b"x".to_vec())], ["c1"], "t")?;
+    ///
+    /// // What if this peer gets c2, and what if it gets c3?
+    /// let (a, b) = (space.fork(), space.fork());
+    /// a.tree_storage("t")?.add_all(vec![StorageChange::new("c2", "2", b"y".to_vec())], ["c2"], "t")?;
+    /// b.tree_storage("t")?.add_all(vec![StorageChange::new("c3", "3", b"z".to_vec())], ["c3"], "t")?;
+    /// assert!(a.tree_storage("t")?.has("c2") && !a.tree_storage("t")?.has("c3"));
+    /// assert!(!space.tree_storage("t")?.has("c2"));
+    /// // Both took the seq the space would give next.
+    /// assert_eq!(a.tree_storage("t")?.get("c2")?.add_seq, 2);
+    /// assert_eq!(b.tree_storage("t")?.get("c3")?.add_seq, 2);
+    /// # let _ = Heads::Unchanged;
+    /// # Ok::<(), spacestore::Error>(())
+    /// ```
+    pub fn fork(&self) -> Space {
+        Space {
+            commit: Arc::new(self.commit.fork()),
             report: None,
             incarnation: crate::wal::frame::new_incarnation(),
         }

@@ -4,26 +4,8 @@
 
 mod common;
 
-use common::{change, root};
-use spacestore::{IterOptions, Options, Space, StorageChange};
-
-/// Everything a reader can see of a space: the feed from the start, each tree's changes by
-/// order and its heads, and the head entries by last AddSeq.
-fn state(space: &Space) -> (Vec<StorageChange>, Vec<Vec<StorageChange>>, Vec<String>) {
-    let feed = space.collect_changes_after_add_seq(0);
-    let trees = space
-        .tree_ids()
-        .iter()
-        .map(|id| space.tree_storage(id).unwrap().collect_after_order(""))
-        .collect();
-    let entries = space
-        .head_storage()
-        .collect_entries(IterOptions::all().min_last_add_seq(1))
-        .into_iter()
-        .map(|e| format!("{e:?}"))
-        .collect();
-    (feed, trees, entries)
-}
+use common::{change, root, visible_state as state};
+use spacestore::{Options, Space, StorageChange};
 
 /// Writes `batches` batches of 4 changes of 256 B over 20 trees, deleting two trees on the way.
 fn write(space: &Space, batches: usize) {

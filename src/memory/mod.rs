@@ -5,6 +5,7 @@ mod acl;
 mod apply;
 mod changes;
 mod cursors;
+mod fork;
 mod heads;
 mod order;
 mod snapshot;
@@ -20,6 +21,7 @@ pub(crate) use apply::{Applied, EntryAfter, Plan, Target};
 pub(crate) use changes::ChangeMap;
 pub(crate) use cursors::CursorTable;
 pub(crate) use heads::{HeadTable, UpdateRef};
+pub(crate) use snapshot::Captured;
 pub(crate) use state::{SpaceState, StateCell};
 pub(crate) use stored::{Block, Stored};
 pub(crate) use trees::TreeState;
@@ -48,10 +50,10 @@ pub(crate) struct Memory {
 }
 
 impl Memory {
-    /// An empty memory for replay, expecting about `changes` changes (presized from the log's
-    /// size, so that the change map does not rehash while filling), whose indexes by AddSeq
-    /// (the feed's and the head entries') are built once, by [`Memory::settle`].
-    pub(crate) fn for_replay(changes: usize) -> Self {
+    /// An empty memory to fill in bulk (replay, a fork), expecting about `changes` changes (so
+    /// that the change map does not rehash while filling), whose indexes by AddSeq (the feed's
+    /// and the head entries') are built once, by [`Memory::settle`].
+    pub(crate) fn filled_in_bulk(changes: usize) -> Self {
         Memory {
             changes: ChangeMap::with_capacity(changes),
             index: SeqIndex::deferred(),
@@ -60,7 +62,7 @@ impl Memory {
         }
     }
 
-    /// Builds what [`Memory::for_replay`] deferred (replay calls it once every record is
+    /// Builds what [`Memory::filled_in_bulk`] deferred (replay calls it once every record is
     /// applied; a memory made otherwise has nothing to build).
     pub(crate) fn settle(&self) {
         self.index.settle();

@@ -20,15 +20,15 @@ use crate::sync::read;
 /// pointers ([`Memory::capture`]); [`Captured::emit`] turns it into records afterwards, without
 /// the lock, while writers go on.
 pub(crate) struct Captured {
-    cursors: Vec<(Id, u64)>,
+    pub(super) cursors: Vec<(Id, u64)>,
     /// Every tree by id, sorted, with how many batches it held: the batches are read when
     /// the records are emitted (a tree's first batches never change, see
     /// `TreeState::batch_count`), so the capture costs O(trees), not O(changes).
-    trees: Vec<(Id, Arc<TreeState>, usize)>,
-    entries: Vec<HeadEntry>,
+    pub(super) trees: Vec<(Id, Arc<TreeState>, usize)>,
+    pub(super) entries: Vec<HeadEntry>,
     /// A whole space's state and ACL list (small: copied whole).
-    state: Option<SpaceState>,
-    acl: Vec<AclFields>,
+    pub(super) state: Option<SpaceState>,
+    pub(super) acl: Vec<AclFields>,
 }
 
 impl Memory {

@@ -301,36 +301,16 @@ impl CheckpointJob {
         let file = self.fs.create(tmp).map_err(io("creating a checkpoint"))?;
         let header =
             SegmentHeader::new(self.seq, self.prev, self.incarnation, frame::new_salt(), 0);
-        let framing = header.framing();
-        let mut out = header.encode().to_vec();
-        framing
-            .try_encode(&mut out, frame::KIND_CHECKPOINT, |o| {
-                o.extend_from_slice(&self.reserved.to_le_bytes())
-            })
-            .map_err(too_large)?;
-        let mut records = 0u64;
         let mut len = 0u64;
         let mut synced = 0u64;
-        snapshot(&mut |record| {
-            // Measured first: a record too large for a frame (a head entry an older build let
-            // grow) fails the checkpoint before it is encoded, never with a length cut short.
-            let bytes = codec::encoded_len(record);
-            if bytes > self.max_payload {
-                return Err(Error::FrameTooLarge {
-                    bytes,
-                    max: self.max_payload,
-                });
-            }
-            framing
-                .try_encode(&mut out, frame::KIND_RECORD, |o| {
-                    codec::encode(record, o);
-                })
-                .map_err(too_large)?;
-            records += 1;
-            if out.len() >= 1 << 20 {
-                file.append(&out).map_err(io("writing a checkpoint"))?;
-                len += out.len() as u64;
-                out.clear();
+        let records = encode_checkpoint(
+            &header,
+            self.reserved,
+            self.max_payload,
+            snapshot,
+            &mut |bytes| {
+                file.append(bytes).map_err(io("writing a checkpoint"))?;
+                len += bytes.len() as u64;
                 if len - synced >= SNAPSHOT_BYTES_PER_SYNC {
                     // Synced as it goes: one fsync of the whole snapshot at the end would hold
                     // the file system's journal for as long as it takes, and the live log's
@@ -338,15 +318,58 @@ impl CheckpointJob {
                     file.sync_data().map_err(io("syncing a checkpoint"))?;
                     synced = len;
                 }
-            }
-            Ok(())
-        })?;
-        file.append(&out).map_err(io("writing a checkpoint"))?;
-        len += out.len() as u64;
+                Ok(())
+            },
+        )?;
         // (A failed fsync here concerns the temporary file only, which is abandoned.)
         file.sync_data().map_err(io("syncing a checkpoint"))?;
         Ok((records, len))
     }
+}
+
+/// Encodes a segment that begins with a checkpoint: `header`, the checkpoint frame carrying
+/// `reserved`, then each record of `snapshot` as a frame (none larger than `max_payload`),
+/// handing the bytes to `write` about 1 MiB at a time. Returns how many records it wrote.
+/// What a checkpoint writes, and what `Space::export` writes (a fixture is such a segment).
+pub(crate) fn encode_checkpoint(
+    header: &SegmentHeader,
+    reserved: u64,
+    max_payload: u64,
+    snapshot: Snapshot<'_>,
+    write: &mut dyn FnMut(&[u8]) -> Result<()>,
+) -> Result<u64> {
+    let framing = header.framing();
+    let mut out = header.encode().to_vec();
+    framing
+        .try_encode(&mut out, frame::KIND_CHECKPOINT, |o| {
+            o.extend_from_slice(&reserved.to_le_bytes())
+        })
+        .map_err(too_large)?;
+    let mut records = 0u64;
+    snapshot(&mut |record| {
+        // Measured first: a record too large for a frame (a head entry an older build let
+        // grow) fails the checkpoint before it is encoded, never with a length cut short.
+        let bytes = codec::encoded_len(record);
+        if bytes > max_payload {
+            return Err(Error::FrameTooLarge {
+                bytes,
+                max: max_payload,
+            });
+        }
+        framing
+            .try_encode(&mut out, frame::KIND_RECORD, |o| {
+                codec::encode(record, o);
+            })
+            .map_err(too_large)?;
+        records += 1;
+        if out.len() >= 1 << 20 {
+            write(&out)?;
+            out.clear();
+        }
+        Ok(())
+    })?;
+    write(&out)?;
+    Ok(records)
 }
 
 impl Wal {

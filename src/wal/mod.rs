@@ -33,7 +33,7 @@ pub use env::{EntryKind, FileSystem, FsyncFailed, LogFile, StdFileSystem};
 pub(crate) use health::Health;
 pub use health::Refusal;
 pub use log::CheckpointStats;
-pub(crate) use log::{CheckpointDone, Wal, WalConfig};
+pub(crate) use log::{encode_checkpoint, CheckpointDone, Wal, WalConfig};
 
 /// Bytes a frame with a payload of `payload` bytes takes (the length, the CRC, the kind).
 pub(crate) fn frame_len(payload: u64) -> u64 {

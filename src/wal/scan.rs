@@ -115,6 +115,20 @@ impl LogDir {
         })
     }
 
+    /// One segment, `seq`, given as its bytes (a fixture): `dir` names it in what replay
+    /// reports.
+    pub(crate) fn of_bytes(dir: PathBuf, seq: u64, bytes: Bytes) -> LogDir {
+        let checkpoint = starts_with_checkpoint(&bytes, seq);
+        LogDir {
+            dir,
+            names: Vec::new(),
+            seqs: vec![seq],
+            start: 0,
+            bytes: vec![bytes],
+            checkpoint,
+        }
+    }
+
     /// The segments replay reads (from the last checkpoint on).
     pub(crate) fn replayed(&self) -> &[u64] {
         &self.seqs[self.start..]

@@ -1,7 +1,7 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
-use spacestore::{Space, StorageChange, TreeRoot, TreeStorage};
+use spacestore::{AclRecord, HeadUpdate, IterOptions, Space, StorageChange, TreeRoot, TreeStorage};
 
 /// A change with the given id and order id, one parent (`prev`) and 256 bytes of payload.
 pub fn change(id: &str, order_id: &str) -> StorageChange {
@@ -56,6 +56,63 @@ pub fn space_payload(space_id: &str) -> spacestore::SpacePayload {
         b"acl root record".to_vec(),
         root("settings"),
     )
+}
+
+/// Everything a reader can see of a space: the feed, each tree's changes with heads, every
+/// head entry (by id and by last AddSeq), the cursors, and a whole space's state and ACL list.
+pub fn visible_state(space: &Space) -> Vec<String> {
+    let mut out = vec![format!("{:?}", space.collect_changes_after_add_seq(0))];
+    for id in space.tree_ids() {
+        let tree = space.tree_storage(&id).unwrap();
+        out.push(format!(
+            "{id} {:?} {:?}",
+            tree.collect_after_order(""),
+            tree.heads().unwrap()
+        ));
+    }
+    let heads = space.head_storage();
+    out.push(format!("{:?}", heads.collect_entries(IterOptions::all())));
+    // Through the index by last AddSeq.
+    out.push(format!(
+        "{:?}",
+        heads.collect_entries(IterOptions::all().min_last_add_seq(1))
+    ));
+    out.push(format!("{:?}", space.cursors()));
+    if let Ok(state) = space.state_storage() {
+        out.push(format!("{:?}", state.get_state().unwrap()));
+        out.push(format!(
+            "{:?}",
+            space.acl_storage().unwrap().collect_after_order(0)
+        ));
+    }
+    out
+}
+
+/// A whole space with two trees of a few batches, a deleted tree, a head entry of its own and a
+/// cursor.
+pub fn written(space: &Space) {
+    space.create_space(space_payload("space.1")).unwrap();
+    space
+        .acl_storage()
+        .unwrap()
+        .add_all([AclRecord::new("acl2", "acl", 2, b"second".to_vec())])
+        .unwrap();
+    for t in ["a", "b", "gone"] {
+        let tree = space.create_tree_storage(root(t)).unwrap();
+        for b in 0..3 {
+            let changes: Vec<StorageChange> = (0..2)
+                .map(|c| change(&format!("{t}{b}.{c}"), &format!("{b}.{c}")))
+                .collect();
+            let head = format!("{t}{b}.1");
+            tree.add_all(changes, [head.as_str()], t).unwrap();
+        }
+    }
+    space.tree_storage("gone").unwrap().delete().unwrap();
+    space
+        .head_storage()
+        .update_entry(HeadUpdate::new("x").heads(["h"]).last_add_seq(2))
+        .unwrap();
+    space.cursor("reader").unwrap().ack(3).unwrap();
 }
 
 pub mod hooked;

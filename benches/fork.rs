@@ -1,0 +1,88 @@
+//! `Space::fork` of an in-memory space of many changes: its time and the heap it takes, against
+//! what a test would do without it (build the space again: the same `add_all` calls).
+//!
+//! `cargo bench -p spacestore --bench fork` (1,000,000 changes of 256 B in 1,000 trees, one per
+//! batch: about 20 seconds and 2 GB); `FORK_CHANGES` changes the size.
+
+use std::time::{Duration, Instant};
+
+use spacestore::{Space, StorageChange, TreeRoot, TreeStorage};
+
+/// RssAnon of this process (the heap: an in-memory space's bytes and indexes), in bytes.
+fn heap() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("RssAnon:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// A space of `n` changes of 256 B over 1,000 trees, one per `add_all`, and how long it took.
+fn build(n: usize) -> (Space, Duration) {
+    let started = Instant::now();
+    let space = Space::in_memory();
+    let trees: Vec<TreeStorage> = (0..1000)
+        .map(|t| {
+            space
+                .create_tree_storage(TreeRoot::new(format!("tree{t}"), b"root".to_vec()))
+                .expect("tree")
+        })
+        .collect();
+    for i in 0..n {
+        let tree = &trees[i % trees.len()];
+        let id = format!("change{i}");
+        let change = StorageChange::new(
+            id.as_str(),
+            format!("{:012}", i / trees.len()),
+            vec![7u8; 256],
+        );
+        tree.add_all(vec![change], [id.as_str()], tree.id().clone())
+            .expect("add_all");
+    }
+    (space, started.elapsed())
+}
+
+fn main() {
+    let n: usize = std::env::var("FORK_CHANGES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let (space, built) = build(n);
+    println!("a space of {n} changes of 256 B (1,000 trees, one change per batch)");
+    let mut times = Vec::new();
+    let mut heaps = Vec::new();
+    for _ in 0..5 {
+        let before = heap();
+        let started = Instant::now();
+        let fork = space.fork();
+        times.push(started.elapsed());
+        heaps.push(heap().saturating_sub(before));
+        assert_eq!(fork.change_count(), space.change_count());
+        drop(fork);
+    }
+    times.sort();
+    heaps.sort();
+    let (fork_time, fork_heap) = (times[times.len() / 2], heaps[heaps.len() / 2]);
+    println!(
+        "fork: median {fork_time:.2?} of 5 (fastest {:.2?}), {:.0} ns per change; heap {:.1} MB, {} B per change",
+        times[0],
+        fork_time.as_nanos() as f64 / n as f64,
+        fork_heap as f64 / 1e6,
+        fork_heap / n.max(1) as u64
+    );
+    let before = heap();
+    let (again, rebuilt) = build(n);
+    let rebuilt_heap = heap().saturating_sub(before);
+    drop(again);
+    println!(
+        "peer, building it again: {rebuilt:.2?} (first build {built:.2?}); heap {:.1} MB, {} B per change",
+        rebuilt_heap as f64 / 1e6,
+        rebuilt_heap / n.max(1) as u64
+    );
+    println!(
+        "fork / building again: time {:.3}, heap {:.3}",
+        fork_time.as_secs_f64() / rebuilt.as_secs_f64(),
+        fork_heap as f64 / rebuilt_heap.max(1) as f64
+    );
+}
