@@ -1,5 +1,6 @@
 //! `Space::fork` of an in-memory space of many changes: its time and the heap it takes, against
-//! what a test would do without it (build the space again: the same `add_all` calls).
+//! what a test would do without it (build the space again: the same `add_all` calls); and the
+//! space as a fixture (`Space::export` to memory, `Space::import` from it).
 //!
 //! `cargo bench -p spacestore --bench fork` (1,000,000 changes of 256 B in 1,000 trees, one per
 //! batch: about 20 seconds and 2 GB); `FORK_CHANGES` changes the size.
@@ -75,6 +76,21 @@ fn main() {
         fork_time.as_nanos() as f64 / n as f64,
         fork_heap as f64 / 1e6,
         fork_heap / n.max(1) as u64
+    );
+    let started = Instant::now();
+    let mut fixture = Vec::new();
+    space.export(&mut fixture).expect("export");
+    let exported = started.elapsed();
+    let started = Instant::now();
+    let imported =
+        Space::import(fixture.as_slice(), spacestore::Options::default()).expect("import");
+    let import_time = started.elapsed();
+    assert_eq!(imported.change_count(), space.change_count());
+    drop(imported);
+    println!(
+        "fixture: {:.1} MB ({} B per change); export {exported:.2?}, import {import_time:.2?}",
+        fixture.len() as f64 / 1e6,
+        fixture.len() / n.max(1)
     );
     let (again, rebuilt) = build(n);
     drop(again);

@@ -333,6 +333,11 @@ impl FileSystem for StdFileSystem {
         // frame (and so a `Bytes` into the map) covers. Another program writing the file behind
         // our back would break this, as it would for any mapped database file (DESIGN.md).
         let map = unsafe { memmap2::Mmap::map(&file)? };
+        // Replay reads every byte, in order: ask the kernel to read the file ahead now (a
+        // cold open would otherwise wait for each page's fault). Only advice: its failure
+        // changes nothing.
+        #[cfg(unix)]
+        let _ = map.advise(memmap2::Advice::WillNeed);
         Ok(Bytes::from_owner(map))
     }
 
