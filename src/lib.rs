@@ -68,6 +68,17 @@
 //! assert_eq!(texts(&space)?, ["one"]);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! # Model checking your own code with loom
+//!
+//! Every lock, atomic and condition variable spacestore uses switches to
+//! [loom](https://docs.rs/loom)'s under `--cfg loom`, so a loom model of your routine can run
+//! spacestore inside it and explore spacestore's interleavings with yours: add `loom = "0.7"`
+//! under `[target.'cfg(loom)'.dev-dependencies]`, build the model with `loom::model` and
+//! `loom::thread` over in-memory spaces ([`Space::in_memory`]; loom does not model files), and
+//! run `RUSTFLAGS="--cfg loom" cargo test --release`. The workspace's `loom-user` crate is a
+//! complete example: a relay between two spaces following a cursor, whose model finds a skipped
+//! batch planted in it (README, "loom for users").
 #![warn(missing_docs)]
 
 mod acl;
