@@ -10,6 +10,7 @@ mod dir;
 mod dump;
 mod examine;
 mod failure;
+mod fixture;
 mod load;
 mod maintain;
 mod ui;
@@ -80,6 +81,23 @@ enum Command {
     /// the batches the space holds above it. Changes nothing; works on a space another process
     /// has open.
     Cursors(cursors::CursorsArgs),
+    /// Writes the space to FILE as one file, a fixture (`Space::export`): a test starts from it
+    /// with `Space::import`, `import` makes a space of it again. Changes nothing; works on a
+    /// space another process has open.
+    Export {
+        /// The space directory.
+        dir: PathBuf,
+        /// The fixture to write.
+        file: PathBuf,
+    },
+    /// Makes DIR (new, or empty) a space holding what the fixture FILE holds (written by
+    /// `export` or `Space::export`); a damaged or cut fixture is refused (exit 6).
+    Import {
+        /// The fixture to read.
+        file: PathBuf,
+        /// The new space directory.
+        dir: PathBuf,
+    },
     /// Writes a synthetic load and prints one line per acknowledged batch (tree and AddSeq),
     /// then a summary. On a terminal a progress bar stands in for the per-batch lines.
     Load(load::LoadArgs),
@@ -118,6 +136,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Dump(args) => dump::dump(args),
         Command::Cursors(args) => cursors::cursors(args),
         Command::Load(args) => load::load(args),
+        Command::Export { dir, file } => fixture::export(&dir, &file),
+        Command::Import { file, dir } => fixture::import(&file, &dir),
     }
 }
 

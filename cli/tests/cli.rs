@@ -165,6 +165,8 @@ fn help_lists_the_subcommands_and_exit_codes() {
         "dump",
         "cursors",
         "load",
+        "export",
+        "import",
         "Exit codes",
     ] {
         assert!(out.contains(word), "{word} in\n{out}");
@@ -1412,4 +1414,64 @@ fn the_store_tools_beside_a_live_store_neither_fail_nor_make_its_calls_fail() {
     }
     tools.join().unwrap();
     assert!(ops > 0);
+}
+
+#[test]
+fn export_writes_a_fixture_that_import_makes_a_space_of_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("space");
+    {
+        let space = Space::create(&dir, Options::default()).unwrap();
+        let tree = space
+            .create_tree_storage(TreeRoot::new("t", b"root".to_vec()))
+            .unwrap();
+        for i in 0..5 {
+            let id = format!("c{i}");
+            let change = spacestore::StorageChange::new(id.as_str(), id.as_str(), vec![1u8; 9]);
+            tree.add_all(vec![change], [id.as_str()], "t").unwrap();
+        }
+        space.cursor("reader").unwrap().ack(3).unwrap();
+    }
+    let fixture = tmp.path().join("space.fixture");
+    let out = ok(&run(&["export", p(&dir), p(&fixture)]));
+    assert!(out.contains("1 tree, 6 changes, counter 5"), "{out}");
+    // The library reads what the command wrote.
+    let imported =
+        Space::import(std::fs::File::open(&fixture).unwrap(), Options::default()).unwrap();
+    assert_eq!(imported.change_count(), 6);
+    let copy = tmp.path().join("copy");
+    let out = ok(&run(&["import", p(&fixture), p(&copy)]));
+    assert!(out.contains("1 tree, 6 changes, counter 5"), "{out}");
+    let space = Space::open(&copy, Options::default()).unwrap();
+    assert_eq!(space.cursors(), [(spacestore::Id::from("reader"), 3)]);
+    assert_eq!(
+        space.tree_storage("t").unwrap().get("c4").unwrap().add_seq,
+        5
+    );
+    assert!(ok(&run(&["verify", p(&copy)])).starts_with("ok "));
+}
+
+#[test]
+fn import_refuses_a_damaged_fixture_and_a_directory_that_is_not_empty_and_writes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("space");
+    drop(Space::create(&dir, Options::default()).unwrap());
+    let fixture = tmp.path().join("space.fixture");
+    ok(&run(&["export", p(&dir), p(&fixture)]));
+    let copy = tmp.path().join("copy");
+    let mut bytes = std::fs::read(&fixture).unwrap();
+    let cut = tmp.path().join("cut.fixture");
+    std::fs::write(&cut, &bytes[..bytes.len() - 1]).unwrap();
+    fails(&run(&["import", p(&cut), p(&copy)]), 6);
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x10;
+    std::fs::write(&fixture, &bytes).unwrap();
+    fails(&run(&["import", p(&fixture), p(&copy)]), 6);
+    assert!(!copy.exists(), "nothing written for a bad fixture");
+    // Into a space directory that exists: refused, left as it was.
+    let good = tmp.path().join("good.fixture");
+    ok(&run(&["export", p(&dir), p(&good)]));
+    let before = snapshot(&dir);
+    fails(&run(&["import", p(&good), p(&dir)]), 2);
+    assert_eq!(snapshot(&dir), before);
 }
