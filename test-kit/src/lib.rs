@@ -1,10 +1,10 @@
 //! What spacestore's tests, fuzz targets and loom models share: [`simfs::SimFs`], the one
 //! simulated file system (fault injection, simulated power loss and process crashes, durable
-//! bytes kept apart from written ones), and [`simfs::workload`], random workloads checked
-//! against a reference model; and [`fuzz`], the checks behind the fuzz targets.
+//! bytes kept apart from written ones; the published crate `spacestore-simfs`, re-exported),
+//! and [`simfs::workload`], random workloads checked against a reference model; and [`fuzz`],
+//! the checks behind the fuzz targets.
 //!
-//! Not published: a dev-dependency of the workspace's crates, usable as a path dependency by
-//! anyone who wants spacestore's crash tests for their own code: open a space on a [`SimFs`]
+//! Not published (users take `spacestore-simfs`): open a space on a [`SimFs`]
 //! (`Options::file_system`), write, cut the power at any moment, reboot with one of the
 //! [`simfs::Tear`] models, and check what the reopened space holds:
 //!
@@ -32,7 +32,6 @@
 //! process crash leaves).
 
 pub mod fuzz;
-mod namespace;
 pub mod simfs;
 
 pub use simfs::{Rng, SimFs};
