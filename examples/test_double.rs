@@ -1,10 +1,13 @@
 //! spacestore as a test double: a sync routine under test (here a toy one that copies to a peer
 //! every change the peer has not seen, following an AddSeq cursor) runs against two in-memory
-//! spaces with any-sync's storage behaviour, no files, no mocks.
+//! spaces with any-sync's storage behaviour, no files, no mocks; on the test's own clock; with
+//! a fork to explore two futures of the same state, and a fixture to start the next test from.
 //!
 //! `cargo run --example test_double`
 
-use spacestore::{Heads, Space, StorageChange, TreeRoot};
+use std::sync::Arc;
+
+use spacestore::{FixedClock, Heads, Options, Space, StorageChange, TreeRoot};
 
 /// The routine under test: copies every batch of `from` above `cursor` into `to` (creating
 /// trees it lacks), and returns the new cursor.
@@ -28,8 +31,10 @@ fn push_changes(from: &Space, to: &Space, cursor: u64) -> spacestore::Result<u64
 }
 
 fn main() -> spacestore::Result<()> {
-    let local = Space::in_memory();
-    let peer = Space::in_memory();
+    // The test's own time: every `added` is the same in every run.
+    let clock = || Options::default().clock(Arc::new(FixedClock(1_700_000_000)));
+    let local = Space::in_memory_with(clock());
+    let peer = Space::in_memory_with(clock());
     let tree = local.create_tree_storage(TreeRoot::new("doc", b"root".to_vec()))?;
     tree.add_all(
         vec![StorageChange::new("a", "1", b"a".to_vec())],
@@ -53,9 +58,35 @@ fn main() -> spacestore::Result<()> {
         cursor,
         "nothing new to push"
     );
+    assert_eq!(copied.get("b")?.added, 1_700_000_000);
+
+    // Two futures of the same state: the local peer gets "c" in one, "d" in the other; a fork
+    // is an in-memory copy (sharing the changes' bytes), independent both ways.
+    let (with_c, with_d) = (local.fork(), local.fork());
+    for (space, id) in [(&with_c, "c"), (&with_d, "d")] {
+        space.tree_storage("doc")?.add_all(
+            vec![StorageChange::new(id, "3", id.as_bytes().to_vec())],
+            [id],
+            "doc",
+        )?;
+        let peer = peer.fork();
+        assert_eq!(push_changes(space, &peer, cursor)?, cursor + 1);
+        assert!(peer.tree_storage("doc")?.has(id));
+    }
+    assert!(!local.tree_storage("doc")?.has("c") && !local.tree_storage("doc")?.has("d"));
+
+    // A fixture: the peer's state as one file (checked in, in a real suite), and a new space
+    // from it, where the next test starts.
+    let mut fixture = Vec::new();
+    peer.export(&mut fixture)?;
+    let restored = Space::import(fixture.as_slice(), clock())?;
+    assert_eq!(restored.tree_storage("doc")?.heads()?, vec!["b"]);
+    assert_eq!(restored.add_seq(), peer.add_seq());
+
     println!(
-        "the routine copied {} changes; cursor {cursor}",
-        peer.change_count() - 1
+        "the routine copied {} changes; cursor {cursor}; two forks took one change each; a fixture of {} bytes restored the peer",
+        peer.change_count() - 1,
+        fixture.len()
     );
     Ok(())
 }
