@@ -107,3 +107,29 @@ fn a_fixture_checked_in_by_this_version_still_imports() {
     assert_eq!(space.tree_ids(), expected.tree_ids());
     assert_eq!(space.cursors(), expected.cursors());
 }
+
+mod any_bytes {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// A fixture with bytes changed anywhere (or arbitrary bytes) imports as a space or
+        /// fails with a typed error; it never panics.
+        #[test]
+        fn any_change_to_a_fixture_is_an_error_or_a_space_never_a_panic(
+            flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..8),
+            noise in proptest::collection::vec(any::<u8>(), 0..256),
+        ) {
+            let mut fixture = exported(&written_space());
+            for (at, byte) in flips {
+                let at = at % fixture.len();
+                fixture[at] = byte;
+            }
+            let _ = Space::import(fixture.as_slice(), Options::default());
+            let _ = Space::import(noise.as_slice(), Options::default());
+        }
+    }
+}
