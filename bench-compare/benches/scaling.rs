@@ -176,6 +176,16 @@ fn main() {
             per(get(&o, "anon1") - get(&o, "anon0")),
             per(get(&o, "rss1")) / frame
         );
+        // Issue 26's goals for the open: 1M one-change batches in 0.7 s, 4M in 3 s.
+        let goal = match n {
+            1_000_000 => Some(0.7),
+            4_000_000 => Some(3.0),
+            _ => None,
+        };
+        if let Some(goal) = goal {
+            let verdict = if open_s <= goal { "met" } else { "MISSED" };
+            println!("          goal: {n} readable in {goal} s: {open_s:.2} s -> {verdict}");
+        }
         drop(dir);
     }
 }
