@@ -9,14 +9,11 @@ use std::time::{Duration, Instant};
 
 use spacestore::{Space, StorageChange, TreeRoot, TreeStorage};
 
+mod common;
+
 /// RssAnon of this process (the heap: an in-memory space's bytes and indexes), in bytes.
 fn heap() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("RssAnon:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .map_or(0, |kb| kb * 1024)
+    common::status_bytes("RssAnon:")
 }
 
 /// A space of `n` changes of 256 B over 1,000 trees, one per `add_all`, and how long it took.

@@ -13,6 +13,8 @@ use std::time::Instant;
 
 use spacestore::{Options, SpacePayload, StorageChange, Store, TreeRoot};
 
+mod common;
+
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name)
         .ok()
@@ -22,14 +24,7 @@ fn env(name: &str, default: usize) -> usize {
 
 /// VmRSS, RssAnon and RssFile of this process, in bytes.
 fn rss() -> (u64, u64, u64) {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            .map_or(0, |kb| kb * 1024)
-    };
+    let field = common::status_bytes;
     (field("VmRSS:"), field("RssAnon:"), field("RssFile:"))
 }
 

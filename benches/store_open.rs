@@ -13,13 +13,11 @@ use std::time::Instant;
 
 use spacestore::{Options, SpacePayload, StorageChange, Store, TreeRoot};
 
+mod common;
+
 fn rss_mb() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1000.0)
+    // In thousands of kB, as before the shared helper.
+    common::status_bytes("VmRSS:") as f64 / 1024.0 / 1000.0
 }
 
 fn id(i: usize) -> String {

@@ -562,10 +562,8 @@ impl Commit {
     /// limits and clock, and a counter of its own at this one's value.
     pub(crate) fn fork(&self) -> Commit {
         let (captured, at) = self.capture();
-        let counter = AddSeqCounter::new();
-        counter.advance_to(at);
         let memory = captured.to_memory(self.memory.changes.len());
-        Commit::new(memory, counter, None, Durability::Buffered)
+        Commit::new(memory, AddSeqCounter::at(at), None, Durability::Buffered)
             .with_max_bytes(self.max_bytes)
             .with_clock(Arc::clone(&self.clock))
     }

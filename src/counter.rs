@@ -54,6 +54,11 @@ impl AddSeqCounter {
             .map(|v| v + 1)
     }
 
+    /// A new counter at `value` (a space restarted, forked or imported continues from it).
+    pub(crate) fn at(value: u64) -> Self {
+        AddSeqCounter(Arc::new(AtomicU64::new(value)))
+    }
+
     /// Moves the counter up to at least `value` (never down); used by replay.
     pub(crate) fn advance_to(&self, value: u64) {
         self.0.fetch_max(value, Ordering::SeqCst);

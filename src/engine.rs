@@ -33,7 +33,8 @@ pub(crate) struct Opened {
     pub(crate) report: RecoveryReport,
 }
 
-fn memory_for(log: &LogDir) -> Memory {
+/// An empty memory for replaying `log`, its change map sized from the log's bytes.
+pub(crate) fn memory_for(log: &LogDir) -> Memory {
     Memory::filled_in_bulk(usize::try_from(log.replayed_bytes() / BYTES_PER_CHANGE).unwrap_or(0))
 }
 
@@ -90,8 +91,7 @@ pub(crate) fn open(dir: &Path, options: &Options) -> Result<Opened> {
         // frame still readable names: restart one reservation span higher, to be safe.
         restart_at = restart_at.saturating_add(options.reserve_ahead);
     }
-    let counter = AddSeqCounter::new();
-    counter.advance_to(restart_at);
+    let counter = AddSeqCounter::at(restart_at);
     let torn = report.torn_tail.as_ref().map_or(0, |t| t.bytes_dropped);
     // A new space, a log of format version 1 and a repair that moved data aside get a new
     // incarnation (so that a consumer that kept one elsewhere sees the store changed).
@@ -210,7 +210,6 @@ pub(crate) fn open_read_only(
         incarnation,
         ..
     } = replay::read_only(&log, &memory)?;
-    let counter = AddSeqCounter::new();
-    counter.advance_to(report.add_seq);
+    let counter = AddSeqCounter::at(report.add_seq);
     Ok((memory, counter, report, incarnation.unwrap_or(0)))
 }

@@ -14,18 +14,15 @@ use bytes::Bytes;
 
 use crate::commit::Commit;
 use crate::memory::Memory;
-use crate::replay;
 use crate::wal::encode_checkpoint;
 use crate::wal::frame::{self, SegmentHeader};
 use crate::wal::scan::LogDir;
+use crate::{engine, replay};
 use crate::{Error, Result};
 
 /// The segment number a fixture's header carries (a space directory holding a fixture as its
 /// only segment opens as that space).
 const FIXTURE_SEGMENT: u64 = 1;
-
-/// About how many bytes of a fixture hold one change (to size the change map once).
-const BYTES_PER_CHANGE: usize = 512;
 
 /// Writes the state of `commit` as of now (captured under its commit lock) to `writer`;
 /// returns how many bytes it wrote.
@@ -71,12 +68,12 @@ pub(crate) fn import(reader: &mut dyn Read) -> Result<(Memory, u64)> {
         context: "reading a fixture",
         source,
     })?;
-    let memory = Memory::filled_in_bulk(bytes.len() / BYTES_PER_CHANGE);
     let log = LogDir::of_bytes(
         PathBuf::from("fixture"),
         FIXTURE_SEGMENT,
         Bytes::from(bytes),
     );
+    let memory = engine::memory_for(&log);
     if !log.checkpoint {
         return Err(Error::Corrupt {
             segment: log.path(0),

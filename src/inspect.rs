@@ -722,8 +722,8 @@ pub fn scan(fs: &dyn FileSystem, dir: &Path, progress: &mut dyn FnMut(u64, u64))
     }
     let total = log.replayed_bytes();
     scan.bytes_read = total;
-    // As replay at open builds it (its AddSeq indexes built once, at the end).
-    let memory = Memory::filled_in_bulk(0);
+    // As replay at open builds it (sized from the log, its AddSeq indexes built at the end).
+    let memory = crate::engine::memory_for(&log);
     let mut walk = Walk {
         scan,
         paths: (0..log.replayed().len()).map(|i| log.path(i)).collect(),

@@ -106,33 +106,56 @@ pub(crate) fn change_extent(b: &[u8], at: u32) -> Option<(u32, u32)> {
     (end <= b.len()).then_some((u32::try_from(order).ok()?, u32::try_from(end).ok()?))
 }
 
-/// Where each of the `count` changes laid out one after the other from `first` on begins, and
-/// where its order id is, in order (the walk ends early at a change that does not fit).
-pub(crate) fn change_offsets(
-    b: &[u8],
-    first: u32,
-    count: u32,
-) -> impl Iterator<Item = (u32, u32)> + '_ {
-    let mut next = Some(first);
-    (0..count).map_while(move |_| {
-        let at = next?;
-        let (order, end) = change_extent(b, at)?;
-        next = Some(end);
+/// The one walk over a batch's changes, laid out one after the other: yields where each begins
+/// and where its order id is, in order, and ends early at a change that does not fit.
+pub(crate) struct ChangeOffsets<'a> {
+    bytes: &'a [u8],
+    /// Where the next change begins (past the last one walked).
+    next: u32,
+    left: u32,
+}
+
+impl ChangeOffsets<'_> {
+    /// Where the walk stands: past the last change it yielded.
+    pub(crate) fn end(&self) -> u32 {
+        self.next
+    }
+}
+
+impl Iterator for ChangeOffsets<'_> {
+    type Item = (u32, u32);
+
+    fn next(&mut self) -> Option<(u32, u32)> {
+        if self.left == 0 {
+            return None;
+        }
+        let at = self.next;
+        let Some((order, end)) = change_extent(self.bytes, at) else {
+            self.left = 0;
+            return None;
+        };
+        self.left -= 1;
+        self.next = end;
         Some((at, order))
-    })
+    }
+}
+
+/// The walk over the `count` changes laid out one after the other from `first` on.
+pub(crate) fn change_offsets(b: &[u8], first: u32, count: u32) -> ChangeOffsets<'_> {
+    ChangeOffsets {
+        bytes: b,
+        next: first,
+        left: count,
+    }
 }
 
 /// The bytes of the `count` changes laid out one after the other from `first` on (as far as
 /// they fit).
 pub(crate) fn changes_bytes(b: &[u8], first: u32, count: u32) -> &[u8] {
-    let mut end = first;
-    for _ in 0..count {
-        match change_extent(b, end) {
-            Some((_, next)) => end = next,
-            None => break,
-        }
-    }
-    b.get(first as usize..end as usize).unwrap_or_default()
+    let mut walk = change_offsets(b, first, count);
+    walk.by_ref().for_each(drop);
+    b.get(first as usize..walk.end() as usize)
+        .unwrap_or_default()
 }
 
 /// Where the fields of a stored change lie in its payload, read in place by

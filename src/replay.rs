@@ -71,6 +71,12 @@ impl Outcome {
     pub(crate) fn counter(&self) -> u64 {
         self.report.max_batch_seq.max(self.reserved).max(self.named)
     }
+
+    /// The log was closed cleanly and nothing came after: it ends, whole, with a close frame
+    /// (no torn tail, no zeros after it, nothing to repair).
+    fn closed_cleanly(&self) -> bool {
+        self.ends_with_close && matches!(self.end, End::Clean { zeros: None })
+    }
 }
 
 /// A log shorter than this is replayed on one thread: starting a second one, and waking each
@@ -268,8 +274,7 @@ pub(crate) fn read_only(log: &LogDir, memory: &Memory) -> Result<ReadOnly> {
     let outcome = run(log, memory, &mut ());
     let incarnation = outcome.incarnation;
     let counter = outcome.counter();
-    let closed_cleanly =
-        outcome.ends_with_close && matches!(outcome.end, End::Clean { zeros: None });
+    let closed_cleanly = outcome.closed_cleanly();
     let mut report = outcome.report;
     match outcome.end {
         End::Clean { .. } | End::Stopped => {}
@@ -302,10 +307,9 @@ pub(crate) fn recover(
     let outcome = run(log, memory, &mut ());
     let counter = outcome.counter();
     let mut reserved = outcome.reserved.max(outcome.named);
+    let closed_cleanly = outcome.closed_cleanly();
     let mut report = outcome.report;
     let mut kept = log.replayed().len();
-    let closed_cleanly =
-        outcome.ends_with_close && matches!(outcome.end, End::Clean { zeros: None });
     match outcome.end {
         End::Clean { zeros } => {
             if let Some(offset) = zeros {

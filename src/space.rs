@@ -132,9 +132,11 @@ impl Space {
     /// fixture (damaged, cut short, or not a fixture), never a part of a space.
     pub fn import(mut reader: impl std::io::Read, options: Options) -> Result<Space> {
         let (memory, at) = crate::fixture::import(&mut reader)?;
-        let counter = AddSeqCounter::new();
-        counter.advance_to(at);
-        Ok(Space::in_memory_over(memory, counter, &options))
+        Ok(Space::in_memory_over(
+            memory,
+            AddSeqCounter::at(at),
+            &options,
+        ))
     }
 
     fn in_memory_from(counter: AddSeqCounter, options: &Options) -> Space {
@@ -145,6 +147,11 @@ impl Space {
         let commit = Commit::new(memory, counter, None, Durability::Buffered)
             .with_max_bytes(options.max_batch_bytes)
             .with_clock(options.clock.clone());
+        Space::without_files(commit)
+    }
+
+    /// A space over `commit`, which has no log: no recovery report, an incarnation of its own.
+    fn without_files(commit: Commit) -> Space {
         Space {
             commit: Arc::new(commit),
             report: None,
@@ -185,11 +192,7 @@ impl Space {
     /// # Ok::<(), spacestore::Error>(())
     /// ```
     pub fn fork(&self) -> Space {
-        Space {
-            commit: Arc::new(self.commit.fork()),
-            report: None,
-            incarnation: crate::wal::frame::new_incarnation(),
-        }
+        Space::without_files(self.commit.fork())
     }
 
     /// Creates a space in `dir` (the directory too, when there is none), or opens the space

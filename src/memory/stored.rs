@@ -107,11 +107,9 @@ impl Block {
     fn offsets(&self) -> Offsets<'_> {
         match &self.holds {
             Holds::Root(at) => Offsets::List(std::slice::from_ref(at).iter()),
-            Holds::All { first, count } => Offsets::Walk {
-                bytes: &self.bytes,
-                next: Some(*first),
-                left: *count,
-            },
+            Holds::All { first, count } => {
+                Offsets::Walk(layout::change_offsets(&self.bytes, *first, *count))
+            }
             Holds::Some(list) => Offsets::List(list.iter()),
         }
     }
@@ -196,11 +194,7 @@ impl Block {
 /// The offsets of a block's changes.
 enum Offsets<'a> {
     List(std::slice::Iter<'a, u32>),
-    Walk {
-        bytes: &'a [u8],
-        next: Option<u32>,
-        left: u32,
-    },
+    Walk(layout::ChangeOffsets<'a>),
 }
 
 /// Each change's offset, and where its order id is when the walk found it on the way.
@@ -210,16 +204,7 @@ impl Iterator for Offsets<'_> {
     fn next(&mut self) -> Option<(u32, Option<u32>)> {
         match self {
             Offsets::List(list) => list.next().map(|&at| (at, None)),
-            Offsets::Walk { bytes, next, left } => {
-                if *left == 0 {
-                    return None;
-                }
-                *left -= 1;
-                let at = (*next)?;
-                let extent = layout::change_extent(bytes, at);
-                *next = extent.map(|(_, end)| end);
-                Some((at, extent.map(|(order, _)| order)))
-            }
+            Offsets::Walk(walk) => walk.next().map(|(at, order)| (at, Some(order))),
         }
     }
 }
