@@ -9,11 +9,13 @@
 //!
 //! Reading, CRC checks and decoding run on a second thread, ahead of the records' application
 //! on this one; they meet through a bounded channel of chunks, in log order (under loom, in
-//! line).
+//! line). When nothing watches the memory while it fills (an open, not a tool), the reading
+//! thread also claims each record's new changes in the change map ahead of it
+//! ([`Memory::claim`], whose rule keeps the result exactly what it would be without).
 
 use std::time::Instant;
 
-use crate::memory::{Applied, Memory};
+use crate::memory::{Applied, Claim, Memory};
 use crate::record::Record;
 use crate::report::{RecoveryReport, Repair, TornTail};
 use crate::wal::repair;
@@ -93,14 +95,62 @@ const CHUNK_ON_TWO_THREADS: usize = 1024;
 /// application (and far below the allocator's threshold for a mapping of its own).
 const CHUNK_IN_LINE: usize = 64;
 
-/// Runs `produce` (which hands chunks of events to its sink, and stops when the sink says so)
-/// on a second thread, and `consume` on this one, in order; in line when `in_line`.
+/// How [`run_as`] runs.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct How {
+    /// Read and decode on a second thread.
+    two_threads: bool,
+    /// How many events the reading side hands over at a time.
+    chunk: usize,
+    /// The reading thread claims each record's new changes ahead of its application
+    /// ([`Memory::claim`]): only when nothing reads the memory while it fills, as the change
+    /// map then holds claimed changes before their records apply.
+    claim_ahead: bool,
+}
+
+impl How {
+    /// How an open replays a log of `bytes`: on two threads from [`PIPELINE_FROM_BYTES`] on,
+    /// claiming ahead (on one thread too: a claim is one lookup of each new id where a check
+    /// and an insert are two).
+    pub(crate) fn for_open(bytes: u64) -> How {
+        let two_threads = bytes >= PIPELINE_FROM_BYTES;
+        How {
+            two_threads,
+            chunk: if two_threads {
+                CHUNK_ON_TWO_THREADS
+            } else {
+                CHUNK_IN_LINE
+            },
+            claim_ahead: true,
+        }
+    }
+
+    /// How a tool replays, watching the memory record by record: as an open does, but with no
+    /// claim ahead of a record.
+    #[cfg_attr(not(any(test, feature = "internals")), allow(dead_code))]
+    pub(crate) fn watched(bytes: u64) -> How {
+        How {
+            claim_ahead: false,
+            ..How::for_open(bytes)
+        }
+    }
+}
+
+/// What the reading side hands over at a time: events, in log order, and the claims made for
+/// them (`claims[i]` for `events[i]`; missing or `None`: none).
+struct Chunk {
+    events: Vec<Event>,
+    claims: Vec<Option<Claim>>,
+}
+
+/// Runs `produce` (which hands chunks to its sink, and stops when the sink says so) on a second
+/// thread, and `consume` on this one, in order; in line unless `two_threads`.
 fn pipeline<T: Send>(
-    in_line: bool,
-    produce: impl FnOnce(&mut dyn FnMut(Vec<Event>) -> bool) -> T + Send,
-    consume: &mut dyn FnMut(Vec<Event>) -> bool,
+    two_threads: bool,
+    produce: impl FnOnce(&mut dyn FnMut(Chunk) -> bool) -> T + Send,
+    consume: &mut dyn FnMut(Chunk) -> bool,
 ) -> T {
-    if in_line {
+    if !two_threads {
         return produce(consume);
     }
     on_two_threads(produce, consume)
@@ -109,11 +159,11 @@ fn pipeline<T: Send>(
 /// [`pipeline`] on two threads.
 #[cfg(not(loom))]
 fn on_two_threads<T: Send>(
-    produce: impl FnOnce(&mut dyn FnMut(Vec<Event>) -> bool) -> T + Send,
-    consume: &mut dyn FnMut(Vec<Event>) -> bool,
+    produce: impl FnOnce(&mut dyn FnMut(Chunk) -> bool) -> T + Send,
+    consume: &mut dyn FnMut(Chunk) -> bool,
 ) -> T {
     std::thread::scope(|scope| {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Event>>(16);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Chunk>(16);
         let producer = scope.spawn(move || produce(&mut |events| tx.send(events).is_ok()));
         for events in rx.iter() {
             if !consume(events) {
@@ -131,14 +181,50 @@ fn on_two_threads<T: Send>(
 /// Under loom, in line (loom models the space's own threads, not replay's).
 #[cfg(loom)]
 fn on_two_threads<T: Send>(
-    produce: impl FnOnce(&mut dyn FnMut(Vec<Event>) -> bool) -> T + Send,
-    consume: &mut dyn FnMut(Vec<Event>) -> bool,
+    produce: impl FnOnce(&mut dyn FnMut(Chunk) -> bool) -> T + Send,
+    consume: &mut dyn FnMut(Chunk) -> bool,
 ) -> T {
     produce(consume)
 }
 
-/// Replays `log` into `memory`, telling `observer` about each frame. Changes nothing on disk.
+/// Replays `log` into `memory`, telling `observer` about each frame (as a tool does: nothing
+/// claimed ahead). Changes nothing on disk.
+#[cfg_attr(not(feature = "internals"), allow(dead_code))] // The tools' (`inspect.rs`).
 pub(crate) fn run(log: &LogDir, memory: &Memory, observer: &mut dyn Observer) -> Outcome {
+    run_as(log, memory, observer, How::watched(log.replayed_bytes()))
+}
+
+/// Claims the new changes of each record of `events` ([`Memory::claim`]) while `claiming`;
+/// the first claim that fails ends claiming for good.
+fn claim_ahead(memory: &Memory, events: &[Event], claiming: &mut bool) -> Vec<Option<Claim>> {
+    let mut claims = Vec::with_capacity(events.len());
+    for event in events {
+        if !*claiming {
+            break;
+        }
+        let claim = match event {
+            Event::Frame {
+                frame: FrameEvent::Record(record, encoded),
+                ..
+            } => {
+                let claim = memory.claim(record, encoded);
+                *claiming = claim.is_some();
+                claim
+            }
+            _ => None,
+        };
+        claims.push(claim);
+    }
+    claims
+}
+
+/// [`run`], as `how` says.
+pub(crate) fn run_as(
+    log: &LogDir,
+    memory: &Memory,
+    observer: &mut dyn Observer,
+    how: How,
+) -> Outcome {
     let started = Instant::now();
     let mut report = RecoveryReport {
         segments: log.replayed().len(),
@@ -149,9 +235,9 @@ pub(crate) fn run(log: &LogDir, memory: &Memory, observer: &mut dyn Observer) ->
     let mut named = 0u64;
     let mut ends_with_close = false;
     let mut segment = 0;
-    let mut apply = |events: Vec<Event>| -> bool {
+    let mut apply = |mut chunk: Chunk| -> bool {
         // By reference: an event is not moved out of its chunk.
-        for event in &events {
+        for (i, event) in chunk.events.iter().enumerate() {
             let (offset, frame) = match event {
                 Event::Segment { segment: i } => {
                     segment = *i;
@@ -181,13 +267,22 @@ pub(crate) fn run(log: &LogDir, memory: &Memory, observer: &mut dyn Observer) ->
                         }
                         _ => {}
                     }
-                    let applied = match memory.check(record, None) {
-                        Ok(plan) => Some(memory.execute(record, encoded, plan, false)),
-                        Err(_) => {
-                            report.refused_records += 1;
-                            None
-                        }
+                    let applied = match chunk.claims.get_mut(i).and_then(Option::take) {
+                        Some(claim) => match memory.check_claimed(record) {
+                            Ok(plan) => Some(memory.execute_claimed(record, encoded, plan, claim)),
+                            Err(_) => {
+                                memory.release(claim);
+                                None
+                            }
+                        },
+                        None => match memory.check(record, None) {
+                            Ok(plan) => Some(memory.execute(record, encoded, plan, false)),
+                            Err(_) => None,
+                        },
                     };
+                    if applied.is_none() {
+                        report.refused_records += 1;
+                    }
                     observer.applied(at, record, applied.as_ref(), memory);
                 }
                 FrameEvent::Reserve(upto) | FrameEvent::Checkpoint(upto) => {
@@ -200,13 +295,14 @@ pub(crate) fn run(log: &LogDir, memory: &Memory, observer: &mut dyn Observer) ->
         }
         true
     };
-    let in_line = log.replayed_bytes() < PIPELINE_FROM_BYTES;
-    let chunk = if in_line {
-        CHUNK_IN_LINE
-    } else {
-        CHUNK_ON_TWO_THREADS
+    let produce = |emit: &mut dyn FnMut(Chunk) -> bool| {
+        let mut claiming = how.claim_ahead;
+        scan::scan(log, how.chunk, &mut |events: Vec<Event>| {
+            let claims = claim_ahead(memory, &events, &mut claiming);
+            emit(Chunk { events, claims })
+        })
     };
-    let scanned = pipeline(in_line, |emit| scan::scan(log, chunk, emit), &mut apply);
+    let scanned = pipeline(how.two_threads, produce, &mut apply);
     memory.settle();
     report.duration = started.elapsed();
     Outcome {
@@ -271,7 +367,7 @@ pub(crate) struct ReadOnly {
 
 /// Replays a read-only `log`: a torn tail is reported, not cut; corruption is an error.
 pub(crate) fn read_only(log: &LogDir, memory: &Memory) -> Result<ReadOnly> {
-    let outcome = run(log, memory, &mut ());
+    let outcome = run_as(log, memory, &mut (), How::for_open(log.replayed_bytes()));
     let incarnation = outcome.incarnation;
     let counter = outcome.counter();
     let closed_cleanly = outcome.closed_cleanly();
@@ -304,7 +400,7 @@ pub(crate) fn recover(
     memory: &Memory,
     recovery: Recovery,
 ) -> Result<Recovered> {
-    let outcome = run(log, memory, &mut ());
+    let outcome = run_as(log, memory, &mut (), How::for_open(log.replayed_bytes()));
     let counter = outcome.counter();
     let mut reserved = outcome.reserved.max(outcome.named);
     let closed_cleanly = outcome.closed_cleanly();
@@ -362,4 +458,212 @@ pub(crate) fn recover(
         incarnation: outcome.incarnation,
         closed_cleanly,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    //! Claims ahead change nothing: any log, replayed with claims on two threads in small
+    //! chunks, leaves the memory and the report exactly as a replay that claims nothing.
+
+    use std::path::PathBuf;
+
+    use bytes::Bytes;
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::change::StorageChange;
+    use crate::id::Id;
+    use crate::record::{Batch, BatchChanges, NewTree};
+    use crate::wal::frame::{self, SegmentHeader};
+
+    /// What a generated record does; ids come from small pools, so that logs hold duplicates,
+    /// refused records, and ids deleted and stored again.
+    #[derive(Clone, Debug)]
+    enum Op {
+        /// Creates tree `t` (its root id `t`, unless `root_id` takes a change's id).
+        Create { t: u8, root_id: Option<u8> },
+        /// A batch to tree `t` of changes with these ids and order ids; `create`: the batch
+        /// creates the tree first.
+        Add {
+            t: u8,
+            changes: Vec<(u8, u8)>,
+            create: bool,
+            skip_duplicates: bool,
+        },
+        /// Deletes tree `t`.
+        Delete { t: u8 },
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            (0..4u8, proptest::option::of(0..12u8))
+                .prop_map(|(t, root_id)| Op::Create { t, root_id }),
+            (
+                0..4u8,
+                proptest::collection::vec((0..12u8, 0..8u8), 1..4),
+                any::<bool>(),
+                any::<bool>()
+            )
+                .prop_map(|(t, changes, create, skip_duplicates)| Op::Add {
+                    t,
+                    changes,
+                    create: create && t % 2 == 0,
+                    skip_duplicates
+                }),
+            (0..4u8).prop_map(|t| Op::Delete { t }),
+        ]
+    }
+
+    fn new_tree(t: u8, root_id: Option<u8>) -> Box<NewTree> {
+        let id = root_id.map_or(format!("t{t}"), |c| format!("c{c}"));
+        let mut root = StorageChange::new(id.as_str(), "", format!("root {t}"));
+        root.tree_id = Id::from(id.as_str());
+        Box::new(NewTree {
+            root,
+            parent_id: None,
+            is_derived: false,
+        })
+    }
+
+    fn record(op: &Op, seq: u64) -> Record {
+        match op {
+            Op::Create { t, root_id } => Record::CreateTree(new_tree(*t, *root_id)),
+            Op::Add {
+                t,
+                changes,
+                create,
+                skip_duplicates,
+            } => Record::AddBatch(Batch {
+                tree_id: Id::from(format!("t{t}").as_str()),
+                seq,
+                added: 7,
+                in_feed: true,
+                changes: BatchChanges::Given(
+                    changes
+                        .iter()
+                        .map(|(c, o)| {
+                            StorageChange::new(format!("c{c}"), format!("o{o}"), vec![*c; 3])
+                        })
+                        .collect(),
+                ),
+                heads: None,
+                common_snapshot: Id::from("s"),
+                skip_duplicates: *skip_duplicates,
+                create: create.then(|| new_tree(*t, None)),
+            }),
+            Op::Delete { t } => Record::DeleteTree {
+                tree_id: Id::from(format!("t{t}").as_str()),
+                create: None,
+            },
+        }
+    }
+
+    /// A segment holding `ops` as records.
+    fn log_of(ops: &[Op]) -> LogDir {
+        let header = SegmentHeader::new(1, 0, 1, 99, 0);
+        let mut bytes = header.encode().to_vec();
+        for (i, op) in ops.iter().enumerate() {
+            header
+                .framing()
+                .encode(&mut bytes, frame::KIND_RECORD, |o| {
+                    let record = record(op, i as u64 + 1);
+                    let len = crate::wal::payload_len(&record);
+                    o.extend_from_slice(&crate::wal::encode_payload(&record, len).bytes);
+                });
+        }
+        LogDir::of_bytes(PathBuf::from("test"), 1, Bytes::from(bytes))
+    }
+
+    /// Everything the memory holds, in words: its state as checkpoint records, its feed, and
+    /// which ids its change map holds.
+    fn described(memory: &Memory) -> Vec<String> {
+        let mut out = Vec::new();
+        memory
+            .capture()
+            .emit(|r| {
+                out.push(format!("{r:?}"));
+                Ok(())
+            })
+            .unwrap();
+        memory.index.visit(0, u64::MAX, usize::MAX, |seq, block| {
+            out.push(format!("feed {seq} {}", block.len()));
+            true
+        });
+        out.push(format!("changes {}", memory.changes.len()));
+        for id in (0..12)
+            .map(|c| format!("c{c}"))
+            .chain((0..4).map(|t| format!("t{t}")))
+        {
+            if let Some(stored) = memory.changes.get(&id) {
+                out.push(format!("{id} in block of seq {}", stored.seq()));
+            }
+        }
+        out
+    }
+
+    /// Replays `log` as `how` says: what the memory holds and how many records were refused.
+    fn replayed(log: &LogDir, how: How) -> (Vec<String>, u64) {
+        let memory = Memory::filled_in_bulk(0);
+        let outcome = run_as(log, &memory, &mut (), how);
+        (described(&memory), outcome.report.refused_records)
+    }
+
+    const CLAIMING: How = How {
+        two_threads: true,
+        chunk: 3,
+        claim_ahead: true,
+    };
+
+    #[test]
+    fn a_duplicate_ends_claiming_and_the_rest_is_checked_as_written() {
+        let ops = [
+            Op::Create {
+                t: 0,
+                root_id: None,
+            },
+            Op::Add {
+                t: 0,
+                changes: vec![(1, 1)],
+                create: false,
+                skip_duplicates: false,
+            },
+            Op::Add {
+                t: 1,
+                changes: vec![(2, 1)],
+                create: false,
+                skip_duplicates: false,
+            },
+            Op::Add {
+                t: 0,
+                changes: vec![(1, 2), (3, 3)],
+                create: false,
+                skip_duplicates: true,
+            },
+        ];
+        let log = log_of(&ops);
+        let (state, refused) = replayed(&log, CLAIMING);
+        // The batch to a tree that does not exist is refused (its claim given back); the last
+        // one skips the stored c1 and stores c3.
+        assert_eq!(refused, 1);
+        assert!(
+            state.contains(&"c3 in block of seq 4".to_string()),
+            "{state:?}"
+        );
+        assert!(!state.iter().any(|s| s.starts_with("c2 ")), "{state:?}");
+        assert_eq!((state, refused), replayed(&log, How::watched(0)));
+    }
+
+    proptest! {
+        #[test]
+        fn claims_ahead_leave_memory_as_a_replay_without_them(
+            ops in proptest::collection::vec(op(), 1..40),
+        ) {
+            let log = log_of(&ops);
+            let exact = replayed(&log, How::watched(0));
+            let two_threads = How { claim_ahead: false, ..CLAIMING };
+            prop_assert_eq!(&replayed(&log, two_threads), &exact);
+            prop_assert_eq!(&replayed(&log, CLAIMING), &exact);
+            prop_assert_eq!(&replayed(&log, How::for_open(0)), &exact);
+        }
+    }
 }

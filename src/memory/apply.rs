@@ -5,6 +5,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use super::claim::{batch_block, root_block, Claim, Ids};
 use super::{Block, Memory, SpaceState, TreeState, UpdateRef};
 use crate::entry::{DeletedStatus, HeadEntry};
 use crate::error::{Error, Result};
@@ -246,23 +247,36 @@ impl Memory {
     /// Decides whether `record` applies to the current state. Read-only. `target`: the tree of
     /// a batch or deletion when [`Memory::check_target`] checked it already, in this state.
     pub(crate) fn check(&self, record: &Record, target: Option<Target>) -> Result<Plan> {
+        self.check_in(record, target, Ids::InTheMap)
+    }
+
+    /// [`Memory::check`] of a record whose new changes [`Memory::claim`] put in the change map
+    /// (which proves that none of their ids was stored): the same rules, without looking the
+    /// ids up again.
+    pub(crate) fn check_claimed(&self, record: &Record) -> Result<Plan> {
+        self.check_in(record, None, Ids::Claimed)
+    }
+
+    fn check_in(&self, record: &Record, target: Option<Target>, ids: Ids) -> Result<Plan> {
         match record {
-            Record::CreateTree(new) => self.check_new_tree(new).map(|_| Plan::default()),
+            Record::CreateTree(new) => self.check_new_tree(new, ids).map(|_| Plan::default()),
             Record::AddBatch(batch) => {
                 let target = match target {
                     Some(t) => t,
-                    None => self.check_target(&batch.tree_id, batch.create.as_deref())?,
+                    None => self.check_target_in(&batch.tree_id, batch.create.as_deref(), ids)?,
                 };
-                self.check_batch(batch, target)
+                self.check_batch(batch, target, ids)
             }
             Record::DeleteTree { create, .. } => {
                 if let (Some(new), None) = (create, target) {
-                    self.check_new_tree(new)?;
+                    self.check_new_tree(new, ids)?;
                 }
                 Ok(Plan::default())
             }
             Record::SetCursor(cursor) => self.check_cursor(cursor).map(|()| Plan::default()),
-            Record::CreateSpace(space) => self.check_new_space(space).map(|()| Plan::default()),
+            Record::CreateSpace(space) => {
+                self.check_new_space(space, ids).map(|()| Plan::default())
+            }
             Record::SetHash(_) => self.check_whole().map(|()| Plan::default()),
             Record::AddAclRecords(records) => {
                 self.check_acl_records(records).map(|()| Plan::default())
@@ -275,12 +289,12 @@ impl Memory {
 
     /// Go's `Create`: the state must not exist (`ErrSpaceStorageExists`); the settings tree is
     /// created like any tree.
-    fn check_new_space(&self, space: &NewSpace) -> Result<()> {
+    fn check_new_space(&self, space: &NewSpace, ids: Ids) -> Result<()> {
         if self.state.exists() {
             return Err(Error::SpaceExists(space.space_id.clone()));
         }
         match &space.settings {
-            Some(settings) => self.check_new_tree(settings),
+            Some(settings) => self.check_new_tree(settings, ids),
             None => Ok(()),
         }
     }
@@ -336,8 +350,12 @@ impl Memory {
     /// Checks the tree a batch or a deletion writes to: the tree `create` makes can be created,
     /// or tree `tree_id` exists ([`Error::TreeDeleted`] when it does not).
     pub(crate) fn check_target(&self, tree_id: &Id, create: Option<&NewTree>) -> Result<Target> {
+        self.check_target_in(tree_id, create, Ids::InTheMap)
+    }
+
+    fn check_target_in(&self, tree_id: &Id, create: Option<&NewTree>, ids: Ids) -> Result<Target> {
         match create {
-            Some(new) => self.check_new_tree(new).map(|()| Target::New),
+            Some(new) => self.check_new_tree(new, ids).map(|()| Target::New),
             None => self
                 .tree(tree_id)
                 .map(Target::Existing)
@@ -347,9 +365,9 @@ impl Memory {
 
     /// Go's `CreateTreeStorage` checks: the root is not stored; the parent, when named, has a
     /// head entry and is not derived.
-    fn check_new_tree(&self, new: &NewTree) -> Result<()> {
+    fn check_new_tree(&self, new: &NewTree, ids: Ids) -> Result<()> {
         let id = &new.root.id;
-        if self.changes.contains(id) || self.tree(id).is_some() {
+        if ids.stored(self, id) || self.tree(id).is_some() {
             return Err(Error::TreeExists(id.clone()));
         }
         if let Some(parent_id) = &new.parent_id {
@@ -364,15 +382,14 @@ impl Memory {
         Ok(())
     }
 
-    fn check_batch(&self, batch: &Batch, target: Target) -> Result<Plan> {
+    fn check_batch(&self, batch: &Batch, target: Target, ids: Ids) -> Result<Plan> {
         let tree = match target {
             Target::New => None,
             Target::Existing(tree) => Some(tree),
         };
         let root_of_new = batch.create.as_ref().map(|n| &n.root);
-        let stored = |id: &str| {
-            self.changes.contains(id) || root_of_new.is_some_and(|r| r.id.as_str() == id)
-        };
+        let stored =
+            |id: &str| ids.stored(self, id) || root_of_new.is_some_and(|r| r.id.as_str() == id);
         let order_used = |order_id: &str| match (&tree, root_of_new) {
             (Some(t), _) => t.order_id_used(order_id),
             (None, Some(r)) => r.order_id.as_str() == order_id,
@@ -393,10 +410,10 @@ impl Memory {
             tree: tree.clone(),
             ..Plan::default()
         };
-        let mut ids = Seen::new(batch.changes.len());
+        let mut seen = Seen::new(batch.changes.len());
         let mut orders = Seen::new(batch.changes.len());
         for (i, (id, order_id)) in batch.changes.keys().enumerate() {
-            if stored(id) || !ids.insert(id) {
+            if stored(id) || !seen.insert(id) {
                 if batch.skip_duplicates {
                     plan.skipped.push(i);
                     continue;
@@ -426,17 +443,40 @@ impl Memory {
         plan: Plan,
         notify: bool,
     ) -> Applied {
+        self.execute_in(record, encoded, plan, notify, Claim::default())
+    }
+
+    /// [`Memory::execute`] of a record [`Memory::check_claimed`] accepted: its new changes are
+    /// `claim`'s, in the change map already.
+    pub(crate) fn execute_claimed(
+        &self,
+        record: &Record,
+        encoded: &Encoded,
+        plan: Plan,
+        claim: Claim,
+    ) -> Applied {
+        self.execute_in(record, encoded, plan, false, claim)
+    }
+
+    fn execute_in(
+        &self,
+        record: &Record,
+        encoded: &Encoded,
+        plan: Plan,
+        notify: bool,
+        mut claim: Claim,
+    ) -> Applied {
         let mut applied = Applied {
             notify,
             ..Applied::default()
         };
         match record {
-            Record::CreateTree(new) => self.create_tree(new, encoded, &mut applied),
+            Record::CreateTree(new) => self.create_tree(new, encoded, claim.root, &mut applied),
             Record::AddBatch(batch) => {
                 if let Some(new) = &batch.create {
-                    self.create_tree(new, encoded, &mut applied);
+                    self.create_tree(new, encoded, claim.root.take(), &mut applied);
                 }
-                self.add_batch(batch, encoded, &plan, &mut applied);
+                self.add_batch(batch, encoded, &plan, claim.batch, &mut applied);
             }
             Record::UpdateHead(update) => {
                 let changed = self.heads.update(update.into(), notify);
@@ -445,7 +485,7 @@ impl Memory {
             Record::DeleteEntry(id) => self.heads.delete(id),
             Record::DeleteTree { tree_id, create } => {
                 if let Some(new) = create {
-                    self.create_tree(new, encoded, &mut applied);
+                    self.create_tree(new, encoded, claim.root, &mut applied);
                 }
                 self.delete_tree(tree_id);
             }
@@ -453,7 +493,9 @@ impl Memory {
                 .cursors
                 .set(&c.name, c.seq, c.how == CursorMove::Create),
             Record::DeleteCursor(name) => self.cursors.delete(name),
-            Record::CreateSpace(space) => self.create_space(space, encoded, &mut applied),
+            Record::CreateSpace(space) => {
+                self.create_space(space, encoded, claim.root, &mut applied)
+            }
             Record::SetHash(hash) => {
                 if self.state.set_hash(hash) {
                     applied.hash_changed = Some(hash.clone());
@@ -465,7 +507,13 @@ impl Memory {
     }
 
     /// The state, the ACL list's root with its head entry (heads: the root), the settings tree.
-    fn create_space(&self, space: &NewSpace, encoded: &Encoded, applied: &mut Applied) {
+    fn create_space(
+        &self,
+        space: &NewSpace,
+        encoded: &Encoded,
+        claimed_root: Option<Arc<Block>>,
+        applied: &mut Applied,
+    ) {
         self.state.set(SpaceState {
             space_id: space.space_id.clone(),
             acl_id: space.acl_root.id.clone(),
@@ -475,7 +523,7 @@ impl Memory {
         });
         self.add_acl_records(std::slice::from_ref(&space.acl_root), applied);
         if let Some(settings) = &space.settings {
-            self.create_tree(settings, encoded, applied);
+            self.create_tree(settings, encoded, claimed_root, applied);
         }
     }
 
@@ -492,13 +540,23 @@ impl Memory {
         applied.changed.extend(changed);
     }
 
-    fn create_tree(&self, new: &NewTree, encoded: &Encoded, applied: &mut Applied) {
+    /// `claimed_root`: the root's block, when [`Memory::claim`] put it in the change map.
+    fn create_tree(
+        &self,
+        new: &NewTree,
+        encoded: &Encoded,
+        claimed_root: Option<Arc<Block>>,
+        applied: &mut Applied,
+    ) {
         let root = &new.root;
-        let block = Block::root(encoded.bytes.clone(), encoded.at.root.unwrap_or(u32::MAX));
+        let claimed = claimed_root.is_some();
+        let block = claimed_root.unwrap_or_else(|| root_block(encoded));
         let Some(stored) = block.stored().pop() else {
             return;
         };
-        self.changes.insert(stored.clone());
+        if !claimed {
+            self.changes.insert(stored.clone());
+        }
         write(&self.trees).insert(root.id.clone(), Arc::new(TreeState::new(stored)));
         let parent_deleted = new.parent_id.as_ref().is_some_and(|parent_id| {
             self.heads
@@ -511,7 +569,15 @@ impl Memory {
         applied.changed.extend(changed);
     }
 
-    fn add_batch(&self, batch: &Batch, encoded: &Encoded, plan: &Plan, applied: &mut Applied) {
+    /// `claimed`: the batch's block, when [`Memory::claim`] put its changes in the change map.
+    fn add_batch(
+        &self,
+        batch: &Batch,
+        encoded: &Encoded,
+        plan: &Plan,
+        claimed: Option<Arc<Block>>,
+        applied: &mut Applied,
+    ) {
         let bytes = &encoded.bytes;
         let first = encoded.at.changes.unwrap_or(u32::MAX);
         let total = u32::try_from(batch.changes.len()).unwrap_or(u32::MAX);
@@ -531,14 +597,17 @@ impl Memory {
                 }
             }
         }
-        let block = if plan.skipped.is_empty() {
-            Block::batch(bytes.clone(), batch.seq, first, total)
-        } else {
-            Block::part_of_batch(bytes.clone(), batch.seq, kept)
+        let in_the_map = claimed.is_some();
+        let block = match claimed {
+            Some(block) => block,
+            None if plan.skipped.is_empty() => batch_block(batch, encoded),
+            None => Block::part_of_batch(bytes.clone(), batch.seq, kept),
         };
         if block.len() > 0 {
-            for s in block.stored_iter() {
-                self.changes.insert(s);
+            if !in_the_map {
+                for s in block.stored_iter() {
+                    self.changes.insert(s);
+                }
             }
             let tree = match &plan.tree {
                 Some(tree) => Some(Arc::clone(tree)),

@@ -94,6 +94,26 @@ impl ChangeMap {
         crate::sync::write(&self.map).insert(IdKey::of(change), ());
     }
 
+    /// Inserts `change` unless a change of its id is there: whether it did.
+    pub(crate) fn insert_new(&self, change: Stored) -> bool {
+        #[cfg(not(loom))]
+        return match self.map.entry(IdKey::of(change)) {
+            dashmap::mapref::entry::Entry::Occupied(_) => false,
+            dashmap::mapref::entry::Entry::Vacant(slot) => {
+                slot.insert(());
+                true
+            }
+        };
+        #[cfg(loom)]
+        return match crate::sync::write(&self.map).entry(IdKey::of(change)) {
+            std::collections::hash_map::Entry::Occupied(_) => false,
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(());
+                true
+            }
+        };
+    }
+
     pub(crate) fn remove(&self, id: &[u8]) {
         #[cfg(not(loom))]
         self.map.remove(IdQuery::new(id));

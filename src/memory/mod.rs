@@ -4,6 +4,7 @@
 mod acl;
 mod apply;
 mod changes;
+mod claim;
 mod cursors;
 mod fork;
 mod heads;
@@ -19,6 +20,7 @@ use std::sync::Arc;
 pub(crate) use acl::AclList;
 pub(crate) use apply::{Applied, EntryAfter, Plan, Target};
 pub(crate) use changes::ChangeMap;
+pub(crate) use claim::Claim;
 pub(crate) use cursors::CursorTable;
 pub(crate) use heads::{HeadTable, UpdateRef};
 pub(crate) use snapshot::Captured;

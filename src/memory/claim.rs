@@ -1,0 +1,122 @@
+//! Claims: a record's new changes put in the change map ahead of its application, by replay's
+//! reading thread, so that the applying thread (replay's bottleneck) neither looks their ids up
+//! nor inserts them (a cache miss each, at millions of changes).
+//!
+//! The rule that keeps replay exact (DESIGN.md, "Replay rules"): claims are made in log order,
+//! each record's all or nothing, for a prefix of the log. A claim succeeds only if none of the
+//! record's ids is in the map; the map then holds every id stored so far plus those of the
+//! claimed records not applied yet, so an id absent from it is stored by no earlier record, and
+//! [`Memory::check_claimed`] may skip the lookups. A record the check refuses gives its ids
+//! back ([`Memory::release`]). At the first claim that fails (an id in the map: a duplicate, an
+//! id deleted and added again, or one a refused record still holds), the reader stops claiming
+//! for good, and from that record on the applying thread checks and inserts as a live write
+//! does, with the map as exact as it would have been without claims.
+
+use std::sync::Arc;
+
+use super::{Block, Memory};
+use crate::layout::Encoded;
+use crate::record::{Batch, Record};
+
+/// Where [`Memory::check_in`] learns whether an id is stored.
+#[derive(Clone, Copy)]
+pub(crate) enum Ids {
+    /// Look it up in the change map.
+    InTheMap,
+    /// The record's new ids are claimed ([`Memory::claim`]): none is stored by anything else.
+    Claimed,
+}
+
+impl Ids {
+    /// Whether `id` is stored (for an id of the record being checked).
+    pub(crate) fn stored(self, memory: &Memory, id: &str) -> bool {
+        match self {
+            Ids::InTheMap => memory.changes.contains(id),
+            Ids::Claimed => false,
+        }
+    }
+}
+
+/// A record's new changes, put in the change map by [`Memory::claim`]: the root of the tree it
+/// creates and the changes of its batch, as the blocks execution keeps. Both `None`: the record
+/// stores no change.
+#[derive(Default)]
+pub(crate) struct Claim {
+    /// The root of the tree the record creates.
+    pub(crate) root: Option<Arc<Block>>,
+    /// The batch's changes.
+    pub(crate) batch: Option<Arc<Block>>,
+}
+
+/// The block of the root `encoded` holds (a record that creates a tree).
+pub(crate) fn root_block(encoded: &Encoded) -> Arc<Block> {
+    Block::root(encoded.bytes.clone(), encoded.at.root.unwrap_or(u32::MAX))
+}
+
+/// The block of all of `batch`'s changes, as `encoded` holds them.
+pub(crate) fn batch_block(batch: &Batch, encoded: &Encoded) -> Arc<Block> {
+    let first = encoded.at.changes.unwrap_or(u32::MAX);
+    let total = u32::try_from(batch.changes.len()).unwrap_or(u32::MAX);
+    Block::batch(encoded.bytes.clone(), batch.seq, first, total)
+}
+
+impl Memory {
+    /// Puts `record`'s new changes in the change map, if none of their ids is there (nor twice
+    /// in the record): the claim, to hand to [`Memory::check_claimed`] and
+    /// [`Memory::execute_claimed`] (or [`Memory::release`] when refused). `None`, changing
+    /// nothing, when an id is there: the record and every one after it are to be checked and
+    /// applied as a live write is.
+    pub(crate) fn claim(&self, record: &Record, encoded: &Encoded) -> Option<Claim> {
+        let (creates, batch) = match record {
+            Record::CreateTree(_)
+            | Record::DeleteTree {
+                create: Some(_), ..
+            } => (true, None),
+            Record::CreateSpace(space) => (space.settings.is_some(), None),
+            Record::AddBatch(batch) => (batch.create.is_some(), Some(batch)),
+            _ => (false, None),
+        };
+        let mut claim = Claim::default();
+        let mut inserted: Vec<Arc<Block>> = Vec::with_capacity(2);
+        let blocks = [
+            creates.then(|| root_block(encoded)),
+            batch.map(|b| batch_block(b, encoded)),
+        ];
+        for (i, block) in blocks.into_iter().enumerate() {
+            let Some(block) = block else { continue };
+            for (n, stored) in block.stored_iter().enumerate() {
+                if !self.changes.insert_new(stored) {
+                    // Give back what this record put in: its first `n` of this block, and the
+                    // blocks before.
+                    for s in block.stored_iter().take(n) {
+                        self.changes.remove(s.id_bytes());
+                    }
+                    inserted.iter().for_each(|b| self.release_block(b));
+                    return None;
+                }
+            }
+            inserted.push(Arc::clone(&block));
+            if i == 0 {
+                claim.root = Some(block);
+            } else {
+                claim.batch = Some(block);
+            }
+        }
+        Some(claim)
+    }
+
+    /// Takes a refused record's claimed changes out of the change map.
+    pub(crate) fn release(&self, claim: Claim) {
+        claim
+            .root
+            .iter()
+            .chain(claim.batch.iter())
+            .for_each(|b| self.release_block(b));
+    }
+
+    fn release_block(&self, block: &Arc<Block>) {
+        for s in block.stored_iter() {
+            self.changes.remove(s.id_bytes());
+        }
+    }
+}
