@@ -788,7 +788,8 @@ impl Commit {
         self.health.refusal()
     }
 
-    fn has_observers(&self) -> bool {
+    /// Whether a head or state observer is registered.
+    pub(crate) fn has_observers(&self) -> bool {
         !read(&self.observers).list.is_empty()
     }
 

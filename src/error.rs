@@ -187,6 +187,10 @@ pub enum Error {
     /// Another `Space` (in this process or another) holds the directory.
     #[error("the space directory {0} is locked by another open space")]
     Locked(PathBuf),
+    /// [`crate::Store::delete_space`] of a space this store has open, while a handle to it (a
+    /// subscription's and a cursor's too) or an observer's guard is held: drop them first.
+    #[error("space {0} is in use: a handle to it is held")]
+    SpaceInUse(Id),
     /// The log holds a bad frame followed by valid ones: this is corruption, not a torn tail.
     #[error("corrupt log: segment {segment}, byte offset {offset}: {reason}")]
     Corrupt {
@@ -274,6 +278,8 @@ pub enum ErrorKind {
     Callback,
     /// [`Error::Locked`].
     Locked,
+    /// [`Error::SpaceInUse`].
+    SpaceInUse,
     /// [`Error::Corrupt`].
     Corrupt,
 }
@@ -322,6 +328,7 @@ impl Error {
             Error::ReadOnly => ErrorKind::ReadOnly,
             Error::Callback(..) => ErrorKind::Callback,
             Error::Locked(..) => ErrorKind::Locked,
+            Error::SpaceInUse(..) => ErrorKind::SpaceInUse,
             Error::Corrupt { .. } => ErrorKind::Corrupt,
         }
     }

@@ -244,6 +244,7 @@ impl Subscription {
 }
 
 #[cfg(feature = "async")]
+#[cfg_attr(docsrs, doc(cfg(feature = "async")))]
 impl Subscription {
     /// The next batch, awaited without blocking a thread (`async` feature): the same as
     /// `StreamExt::next`, without the name clash between `Iterator` and `StreamExt` and without
@@ -313,6 +314,7 @@ impl Iterator for Subscription {
 /// # Ok::<(), spacestore::Error>(())
 /// ```
 #[cfg(feature = "async")]
+#[cfg_attr(docsrs, doc(cfg(feature = "async")))]
 impl futures_core::Stream for Subscription {
     type Item = Batch;
 

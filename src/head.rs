@@ -292,7 +292,9 @@ impl HeadStorage {
     /// An observer may hold a [`crate::Space`] handle (to read the space when told): that
     /// handle keeps the space open, and its directory locked, only as long as the guard lives.
     /// Dropping the guard removes the observer and with it the handle, so a space whose
-    /// handles and guards are all dropped closes. The guard itself holds the space weakly.
+    /// handles and guards are all dropped closes. The guard itself holds the space weakly; a
+    /// [`crate::Store`] does not evict a space while an observer's guard lives (the observer
+    /// would go with it), so it stays open past `max_open_spaces` until the guard is dropped.
     ///
     /// ```
     /// use std::sync::{Arc, Mutex};

@@ -8,8 +8,13 @@ use crate::Id;
 /// them.
 ///
 /// `add_all` takes anything that converts: arrays and slices of `&str` (`[]` included: an
-/// empty list, which clears the heads, as Go's `[]string{}` does), `Vec`s of `&str`, `String`
-/// or [`Id`], and `Heads` itself. For other iterators, [`Heads::set`].
+/// empty list, which clears the heads, as Go's `[]string{}` does), slices of [`Id`], `Vec`s of
+/// `&str`, `String` or [`Id`], an iterator's `.map(..)` of anything that converts to an
+/// [`Id`], and `Heads` itself. Any other iterator: `.collect::<Heads>()` or [`Heads::set`].
+///
+/// Arrays are of `&str` only: with a second array type, `[]` would not compile (Rust cannot
+/// tell which empty array it is). Owned ids go in a `Vec` (`vec![id_string]`, `vec![id]`) or
+/// as `&str`s (`[id_string.as_str()]`).
 ///
 /// ```
 /// use spacestore::{Heads, Space, StorageChange, TreeRoot};
@@ -56,6 +61,25 @@ impl Heads {
 
 impl<const N: usize> From<[&str; N]> for Heads {
     fn from(heads: [&str; N]) -> Heads {
+        Heads::set(heads)
+    }
+}
+
+/// An iterator adapter's output, as a caller maps its own ids:
+/// `add_all(changes, ids.iter().map(String::as_str), "t")`.
+impl<I, F, S> From<std::iter::Map<I, F>> for Heads
+where
+    std::iter::Map<I, F>: Iterator<Item = S>,
+    S: Into<Id>,
+{
+    fn from(heads: std::iter::Map<I, F>) -> Heads {
+        Heads::set(heads)
+    }
+}
+
+/// Any iterator of ids collected: `ids.into_iter().collect::<Heads>()`.
+impl<S: Into<Id>> FromIterator<S> for Heads {
+    fn from_iter<I: IntoIterator<Item = S>>(heads: I) -> Heads {
         Heads::set(heads)
     }
 }

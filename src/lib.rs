@@ -80,6 +80,8 @@
 //! complete example: a relay between two spaces following a cursor, whose model finds a skipped
 //! batch planted in it (README, "loom for users").
 #![warn(missing_docs)]
+// docs.rs (`--cfg docsrs`, nightly): each item a feature adds says which.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod acl;
 mod change;

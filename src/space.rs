@@ -286,9 +286,11 @@ impl Space {
     }
 
     /// Whether a handle other than this one holds the space (a `Space`, a tree, head, state or
-    /// ACL storage, a cursor): a store closes only spaces nobody holds.
+    /// ACL storage, a cursor), or an observer's guard lives: a store closes (and deletes) only
+    /// spaces nobody holds or observes, so that an observer is never removed behind its
+    /// guard's back by an eviction.
     pub(crate) fn in_use(&self) -> bool {
-        Arc::strong_count(&self.commit) > 1
+        Arc::strong_count(&self.commit) > 1 || self.commit.has_observers()
     }
 
     /// The space's id: its header's, for a whole space; `None` for a bare one.
@@ -695,6 +697,12 @@ impl Space {
     /// covers it, in a `Sync` or in-memory space when it is published (the table:
     /// [`Subscription`], "Only durable batches"). [`Subscription::including_unsynced`] delivers
     /// every published batch at once.
+    ///
+    /// A tree that holds only its root is not in the feed: a root takes no AddSeq (as in Go),
+    /// so the feed first shows the tree with its first batch. A consumer that must know of
+    /// every tree as it is created watches the head entries, where a new tree's entry appears
+    /// at once, with no last AddSeq ([`crate::HeadStorage::add_observer`]; at start,
+    /// [`crate::HeadStorage::iterate_entries`]).
     pub fn subscribe(&self, after: u64) -> Subscription {
         Subscription::new(&self.commit, after, None)
     }

@@ -7,6 +7,7 @@ use bytes::Bytes;
 
 use crate::commit::Commit;
 use crate::head::ObserverGuard;
+use crate::memory::SpaceState;
 use crate::record::Record;
 use crate::{Error, Id, Result};
 
@@ -58,7 +59,7 @@ impl<F: Fn(&str) + Send + Sync> StateObserver for F {
 /// let _guard = state.set_observer(move |h: &str| sink.lock().unwrap().push(h.to_owned()));
 /// state.set_hash("h1")?;
 /// state.set_hash("h1")?; // the same hash: nobody is told
-/// assert_eq!(state.get_state()?.new_hash, "h1");
+/// assert_eq!(state.get_state().new_hash, "h1");
 /// assert_eq!(*seen.lock().unwrap(), ["h1"]);
 /// assert_eq!(state.settings_id(), "settings");
 /// # Ok::<(), spacestore::Error>(())
@@ -66,7 +67,8 @@ impl<F: Fn(&str) + Send + Sync> StateObserver for F {
 #[derive(Clone)]
 pub struct StateStorage {
     commit: Arc<Commit>,
-    settings_id: Id,
+    /// The state when this storage was opened (its ids and header never change).
+    opened: SpaceState,
 }
 
 impl StateStorage {
@@ -76,33 +78,30 @@ impl StateStorage {
         let state = commit.memory().state.get().ok_or_else(Error::bare_space)?;
         Ok(StateStorage {
             commit: Arc::clone(commit),
-            settings_id: state.settings_id,
+            opened: state,
         })
     }
 
-    /// The state as it is now (Go's `GetState`).
-    ///
-    /// # Errors
-    /// None in practice: a whole space's state never goes away (the `Result` is Go's).
-    pub fn get_state(&self) -> Result<State> {
-        let state = self
-            .commit
-            .memory()
-            .state
-            .get()
-            .ok_or_else(Error::bare_space)?;
-        Ok(State {
+    /// The state as it is now (Go's `GetState`, which can fail; here a whole space's state is
+    /// set once, when the space is made whole, and never goes away: nothing to fail).
+    pub fn get_state(&self) -> State {
+        let now = self.commit.memory().state.get();
+        debug_assert!(now.is_some(), "a whole space's state went away");
+        // The state as this storage was opened holds the same ids and header: only the hash
+        // moves.
+        let state = now.unwrap_or_else(|| self.opened.clone());
+        State {
             new_hash: state.hash,
             acl_id: state.acl_id,
             settings_id: state.settings_id,
             space_id: state.space_id,
             space_header: state.header,
-        })
+        }
     }
 
-    /// The settings tree's id (read once, when the handle was made, as Go does).
+    /// The settings tree's id.
     pub fn settings_id(&self) -> &Id {
-        &self.settings_id
+        &self.opened.settings_id
     }
 
     /// Sets the hash, in one commit; observers are told when it changed (Go's `SetHash`, whose
@@ -134,7 +133,7 @@ impl StateStorage {
 impl std::fmt::Debug for StateStorage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StateStorage")
-            .field("settings_id", &self.settings_id)
+            .field("settings_id", &self.opened.settings_id)
             .finish_non_exhaustive()
     }
 }

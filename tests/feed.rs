@@ -276,3 +276,30 @@ fn a_subscriber_following_parallel_writers_gets_every_batch_once_in_order() {
     }
     assert_eq!(seqs, (1..=1000).collect::<Vec<u64>>());
 }
+
+#[test]
+fn a_tree_holding_only_its_root_is_not_in_the_feed_but_its_head_entry_tells_of_it() {
+    let space = Space::in_memory();
+    let created = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = std::sync::Arc::clone(&created);
+    let _guard = space
+        .head_storage()
+        .add_observer(move |e: &spacestore::HeadEntry| sink.lock().unwrap().push(e.id.clone()));
+    space
+        .create_tree_storage(spacestore::TreeRoot::new("t", b"root".to_vec()))
+        .unwrap();
+    assert!(
+        space.batches_after(0, 10).is_empty(),
+        "a root takes no AddSeq"
+    );
+    assert!(space.subscribe(0).including_unsynced().try_next().is_none());
+    assert_eq!(*created.lock().unwrap(), ["t"], "the observer heard of it");
+    let entries = space
+        .head_storage()
+        .collect_entries(spacestore::IterOptions::all());
+    assert_eq!(entries.len(), 1);
+    assert_eq!(
+        (entries[0].id.as_str(), entries[0].last_add_seq),
+        ("t", None)
+    );
+}

@@ -911,8 +911,6 @@ fn check_whole_space(space: &Space, model: &Model) -> Result<(), TestCaseError> 
         "settings_id()"
     );
     let state = storage.get_state();
-    prop_assert!(state.is_ok(), "get_state(): {:?}", state);
-    let state = state.unwrap();
     prop_assert_eq!(
         state.space_id.as_str(),
         ms.space_id.as_str(),

@@ -48,7 +48,7 @@ fn a_whole_spaces_values_survive_a_json_round_trip() {
     let payload = space_payload("space.1");
     assert_eq!(round_trip(&payload), payload);
     space.create_space(payload).unwrap();
-    let state = space.state_storage().unwrap().get_state().unwrap();
+    let state = space.state_storage().unwrap().get_state();
     assert_eq!(round_trip(&state), state);
     let record = AclRecord::new("r2", "acl", 2, b"raw".to_vec());
     assert_eq!(round_trip(&record), record);

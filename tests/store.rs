@@ -158,11 +158,14 @@ fn delete_space_removes_it_and_its_directory() {
 }
 
 #[test]
-fn delete_space_while_a_handle_is_held_is_locked() {
+fn delete_space_while_a_handle_is_held_is_space_in_use() {
     let dir = tempfile::tempdir().unwrap();
     let store = store(dir.path(), 4);
     let space = store.create_space(space_payload("a.1")).unwrap();
-    assert!(matches!(store.delete_space("a.1"), Err(Error::Locked(_))));
+    assert!(
+        matches!(store.delete_space("a.1"), Err(Error::SpaceInUse(id)) if id == "a.1"),
+        "a space in use here is not locked by someone else"
+    );
     assert!(store.space_exists("a.1"));
     drop(space);
     store.delete_space("a.1").unwrap();
@@ -437,4 +440,77 @@ fn creating_and_deleting_a_space_while_others_churn_through_the_lru_always_succe
         })
         .sum();
     assert_eq!(total, 6 + 240);
+}
+
+#[test]
+fn a_space_with_an_observer_is_not_evicted_while_its_guard_lives() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path(), 1);
+    let told = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = Arc::clone(&told);
+    let guard = store
+        .create_space(space_payload("a.1"))
+        .unwrap()
+        .head_storage()
+        .add_observer(move |_: &spacestore::HeadEntry| {
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        });
+    // Another space, with room for one: `a.1` is not closed under its observer.
+    store.create_space(space_payload("b.1")).unwrap();
+    assert_eq!(store.open_spaces(), 2);
+    let before = told.load(std::sync::atomic::Ordering::SeqCst);
+    let a = store.space("a.1").unwrap();
+    a.create_tree_storage(spacestore::TreeRoot::new("t", b"root".to_vec()))
+        .unwrap();
+    assert_eq!(told.load(std::sync::atomic::Ordering::SeqCst), before + 1);
+    assert!(matches!(
+        store.delete_space("a.1"),
+        Err(Error::SpaceInUse(_))
+    ));
+    // Without its guard, it is evicted as any other.
+    drop((a, guard));
+    store.space("b.1").unwrap();
+    assert_eq!(store.open_spaces(), 1);
+}
+
+#[test]
+fn closing_a_store_closes_every_open_space_held_or_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path(), 4);
+    let held = store.create_space(space_payload("a.1")).unwrap();
+    fill(&store.create_space(space_payload("b.1")).unwrap(), 3);
+    store.close().unwrap();
+    assert!(
+        matches!(held.create_tree_storage(root("t")), Err(Error::Closed)),
+        "a handle held elsewhere is closed too"
+    );
+    let again = Store::open(dir.path(), Options::default()).unwrap();
+    assert_eq!(again.space("b.1").unwrap().tree_count(), 2);
+}
+
+#[test]
+fn closing_a_store_reports_the_first_failed_close_and_closes_the_rest() {
+    use spacestore_test_kit::simfs::{Fault, Op, SimFs};
+    let fs = SimFs::new();
+    let options = Options::default().file_system(fs.arc()).max_open_spaces(4);
+    let store = Store::open("/store", options.clone()).unwrap();
+    for id in ["a.1", "b.1"] {
+        fill(&store.create_space(space_payload(id)).unwrap(), 2);
+    }
+    // The first close's sync of the log fails.
+    fs.fail_next(Op::Fsync, Fault::Error(5));
+    let closed = store.close();
+    assert!(matches!(closed, Err(Error::Io { .. })), "{closed:?}");
+    assert_eq!(fs.fired().len(), 1);
+    // Both were closed (the lock of each is free) and nothing acknowledged is lost.
+    let again = Store::open("/store", options).unwrap();
+    assert_eq!(again.space_ids().unwrap(), ["a.1", "b.1"]);
+    for id in ["a.1", "b.1"] {
+        let space = again.space(id).unwrap();
+        assert_eq!(
+            space.tree_storage("t").unwrap().heads().unwrap(),
+            ["c1"],
+            "{id}"
+        );
+    }
 }

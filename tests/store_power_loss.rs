@@ -83,7 +83,7 @@ fn assert_whole(store: &Store, id: &str, what: &str) {
     let space = store
         .space(id)
         .unwrap_or_else(|e| panic!("{what}: {id} is listed but does not open: {e}"));
-    let state = space.state_storage().unwrap().get_state().unwrap();
+    let state = space.state_storage().unwrap().get_state();
     assert_eq!(state.space_id, id, "{what}");
     assert!(space.acl_storage().unwrap().root().is_ok(), "{what}");
     assert!(space.tree_storage("settings").is_ok(), "{what}");

@@ -9,7 +9,8 @@ use std::ops::ControlFlow;
 
 use common::*;
 use spacestore::{
-    Error, ErrorKind, Heads, IterOptions, Space, StorageChange, TreeRoot, TreeStorage,
+    Error, ErrorKind, FixedClock, Heads, Id, IterOptions, Options, Space, StorageChange, TreeRoot,
+    TreeStorage,
 };
 
 /// A tree `t` with changes `c1` (AddSeq 1) and `c2` (AddSeq 2).
@@ -26,6 +27,40 @@ fn empty_brackets_as_heads_set_an_empty_list() {
     tree.add_all(vec![change("c3", "3")], [], "t").unwrap();
     let heads = space.head_storage().get_entry("t").unwrap().heads;
     assert!(heads.is_empty(), "{heads:?}");
+}
+
+#[test]
+fn owned_ids_set_the_heads_in_a_vec_or_as_strs() {
+    let (space, tree) = tree_with_two();
+    let id_string = String::from("c3");
+    tree.add_all(vec![change("c3", "3")], [id_string.as_str()], "t")
+        .unwrap();
+    tree.add_all(vec![change("c4", "4")], vec![id_string], "t")
+        .unwrap();
+    assert_eq!(space.head_storage().get_entry("t").unwrap().heads, ["c3"]);
+    tree.add_all(vec![change("c5", "5")], vec![Id::from("c5")], "t")
+        .unwrap();
+    assert_eq!(space.head_storage().get_entry("t").unwrap().heads, ["c5"]);
+}
+
+#[test]
+fn an_iterator_of_strs_sets_the_heads() {
+    let (space, tree) = tree_with_two();
+    let mine = [String::from("c3"), String::from("c1")];
+    tree.add_all(
+        vec![change("c3", "3")],
+        mine.iter().map(String::as_str),
+        "t",
+    )
+    .unwrap();
+    assert_eq!(
+        space.head_storage().get_entry("t").unwrap().heads,
+        ["c3", "c1"]
+    );
+    let collected: Heads = mine.iter().filter(|id| id.as_str() != "c1").collect();
+    tree.add_all(vec![change("c4", "4")], collected, "t")
+        .unwrap();
+    assert_eq!(space.head_storage().get_entry("t").unwrap().heads, ["c3"]);
 }
 
 #[test]
@@ -222,4 +257,34 @@ fn a_callbacks_error_is_error_callback_and_ends_the_walk() {
         inner.downcast::<std::io::Error>().unwrap().to_string(),
         "full"
     );
+}
+
+#[test]
+fn the_same_change_stored_a_second_apart_compares_equal() {
+    let clock = |secs| Options::default().clock(std::sync::Arc::new(FixedClock(secs)));
+    let (a, b) = (
+        Space::in_memory_with(clock(1_000)),
+        Space::in_memory_with(clock(1_001)),
+    );
+    let mut stored = Vec::new();
+    for space in [&a, &b] {
+        let tree = space
+            .create_tree_storage(TreeRoot::new("t", b"root".to_vec()))
+            .unwrap();
+        tree.add_all(vec![change("c1", "1")], ["c1"], "t").unwrap();
+        stored.push(tree.get("c1").unwrap());
+    }
+    assert_ne!(stored[0].added, stored[1].added);
+    assert_eq!(stored[0], stored[1]);
+    let mut other = stored[0].clone();
+    other.raw_change = bytes::Bytes::from_static(b"other bytes");
+    assert_ne!(stored[0], other, "every other field still counts");
+}
+
+#[test]
+fn get_state_returns_the_state_itself() {
+    let space = Space::in_memory();
+    space.create_space(space_payload("s.1")).unwrap();
+    let state: spacestore::State = space.state_storage().unwrap().get_state();
+    assert_eq!(state.space_id, "s.1");
 }

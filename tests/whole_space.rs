@@ -88,7 +88,7 @@ fn create_writes_the_state_the_acl_root_and_the_settings_tree_in_one_frame() {
 
 #[test]
 fn the_state_names_the_payloads_parts_and_has_no_hash_yet() {
-    let state = whole().state_storage().unwrap().get_state().unwrap();
+    let state = whole().state_storage().unwrap().get_state();
     assert_eq!(state.space_id, "space.1");
     assert_eq!(state.acl_id, "acl");
     assert_eq!(state.settings_id, "settings");
@@ -241,7 +241,7 @@ fn set_hash_tells_the_observer_only_when_the_hash_changes() {
     state.set_hash("h1").unwrap();
     state.set_hash("h2").unwrap();
     assert_eq!(*seen.lock().unwrap(), ["h1", "h2"]);
-    assert_eq!(state.get_state().unwrap().new_hash, "h2");
+    assert_eq!(state.get_state().new_hash, "h2");
 }
 
 #[test]
@@ -286,7 +286,7 @@ fn a_state_observer_cannot_write_to_its_space() {
     state.set_hash("h1").unwrap();
     let got = result.lock().unwrap().take();
     assert!(matches!(got, Some(Err(Error::WriteFromObserver))));
-    assert_eq!(state.get_state().unwrap().new_hash, "h1");
+    assert_eq!(state.get_state().new_hash, "h1");
 }
 
 #[test]
@@ -425,7 +425,7 @@ fn fill(space: &Space) {
 
 /// Everything a whole space holds, as comparable values.
 fn contents(space: &Space) -> (impl PartialEq + std::fmt::Debug, Vec<AclRecord>) {
-    let state = space.state_storage().unwrap().get_state().unwrap();
+    let state = space.state_storage().unwrap().get_state();
     let entries = space.head_storage().collect_entries(IterOptions::default());
     let changes = space.collect_changes_after_add_seq(0);
     let acl = space.acl_storage().unwrap().collect_after_order(0);
@@ -496,12 +496,7 @@ fn the_space_header_and_acl_records_come_back_byte_for_byte_from_the_log() {
     drop(space);
     let space = Space::open(dir.path(), Options::default()).unwrap();
     assert_eq!(
-        space
-            .state_storage()
-            .unwrap()
-            .get_state()
-            .unwrap()
-            .space_header,
+        space.state_storage().unwrap().get_state().space_header,
         header
     );
     assert_eq!(space.acl_storage().unwrap().get("r2").unwrap(), big);
@@ -635,10 +630,7 @@ fn a_state_observer_of_one_space_can_write_to_another_space() {
     a.state_storage().unwrap().set_hash("h1").unwrap();
     let got = result.lock().unwrap().take();
     assert!(matches!(got, Some(Ok(()))), "{got:?}");
-    assert_eq!(
-        b.state_storage().unwrap().get_state().unwrap().new_hash,
-        "after h1"
-    );
+    assert_eq!(b.state_storage().unwrap().get_state().new_hash, "after h1");
 }
 
 #[test]
@@ -683,10 +675,10 @@ fn an_observer_chain_back_to_the_observed_space_is_refused() {
         matches!(got, Some(Err(Error::WriteFromObserver))),
         "{got:?}"
     );
-    assert_eq!(b_state.get_state().unwrap().new_hash, "from A's observer");
-    assert_eq!(a_state.get_state().unwrap().new_hash, "h1");
+    assert_eq!(b_state.get_state().new_hash, "from A's observer");
+    assert_eq!(a_state.get_state().new_hash, "h1");
     // Written directly, B's observer writes to A: A is not being written.
     b_state.set_hash("h2").unwrap();
     assert!(matches!(result.lock().unwrap().take(), Some(Ok(()))));
-    assert_eq!(a_state.get_state().unwrap().new_hash, "from B's observer");
+    assert_eq!(a_state.get_state().new_hash, "from B's observer");
 }

@@ -147,6 +147,25 @@ impl OpenSpaces {
         self.slots.values().filter(open).count()
     }
 
+    /// Takes out every open space, held outside or not (a closing store closes them all), each
+    /// busy until the caller hands it to [`OpenSpaces::finish`].
+    pub(crate) fn take_all_open(&mut self) -> Vec<Closing> {
+        let open: Vec<Id> = self
+            .slots
+            .iter()
+            .filter(|(_, slot)| matches!(slot, Slot::Open(..)))
+            .map(|(id, _)| id.clone())
+            .collect();
+        let mut closing = Vec::with_capacity(open.len());
+        for id in open {
+            if let Some(Slot::Open(space, _)) = self.slots.remove(&id) {
+                self.begin(id.clone());
+                closing.push(Closing { id, space });
+            }
+        }
+        closing
+    }
+
     /// Takes out, least recently used first, open spaces that no handle outside holds until at
     /// most `keep` slots are left (or none of the rest can be closed); each is busy until the
     /// caller, having dropped it outside the store's lock, hands it to

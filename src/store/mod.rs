@@ -238,7 +238,7 @@ impl Store {
                         Vec::new()
                     };
                     drop(spaces);
-                    self.close(closing);
+                    self.close_taken(closing);
                     return Ok(space);
                 }
                 Lookup::Busy(turn) => {
@@ -266,7 +266,7 @@ impl Store {
             Spaces::InMemory(_) => Vec::new(),
         };
         drop(guard);
-        self.close(closing);
+        self.close_taken(closing);
         TurnOn {
             store: self,
             id,
@@ -276,7 +276,7 @@ impl Store {
 
     /// Closes spaces taken out of the store (outside its lock: a close writes and syncs its
     /// close frame), then ends their turns.
-    fn close(&self, closing: Vec<Closing>) {
+    fn close_taken(&self, closing: Vec<Closing>) {
         if closing.is_empty() {
             return;
         }
@@ -332,12 +332,54 @@ impl Store {
         }
     }
 
+    /// Closes every space this store has open, as [`crate::Space::close`] closes one (its
+    /// close frame written and synced: the next open of each replays nothing to repair), and
+    /// reports the first error; each space is closed whatever happened to the others. Dropping
+    /// a store closes them too, without a word about an error. Handles still held elsewhere
+    /// read on and get [`Error::Closed`] on a write; another clone of this store opens a space
+    /// again when asked for it.
+    ///
+    /// ```
+    /// use spacestore::{Options, SpacePayload, Store, TreeRoot};
+    /// let dir = tempfile::tempdir()?;
+    /// let store = Store::open(dir.path(), Options::default())?;
+    /// let payload = SpacePayload::new(
+    ///     "one.1", b"header".to_vec(), "acl", b"acl root".to_vec(),
+    ///     TreeRoot::new("settings", b"settings".to_vec()),
+    /// );
+    /// store.create_space(payload)?;
+    /// store.close()?;
+    /// let again = Store::open(dir.path(), Options::default())?; // the lock is free
+    /// assert_eq!(again.space_ids()?, ["one.1"]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// The first of the spaces' [`crate::Space::close`] errors ([`Error::Io`],
+    /// [`Error::WritesRefused`]): nothing acknowledged is lost, as there.
+    pub fn close(self) -> Result<()> {
+        let closing = match &mut *lock(&self.inner.spaces) {
+            Spaces::OnDisk(open) => open.take_all_open(),
+            Spaces::InMemory(_) => return Ok(()),
+        };
+        let mut first_error = None;
+        let mut ids = Vec::with_capacity(closing.len());
+        for Closing { id, space } in closing {
+            if let Err(e) = space.close() {
+                first_error.get_or_insert(e);
+            }
+            ids.push(id);
+        }
+        self.finish(&ids, None);
+        first_error.map_or(Ok(()), Err)
+    }
+
     /// Deletes space `id`: closes it and removes its directory (renamed aside first, so a crash
     /// in the middle leaves no half space: the next open removes the rest).
     ///
     /// # Errors
-    /// [`Error::SpaceMissing`]; [`Error::Locked`] while a handle to the space is held (here or
-    /// in another process); [`Error::Io`].
+    /// [`Error::SpaceMissing`]; [`Error::SpaceInUse`] while a handle to the space is held
+    /// here; [`Error::Locked`] while another process holds it; [`Error::Io`].
     pub fn delete_space(&self, id: &str) -> Result<()> {
         let name = names::dir_name(id);
         let dir = self.space_dir(&name);
@@ -357,7 +399,7 @@ impl Store {
                     drop(spaces);
                     turn.wait();
                 }
-                Take::InUse => return Err(Error::Locked(dir)),
+                Take::InUse => return Err(Error::SpaceInUse(Id::from(id))),
                 Take::Taken(space) => {
                     let turn = TurnOn {
                         store: self,

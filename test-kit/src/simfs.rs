@@ -578,7 +578,7 @@ pub mod workload {
             entries,
             trees: space.tree_count(),
             cursors: space.cursors(),
-            state: space.state_storage().ok().and_then(|s| s.get_state().ok()),
+            state: space.state_storage().ok().map(|s| s.get_state()),
             acl: space
                 .acl_storage()
                 .map(|acl| acl.collect_after_order(0))

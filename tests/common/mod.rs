@@ -79,7 +79,7 @@ pub fn visible_state(space: &Space) -> Vec<String> {
     ));
     out.push(format!("{:?}", space.cursors()));
     if let Ok(state) = space.state_storage() {
-        out.push(format!("{:?}", state.get_state().unwrap()));
+        out.push(format!("{:?}", state.get_state()));
         out.push(format!(
             "{:?}",
             space.acl_storage().unwrap().collect_after_order(0)
