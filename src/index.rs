@@ -142,14 +142,13 @@ impl SeqIndex {
 
 #[cfg(test)]
 mod tests {
-    use bytes::Bytes;
     use proptest::prelude::*;
 
     use super::*;
 
     /// A block of batch `seq` holding one change (its bytes are not read here).
     fn block(seq: u64) -> Arc<Block> {
-        Block::batch(Bytes::new(), seq, 0, 1)
+        Block::batch(crate::layout::Payload::default(), seq, 0, 1)
     }
 
     fn seqs(index: &SeqIndex, after: u64, to: u64, limit: usize) -> Vec<u64> {

@@ -36,11 +36,45 @@ pub(crate) fn batch_in_feed(b: &[u8]) -> bool {
 /// (u64) follows that byte; bit 1 says a parent id follows.
 pub(crate) const ROOT_ADDED: u8 = 2;
 
+/// A record's payload as the codec wrote it (from a `Record`, whose ids are `Id`s: UTF-8 by
+/// type) or decoded it (every length checked, every id checked as UTF-8): the only bytes the
+/// readers of this module take ids from without checking them again. Only the codec makes
+/// one, and its bytes never change.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Payload(Bytes);
+
+impl Payload {
+    /// `bytes`, which the codec has just written from a record or checked as it decoded them.
+    /// Only the codec (`wal/codec.rs`, and the scanner handing out what it decoded) calls this.
+    pub(crate) fn vouched_by_codec(bytes: Bytes) -> Payload {
+        Payload(bytes)
+    }
+
+    /// Bytes laid out by hand in a unit test, whose ids are ASCII.
+    #[cfg(test)]
+    pub(crate) fn of_test(bytes: Bytes) -> Payload {
+        Payload(bytes)
+    }
+
+    /// The bytes, shared.
+    pub(crate) fn bytes(&self) -> &Bytes {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for Payload {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
 /// A record's payload and where the parts memory keeps begin.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Encoded {
     /// The payload.
-    pub(crate) bytes: Bytes,
+    pub(crate) bytes: Payload,
     /// Where they begin.
     pub(crate) at: Located,
 }
@@ -199,25 +233,30 @@ pub(crate) fn fields(b: &[u8], at: u32, root: bool) -> Option<Fields> {
     })
 }
 
-/// The id at `b[r]`, where `r` is the range of a field the codec wrote as an id (the empty id
-/// when the range does not fit).
-pub(crate) fn str_in(b: &[u8], r: Range<usize>) -> &str {
-    match b.get(r) {
-        // SAFETY: as for `id` below: the field was written from an `Id` or checked as UTF-8
-        // on decode, and the bytes are immutable.
+/// The id at `b[r]`, where `r` is the range of a field the codec wrote as an id (see [`id`]).
+/// A range that does not fit cannot come from the readers of this module, which take it from
+/// the layout the codec wrote: a debug build asserts it, a release build reads the empty id.
+pub(crate) fn str_in(b: &Payload, r: Range<usize>) -> &str {
+    let bytes = b.get(r);
+    debug_assert!(bytes.is_some(), "an id's range runs past its payload");
+    match bytes {
+        // SAFETY: as for `id` below: `b` is a `Payload`, written from a record or checked
+        // as UTF-8 by the codec, and `r` the range of an id field in it; bytes are immutable.
         Some(bytes) => unsafe { std::str::from_utf8_unchecked(bytes) },
         None => "",
     }
 }
 
-/// The id in the length-prefixed field at `at` of `b`, borrowed (empty when it does not fit).
-pub(crate) fn str_field(b: &[u8], at: u32) -> &str {
-    field(b, at as usize).map_or("", |r| str_in(b, r))
+/// The id in the length-prefixed field at `at` of `b`, borrowed (see [`str_in`]).
+pub(crate) fn str_field(b: &Payload, at: u32) -> &str {
+    let r = field(b, at as usize);
+    debug_assert!(r.is_some(), "an id field runs past its payload");
+    r.map_or("", |r| str_in(b, r))
 }
 
 /// The `n` ids of the list whose first id begins at `at`, in order, each borrowed from `b`
 /// (the list ends early at a field that does not fit).
-pub(crate) fn strs_in(b: &[u8], at: usize, n: u32) -> impl Iterator<Item = &str> {
+pub(crate) fn strs_in(b: &Payload, at: usize, n: u32) -> impl Iterator<Item = &str> {
     let mut pos = Some(at);
     (0..n).map_while(move |_| {
         let r = field(b, pos?)?;
@@ -257,19 +296,19 @@ pub(crate) fn root_order_at(b: &[u8], at: u32) -> Option<u32> {
 
 /// The id at `bytes[r]`, where `r` is the range of a field the codec wrote as an id.
 ///
-/// Not checked for UTF-8 again: the payloads memory holds are either encoded by the codec from a
-/// `Record`, whose ids are `Id`s (UTF-8 by type), or decoded by it from a segment, which checks
-/// every id with `std::str::from_utf8` before it accepts the payload; and the readers here take
-/// an id only at the offsets the codec recorded for a change or a root, or reached by walking the
+/// Not checked for UTF-8 again: a [`Payload`] is either encoded by the codec from a `Record`,
+/// whose ids are `Id`s (UTF-8 by type), or decoded by it from a segment, which checks every id
+/// before it accepts the payload (no other code makes one); and the readers here take an id
+/// only at the offsets the codec recorded for a change or a root, or reached by walking the
 /// same layout the codec wrote (a range that does not fit gives `None` before this). Bytes are
 /// immutable, so what was checked stays valid.
-fn id(bytes: &Bytes, r: Range<usize>) -> Option<Id> {
-    let slice = bytes.slice(r);
+fn id(bytes: &Payload, r: Range<usize>) -> Option<Id> {
+    let slice = bytes.bytes().slice(r);
     // SAFETY: see above: the field was written from an `Id` or checked as UTF-8 on decode.
     Some(unsafe { Id::from_utf8_unchecked(slice) })
 }
 
-fn ids(bytes: &Bytes, at: usize) -> Option<(Vec<Id>, usize)> {
+fn ids(bytes: &Payload, at: usize) -> Option<(Vec<Id>, usize)> {
     let n = u32_at(bytes, at)? as usize;
     let mut pos = at + 4;
     // Each id takes at least its 4-byte length: a bad count cannot allocate much.
@@ -285,7 +324,7 @@ fn ids(bytes: &Bytes, at: usize) -> Option<(Vec<Id>, usize)> {
 /// The stored change at `at` of a batch of `tree_id` with AddSeq `add_seq` stored at `added`,
 /// its ids and raw bytes slices of `bytes`.
 pub(crate) fn change(
-    bytes: &Bytes,
+    bytes: &Payload,
     at: u32,
     tree_id: Id,
     add_seq: u64,
@@ -300,7 +339,7 @@ pub(crate) fn change(
     let change_size = u64_at(bytes, order_r.end)?;
     Some(StorageChange {
         id: id(bytes, id_r)?,
-        raw_change: bytes.slice(raw_r),
+        raw_change: bytes.bytes().slice(raw_r),
         prev_ids,
         snapshot_id: id(bytes, snapshot_r)?,
         snapshot_counter,
@@ -313,7 +352,7 @@ pub(crate) fn change(
 }
 
 /// The stored form of the root at `at` (tree id = root id, snapshot counter 1, AddSeq 0).
-pub(crate) fn root(bytes: &Bytes, at: u32) -> Option<StorageChange> {
+pub(crate) fn root(bytes: &Payload, at: u32) -> Option<StorageChange> {
     let id_r = field(bytes, at as usize)?;
     let raw_r = field(bytes, id_r.end)?;
     let order_r = field(bytes, raw_r.end)?;
@@ -324,7 +363,7 @@ pub(crate) fn root(bytes: &Bytes, at: u32) -> Option<StorageChange> {
         tree_id: root_id.clone(),
         id: root_id,
         change_size: raw_r.len() as u64,
-        raw_change: bytes.slice(raw_r),
+        raw_change: bytes.bytes().slice(raw_r),
         prev_ids: Vec::new(),
         snapshot_id: Id::default(),
         snapshot_counter: 1,
@@ -334,9 +373,9 @@ pub(crate) fn root(bytes: &Bytes, at: u32) -> Option<StorageChange> {
     })
 }
 
-/// The id of the length-prefixed field at `at` (the empty id when it is not there).
-pub(crate) fn id_at(bytes: &Bytes, at: u32) -> Id {
-    field(bytes, at as usize)
-        .and_then(|r| id(bytes, r))
-        .unwrap_or_default()
+/// The id of the length-prefixed field at `at`, where the codec wrote one (see [`str_in`]).
+pub(crate) fn id_at(bytes: &Payload, at: u32) -> Id {
+    let id = field(bytes, at as usize).and_then(|r| id(bytes, r));
+    debug_assert!(id.is_some(), "an id field runs past its payload");
+    id.unwrap_or_default()
 }

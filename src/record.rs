@@ -181,7 +181,7 @@ pub(crate) enum BatchChanges {
     /// record's payload, checked by the codec: every length fits, every id is UTF-8).
     Logged {
         /// The record's payload.
-        payload: Bytes,
+        payload: crate::layout::Payload,
         /// Where the first change begins.
         first: u32,
         /// How many there are.

@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use super::claim::{batch_block, root_block, Claim, Ids};
+use super::claim::{batch_block, batch_extent, root_block, Claim, Ids};
 use super::{Block, Memory, SpaceState, TreeState, UpdateRef};
 use crate::entry::{DeletedStatus, HeadEntry};
 use crate::error::{Error, Result};
@@ -579,8 +579,7 @@ impl Memory {
         applied: &mut Applied,
     ) {
         let bytes = &encoded.bytes;
-        let first = encoded.at.changes.unwrap_or(u32::MAX);
-        let total = u32::try_from(batch.changes.len()).unwrap_or(u32::MAX);
+        let (first, total) = batch_extent(batch, encoded);
         // Only `add_all_no_error` skips changes (those stored already), and it reports which
         // ids it inserted and which it skipped.
         let mut kept = Vec::new();

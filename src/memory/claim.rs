@@ -48,15 +48,28 @@ pub(crate) struct Claim {
     pub(crate) batch: Option<Arc<Block>>,
 }
 
-/// The block of the root `encoded` holds (a record that creates a tree).
+/// The block of the root `encoded` holds (a record that creates a tree: the codec records
+/// where its root is, a debug build asserts it; else the block holds nothing).
 pub(crate) fn root_block(encoded: &Encoded) -> Arc<Block> {
+    debug_assert!(
+        encoded.at.root.is_some(),
+        "a tree's creation without its root"
+    );
     Block::root(encoded.bytes.clone(), encoded.at.root.unwrap_or(u32::MAX))
+}
+
+/// Where `batch`'s changes begin in `encoded`, and how many there are (the codec records where
+/// for every batch, a debug build asserts it; else the walk over them finds none).
+pub(crate) fn batch_extent(batch: &Batch, encoded: &Encoded) -> (u32, u32) {
+    debug_assert!(encoded.at.changes.is_some(), "a batch without its changes");
+    let first = encoded.at.changes.unwrap_or(u32::MAX);
+    let total = u32::try_from(batch.changes.len()).unwrap_or(u32::MAX);
+    (first, total)
 }
 
 /// The block of all of `batch`'s changes, as `encoded` holds them.
 pub(crate) fn batch_block(batch: &Batch, encoded: &Encoded) -> Arc<Block> {
-    let first = encoded.at.changes.unwrap_or(u32::MAX);
-    let total = u32::try_from(batch.changes.len()).unwrap_or(u32::MAX);
+    let (first, total) = batch_extent(batch, encoded);
     Block::batch(encoded.bytes.clone(), batch.seq, first, total)
 }
 

@@ -127,7 +127,10 @@ mod tests {
             b.extend_from_slice(&(field.len() as u32).to_le_bytes());
             b.extend_from_slice(field);
         }
-        Block::root(Bytes::from(b), 0).stored().pop().unwrap()
+        Block::root(crate::layout::Payload::of_test(Bytes::from(b)), 0)
+            .stored()
+            .pop()
+            .unwrap()
     }
 
     fn orders<'a>(it: impl Iterator<Item = &'a Stored>) -> Vec<String> {

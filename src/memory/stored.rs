@@ -12,11 +12,9 @@ use std::cmp::Ordering;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
-use bytes::Bytes;
-
 use crate::change::StorageChange;
 use crate::id::Id;
-use crate::layout::{self, BATCH_TREE_AT};
+use crate::layout::{self, Payload, BATCH_TREE_AT};
 use crate::record::BatchChanges;
 
 /// Which changes of its payload a block holds.
@@ -39,14 +37,14 @@ enum Holds {
 /// stored.
 #[derive(Debug)]
 pub(crate) struct Block {
-    bytes: Bytes,
+    bytes: Payload,
     seq: u64,
     holds: Holds,
 }
 
 impl Block {
     /// The root at `at` of `bytes` (a record that creates a tree).
-    pub(crate) fn root(bytes: Bytes, at: u32) -> Arc<Block> {
+    pub(crate) fn root(bytes: Payload, at: u32) -> Arc<Block> {
         Arc::new(Block {
             bytes,
             seq: 0,
@@ -55,7 +53,7 @@ impl Block {
     }
 
     /// The batch `seq` of `bytes` holding all its `count` changes, which begin at `first`.
-    pub(crate) fn batch(bytes: Bytes, seq: u64, first: u32, count: u32) -> Arc<Block> {
+    pub(crate) fn batch(bytes: Payload, seq: u64, first: u32, count: u32) -> Arc<Block> {
         Arc::new(Block {
             bytes,
             seq,
@@ -65,7 +63,7 @@ impl Block {
 
     /// The batch `seq` of `bytes` holding only the changes that begin at `stored` (in batch
     /// order): an `add_all_no_error` batch that skipped some.
-    pub(crate) fn part_of_batch(bytes: Bytes, seq: u64, stored: Vec<u32>) -> Arc<Block> {
+    pub(crate) fn part_of_batch(bytes: Payload, seq: u64, stored: Vec<u32>) -> Arc<Block> {
         Arc::new(Block {
             bytes,
             seq,
@@ -171,6 +169,10 @@ impl Block {
                 layout::change_extent(&self.bytes, at).map(|(order, _)| order)
             }
         };
+        debug_assert!(
+            order.is_some(),
+            "a stored change whose order id does not fit"
+        );
         order.unwrap_or(u32::MAX)
     }
 
@@ -239,15 +241,18 @@ impl Stored {
     }
 
     /// The bytes the change's fields lie in (its block's payload).
-    pub(crate) fn payload(&self) -> &[u8] {
+    pub(crate) fn payload(&self) -> &Payload {
         &self.block.bytes
     }
 
-    /// Where the change's fields lie in [`Stored::payload`] (the defaults when they do not fit:
-    /// never for a payload the codec checked).
+    /// Where the change's fields lie in [`Stored::payload`]. They fit: the payload is one the
+    /// codec checked, and `at` where it recorded a change (a debug build asserts it; a release
+    /// build reads empty fields rather than out of bounds).
     pub(crate) fn fields(&self) -> layout::Fields {
         let root = matches!(self.block.holds, Holds::Root(_));
-        layout::fields(&self.block.bytes, self.at, root).unwrap_or_default()
+        let fields = layout::fields(&self.block.bytes, self.at, root);
+        debug_assert!(fields.is_some(), "a stored change whose fields do not fit");
+        fields.unwrap_or_default()
     }
 
     /// The `added` time of the change's batch (a root's, at its creation).
@@ -277,11 +282,12 @@ impl Stored {
     }
 
     /// The change of tree `tree_id` (which the caller knows: its tree's), read from the bytes.
+    /// As for [`Stored::fields`], the change fits (a debug build asserts it).
     pub(crate) fn to_change_of(&self, tree_id: &Id) -> StorageChange {
         let added = self.block.added();
-        self.block
-            .change_at(self.at, tree_id, added)
-            .unwrap_or_default()
+        let change = self.block.change_at(self.at, tree_id, added);
+        debug_assert!(change.is_some(), "a stored change that does not fit");
+        change.unwrap_or_default()
     }
 }
 

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use crate::change::StorageChange;
 use crate::entry::DeletedStatus;
 use crate::id::Id;
-use crate::layout::{self, Encoded, Located, BATCH_ADDED, BATCH_OFF_FEED, ROOT_ADDED};
+use crate::layout::{self, Encoded, Located, Payload, BATCH_ADDED, BATCH_OFF_FEED, ROOT_ADDED};
 use crate::record::{
     AclFields, Batch, BatchChanges, CursorFields, CursorMove, HeadFields, NewSpace, NewTree,
     Record, UpdateRef,
@@ -176,7 +176,8 @@ pub(crate) fn encode_payload(record: &Record, len: u64) -> Encoded {
     let mut out = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
     let at = encode(record, &mut out);
     Encoded {
-        bytes: Bytes::from(out),
+        // Written from the record: its ids are `Id`s.
+        bytes: Payload::vouched_by_codec(Bytes::from(out)),
         at,
     }
 }
@@ -536,7 +537,9 @@ pub(crate) fn decode(
                 r.u64()?;
             }
             let changes = BatchChanges::Logged {
-                payload: seg.slice(range.clone()),
+                // Every change checked above; the record (and this with it) is returned only
+                // if the rest of the payload decodes too.
+                payload: Payload::vouched_by_codec(seg.slice(range.clone())),
                 first,
                 count: u32::try_from(n).map_err(|_| "too many changes")?,
             };

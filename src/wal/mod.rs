@@ -42,8 +42,8 @@ pub(crate) fn frame_len(payload: u64) -> u64 {
 
 /// The record `payload` holds, its byte fields slices of `payload` (for records whose bytes
 /// memory keeps, see `Record::keeps_bytes`).
-pub(crate) fn reread(payload: &bytes::Bytes) -> crate::Result<Record> {
-    codec::decode(payload, 0..payload.len())
+pub(crate) fn reread(payload: &crate::layout::Payload) -> crate::Result<Record> {
+    codec::decode(payload.bytes(), 0..payload.len())
         .map(|(record, _)| record)
         .map_err(|why| {
             crate::Error::Internal(format!("a record just encoded does not decode: {why}"))
