@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::commit::Commit;
 use crate::iter::visit;
 use crate::record::{AclFields, Record};
+use crate::space_core::SpaceCore;
 use crate::{Error, Id, Result};
 
 /// One record of an ACL list (Go's `list.StorageRecord`).
@@ -100,16 +100,16 @@ impl AclRecord {
 /// ```
 #[derive(Clone)]
 pub struct AclStorage {
-    commit: Arc<Commit>,
+    core: Arc<SpaceCore>,
     id: Id,
 }
 
 impl AclStorage {
     /// The ACL list of the space behind `commit`, or [`Error::SpaceMissing`] for a bare space.
-    pub(crate) fn open(commit: &Arc<Commit>) -> Result<AclStorage> {
-        let state = commit.memory().state.get().ok_or_else(Error::bare_space)?;
+    pub(crate) fn open(core: &Arc<SpaceCore>) -> Result<AclStorage> {
+        let state = core.memory().state.get().ok_or_else(Error::bare_space)?;
         Ok(AclStorage {
-            commit: Arc::clone(commit),
+            core: Arc::clone(core),
             id: state.acl_id,
         })
     }
@@ -134,7 +134,7 @@ impl AclStorage {
     /// [`Error::EntryNotFound`] when the list's head entry was deleted from the head storage.
     pub fn head(&self) -> Result<Id> {
         let entry = self
-            .commit
+            .core
             .memory()
             .heads
             .get(&self.id)
@@ -147,7 +147,7 @@ impl AclStorage {
 
     /// Whether record `id` is in the list.
     pub fn has(&self, id: &str) -> bool {
-        self.commit.memory().acl.has(id)
+        self.core.memory().acl.has(id)
     }
 
     /// Record `id`.
@@ -155,7 +155,7 @@ impl AclStorage {
     /// # Errors
     /// [`Error::AclRecordNotFound`] when the list has no such record.
     pub fn get(&self, id: &str) -> Result<AclRecord> {
-        self.commit
+        self.core
             .memory()
             .acl
             .get(id)
@@ -199,13 +199,13 @@ impl AclStorage {
 
     /// The records whose order is in `range`, by ascending order.
     fn in_orders(&self, range: impl std::ops::RangeBounds<u64>) -> Vec<AclRecord> {
-        let records = self.commit.memory().acl.in_orders(range);
+        let records = self.core.memory().acl.in_orders(range);
         records.into_iter().map(AclRecord::from_fields).collect()
     }
 
     /// How many records the list holds.
     pub fn len(&self) -> usize {
-        self.commit.memory().acl.len()
+        self.core.memory().acl.len()
     }
 
     /// Whether the list is empty (never, once created: it holds its root).
@@ -226,7 +226,7 @@ impl AclStorage {
         if records.is_empty() {
             return Ok(());
         }
-        self.commit
+        self.core
             .write(|_| Ok(Record::AddAclRecords(records)), || {})?;
         Ok(())
     }

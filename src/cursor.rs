@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use crate::commit::Commit;
 use crate::record::{CursorFields, CursorMove, Record};
+use crate::space_core::SpaceCore;
 use crate::{Error, Id, Result};
 
 /// A named position in the feed of a space: the last AddSeq a consumer processed, kept in the
@@ -37,24 +37,24 @@ use crate::{Error, Id, Result};
 /// ```
 #[derive(Clone)]
 pub struct Cursor {
-    commit: Arc<Commit>,
+    core: Arc<SpaceCore>,
     name: Id,
 }
 
 impl Cursor {
     /// The cursor `name` of the space behind `commit`, created at 0 when it does not exist.
-    pub(crate) fn open(commit: &Arc<Commit>, name: &str) -> Result<Cursor> {
+    pub(crate) fn open(core: &Arc<SpaceCore>, name: &str) -> Result<Cursor> {
         let name = Id::from(name);
-        if commit.memory().cursors.get(&name).is_none() {
+        if core.memory().cursors.get(&name).is_none() {
             let fields = CursorFields {
                 name: name.clone(),
                 seq: 0,
                 how: CursorMove::Create,
             };
-            commit.write(|_| Ok(Record::SetCursor(fields)), || {})?;
+            core.write(|_| Ok(Record::SetCursor(fields)), || {})?;
         }
         Ok(Cursor {
-            commit: Arc::clone(commit),
+            core: Arc::clone(core),
             name,
         })
     }
@@ -67,7 +67,7 @@ impl Cursor {
     /// The cursor's position: the last AddSeq acknowledged (0 for a new cursor, and for one
     /// deleted since).
     pub fn get(&self) -> u64 {
-        self.commit.memory().cursors.get(&self.name).unwrap_or(0)
+        self.core.memory().cursors.get(&self.name).unwrap_or(0)
     }
 
     /// Moves the cursor forward to `seq` (the AddSeq of the last batch processed), as durably
@@ -81,7 +81,7 @@ impl Cursor {
     /// when the cursor was deleted, and the errors of any write ([`Error::ReadOnly`], an I/O
     /// error of the log).
     pub fn ack(&self, seq: u64) -> Result<()> {
-        if self.commit.memory().cursors.get(&self.name) == Some(seq) {
+        if self.core.memory().cursors.get(&self.name) == Some(seq) {
             return Ok(());
         }
         self.set(seq, CursorMove::Ack)
@@ -100,7 +100,7 @@ impl Cursor {
 
     fn set(&self, seq: u64, how: CursorMove) -> Result<()> {
         let name = &self.name;
-        self.commit.write(
+        self.core.write(
             |ctx| {
                 let add_seq = ctx.add_seq();
                 if seq > add_seq {
@@ -121,8 +121,8 @@ impl Cursor {
         Ok(())
     }
 
-    pub(crate) fn commit(&self) -> &Arc<Commit> {
-        &self.commit
+    pub(crate) fn core(&self) -> &Arc<SpaceCore> {
+        &self.core
     }
 }
 

@@ -7,12 +7,12 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::commit::Commit;
 use crate::error::lock_failed;
 use crate::memory::Memory;
 use crate::record::{CursorFields, CursorMove, Record};
 use crate::replay;
 use crate::report::RecoveryReport;
+use crate::space_core::SpaceCore;
 use crate::trace;
 use crate::wal::frame::new_incarnation;
 use crate::wal::repair::sync_segments;
@@ -173,12 +173,12 @@ pub(crate) fn open(dir: &Path, options: &Options) -> Result<Opened> {
 /// After a repair that moved data aside: lowers every named cursor above the highest batch kept
 /// to it, through the commit path and durably (the log is synced), before the space is handed
 /// out, and says so in the report.
-pub(crate) fn lower_cursors(commit: &Commit, report: &mut RecoveryReport) -> Result<()> {
+pub(crate) fn lower_cursors(core: &SpaceCore, report: &mut RecoveryReport) -> Result<()> {
     let Some(repair) = report.repaired.as_mut() else {
         return Ok(());
     };
     let kept = repair.kept_add_seq;
-    for (name, seq) in commit.memory().cursors.all() {
+    for (name, seq) in core.memory().cursors.all() {
         if seq <= kept {
             continue;
         }
@@ -187,13 +187,13 @@ pub(crate) fn lower_cursors(commit: &Commit, report: &mut RecoveryReport) -> Res
             seq: kept,
             how: CursorMove::Reset,
         };
-        commit.write(|_| Ok(Record::SetCursor(fields)), || {})?;
+        core.write(|_| Ok(Record::SetCursor(fields)), || {})?;
         repair.cursors_lowered.push((name, seq));
     }
     if repair.cursors_lowered.is_empty() {
         return Ok(());
     }
-    commit.with_wal(|wal| wal.map_or(Ok(()), |w| w.sync()))
+    core.with_wal(|wal| wal.map_or(Ok(()), |w| w.sync()))
 }
 
 /// Replays the log of `dir` into a new memory without locking or changing anything on disk;

@@ -8,11 +8,11 @@ use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
-use crate::commit::Commit;
 use crate::memory::Memory;
 #[cfg(feature = "async")]
 use crate::notify::WakerSlot;
 use crate::notify::{Notifier, Watermark, Woken};
+use crate::space_core::SpaceCore;
 use crate::{Batch, Error, Id, Result};
 
 /// The first `limit` whole batches with `after` < AddSeq <= `to` (of `trees` only, when given),
@@ -95,7 +95,7 @@ const READ_AHEAD: usize = 16;
 /// # Ok::<(), spacestore::Error>(())
 /// ```
 pub struct Subscription {
-    commit: Weak<Commit>,
+    core: Weak<SpaceCore>,
     notifier: Arc<Notifier>,
     /// Which batches it delivers: the durable ones (the default) or every published one.
     follows: Watermark,
@@ -114,10 +114,10 @@ pub struct Subscription {
 }
 
 impl Subscription {
-    pub(crate) fn new(commit: &Arc<Commit>, after: u64, trees: Option<HashSet<Id>>) -> Self {
+    pub(crate) fn new(core: &Arc<SpaceCore>, after: u64, trees: Option<HashSet<Id>>) -> Self {
         Subscription {
-            commit: Arc::downgrade(commit),
-            notifier: commit.notifier(),
+            core: Arc::downgrade(core),
+            notifier: core.notifier(),
             follows: Watermark::Durable,
             position: after,
             seen: after,
@@ -201,7 +201,7 @@ impl Subscription {
     /// The next batch from the read-ahead or the store, `Ok(None)` when nothing is there now.
     fn poll(&mut self) -> Result<Option<Batch>> {
         if self.ahead.is_empty() {
-            let Some(commit) = self.commit.upgrade() else {
+            let Some(core) = self.core.upgrade() else {
                 return Err(Error::Closed);
             };
             // Read before the store: every batch up to it is visible (and, for the durable
@@ -214,13 +214,13 @@ impl Subscription {
                 Watermark::Published => u64::MAX,
             };
             let (batches, last) = read_batches(
-                commit.memory(),
+                core.memory(),
                 self.position,
                 to,
                 READ_AHEAD,
                 self.trees.as_ref(),
             );
-            drop(commit);
+            drop(core);
             if batches.is_empty() {
                 // Passed over (other trees, deleted ones) or nothing new.
                 self.position = self.position.max(last);

@@ -12,8 +12,8 @@ use std::path::PathBuf;
 
 use bytes::Bytes;
 
-use crate::commit::Commit;
 use crate::memory::Memory;
+use crate::space_core::SpaceCore;
 use crate::wal::encode_checkpoint;
 use crate::wal::frame::{self, SegmentHeader};
 use crate::wal::scan::LogDir;
@@ -26,8 +26,8 @@ const FIXTURE_SEGMENT: u64 = 1;
 
 /// Writes the state of `commit` as of now (captured under its commit lock) to `writer`;
 /// returns how many bytes it wrote.
-pub(crate) fn export(commit: &Commit, incarnation: u128, writer: &mut dyn Write) -> Result<u64> {
-    let (captured, counter) = commit.capture();
+pub(crate) fn export(core: &SpaceCore, incarnation: u128, writer: &mut dyn Write) -> Result<u64> {
+    let (captured, counter) = core.capture();
     let header = SegmentHeader::new(FIXTURE_SEGMENT, 0, incarnation, frame::new_salt(), 0);
     let mut written = 0u64;
     let mut write = |bytes: &[u8]| {

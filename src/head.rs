@@ -5,8 +5,8 @@ use std::ops::ControlFlow;
 
 use std::sync::{Arc, Weak};
 
-use crate::commit::Commit;
 use crate::record::{HeadFields, Record};
+use crate::space_core::SpaceCore;
 use crate::{DeletedStatus, Error, HeadEntries, HeadEntry, Id, Result};
 
 /// A partial update of a head entry: only the fields that are `Some` change.
@@ -183,17 +183,17 @@ impl<F: Fn(&HeadEntry) + Send + Sync> HeadObserver for F {
 /// ```
 #[derive(Clone)]
 pub struct HeadStorage {
-    commit: Arc<Commit>,
+    core: Arc<SpaceCore>,
 }
 
 impl HeadStorage {
-    pub(crate) fn new(commit: Arc<Commit>) -> Self {
-        HeadStorage { commit }
+    pub(crate) fn new(core: Arc<SpaceCore>) -> Self {
+        HeadStorage { core }
     }
 
     /// The entry of tree `id`, or [`Error::EntryNotFound`].
     pub fn get_entry(&self, id: &str) -> Result<HeadEntry> {
-        self.commit
+        self.core
             .memory()
             .heads
             .get(id)
@@ -214,7 +214,7 @@ impl HeadStorage {
     /// leaves the entry no larger than it was is taken); what any write can fail with.
     pub fn update_entry(&self, update: HeadUpdate) -> Result<HeadEntry> {
         let id = update.id.clone();
-        self.commit.write(
+        self.core.write(
             |ctx| {
                 if let Some(seq) = update.last_add_seq {
                     ctx.advance_counter_to(seq)?;
@@ -229,7 +229,7 @@ impl HeadStorage {
     /// Deletes the entry of tree `id` (nothing happens when there is none).
     pub fn delete_entry(&self, id: &str) -> Result<()> {
         let id = Id::from(id);
-        self.commit.write(|_| Ok(Record::DeleteEntry(id)), || {})?;
+        self.core.write(|_| Ok(Record::DeleteEntry(id)), || {})?;
         Ok(())
     }
 
@@ -266,7 +266,7 @@ impl HeadStorage {
     }
 
     fn select(&self, opts: IterOptions) -> Vec<HeadEntry> {
-        self.commit.memory().heads.select(
+        self.core.memory().heads.select(
             match opts.entries {
                 Entries::Live => Some(false),
                 Entries::Deleted => Some(true),
@@ -278,12 +278,12 @@ impl HeadStorage {
 
     /// Every entry whose parent is `parent_id`, deleted ones included, sorted by id.
     pub fn entries_by_parent_id(&self, parent_id: &str) -> Vec<HeadEntry> {
-        self.commit.memory().heads.by_parent(parent_id)
+        self.core.memory().heads.by_parent(parent_id)
     }
 
     /// The largest `last_add_seq` over all entries (deleted ones included), 0 when none.
     pub fn max_last_add_seq(&self) -> u64 {
-        self.commit.memory().heads.max_last_add_seq()
+        self.core.memory().heads.max_last_add_seq()
     }
 
     /// Adds an observer, told of every effective change of an entry from now on, until the
@@ -312,7 +312,7 @@ impl HeadStorage {
     /// # Ok::<(), spacestore::Error>(())
     /// ```
     pub fn add_observer(&self, observer: impl HeadObserver + 'static) -> ObserverGuard {
-        ObserverGuard::new(&self.commit, self.commit.add_observer(Arc::new(observer)))
+        ObserverGuard::new(&self.core, self.core.add_observer(Arc::new(observer)))
     }
 }
 
@@ -321,15 +321,15 @@ impl HeadStorage {
 /// weakly: it never keeps a space open.
 #[must_use = "the observer is removed as soon as its guard is dropped"]
 pub struct ObserverGuard {
-    commit: Weak<Commit>,
+    core: Weak<SpaceCore>,
     id: u64,
 }
 
 impl ObserverGuard {
     /// The guard of observer `id` of the space behind `commit`.
-    pub(crate) fn new(commit: &Arc<Commit>, id: u64) -> Self {
+    pub(crate) fn new(core: &Arc<SpaceCore>, id: u64) -> Self {
         ObserverGuard {
-            commit: Arc::downgrade(commit),
+            core: Arc::downgrade(core),
             id,
         }
     }
@@ -337,8 +337,8 @@ impl ObserverGuard {
 
 impl Drop for ObserverGuard {
     fn drop(&mut self) {
-        if let Some(commit) = self.commit.upgrade() {
-            commit.remove_observer(self.id);
+        if let Some(core) = self.core.upgrade() {
+            core.remove_observer(self.id);
         }
     }
 }
@@ -354,7 +354,7 @@ impl std::fmt::Debug for ObserverGuard {
 impl std::fmt::Debug for HeadStorage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HeadStorage")
-            .field("entries", &self.commit.memory().heads.len())
+            .field("entries", &self.core.memory().heads.len())
             .finish()
     }
 }

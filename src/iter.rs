@@ -7,8 +7,8 @@ use std::iter::FusedIterator;
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
-use crate::commit::Commit;
 use crate::memory::Block;
+use crate::space_core::SpaceCore;
 use crate::{ChangeView, HeadEntry, Result, StorageChange};
 
 /// Calls `f` with each of `items` until it returns `Break` or an error (which is returned): the
@@ -93,7 +93,7 @@ pub type FeedViews = Feed<ChangeView>;
 /// ended yields the batches published after that when asked again. It holds the space open
 /// while it lives, as a [`crate::TreeStorage`] does.
 pub struct Feed<T> {
-    commit: Arc<Commit>,
+    core: Arc<SpaceCore>,
     /// The AddSeq of the last batch read from the index.
     after: u64,
     /// Batches read from the index, not yet turned into changes.
@@ -105,23 +105,23 @@ pub struct Feed<T> {
 }
 
 impl FeedChanges {
-    pub(crate) fn new(commit: Arc<Commit>, after: u64) -> Self {
-        Feed::reading(commit, after, |block| block.changes())
+    pub(crate) fn new(core: Arc<SpaceCore>, after: u64) -> Self {
+        Feed::reading(core, after, |block| block.changes())
     }
 }
 
 impl FeedViews {
-    pub(crate) fn new(commit: Arc<Commit>, after: u64) -> Self {
-        Feed::reading(commit, after, |block| {
+    pub(crate) fn new(core: Arc<SpaceCore>, after: u64) -> Self {
+        Feed::reading(core, after, |block| {
             block.stored().into_iter().map(ChangeView::new).collect()
         })
     }
 }
 
 impl<T> Feed<T> {
-    fn reading(commit: Arc<Commit>, after: u64, read: fn(&Arc<Block>) -> Vec<T>) -> Self {
+    fn reading(core: Arc<SpaceCore>, after: u64, read: fn(&Arc<Block>) -> Vec<T>) -> Self {
         Feed {
-            commit,
+            core,
             after,
             blocks: Vec::new().into_iter(),
             changes: Vec::new().into_iter(),
@@ -132,7 +132,7 @@ impl<T> Feed<T> {
     /// Reads the next chunk of batches from the index; false when there is none.
     fn refill(&mut self) -> bool {
         let mut chunk: Vec<Arc<Block>> = Vec::with_capacity(CHUNK);
-        self.commit
+        self.core
             .memory()
             .index
             .visit(self.after, u64::MAX, CHUNK, |_, block| {

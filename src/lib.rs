@@ -78,7 +78,7 @@
 //! `loom::thread` over in-memory spaces ([`Space::in_memory`]; loom does not model files), and
 //! run `RUSTFLAGS="--cfg loom" cargo test --release`. The workspace's `loom-user` crate is a
 //! complete example: a relay between two spaces following a cursor, whose model finds a skipped
-//! batch planted in it (README, "loom for users").
+//! batch planted in it (`loom-user/README.md`).
 #![warn(missing_docs)]
 // docs.rs (`--cfg docsrs`, nightly): each item a feature adds says which.
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -86,7 +86,6 @@
 mod acl;
 mod change;
 mod clock;
-mod commit;
 mod counter;
 mod cursor;
 mod engine;
@@ -110,6 +109,7 @@ mod record;
 mod replay;
 mod report;
 mod space;
+mod space_core;
 mod state;
 mod store;
 mod sync;

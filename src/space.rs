@@ -4,12 +4,12 @@ use std::ops::ControlFlow;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::commit::Commit;
 use crate::engine;
 use crate::feed::{self, Subscription};
 use crate::iter::{FeedChanges, FeedViews};
 use crate::memory::Memory;
 use crate::record::{NewTree, Record};
+use crate::space_core::SpaceCore;
 use crate::wal::{CheckpointStats, Refusal};
 use crate::{
     AclStorage, AddSeqCounter, Batch, Cursor, Durability, Error, HeadStorage, Id, Options,
@@ -40,7 +40,7 @@ use crate::{
 /// ```
 #[derive(Clone)]
 pub struct Space {
-    commit: Arc<Commit>,
+    core: Arc<SpaceCore>,
     report: Option<Arc<RecoveryReport>>,
     incarnation: u128,
 }
@@ -119,7 +119,7 @@ impl Space {
     /// [`Error::Io`] when `writer` fails; [`Error::FrameTooLarge`] for a head entry too large
     /// for a frame (as a checkpoint would).
     pub fn export(&self, mut writer: impl std::io::Write) -> Result<u64> {
-        crate::fixture::export(&self.commit, self.incarnation, &mut writer)
+        crate::fixture::export(&self.core, self.incarnation, &mut writer)
     }
 
     /// An in-memory space holding what the fixture read from `reader` holds (written by
@@ -144,16 +144,16 @@ impl Space {
     }
 
     fn in_memory_over(memory: Memory, counter: AddSeqCounter, options: &Options) -> Space {
-        let commit = Commit::new(memory, counter, None, Durability::Buffered)
+        let core = SpaceCore::new(memory, counter, None, Durability::Buffered)
             .with_max_bytes(options.max_batch_bytes)
             .with_clock(options.clock.clone());
-        Space::without_files(commit)
+        Space::without_files(core)
     }
 
     /// A space over `commit`, which has no log: no recovery report, an incarnation of its own.
-    fn without_files(commit: Commit) -> Space {
+    fn without_files(core: SpaceCore) -> Space {
         Space {
-            commit: Arc::new(commit),
+            core: Arc::new(core),
             report: None,
             incarnation: crate::wal::frame::new_incarnation(),
         }
@@ -192,7 +192,7 @@ impl Space {
     /// # Ok::<(), spacestore::Error>(())
     /// ```
     pub fn fork(&self) -> Space {
-        Space::without_files(self.commit.fork())
+        Space::without_files(self.core.fork())
     }
 
     /// Creates a space in `dir` (the directory too, when there is none), or opens the space
@@ -222,27 +222,27 @@ impl Space {
     pub fn create(dir: impl AsRef<Path>, options: Options) -> Result<Space> {
         let mut opened = engine::open(dir.as_ref(), &options)?;
         let incarnation = opened.wal.incarnation();
-        let mut commit = Commit::new(
+        let mut core = SpaceCore::new(
             opened.memory,
             opened.counter,
             Some(opened.wal),
             options.durability,
         );
-        commit = commit
+        core = core
             .with_max_bytes(options.max_batch_bytes)
             .with_clock(options.clock.clone());
         if let Some(factor) = options.auto_checkpoint_factor {
-            commit = commit.with_auto_checkpoint(
+            core = core.with_auto_checkpoint(
                 factor,
                 options.auto_checkpoint_min_bytes,
                 options.background_checkpoints,
             );
         }
-        engine::lower_cursors(&commit, &mut opened.report)?;
+        engine::lower_cursors(&core, &mut opened.report)?;
         // A log that many opens left in many short segments is folded into one.
-        commit.checkpoint_if_due();
+        core.checkpoint_if_due();
         Ok(Space {
-            commit: Arc::new(commit),
+            core: Arc::new(core),
             report: Some(Arc::new(opened.report)),
             incarnation,
         })
@@ -275,14 +275,14 @@ impl Space {
 
     /// Writes the record that makes this space whole (`payload` validated).
     pub(crate) fn write_space(&self, payload: SpacePayload) -> Result<()> {
-        let record = Record::CreateSpace(Box::new(payload.to_record(self.commit.now())));
-        self.commit.write(|_| Ok(record), || {})?;
+        let record = Record::CreateSpace(Box::new(payload.to_record(self.core.now())));
+        self.core.write(|_| Ok(record), || {})?;
         Ok(())
     }
 
     /// Whether the space was closed ([`Space::close`]).
     pub(crate) fn is_closed(&self) -> bool {
-        self.commit.is_closed()
+        self.core.is_closed()
     }
 
     /// Whether a handle other than this one holds the space (a `Space`, a tree, head, state or
@@ -290,12 +290,12 @@ impl Space {
     /// spaces nobody holds or observes, so that an observer is never removed behind its
     /// guard's back by an eviction.
     pub(crate) fn in_use(&self) -> bool {
-        Arc::strong_count(&self.commit) > 1 || self.commit.has_observers()
+        Arc::strong_count(&self.core) > 1 || self.core.has_observers()
     }
 
     /// The space's id: its header's, for a whole space; `None` for a bare one.
     pub fn id(&self) -> Option<Id> {
-        self.commit.memory().state.get().map(|s| s.space_id)
+        self.core.memory().state.get().map(|s| s.space_id)
     }
 
     /// The state storage of a whole space (Go's `StateStorage`).
@@ -303,7 +303,7 @@ impl Space {
     /// # Errors
     /// [`Error::SpaceMissing`] for a bare space.
     pub fn state_storage(&self) -> Result<StateStorage> {
-        StateStorage::open(&self.commit)
+        StateStorage::open(&self.core)
     }
 
     /// The ACL list of a whole space (Go's `AclStorage`).
@@ -311,7 +311,7 @@ impl Space {
     /// # Errors
     /// [`Error::SpaceMissing`] for a bare space.
     pub fn acl_storage(&self) -> Result<AclStorage> {
-        AclStorage::open(&self.commit)
+        AclStorage::open(&self.core)
     }
 
     /// Opens the space in `dir`, as [`Space::create`] does, but only if there is one: a path
@@ -351,7 +351,7 @@ impl Space {
         let (memory, counter, report, incarnation) =
             engine::open_read_only(dir.as_ref(), &options)?;
         Ok(Space {
-            commit: Arc::new(Commit::read_only(memory, counter)),
+            core: Arc::new(SpaceCore::read_only(memory, counter)),
             report: Some(Arc::new(report)),
             incarnation,
         })
@@ -391,10 +391,10 @@ impl Space {
     /// then refuses every later write: [`Space::writes_refused`]), [`Error::WritesRefused`] when
     /// it refused writes already.
     pub fn sync(&self) -> Result<()> {
-        if self.commit.is_closed() {
+        if self.core.is_closed() {
             return Err(Error::Closed);
         }
-        self.commit.with_wal(|wal| wal.map_or(Ok(()), |w| w.sync()))
+        self.core.with_wal(|wal| wal.map_or(Ok(()), |w| w.sync()))
     }
 
     /// Closes the space and says whether closing did all it should: ends its subscriptions,
@@ -424,7 +424,7 @@ impl Space {
     /// [`Error::WritesRefused`] when the log had latched before; nothing acknowledged is lost in
     /// either case (a restart replays every acknowledged write), and the space is closed.
     pub fn close(self) -> Result<()> {
-        self.commit.close()
+        self.core.close()
     }
 
     /// Writes the live state (trees, changes, head entries, cursors, the AddSeq reservation) to
@@ -437,19 +437,19 @@ impl Space {
     /// Disk space of removed segments whose changes are still held in memory (replayed changes
     /// point into the mapped segments) returns to the file system when the space is closed.
     pub fn checkpoint(&self) -> Result<Option<CheckpointStats>> {
-        self.commit.checkpoint()
+        self.core.checkpoint()
     }
 
     /// Why the space refuses writes, if it does: after a failed fsync of its log (the page
     /// cache can no longer be trusted) or an append that could not be taken back. Reads go on;
     /// reopen the space to write again.
     pub fn writes_refused(&self) -> Option<Refusal> {
-        self.commit.refused()
+        self.core.refused()
     }
 
     /// Figures of the log (`None` for an in-memory space).
     pub fn log_stats(&self) -> Option<LogStats> {
-        self.commit.with_wal(|wal| {
+        self.core.with_wal(|wal| {
             wal.map(|w| LogStats {
                 frames: w.frames(),
                 syncs: w.group().syncs(),
@@ -470,10 +470,10 @@ impl Space {
     /// checks); [`Error::AclListId`] for a root whose id is the space's ACL list's (its head
     /// entry is the list's); what any write can fail with.
     pub fn create_tree_storage(&self, root: TreeRoot) -> Result<TreeStorage> {
-        let new = NewTree::of(&root, self.commit.now());
-        self.commit
+        let new = NewTree::of(&root, self.core.now());
+        self.core
             .write(|_| Ok(Record::CreateTree(Box::new(new))), || {})?;
-        Ok(TreeStorage::new(Arc::clone(&self.commit), root, false))
+        Ok(TreeStorage::new(Arc::clone(&self.core), root, false))
     }
 
     /// A storage for a tree that exists only in memory until its first write (`add_all`,
@@ -484,18 +484,18 @@ impl Space {
     /// [`Error::TreeExists`] when the tree is already stored; [`Error::AclListId`] for a root
     /// whose id is the space's ACL list's. (The first write checks both again.)
     pub fn create_storage_with_deferred_creation(&self, root: TreeRoot) -> Result<TreeStorage> {
-        let memory = self.commit.memory();
+        let memory = self.core.memory();
         if memory.tree(&root.id).is_some() || memory.changes.contains(&root.id) {
             return Err(Error::TreeExists(root.id.clone()));
         }
         memory.check_tree_id(&root.id)?;
-        Ok(TreeStorage::new(Arc::clone(&self.commit), root, true))
+        Ok(TreeStorage::new(Arc::clone(&self.core), root, true))
     }
 
     /// Opens an existing tree, or [`Error::UnknownTree`] when its head entry or its root is
     /// missing (a deleted tree has no root).
     pub fn tree_storage(&self, id: &str) -> Result<TreeStorage> {
-        let memory = self.commit.memory();
+        let memory = self.core.memory();
         let unknown = || Error::UnknownTree(Id::from(id));
         let entry = memory.heads.get(id).ok_or_else(unknown)?;
         let tree = memory.tree(id).ok_or_else(unknown)?;
@@ -507,12 +507,12 @@ impl Space {
             parent_id: entry.parent_id,
             is_derived: entry.is_derived,
         };
-        Ok(TreeStorage::new(Arc::clone(&self.commit), root, false))
+        Ok(TreeStorage::new(Arc::clone(&self.core), root, false))
     }
 
     /// The space's head storage.
     pub fn head_storage(&self) -> HeadStorage {
-        HeadStorage::new(Arc::clone(&self.commit))
+        HeadStorage::new(Arc::clone(&self.core))
     }
 
     /// The AddSeq counter: every seq at or below it may have been handed out (to a batch, a
@@ -541,7 +541,7 @@ impl Space {
     /// # Ok::<(), spacestore::Error>(())
     /// ```
     pub fn add_seq(&self) -> u64 {
-        self.commit.counter().get()
+        self.core.counter().get()
     }
 
     /// The AddSeq of the last batch the space holds: the highest seq in its feed
@@ -578,12 +578,12 @@ impl Space {
     /// # Ok::<(), spacestore::Error>(())
     /// ```
     pub fn last_add_seq(&self) -> u64 {
-        self.commit.memory().index.last_seq()
+        self.core.memory().index.last_seq()
     }
 
     /// The space's counter (shared with every tree storage of the space).
     pub fn counter(&self) -> AddSeqCounter {
-        self.commit.counter().clone()
+        self.core.counter().clone()
     }
 
     /// Calls `f` with every change of the space whose AddSeq is `> add_seq`, in AddSeq order
@@ -633,7 +633,7 @@ impl Space {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn changes_after(&self, add_seq: u64) -> FeedChanges {
-        FeedChanges::new(Arc::clone(&self.commit), add_seq)
+        FeedChanges::new(Arc::clone(&self.core), add_seq)
     }
 
     /// [`Space::changes_after`], read in place: a [`crate::ChangeView`] per change (fields
@@ -652,7 +652,7 @@ impl Space {
     /// # Ok::<(), spacestore::Error>(())
     /// ```
     pub fn views_after(&self, add_seq: u64) -> FeedViews {
-        FeedViews::new(Arc::clone(&self.commit), add_seq)
+        FeedViews::new(Arc::clone(&self.core), add_seq)
     }
 
     /// The first `limit` whole batches with AddSeq `> after`, in AddSeq order, each with its
@@ -686,7 +686,7 @@ impl Space {
     /// # Ok::<(), spacestore::Error>(())
     /// ```
     pub fn batches_after(&self, after: u64, limit: usize) -> Vec<Batch> {
-        feed::read_batches(self.commit.memory(), after, u64::MAX, limit, None).0
+        feed::read_batches(self.core.memory(), after, u64::MAX, limit, None).0
     }
 
     /// Every batch with AddSeq `> after`, in AddSeq order, each once, never a gap: the backlog
@@ -704,7 +704,7 @@ impl Space {
     /// at once, with no last AddSeq ([`crate::HeadStorage::add_observer`]; at start,
     /// [`crate::HeadStorage::iterate_entries`]).
     pub fn subscribe(&self, after: u64) -> Subscription {
-        Subscription::new(&self.commit, after, None)
+        Subscription::new(&self.core, after, None)
     }
 
     /// Like [`Space::subscribe`] (only durable batches, unless
@@ -716,7 +716,7 @@ impl Space {
         trees: impl IntoIterator<Item = impl Into<Id>>,
     ) -> Subscription {
         let trees = trees.into_iter().map(Into::into).collect();
-        Subscription::new(&self.commit, after, Some(trees))
+        Subscription::new(&self.core, after, Some(trees))
     }
 
     /// The named cursor `name` (created at 0, durably, when the space has none of that name):
@@ -727,12 +727,12 @@ impl Space {
     /// Creating a cursor is a write: [`Error::ReadOnly`] in a read-only space (which can open
     /// only the cursors it holds), or an I/O error of the log.
     pub fn cursor(&self, name: &str) -> Result<Cursor> {
-        Cursor::open(&self.commit, name)
+        Cursor::open(&self.core, name)
     }
 
     /// Every named cursor with its position, sorted by name.
     pub fn cursors(&self) -> Vec<(Id, u64)> {
-        self.commit.memory().cursors.all()
+        self.core.memory().cursors.all()
     }
 
     /// Deletes the named cursor `name`; returns whether there was one. Handles to it see
@@ -742,12 +742,11 @@ impl Space {
     ///
     /// The errors of a write ([`Error::ReadOnly`], an I/O error of the log).
     pub fn delete_cursor(&self, name: &str) -> Result<bool> {
-        if self.commit.memory().cursors.get(name).is_none() {
+        if self.core.memory().cursors.get(name).is_none() {
             return Ok(false);
         }
         let name = Id::from(name);
-        self.commit
-            .write(|_| Ok(Record::DeleteCursor(name)), || {})?;
+        self.core.write(|_| Ok(Record::DeleteCursor(name)), || {})?;
         Ok(true)
     }
 
@@ -755,28 +754,28 @@ impl Space {
     /// ones, unless [`Subscription::including_unsynced`]). The subscription does not move the
     /// cursor: [`Cursor::ack`] what was processed.
     pub fn subscribe_cursor(&self, cursor: &Cursor) -> Subscription {
-        Subscription::new(cursor.commit(), cursor.get(), None)
+        Subscription::new(cursor.core(), cursor.get(), None)
     }
 
     /// How many changes the space holds (roots included).
     pub fn change_count(&self) -> usize {
-        self.commit.memory().changes.len()
+        self.core.memory().changes.len()
     }
 
     /// The ids of the live trees, sorted (a tree whose head entry was deleted is listed; a
     /// deleted tree is not).
     pub fn tree_ids(&self) -> Vec<Id> {
-        self.commit.memory().tree_ids()
+        self.core.memory().tree_ids()
     }
 
     /// How many live trees the space holds.
     pub fn tree_count(&self) -> usize {
-        self.commit.memory().tree_count()
+        self.core.memory().tree_count()
     }
 
     /// How many head entries the space holds.
     pub fn head_count(&self) -> usize {
-        self.commit.memory().heads.len()
+        self.core.memory().heads.len()
     }
 }
 

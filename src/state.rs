@@ -5,10 +5,10 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::commit::Commit;
 use crate::head::ObserverGuard;
 use crate::memory::SpaceState;
 use crate::record::Record;
+use crate::space_core::SpaceCore;
 use crate::{Error, Id, Result};
 
 /// The state document of a whole space (Go's `statestorage.State`).
@@ -66,7 +66,7 @@ impl<F: Fn(&str) + Send + Sync> StateObserver for F {
 /// ```
 #[derive(Clone)]
 pub struct StateStorage {
-    commit: Arc<Commit>,
+    core: Arc<SpaceCore>,
     /// The state when this storage was opened (its ids and header never change).
     opened: SpaceState,
 }
@@ -74,10 +74,10 @@ pub struct StateStorage {
 impl StateStorage {
     /// The state storage of the space behind `commit`, or [`Error::SpaceMissing`] for a bare
     /// space.
-    pub(crate) fn open(commit: &Arc<Commit>) -> Result<StateStorage> {
-        let state = commit.memory().state.get().ok_or_else(Error::bare_space)?;
+    pub(crate) fn open(core: &Arc<SpaceCore>) -> Result<StateStorage> {
+        let state = core.memory().state.get().ok_or_else(Error::bare_space)?;
         Ok(StateStorage {
-            commit: Arc::clone(commit),
+            core: Arc::clone(core),
             opened: state,
         })
     }
@@ -85,7 +85,7 @@ impl StateStorage {
     /// The state as it is now (Go's `GetState`, which can fail; here a whole space's state is
     /// set once, when the space is made whole, and never goes away: nothing to fail).
     pub fn get_state(&self) -> State {
-        let now = self.commit.memory().state.get();
+        let now = self.core.memory().state.get();
         debug_assert!(now.is_some(), "a whole space's state went away");
         // The state as this storage was opened holds the same ids and header: only the hash
         // moves.
@@ -112,21 +112,21 @@ impl StateStorage {
     /// [`Error::WriteFromObserver`], [`Error::Io`].
     pub fn set_hash(&self, hash: impl Into<Id>) -> Result<()> {
         let hash = hash.into();
-        self.commit.write(|_| Ok(Record::SetHash(hash)), || {})?;
+        self.core.write(|_| Ok(Record::SetHash(hash)), || {})?;
         Ok(())
     }
 
     /// Sets the observer (Go's `SetObserver`): it replaces the one set before by this method,
     /// if that one's guard is still alive. It is told until the returned guard is dropped.
     pub fn set_observer(&self, observer: impl StateObserver + 'static) -> ObserverGuard {
-        let id = self.commit.add_state_observer(Arc::new(observer), true);
-        ObserverGuard::new(&self.commit, id)
+        let id = self.core.add_state_observer(Arc::new(observer), true);
+        ObserverGuard::new(&self.core, id)
     }
 
     /// Adds an observer beside the others, told until the returned guard is dropped.
     pub fn add_observer(&self, observer: impl StateObserver + 'static) -> ObserverGuard {
-        let id = self.commit.add_state_observer(Arc::new(observer), false);
-        ObserverGuard::new(&self.commit, id)
+        let id = self.core.add_state_observer(Arc::new(observer), false);
+        ObserverGuard::new(&self.core, id)
     }
 }
 

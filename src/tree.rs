@@ -4,10 +4,10 @@
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
-use crate::commit::{unstored_root, Commit, Ctx};
 use crate::iter::visit;
 use crate::memory::TreeState;
 use crate::record::{Batch, BatchChanges, NewTree, Record};
+use crate::space_core::{unstored_root, Ctx, SpaceCore};
 use crate::sync::{AtomicBool, Ordering};
 use crate::{
     AddSeqCounter, ChangeView, ChangeViews, Changes, Error, Heads, Id, Result, Snapshot,
@@ -67,7 +67,7 @@ pub struct AddOutcome {
 /// ```
 #[derive(Clone)]
 pub struct TreeStorage {
-    commit: Arc<Commit>,
+    core: Arc<SpaceCore>,
     root: TreeRoot,
     root_change: StorageChange,
     /// True until the first write of a deferred storage succeeds (shared by clones).
@@ -78,14 +78,14 @@ pub struct TreeStorage {
 }
 
 impl TreeStorage {
-    pub(crate) fn new(commit: Arc<Commit>, root: TreeRoot, deferred: bool) -> Self {
-        let root_change = match commit.memory().tree(&root.id) {
+    pub(crate) fn new(core: Arc<SpaceCore>, root: TreeRoot, deferred: bool) -> Self {
+        let root_change = match core.memory().tree(&root.id) {
             Some(tree) if !deferred => tree.root().to_change(),
             // A deferred root is stored as it is now, with the time of the handle's creation.
-            _ => NewTree::of(&root, commit.now()).root,
+            _ => NewTree::of(&root, core.now()).root,
         };
         TreeStorage {
-            commit,
+            core,
             root,
             root_change,
             deferred: Arc::new(AtomicBool::new(deferred)),
@@ -177,7 +177,7 @@ impl TreeStorage {
     }
 
     fn entry(&self) -> Result<crate::HeadEntry> {
-        self.commit
+        self.core
             .memory()
             .heads
             .get(&self.root.id)
@@ -190,7 +190,7 @@ impl TreeStorage {
         if self.is_deferred() {
             return id == self.root.id.as_str();
         }
-        self.commit.memory().changes.contains(id)
+        self.core.memory().changes.contains(id)
     }
 
     /// The change with this id, from any tree of the space, or [`Error::ChangeNotFound`].
@@ -198,7 +198,7 @@ impl TreeStorage {
         let found = if self.is_deferred() {
             (id == self.root.id.as_str()).then(|| self.root_change.clone())
         } else {
-            self.commit.memory().changes.get(id).map(|c| c.to_change())
+            self.core.memory().changes.get(id).map(|c| c.to_change())
         };
         found.ok_or_else(|| Error::ChangeNotFound(Id::from(id)))
     }
@@ -226,7 +226,7 @@ impl TreeStorage {
 
     /// What `read` takes from the tree in memory (nothing when it is not there).
     fn read_tree<T>(&self, read: impl FnOnce(&TreeState) -> Vec<T>) -> Vec<T> {
-        let tree = self.commit.memory().tree(&self.root.id);
+        let tree = self.core.memory().tree(&self.root.id);
         tree.map(|t| read(&t)).unwrap_or_default()
     }
 
@@ -348,13 +348,13 @@ impl TreeStorage {
         let tree_id = self.root.id.clone();
         let heads = heads.into_option();
         let mut add_seq = 0;
-        let applied = self.commit.write(
+        let applied = self.core.write(
             |ctx| {
                 let create = self.creation(ctx)?;
                 let mut batch = Batch {
                     tree_id,
                     seq: 0,
-                    added: self.commit.now(),
+                    added: self.core.now(),
                     in_feed: true,
                     changes: BatchChanges::Given(changes),
                     heads,
@@ -418,7 +418,7 @@ impl TreeStorage {
     /// tree does nothing.
     pub fn delete(&self) -> Result<()> {
         let tree_id = self.root.id.clone();
-        let result = self.commit.write(
+        let result = self.core.write(
             |ctx| {
                 let create = self.creation(ctx)?;
                 Ok(Record::DeleteTree { tree_id, create })

@@ -108,7 +108,7 @@ fn check_opened(fs: &SimFs, space: Space, what: &str) {
     let again = Space::create(replay_dir(), options(fs, Recovery::Strict))
         .unwrap_or_else(|e| panic!("{what}: a clean reopen failed: {e}"));
     assert_eq!(dump(&again), before, "{what}: memory and disk disagree");
-    // Known bug (README, "Fuzzing"): a log that claims seq u64::MAX (a crafted reservation,
+    // Known bug (fuzz/README.md): a log that claims seq u64::MAX (a crafted reservation,
     // close or checkpoint frame) makes the next write overflow the counter.
     if again.add_seq() == u64::MAX && !known_bugs() {
         return;
@@ -172,7 +172,7 @@ pub fn replay_bytes(data: &[u8]) {
                 ro.is_err(),
                 "open found corruption where read-only open did not"
             );
-            // Known bug (README, "Fuzzing"): open removes the segments a checkpoint supersedes
+            // Known bug (fuzz/README.md): open removes the segments a checkpoint supersedes
             // before it replays the checkpoint, also when it then finds corruption.
             let superseded = if known_bugs() {
                 0
@@ -205,7 +205,7 @@ pub fn replay_bytes(data: &[u8]) {
     }
 }
 
-/// Whether to check what the bugs this fuzzing found used to break (README, "Fuzzing"): the ops
+/// Whether to check what the bugs this fuzzing found used to break (fuzz/README.md): the ops
 /// target also kills and restarts the process, and the replay target also checks that a strict
 /// open that finds corruption removed no superseded segment. They are fixed, so the checks are
 /// on; `SPACESTORE_FUZZ_SKIP_FIXED=1` turns them off.
