@@ -1,5 +1,5 @@
 //! [`HeadEntry`], the head entry of one tree, and [`DeletedStatus`]: the values the head
-//! storage holds (data only; the handle that reads and writes them is in `head.rs`).
+//! storage holds (data only; the handle that reads and writes them is in `head_storage.rs`).
 
 use crate::Id;
 

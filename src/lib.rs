@@ -93,7 +93,7 @@ mod entry;
 mod error;
 mod feed;
 mod fixture;
-mod head;
+mod head_storage;
 mod heads;
 mod id;
 mod index;
@@ -126,7 +126,9 @@ pub use cursor::Cursor;
 pub use entry::{DeletedStatus, HeadEntry};
 pub use error::{Error, ErrorKind, Result};
 pub use feed::Subscription;
-pub use head::{Entries, HeadObserver, HeadStorage, HeadUpdate, IterOptions, ObserverGuard};
+pub use head_storage::{
+    Entries, HeadObserver, HeadStorage, HeadUpdate, IterOptions, ObserverGuard,
+};
 pub use heads::Heads;
 pub use id::Id;
 pub use iter::{ChangeViews, Changes, Feed, FeedChanges, FeedViews, HeadEntries, Snapshot};

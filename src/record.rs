@@ -15,7 +15,7 @@ pub(crate) enum Record {
     /// Create a tree from its root (Go's `CreateTreeStorage`).
     CreateTree(Box<NewTree>),
     /// An `add_all` / `add_all_no_error` batch.
-    AddBatch(Batch),
+    AddBatch(BatchFields),
     /// Upsert a head entry with the given fields.
     UpdateHead(HeadFields),
     /// Remove a head entry.
@@ -146,7 +146,7 @@ impl NewTree {
 
 /// An `add_all` / `add_all_no_error` call.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Batch {
+pub(crate) struct BatchFields {
     /// The tree.
     pub(crate) tree_id: Id,
     /// The batch's AddSeq, shared by all its changes.

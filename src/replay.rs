@@ -473,7 +473,7 @@ mod tests {
     use super::*;
     use crate::change::StorageChange;
     use crate::id::Id;
-    use crate::record::{Batch, BatchChanges, NewTree};
+    use crate::record::{BatchChanges, BatchFields, NewTree};
     use crate::wal::frame::{self, SegmentHeader};
 
     /// What a generated record does; ids come from small pools, so that logs hold duplicates,
@@ -533,7 +533,7 @@ mod tests {
                 changes,
                 create,
                 skip_duplicates,
-            } => Record::AddBatch(Batch {
+            } => Record::AddBatch(BatchFields {
                 tree_id: Id::from(format!("t{t}").as_str()),
                 seq,
                 added: 7,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::head::ObserverGuard;
+use crate::head_storage::ObserverGuard;
 use crate::memory::SpaceState;
 use crate::record::Record;
 use crate::space_core::SpaceCore;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::iter::visit;
 use crate::memory::TreeState;
-use crate::record::{Batch, BatchChanges, NewTree, Record};
+use crate::record::{BatchChanges, BatchFields, NewTree, Record};
 use crate::space_core::{unstored_root, Ctx, SpaceCore};
 use crate::sync::{AtomicBool, Ordering};
 use crate::{
@@ -351,7 +351,7 @@ impl TreeStorage {
         let applied = self.core.write(
             |ctx| {
                 let create = self.creation(ctx)?;
-                let mut batch = Batch {
+                let mut batch = BatchFields {
                     tree_id,
                     seq: 0,
                     added: self.core.now(),

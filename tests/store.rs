@@ -487,30 +487,3 @@ fn closing_a_store_closes_every_open_space_held_or_not() {
     let again = Store::open(dir.path(), Options::default()).unwrap();
     assert_eq!(again.space("b.1").unwrap().tree_count(), 2);
 }
-
-#[test]
-fn closing_a_store_reports_the_first_failed_close_and_closes_the_rest() {
-    use spacestore_test_kit::simfs::{Fault, Op, SimFs};
-    let fs = SimFs::new();
-    let options = Options::default().file_system(fs.arc()).max_open_spaces(4);
-    let store = Store::open("/store", options.clone()).unwrap();
-    for id in ["a.1", "b.1"] {
-        fill(&store.create_space(space_payload(id)).unwrap(), 2);
-    }
-    // The first close's sync of the log fails.
-    fs.fail_next(Op::Fsync, Fault::Error(5));
-    let closed = store.close();
-    assert!(matches!(closed, Err(Error::Io { .. })), "{closed:?}");
-    assert_eq!(fs.fired().len(), 1);
-    // Both were closed (the lock of each is free) and nothing acknowledged is lost.
-    let again = Store::open("/store", options).unwrap();
-    assert_eq!(again.space_ids().unwrap(), ["a.1", "b.1"]);
-    for id in ["a.1", "b.1"] {
-        let space = again.space(id).unwrap();
-        assert_eq!(
-            space.tree_storage("t").unwrap().heads().unwrap(),
-            ["c1"],
-            "{id}"
-        );
-    }
-}

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use common::*;
 use spacestore::{Durability, FileSystem, Options, Space, Store};
-use spacestore_test_kit::simfs::{Rng, SimFs, Tear};
+use spacestore_test_kit::simfs::{Fault, Op, Rng, SimFs, Tear};
 
 fn root_dir() -> PathBuf {
     PathBuf::from("/sim/store")
@@ -208,4 +208,39 @@ fn a_power_cut_while_open_removes_leftovers_leaves_the_store_consistent() {
     }
     assert!(second_cuts > 0, "no open removed anything");
     eprintln!("{calls} first cuts, {second_cuts} second cuts during the open");
+}
+
+#[test]
+fn closing_a_store_reports_the_first_failed_close_and_closes_the_rest() {
+    let fs = SimFs::new();
+    let options = Options::default().file_system(fs.arc()).max_open_spaces(4);
+    let store = Store::open("/store", options.clone()).unwrap();
+    for id in ["a.1", "b.1"] {
+        let space = store.create_space(space_payload(id)).unwrap();
+        let tree = space.create_tree_storage(root("t")).unwrap();
+        for i in 0..2 {
+            let c = format!("c{i}");
+            tree.add_all(vec![change(&c, &format!("{i:04}"))], [c.as_str()], "t")
+                .unwrap();
+        }
+    }
+    // The first close's sync of the log fails.
+    fs.fail_next(Op::Fsync, Fault::Error(5));
+    let closed = store.close();
+    assert!(
+        matches!(closed, Err(spacestore::Error::Io { .. })),
+        "{closed:?}"
+    );
+    assert_eq!(fs.fired().len(), 1);
+    // Both were closed (the lock of each is free) and nothing acknowledged is lost.
+    let again = Store::open("/store", options).unwrap();
+    assert_eq!(again.space_ids().unwrap(), ["a.1", "b.1"]);
+    for id in ["a.1", "b.1"] {
+        let space = again.space(id).unwrap();
+        assert_eq!(
+            space.tree_storage("t").unwrap().heads().unwrap(),
+            ["c1"],
+            "{id}"
+        );
+    }
 }

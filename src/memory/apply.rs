@@ -11,7 +11,7 @@ use crate::entry::{DeletedStatus, HeadEntry};
 use crate::error::{Error, Result};
 use crate::id::Id;
 use crate::layout::{self, Encoded};
-use crate::record::{AclFields, Batch, CursorFields, CursorMove, NewSpace, NewTree, Record};
+use crate::record::{AclFields, BatchFields, CursorFields, CursorMove, NewSpace, NewTree, Record};
 use crate::sync::write;
 
 /// The tree a batch or a deletion writes to, as checked before the write takes its seq
@@ -105,7 +105,7 @@ fn created(new: &NewTree, parent_deleted: bool) -> UpdateRef<'_> {
 }
 
 /// A batch's head update: heads (when given), common snapshot, last AddSeq.
-fn batched(batch: &Batch) -> UpdateRef<'_> {
+fn batched(batch: &BatchFields) -> UpdateRef<'_> {
     UpdateRef {
         id: &batch.tree_id,
         heads: batch.heads.as_deref(),
@@ -180,7 +180,7 @@ impl Memory {
     /// [`Memory::entries_after`] of a batch (before it takes its seq: the seq's size is fixed).
     pub(crate) fn batch_entry_after(
         &self,
-        batch: &Batch,
+        batch: &BatchFields,
         f: &mut dyn FnMut(EntryAfter<'_>) -> Result<()>,
     ) -> Result<()> {
         match &batch.create {
@@ -382,7 +382,7 @@ impl Memory {
         Ok(())
     }
 
-    fn check_batch(&self, batch: &Batch, target: Target, ids: Ids) -> Result<Plan> {
+    fn check_batch(&self, batch: &BatchFields, target: Target, ids: Ids) -> Result<Plan> {
         let tree = match target {
             Target::New => None,
             Target::Existing(tree) => Some(tree),
@@ -572,7 +572,7 @@ impl Memory {
     /// `claimed`: the batch's block, when [`Memory::claim`] put its changes in the change map.
     fn add_batch(
         &self,
-        batch: &Batch,
+        batch: &BatchFields,
         encoded: &Encoded,
         plan: &Plan,
         claimed: Option<Arc<Block>>,

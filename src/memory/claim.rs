@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use super::{Block, Memory};
 use crate::layout::Encoded;
-use crate::record::{Batch, Record};
+use crate::record::{BatchFields, Record};
 
 /// Where [`Memory::check_in`] learns whether an id is stored.
 #[derive(Clone, Copy)]
@@ -60,7 +60,7 @@ pub(crate) fn root_block(encoded: &Encoded) -> Arc<Block> {
 
 /// Where `batch`'s changes begin in `encoded`, and how many there are (the codec records where
 /// for every batch, a debug build asserts it; else the walk over them finds none).
-pub(crate) fn batch_extent(batch: &Batch, encoded: &Encoded) -> (u32, u32) {
+pub(crate) fn batch_extent(batch: &BatchFields, encoded: &Encoded) -> (u32, u32) {
     debug_assert!(encoded.at.changes.is_some(), "a batch without its changes");
     let first = encoded.at.changes.unwrap_or(u32::MAX);
     let total = u32::try_from(batch.changes.len()).unwrap_or(u32::MAX);
@@ -68,7 +68,7 @@ pub(crate) fn batch_extent(batch: &Batch, encoded: &Encoded) -> (u32, u32) {
 }
 
 /// The block of all of `batch`'s changes, as `encoded` holds them.
-pub(crate) fn batch_block(batch: &Batch, encoded: &Encoded) -> Arc<Block> {
+pub(crate) fn batch_block(batch: &BatchFields, encoded: &Encoded) -> Arc<Block> {
     let (first, total) = batch_extent(batch, encoded);
     Block::batch(encoded.bytes.clone(), batch.seq, first, total)
 }

@@ -12,7 +12,7 @@ use crate::entry::HeadEntry;
 use crate::error::Result;
 use crate::id::Id;
 use crate::record::{
-    AclFields, Batch, CursorFields, CursorMove, HeadFields, NewSpace, NewTree, Record,
+    AclFields, BatchFields, CursorFields, CursorMove, HeadFields, NewSpace, NewTree, Record,
 };
 use crate::sync::read;
 
@@ -79,7 +79,7 @@ impl Captured {
                 is_derived: false,
             })))?;
             for block in tree.first_batches(*batches) {
-                emit(&Record::AddBatch(Batch {
+                emit(&Record::AddBatch(BatchFields {
                     tree_id: tree_id.clone(),
                     seq: block.seq(),
                     added: block.added(),

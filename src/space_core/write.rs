@@ -4,7 +4,7 @@
 
 use crate::layout::Encoded;
 use crate::memory::{Applied, EntryAfter, Memory, Plan, Target};
-use crate::record::{Batch, NewTree, Record};
+use crate::record::{BatchFields, NewTree, Record};
 use crate::sync::{lock, MutexGuard};
 use crate::wal::{
     batch_payload_len, encode_payload, frame_len, head_payload_len, payload_len, reread, Wal,
@@ -72,7 +72,7 @@ impl Ctx<'_> {
 
     /// Gives `batch` its AddSeq ([`Ctx::take_seq`]) once its size is checked: a batch too
     /// large for one frame is refused before it takes a seq.
-    pub(crate) fn take_seq_for(&mut self, batch: &mut Batch) -> Result<()> {
+    pub(crate) fn take_seq_for(&mut self, batch: &mut BatchFields) -> Result<()> {
         self.check_batch_size(batch)?;
         let seq = self.take_seq()?;
         batch.seq = seq;
@@ -86,7 +86,7 @@ impl Ctx<'_> {
     pub(crate) fn take_seq_from(
         &mut self,
         counter: &AddSeqCounter,
-        batch: &mut Batch,
+        batch: &mut BatchFields,
     ) -> Result<()> {
         self.check_batch_size(batch)?;
         batch.seq = counter.next().ok_or(Error::AddSeqExhausted)?;
@@ -97,7 +97,7 @@ impl Ctx<'_> {
     /// Checks the size of `batch`'s frame and of its tree's head entry after it (see
     /// [`check_entry`]), before the batch takes a seq (the seq's size is fixed), and keeps the
     /// payload's length for the write.
-    fn check_batch_size(&mut self, batch: &Batch) -> Result<()> {
+    fn check_batch_size(&mut self, batch: &BatchFields) -> Result<()> {
         let len = batch_payload_len(batch);
         let max = self.max_bytes;
         check_size(len, max)?;

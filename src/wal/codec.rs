@@ -12,7 +12,7 @@ use crate::entry::DeletedStatus;
 use crate::id::Id;
 use crate::layout::{self, Encoded, Located, Payload, BATCH_ADDED, BATCH_OFF_FEED, ROOT_ADDED};
 use crate::record::{
-    AclFields, Batch, BatchChanges, CursorFields, CursorMove, HeadFields, NewSpace, NewTree,
+    AclFields, BatchChanges, BatchFields, CursorFields, CursorMove, HeadFields, NewSpace, NewTree,
     Record, UpdateRef,
 };
 
@@ -155,7 +155,7 @@ pub(crate) fn head_len(u: UpdateRef<'_>) -> u64 {
 }
 
 /// The length of a batch record's payload, without encoding it.
-pub(crate) fn batch_len(batch: &Batch) -> u64 {
+pub(crate) fn batch_len(batch: &BatchFields) -> u64 {
     let mut n = Count(0);
     put_batch(&mut n, batch, 0);
     n.0
@@ -187,7 +187,7 @@ fn offset(out: &impl Sink, start: usize) -> u32 {
     u32::try_from(out.pos() - start).unwrap_or(u32::MAX)
 }
 
-fn put_batch(out: &mut impl Sink, b: &Batch, start: usize) -> Located {
+fn put_batch(out: &mut impl Sink, b: &BatchFields, start: usize) -> Located {
     let mut at = Located::default();
     put_u8(out, ADD_BATCH);
     let mut flags = 0;
@@ -543,7 +543,7 @@ pub(crate) fn decode(
                 first,
                 count: u32::try_from(n).map_err(|_| "too many changes")?,
             };
-            Record::AddBatch(Batch {
+            Record::AddBatch(BatchFields {
                 tree_id,
                 seq,
                 added,
@@ -688,7 +688,7 @@ mod tests {
         let change = StorageChange::new("c", "1", b"raw".to_vec())
             .with_prev_ids(["a", "b"])
             .with_snapshot("s", 3);
-        round_trip(Record::AddBatch(Batch {
+        round_trip(Record::AddBatch(BatchFields {
             tree_id: Id::from("t"),
             seq: 9,
             added: 1_700_000_000,
@@ -750,7 +750,7 @@ mod tests {
         // A log written before `added` was kept: no flag, no field.
         let mut tree = tree("t");
         tree.root.added = 0;
-        let batch = Batch {
+        let batch = BatchFields {
             tree_id: Id::from("t"),
             seq: 1,
             added: 0,

@@ -19,7 +19,7 @@ use crate::{Error, Result};
 
 /// Hands each record of a space's live state to its argument, in replay order (what a
 /// checkpoint writes); the log does not know where the records come from.
-pub(crate) type Snapshot<'a> = &'a dyn Fn(&mut dyn FnMut(&Record) -> Result<()>) -> Result<()>;
+pub(crate) type StateRecords<'a> = &'a dyn Fn(&mut dyn FnMut(&Record) -> Result<()>) -> Result<()>;
 
 /// A frame's payload that does not fit: [`Error::FrameTooLarge`].
 fn too_large(e: PayloadTooLarge) -> Error {
@@ -257,7 +257,7 @@ impl CheckpointJob {
     /// log as it was (the temporary file is removed, best effort); after it the checkpoint
     /// stands (a failed directory sync or removal is reported; the next open removes what is
     /// left). Needs no log: the commit path runs it without the commit lock.
-    pub(crate) fn run(self, snapshot: Snapshot<'_>) -> Result<CheckpointDone> {
+    pub(crate) fn run(self, snapshot: StateRecords<'_>) -> Result<CheckpointDone> {
         let path = segment_path(&self.dir, self.seq);
         let tmp = checkpoint_tmp_path(&self.dir, self.seq);
         let written = self.write_snapshot(&tmp, snapshot).and_then(|written| {
@@ -297,7 +297,7 @@ impl CheckpointJob {
 
     /// Writes the snapshot to `tmp` (segment `seq` to be), synced; returns the records and
     /// bytes written.
-    fn write_snapshot(&self, tmp: &Path, snapshot: Snapshot<'_>) -> Result<(u64, u64)> {
+    fn write_snapshot(&self, tmp: &Path, snapshot: StateRecords<'_>) -> Result<(u64, u64)> {
         let file = self.fs.create(tmp).map_err(io("creating a checkpoint"))?;
         let header =
             SegmentHeader::new(self.seq, self.prev, self.incarnation, frame::new_salt(), 0);
@@ -335,7 +335,7 @@ pub(crate) fn encode_checkpoint(
     header: &SegmentHeader,
     reserved: u64,
     max_payload: u64,
-    snapshot: Snapshot<'_>,
+    snapshot: StateRecords<'_>,
     write: &mut dyn FnMut(&[u8]) -> Result<()>,
 ) -> Result<u64> {
     let framing = header.framing();

@@ -25,7 +25,7 @@ mod log;
 pub(crate) mod repair;
 pub(crate) mod scan;
 
-use crate::record::{Batch, Record, UpdateRef};
+use crate::record::{BatchFields, Record, UpdateRef};
 
 pub(crate) use codec::encode_payload;
 pub(crate) use env::create_dir_durably;
@@ -57,7 +57,7 @@ pub(crate) fn payload_len(record: &Record) -> u64 {
 
 /// Bytes the payload of a batch record takes (known before it takes its seq: the seq is a
 /// fixed-size field).
-pub(crate) fn batch_payload_len(batch: &Batch) -> u64 {
+pub(crate) fn batch_payload_len(batch: &BatchFields) -> u64 {
     codec::batch_len(batch)
 }
 
