@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::iter::visit;
+use crate::iter::{visit, AclRecords, Snapshot};
 use crate::record::{AclFields, Record};
 use crate::space_core::SpaceCore;
 use crate::{Error, Id, Result};
@@ -172,7 +172,7 @@ impl AclStorage {
         order: u64,
         f: impl FnMut(&AclRecord) -> Result<ControlFlow<()>>,
     ) -> Result<()> {
-        visit(self.collect_after_order(order), f)
+        visit(self.records_after_order(order), f)
     }
 
     /// Calls `f` with each record whose order is `<= order`, by ascending order, until it
@@ -184,23 +184,53 @@ impl AclStorage {
         order: u64,
         f: impl FnMut(&AclRecord) -> Result<ControlFlow<()>>,
     ) -> Result<()> {
-        visit(self.collect_before_order(order), f)
+        visit(self.records_before_order(order), f)
     }
 
-    /// The records whose order is `>= order`, by ascending order.
-    pub fn collect_after_order(&self, order: u64) -> Vec<AclRecord> {
+    /// The records whose order is `>= order`, by ascending order: what the list held when the
+    /// iterator was made (the list's range read, like every other range, as an iterator).
+    ///
+    /// ```
+    /// use spacestore::{AclRecord, Space, SpacePayload, TreeRoot};
+    /// let space = Space::in_memory();
+    /// space.create_space(SpacePayload::new(
+    ///     "s.1", b"header".to_vec(), "acl", b"acl root".to_vec(),
+    ///     TreeRoot::new("settings", b"settings".to_vec()),
+    /// ))?;
+    /// let acl = space.acl_storage()?;
+    /// acl.add_all([
+    ///     AclRecord::new("r1", "acl", 5, b"one".to_vec()),
+    ///     AclRecord::new("r2", "r1", 6, b"two".to_vec()),
+    /// ])?;
+    /// let ids: Vec<_> = acl.records_after_order(5).map(|r| r.id).collect();
+    /// assert_eq!(ids, ["r1", "r2"]);
+    /// assert_eq!(acl.records_before_order(4).count(), 1, "the root only");
+    /// # Ok::<(), spacestore::Error>(())
+    /// ```
+    pub fn records_after_order(&self, order: u64) -> AclRecords {
         self.in_orders(order..)
     }
 
-    /// The records whose order is `<= order`, by ascending order.
-    pub fn collect_before_order(&self, order: u64) -> Vec<AclRecord> {
+    /// The records whose order is `<= order`, by ascending order (see
+    /// [`AclStorage::records_after_order`]).
+    pub fn records_before_order(&self, order: u64) -> AclRecords {
         self.in_orders(..=order)
     }
 
+    /// The records whose order is `>= order`, by ascending order, in a `Vec`.
+    pub fn collect_after_order(&self, order: u64) -> Vec<AclRecord> {
+        self.records_after_order(order).collect()
+    }
+
+    /// The records whose order is `<= order`, by ascending order, in a `Vec`.
+    pub fn collect_before_order(&self, order: u64) -> Vec<AclRecord> {
+        self.records_before_order(order).collect()
+    }
+
     /// The records whose order is in `range`, by ascending order.
-    fn in_orders(&self, range: impl std::ops::RangeBounds<u64>) -> Vec<AclRecord> {
+    fn in_orders(&self, range: impl std::ops::RangeBounds<u64>) -> AclRecords {
         let records = self.core.memory().acl.in_orders(range);
-        records.into_iter().map(AclRecord::from_fields).collect()
+        Snapshot::new(records.into_iter().map(AclRecord::from_fields).collect())
     }
 
     /// How many records the list holds.

@@ -43,6 +43,11 @@ pub type Changes = Snapshot<StorageChange>;
 /// of a reference count per change; each [`ChangeView`] is read when it is yielded).
 pub type ChangeViews = Snapshot<ChangeView>;
 
+/// The ACL list's records ([`crate::AclStorage::records_after_order`],
+/// [`crate::AclStorage::records_before_order`]), by ascending order: what the list held when the
+/// iterator was made.
+pub type AclRecords = Snapshot<crate::AclRecord>;
+
 /// Head entries ([`crate::HeadStorage::entries`]), in the order [`crate::IterOptions`] says:
 /// what the head storage held when the iterator was made.
 pub type HeadEntries = Snapshot<HeadEntry>;

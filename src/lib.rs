@@ -34,7 +34,8 @@
 //! # Reading: iterators and callbacks
 //!
 //! Every range read is an iterator ([`TreeStorage::changes_after_order`],
-//! [`TreeStorage::changes_after_add_seq`], [`HeadStorage::entries`], [`Space::changes_after`]):
+//! [`TreeStorage::changes_after_add_seq`], [`HeadStorage::entries`], [`Space::changes_after`],
+//! [`AclStorage::records_after_order`], [`AclStorage::records_before_order`]):
 //! with `?` in a plain `for` loop, any error type of yours works.
 //! [`TreeStorage::views_after_order`], [`TreeStorage::views_after_add_seq`] and
 //! [`Space::views_after`] read in place ([`ChangeView`]: fields borrowed from the stored bytes,
@@ -131,7 +132,9 @@ pub use head_storage::{
 };
 pub use heads::Heads;
 pub use id::Id;
-pub use iter::{ChangeViews, Changes, Feed, FeedChanges, FeedViews, HeadEntries, Snapshot};
+pub use iter::{
+    AclRecords, ChangeViews, Changes, Feed, FeedChanges, FeedViews, HeadEntries, Snapshot,
+};
 pub use options::{Durability, Options, Recovery};
 pub use payload::SpacePayload;
 pub use report::{RecoveryReport, Repair, TornTail};

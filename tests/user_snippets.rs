@@ -288,3 +288,21 @@ fn get_state_returns_the_state_itself() {
     let state: spacestore::State = space.state_storage().unwrap().get_state();
     assert_eq!(state.space_id, "s.1");
 }
+
+#[test]
+fn the_acl_list_reads_as_an_iterator_like_every_other_range() {
+    let space = Space::in_memory();
+    space.create_space(space_payload("s.1")).unwrap();
+    let acl = space.acl_storage().unwrap();
+    acl.add_all([spacestore::AclRecord::new("r1", "acl", 7, b"x".to_vec())])
+        .unwrap();
+    let mut orders = Vec::new();
+    for record in acl.records_after_order(0) {
+        orders.push(record.order);
+    }
+    assert_eq!(orders.last(), Some(&7));
+    assert_eq!(
+        acl.records_before_order(6).count() + acl.records_after_order(7).count(),
+        orders.len()
+    );
+}
