@@ -242,12 +242,19 @@ impl HeadStorage {
         opts: IterOptions,
         f: impl FnMut(&HeadEntry) -> Result<ControlFlow<()>>,
     ) -> Result<()> {
-        crate::iter::visit(self.select(opts), f)
+        let mut f = f;
+        // The entries as shared: none is copied for the callback.
+        for entry in self.select(opts) {
+            if f(&entry)?.is_break() {
+                break;
+            }
+        }
+        Ok(())
     }
 
     /// The entries that `opts` selects, collected.
     pub fn collect_entries(&self, opts: IterOptions) -> Vec<HeadEntry> {
-        self.select(opts)
+        self.entries(opts).collect()
     }
 
     /// The entries that `opts` selects, as an iterator (over what the head storage held when
@@ -262,10 +269,15 @@ impl HeadStorage {
     /// # Ok::<(), spacestore::Error>(())
     /// ```
     pub fn entries(&self, opts: IterOptions) -> HeadEntries {
-        HeadEntries::new(self.select(opts))
+        HeadEntries::new(
+            self.select(opts)
+                .into_iter()
+                .map(Arc::unwrap_or_clone)
+                .collect(),
+        )
     }
 
-    fn select(&self, opts: IterOptions) -> Vec<HeadEntry> {
+    fn select(&self, opts: IterOptions) -> Vec<Arc<HeadEntry>> {
         self.core.memory().heads.select(
             match opts.entries {
                 Entries::Live => Some(false),

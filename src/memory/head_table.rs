@@ -2,6 +2,7 @@
 //! by parent), behind one lock so that the three always agree.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
 use ahash::RandomState;
 
@@ -36,8 +37,10 @@ impl UpdateRef<'_> {
 
 #[derive(Default)]
 struct Table {
-    /// By id; sorted on demand when iterated by id.
-    entries: HashMap<Id, HeadEntry, RandomState>,
+    /// By id; sorted on demand when iterated by id. Shared: a read hands out the entries it
+    /// selects at the cost of a reference count each (a write changes an entry in place, or a
+    /// copy of it while a reader still holds it).
+    entries: HashMap<Id, Arc<HeadEntry>, RandomState>,
     /// By last AddSeq (empty while `seq_deferred`).
     by_seq: BTreeSet<(u64, Id)>,
     by_parent: HashMap<Id, BTreeSet<Id>, RandomState>,
@@ -111,13 +114,16 @@ impl HeadTable {
     }
 
     pub(crate) fn get(&self, id: &str) -> Option<HeadEntry> {
-        read(&self.table).entries.get(id).cloned()
+        read(&self.table)
+            .entries
+            .get(id)
+            .map(|e| HeadEntry::clone(e))
     }
 
     /// Calls `f` with entry `id` (`None`: there is none), under the table's read lock, without
     /// cloning it.
     pub(crate) fn with<R>(&self, id: &str, f: impl FnOnce(Option<&HeadEntry>) -> R) -> R {
-        f(read(&self.table).entries.get(id))
+        f(read(&self.table).entries.get(id).map(|e| &**e))
     }
 
     /// Applies `update` in place. When some value changed and `want_entry`, returns the entry
@@ -133,9 +139,10 @@ impl HeadTable {
             u.write_into(&mut e);
             t.index(&e);
             let out = want_entry.then(|| e.clone());
-            t.entries.insert(e.id.clone(), e);
+            t.entries.insert(e.id.clone(), Arc::new(e));
             return out;
         };
+        let e = Arc::make_mut(e);
         let mut changed = false;
         if let Some(h) = u.heads {
             if e.heads != h {
@@ -200,14 +207,18 @@ impl HeadTable {
     /// The entries whose deleted status is `Queued` or more (`Some(true)`), below it
     /// (`Some(false)`), or any (`None`); when `min_last_add_seq` > 0, only those with a last
     /// AddSeq above it, by it; else all, by id.
-    pub(crate) fn select(&self, deleted: Option<bool>, min_last_add_seq: u64) -> Vec<HeadEntry> {
+    pub(crate) fn select(
+        &self,
+        deleted: Option<bool>,
+        min_last_add_seq: u64,
+    ) -> Vec<Arc<HeadEntry>> {
         let t = read(&self.table);
         if min_last_add_seq > 0 {
             let Some(lowest) = min_last_add_seq.checked_add(1) else {
                 return Vec::new();
             };
             if t.seq_deferred {
-                let mut out: Vec<HeadEntry> = t
+                let mut out: Vec<Arc<HeadEntry>> = t
                     .entries
                     .values()
                     .filter(|e| e.last_add_seq.is_some_and(|s| s >= lowest))
@@ -225,7 +236,7 @@ impl HeadTable {
                 .cloned()
                 .collect()
         } else {
-            let mut out: Vec<HeadEntry> = t
+            let mut out: Vec<Arc<HeadEntry>> = t
                 .entries
                 .values()
                 .filter(|e| selected(e, deleted))
@@ -242,7 +253,7 @@ impl HeadTable {
             .get(parent)
             .into_iter()
             .flatten()
-            .filter_map(|id| t.entries.get(id).cloned())
+            .filter_map(|id| t.entries.get(id).map(|e| HeadEntry::clone(e)))
             .collect()
     }
 
@@ -261,7 +272,11 @@ impl HeadTable {
 
     /// Every entry, by id.
     pub(crate) fn all(&self) -> Vec<HeadEntry> {
-        let mut out: Vec<HeadEntry> = read(&self.table).entries.values().cloned().collect();
+        let mut out: Vec<HeadEntry> = read(&self.table)
+            .entries
+            .values()
+            .map(|e| HeadEntry::clone(e))
+            .collect();
         out.sort_unstable_by(|a, b| a.id.cmp(&b.id));
         out
     }
@@ -289,10 +304,10 @@ mod tests {
         }
     }
 
-    fn ids(entries: Vec<HeadEntry>) -> Vec<(Option<u64>, Id)> {
+    fn ids(entries: Vec<std::sync::Arc<HeadEntry>>) -> Vec<(Option<u64>, Id)> {
         entries
             .into_iter()
-            .map(|e| (e.last_add_seq, e.id))
+            .map(|e| (e.last_add_seq, e.id.clone()))
             .collect()
     }
 
