@@ -90,7 +90,6 @@ impl Memory {
             _ => (false, None),
         };
         let mut claim = Claim::default();
-        let mut inserted: Vec<Arc<Block>> = Vec::with_capacity(2);
         let blocks = [
             creates.then(|| root_block(encoded)),
             batch.map(|b| batch_block(b, encoded)),
@@ -100,15 +99,16 @@ impl Memory {
             for (n, stored) in block.stored_iter().enumerate() {
                 if !self.changes.insert_new(stored) {
                     // Give back what this record put in: its first `n` of this block, and the
-                    // blocks before.
+                    // root before it, if it claimed one.
                     for s in block.stored_iter().take(n) {
                         self.changes.remove(s.id_bytes());
                     }
-                    inserted.iter().for_each(|b| self.release_block(b));
+                    if let Some(root) = &claim.root {
+                        self.release_block(root);
+                    }
                     return None;
                 }
             }
-            inserted.push(Arc::clone(&block));
             if i == 0 {
                 claim.root = Some(block);
             } else {
