@@ -240,9 +240,8 @@ impl HeadStorage {
     pub fn iterate_entries(
         &self,
         opts: IterOptions,
-        f: impl FnMut(&HeadEntry) -> Result<ControlFlow<()>>,
+        mut f: impl FnMut(&HeadEntry) -> Result<ControlFlow<()>>,
     ) -> Result<()> {
-        let mut f = f;
         // The entries as shared: none is copied for the callback.
         for entry in self.select(opts) {
             if f(&entry)?.is_break() {

@@ -197,6 +197,9 @@ pub(crate) fn run(log: &LogDir, memory: &Memory, observer: &mut dyn Observer) ->
 /// Claims the new changes of each record of `events` ([`Memory::claim`]) while `claiming`;
 /// the first claim that fails ends claiming for good.
 fn claim_ahead(memory: &Memory, events: &[Event], claiming: &mut bool) -> Vec<Option<Claim>> {
+    if !*claiming {
+        return Vec::new();
+    }
     let mut claims = Vec::with_capacity(events.len());
     for event in events {
         if !*claiming {

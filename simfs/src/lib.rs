@@ -285,6 +285,17 @@ impl State {
         live.iter().map(|&i| self.inodes[i].data.len() as u64).sum()
     }
 
+    /// [`State::enter`] for a call that changes a name or a file's length: a fault is its error;
+    /// `Ok(true)` when the power is cut at this call (the change is made, then the call fails,
+    /// as a cut lands after the kernel took it); an error when the power is already off.
+    fn enter_metadata_op(&mut self, op: Op, boot: u64, path: &Path) -> io::Result<bool> {
+        match self.enter(op, boot, Some(path), 0) {
+            Ok(fault) => fault_result(fault).map(|()| false),
+            Err(true) => Ok(true),
+            Err(false) => Err(power_lost()),
+        }
+    }
+
     /// Counts a mutating call of `op` and decides its fate: `Ok(None)` go on, `Ok(Some(f))`
     /// inject `f`, `Err(true)` the power goes off during this call (apply it as unsynced, then
     /// fail), `Err(false)` fail at once (power is off or the handle is stale).
@@ -791,14 +802,7 @@ impl FileSystem for SimFs {
 
     fn create(&self, path: &Path) -> io::Result<Box<dyn LogFile>> {
         let mut s = self.state();
-        let cut = match s.enter(Op::Create, self.boot, Some(path), 0) {
-            Ok(f) => {
-                fault_result(f)?;
-                false
-            }
-            Err(true) => true,
-            Err(false) => return Err(power_lost()),
-        };
+        let cut = s.enter_metadata_op(Op::Create, self.boot, path)?;
         let Some((dir, name)) = s.names.split(path) else {
             return Err(io::ErrorKind::NotFound.into());
         };
@@ -846,14 +850,7 @@ impl FileSystem for SimFs {
 
     fn truncate(&self, path: &Path, len: u64) -> io::Result<()> {
         let mut s = self.state();
-        let cut = match s.enter(Op::Truncate, self.boot, Some(path), 0) {
-            Ok(f) => {
-                fault_result(f)?;
-                false
-            }
-            Err(true) => true,
-            Err(false) => return Err(power_lost()),
-        };
+        let cut = s.enter_metadata_op(Op::Truncate, self.boot, path)?;
         let ino = s.inode_of(path)?;
         s.inodes[ino].apply(FileOp::Truncate(len as usize));
         if cut {
@@ -866,14 +863,7 @@ impl FileSystem for SimFs {
 
     fn remove(&self, path: &Path) -> io::Result<()> {
         let mut s = self.state();
-        let cut = match s.enter(Op::Remove, self.boot, Some(path), 0) {
-            Ok(f) => {
-                fault_result(f)?;
-                false
-            }
-            Err(true) => true,
-            Err(false) => return Err(power_lost()),
-        };
+        let cut = s.enter_metadata_op(Op::Remove, self.boot, path)?;
         s.inode_of(path)?;
         let (dir, name) = s.names.split(path).ok_or(io::ErrorKind::NotFound)?;
         s.dir_op(DirOp::Unlink { dir, name });
@@ -885,14 +875,7 @@ impl FileSystem for SimFs {
 
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
         let mut s = self.state();
-        let cut = match s.enter(Op::Rename, self.boot, Some(from), 0) {
-            Ok(f) => {
-                fault_result(f)?;
-                false
-            }
-            Err(true) => true,
-            Err(false) => return Err(power_lost()),
-        };
+        let cut = s.enter_metadata_op(Op::Rename, self.boot, from)?;
         let node = s.names.resolve(from).ok_or(io::ErrorKind::NotFound)?;
         let (dir, from_name) = s.names.split(from).ok_or(io::ErrorKind::NotFound)?;
         let (to_dir, to_name) = s.names.split(to).ok_or(io::ErrorKind::NotFound)?;

@@ -156,8 +156,13 @@ impl OpenSpaces {
             .filter(|(_, slot)| matches!(slot, Slot::Open(..)))
             .map(|(id, _)| id.clone())
             .collect();
-        let mut closing = Vec::with_capacity(open.len());
-        for id in open {
+        self.take_out(open)
+    }
+
+    /// Takes the open spaces `ids` out of their slots, each busy from now on.
+    fn take_out(&mut self, ids: impl IntoIterator<Item = Id>) -> Vec<Closing> {
+        let mut closing = Vec::new();
+        for id in ids {
             if let Some(Slot::Open(space, _)) = self.slots.remove(&id) {
                 self.begin(id.clone());
                 closing.push(Closing { id, space });
@@ -181,13 +186,6 @@ impl OpenSpaces {
             .collect();
         idle.sort_unstable();
         let excess = self.slots.len().saturating_sub(keep);
-        let mut closing = Vec::new();
-        for (_, id) in idle.into_iter().take(excess) {
-            if let Some(Slot::Open(space, _)) = self.slots.remove(&id) {
-                self.begin(id.clone());
-                closing.push(Closing { id, space });
-            }
-        }
-        closing
+        self.take_out(idle.into_iter().take(excess).map(|(_, id)| id))
     }
 }
