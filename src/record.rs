@@ -144,6 +144,10 @@ impl NewTree {
     }
 }
 
+/// A list of ids that almost always holds one (a batch's heads): one id is kept in place, so
+/// that decoding a batch from the log allocates nothing for its heads; more go to the heap.
+pub(crate) type IdList = smallvec::SmallVec<[Id; 1]>;
+
 /// An `add_all` / `add_all_no_error` call.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct BatchFields {
@@ -160,7 +164,7 @@ pub(crate) struct BatchFields {
     /// The changes: as given, or where a logged record holds them.
     pub(crate) changes: BatchChanges,
     /// New heads, when the call gave any.
-    pub(crate) heads: Option<Vec<Id>>,
+    pub(crate) heads: Option<IdList>,
     /// The new common snapshot.
     pub(crate) common_snapshot: Id,
     /// `add_all_no_error`: skip stored ids instead of failing.

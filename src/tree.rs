@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::iter::visit;
 use crate::memory::TreeState;
-use crate::record::{BatchChanges, BatchFields, NewTree, Record};
+use crate::record::{BatchChanges, BatchFields, IdList, NewTree, Record};
 use crate::space_core::{unstored_root, Ctx, SpaceCore};
 use crate::sync::{AtomicBool, Ordering};
 use crate::{
@@ -346,7 +346,7 @@ impl TreeStorage {
         skip_duplicates: bool,
     ) -> Result<AddOutcome> {
         let tree_id = self.root.id.clone();
-        let heads = heads.into_option();
+        let heads = heads.into_option().map(IdList::from_vec);
         let mut add_seq = 0;
         let applied = self.core.write(
             |ctx| {

@@ -52,7 +52,9 @@ pub(crate) struct Applied {
 // On the stack for the length of one check: the list's size is the point.
 #[allow(clippy::large_enum_variant)]
 enum Seen<'a> {
-    Few([&'a str; FEW], usize),
+    /// Scanned; the inline storage is not written until used (a batch of one change writes
+    /// one slot, not sixteen).
+    Few(smallvec::SmallVec<[&'a str; FEW]>),
     Many(HashSet<&'a str>),
 }
 
@@ -62,7 +64,7 @@ const FEW: usize = 16;
 impl<'a> Seen<'a> {
     fn new(n: usize) -> Self {
         if n <= FEW {
-            Seen::Few([""; FEW], 0)
+            Seen::Few(smallvec::SmallVec::new())
         } else {
             Seen::Many(HashSet::with_capacity(n))
         }
@@ -71,14 +73,13 @@ impl<'a> Seen<'a> {
     /// Adds `s`; false when it was already there.
     fn insert(&mut self, s: &'a str) -> bool {
         match self {
-            Seen::Few(items, len) if items[..*len].contains(&s) => false,
-            Seen::Few(items, len) if *len < FEW => {
-                items[*len] = s;
-                *len += 1;
+            Seen::Few(items) if items.contains(&s) => false,
+            Seen::Few(items) if items.len() < FEW => {
+                items.push(s);
                 true
             }
             // More than `new` was told: from here on, a set.
-            Seen::Few(items, _) => {
+            Seen::Few(items) => {
                 let mut set: HashSet<&'a str> = items.iter().copied().collect();
                 set.insert(s);
                 *self = Seen::Many(set);

@@ -423,7 +423,7 @@ impl<'a> Reader<'a> {
         }
         Ok(n)
     }
-    fn ids(&mut self) -> Result<Vec<Id>, DecodeError> {
+    fn ids<C: FromIterator<Id>>(&mut self) -> Result<C, DecodeError> {
         let n = self.count(4)?;
         (0..n).map(|_| self.id()).collect()
     }
@@ -694,7 +694,7 @@ mod tests {
             added: 1_700_000_000,
             in_feed: false,
             changes: BatchChanges::Given(vec![change]),
-            heads: Some(vec![Id::from("c")]),
+            heads: Some(smallvec::smallvec![Id::from("c")]),
             common_snapshot: Id::from("s"),
             skip_duplicates: true,
             create: Some(Box::new(tree("t"))),

@@ -224,10 +224,14 @@ fn checksum_v1(seq: u64, kind: u8, payload: &[u8]) -> u32 {
 
 /// The CRC of a v2 frame.
 fn checksum_v2(salt: u64, len: u32, kind: u8, payload: &[u8]) -> u32 {
+    // The salt, the length and the kind, in this order, fed as one slice (one call where three
+    // cost a third of a small frame's CRC).
+    let mut prefix = [0u8; 13];
+    prefix[..8].copy_from_slice(&salt.to_le_bytes());
+    prefix[8..12].copy_from_slice(&len.to_le_bytes());
+    prefix[12] = kind;
     let mut h = crc32fast::Hasher::new();
-    h.update(&salt.to_le_bytes());
-    h.update(&len.to_le_bytes());
-    h.update(&[kind]);
+    h.update(&prefix);
     h.update(payload);
     h.finalize()
 }

@@ -502,7 +502,7 @@ fn walk(
     bytes: &Bytes,
     start: usize,
     framing: Framing,
-    on_frame: &mut dyn FnMut(usize, FrameEvent) -> bool,
+    on_frame: &mut impl FnMut(usize, FrameEvent) -> bool,
 ) -> Walked {
     let mut pos = start;
     let mut regions = Regions::default();
