@@ -88,7 +88,7 @@ impl From<HeadUpdate> for HeadFields {
     }
 }
 
-/// Which entries [`HeadStorage::iterate_entries`] yields (Go's `IterOpts`), built with
+/// Which entries [`HeadStorage::entries`] yields (Go's `IterOpts`), built with
 /// [`IterOptions::live`] (the default, Go's `Deleted: false`), [`IterOptions::deleted`] (Go's
 /// `Deleted: true`) or [`IterOptions::all`], and [`IterOptions::min_last_add_seq`].
 ///

@@ -28,12 +28,12 @@ use crate::{
 /// let b = space.create_tree_storage(TreeRoot::new("b", b"root b".to_vec()))?;
 /// a.add_all(vec![StorageChange::new("a1", "1", b"x".to_vec())], ["a1"], "a")?;
 /// let mut cursor = 0;
-/// let news = space.collect_changes_after_add_seq(cursor);
+/// let news: Vec<_> = space.changes_after_add_seq(cursor).collect();
 /// assert_eq!(news.len(), 1);
-/// cursor = news.last().unwrap().add_seq;
+/// cursor = news.last().unwrap().add_seq();
 /// b.add_all(vec![StorageChange::new("b1", "1", b"y".to_vec())], ["b1"], "b")?;
-/// let news = space.collect_changes_after_add_seq(cursor);
-/// assert_eq!(news[0].id, "b1");
+/// let news: Vec<_> = space.changes_after_add_seq(cursor).collect();
+/// assert_eq!(news[0].id(), "b1");
 /// assert_eq!(space.add_seq(), 2);
 /// # Ok::<(), spacestore::Error>(())
 /// ```
@@ -672,7 +672,7 @@ impl Space {
     /// so the feed first shows the tree with its first batch. A consumer that must know of
     /// every tree as it is created watches the head entries, where a new tree's entry appears
     /// at once, with no last AddSeq ([`crate::HeadStorage::add_observer`]; at start,
-    /// [`crate::HeadStorage::iterate_entries`]).
+    /// [`crate::HeadStorage::entries`]).
     pub fn subscribe(&self, after: u64) -> Subscription {
         Subscription::new(&self.core, after, None)
     }

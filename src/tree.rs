@@ -96,7 +96,7 @@ impl TreeStorage {
     /// [`AddSeqCounter::detached`]).
     ///
     /// Such batches are stored, logged, replayed and checkpointed like any other and read back
-    /// with their seqs through the tree ([`TreeStorage::get_after_add_seq`], `get`), and their
+    /// with their seqs through the tree ([`TreeStorage::changes_after_add_seq`], `get`), and their
     /// tree's head entry takes the seq as its last AddSeq, as in Go; but they are **not in the
     /// space's feed** ([`crate::Space::changes_after_add_seq`], `batches_after`, `subscribe`
     /// never show them): their seqs are not the space's, and a cursor never has to account for
@@ -114,7 +114,7 @@ impl TreeStorage {
     /// let seq = migrated.add_all(vec![StorageChange::new("c1", "1", b"x".to_vec())], ["c1"], "t")?;
     /// assert_eq!(seq, 1);
     /// assert_eq!(migrated.get("c1")?.add_seq, 1);
-    /// assert!(space.collect_changes_after_add_seq(0).is_empty(), "not in the feed");
+    /// assert_eq!(space.changes_after_add_seq(0).count(), 0, "not in the feed");
     /// # Ok::<(), spacestore::Error>(())
     /// ```
     pub fn with_counter(mut self, counter: AddSeqCounter) -> Self {
