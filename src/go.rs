@@ -59,8 +59,8 @@ use crate::{
 };
 
 /// Calls `f` with each of `items` until it returns `Break` or an error (which is returned). The
-/// callback's error type is the crate's [`crate::Error`], so that it infers (DESIGN.md, "The API as a
-/// Rust user meets it").
+/// callback's error type is the crate's [`crate::Error`], so that it infers (DESIGN.md, "The API
+/// as a Rust user meets it").
 fn visit<T>(
     items: impl IntoIterator<Item = T>,
     mut f: impl FnMut(&T) -> Result<ControlFlow<()>>,

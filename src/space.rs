@@ -544,8 +544,8 @@ impl Space {
     }
 
     /// The AddSeq of the last batch the space holds: the highest seq in its feed
-    /// ([`Space::changes_after`], [`Space::batches_after`], subscriptions), 0 when it holds
-    /// none. A consumer whose cursor is here has seen every batch; one whose cursor is lower
+    /// ([`Space::changes_after_add_seq`], [`Space::batches_after`], subscriptions), 0 when it
+    /// holds none. A consumer whose cursor is here has seen every batch; one whose cursor is lower
     /// has at most `last_add_seq() - cursor` batches still to process. At or below the
     /// counter ([`Space::add_seq`]), which after a crash is the log's reservation, far above.
     ///
