@@ -3,8 +3,8 @@
 //! A space holds trees of changes, one head entry per tree and a space-global, monotonically
 //! growing **AddSeq** counter: every `add_all` batch takes one new AddSeq shared by all its
 //! changes, so a consumer that remembers the last AddSeq it processed asks for exactly the
-//! changes added since ([`Space::changes_after_add_seq`], [`TreeStorage::changes_after_add_seq`],
-//! [`HeadStorage::entries`] with `min_last_add_seq`).
+//! changes added since ([`Space::changes_after_add_seq`],
+//! [`TreeStorage::changes_after_add_seq`], [`HeadStorage::entries`] with `min_last_add_seq`).
 //!
 //! Consumers follow the space's **change feed**: [`Space::batches_after`] reads whole batches
 //! above a cursor in bounded steps, [`Space::subscribe`] delivers the backlog and then live
