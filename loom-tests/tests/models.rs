@@ -135,10 +135,7 @@ fn a_failed_batch_gap_never_blocks_later_batches() {
         let sb = b.add_all(vec![change("b1")], NO_HEADS, "b").unwrap();
         let seen: Vec<u64> = space
             .changes_after_add_seq(0)
-            .map(StorageChange::from)
-            .collect::<Vec<_>>()
-            .iter()
-            .map(|c| c.add_seq)
+            .map(|v| v.add_seq())
             .collect();
         // b's batch returned before we read, so it is visible, gap or no gap.
         assert_eq!(seen, vec![sb]);
@@ -169,10 +166,7 @@ fn a_log_error_gap_never_blocks_later_batches() {
         let ok_seq = ra.as_ref().or(rb.as_ref()).copied().unwrap();
         let seen: Vec<u64> = space
             .changes_after_add_seq(1)
-            .map(StorageChange::from)
-            .collect::<Vec<_>>()
-            .iter()
-            .map(|c| c.add_seq)
+            .map(|v| v.add_seq())
             .collect();
         assert_eq!(seen, vec![ok_seq]);
     });
