@@ -71,7 +71,7 @@ fn read_random(store: &Store, spaces: usize, changes: usize, reads: usize) -> f6
                     rng ^= rng << 17;
                     let i = (rng % spaces as u64) as usize;
                     let space = store.space(&id(i)).expect("open");
-                    let n = space.collect_changes_after_add_seq(0).len();
+                    let n = space.changes_after_add_seq(0).count();
                     assert_eq!(n, changes, "space {i}");
                 }
             })

@@ -1,12 +1,11 @@
 //! The ACL list of a whole space (Go's `list.Storage`): [`AclRecord`] and the [`AclStorage`]
 //! handle.
 
-use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::iter::{visit, AclRecords, Snapshot};
+use crate::iter::{AclRecords, Snapshot};
 use crate::record::{AclFields, Record};
 use crate::space_core::SpaceCore;
 use crate::{Error, Id, Result};
@@ -94,7 +93,7 @@ impl AclRecord {
 /// assert_eq!(acl.head()?, "acl");
 /// acl.add_all([AclRecord::new("r2", "acl", 2, b"two".to_vec())])?;
 /// assert_eq!(acl.head()?, "r2");
-/// let ids: Vec<_> = acl.collect_after_order(1).into_iter().map(|r| r.id).collect();
+/// let ids: Vec<_> = acl.records_after_order(1).map(|r| r.id).collect();
 /// assert_eq!(ids, ["acl", "r2"]);
 /// # Ok::<(), spacestore::Error>(())
 /// ```
@@ -163,32 +162,9 @@ impl AclStorage {
             .ok_or_else(|| Error::AclRecordNotFound(Id::from(id)))
     }
 
-    /// Calls `f` with each record whose order is `>= order`, by ascending order, until it
-    /// returns `Break` or an error (which is returned).
-    ///
-    /// The callback's `?` and error type: [Reading](crate#reading-iterators-and-callbacks).
-    pub fn get_after_order(
-        &self,
-        order: u64,
-        f: impl FnMut(&AclRecord) -> Result<ControlFlow<()>>,
-    ) -> Result<()> {
-        visit(self.records_after_order(order), f)
-    }
-
-    /// Calls `f` with each record whose order is `<= order`, by ascending order, until it
-    /// returns `Break` or an error (which is returned).
-    ///
-    /// The callback's `?` and error type: [Reading](crate#reading-iterators-and-callbacks).
-    pub fn get_before_order(
-        &self,
-        order: u64,
-        f: impl FnMut(&AclRecord) -> Result<ControlFlow<()>>,
-    ) -> Result<()> {
-        visit(self.records_before_order(order), f)
-    }
-
     /// The records whose order is `>= order`, by ascending order: what the list held when the
-    /// iterator was made (the list's range read, like every other range, as an iterator).
+    /// iterator was made (the list's range read, like every other range, as an iterator). Go's
+    /// `GetAfterOrder`: [`crate::go::GoAclStorage::get_after_order`].
     ///
     /// ```
     /// use spacestore::{AclRecord, Space, SpacePayload, TreeRoot};
@@ -212,19 +188,10 @@ impl AclStorage {
     }
 
     /// The records whose order is `<= order`, by ascending order (see
-    /// [`AclStorage::records_after_order`]).
+    /// [`AclStorage::records_after_order`]). Go's `GetBeforeOrder`:
+    /// [`crate::go::GoAclStorage::get_before_order`].
     pub fn records_before_order(&self, order: u64) -> AclRecords {
         self.in_orders(..=order)
-    }
-
-    /// The records whose order is `>= order`, by ascending order, in a `Vec`.
-    pub fn collect_after_order(&self, order: u64) -> Vec<AclRecord> {
-        self.records_after_order(order).collect()
-    }
-
-    /// The records whose order is `<= order`, by ascending order, in a `Vec`.
-    pub fn collect_before_order(&self, order: u64) -> Vec<AclRecord> {
-        self.records_before_order(order).collect()
     }
 
     /// The records whose order is in `range`, by ascending order.

@@ -5,7 +5,8 @@ use bytes::Bytes;
 use crate::Id;
 
 /// The order id given to a tree's root when the caller does not set one: the empty string sorts
-/// before every other order id, so the root comes first in [`crate::TreeStorage::get_after_order`].
+/// before every other order id, so the root comes first in
+/// [`crate::TreeStorage::changes_after_order`].
 pub const ROOT_ORDER_ID: &str = "";
 
 /// One stored change of a tree (Go's `StorageChange`).

@@ -177,9 +177,9 @@ pub enum Error {
     /// The space was opened read-only ([`crate::Space::open_read_only`]).
     #[error("the space is open read-only")]
     ReadOnly,
-    /// The error a read callback returned (the Go-shaped callback methods:
-    /// [`crate::TreeStorage::get_after_order`] and the others), as it returned it: match it and
-    /// `downcast` the box to get yours back. A callback's `?` on a `std::io::Error` or a boxed
+    /// The error a read callback returned (the Go-shaped callbacks of [`crate::go`]:
+    /// [`crate::go::GoTreeStorage::get_after_order`] and the others), as it returned it: match
+    /// it and `downcast` the box to get yours back. A callback's `?` on a `std::io::Error` or a boxed
     /// error lands here, and so does [`Error::callback`] of any other error; an I/O error of the
     /// store's own log is [`Error::Io`], never this.
     #[error("a read callback failed: {0}")]
@@ -362,6 +362,7 @@ impl Error {
     ///
     /// ```
     /// use std::ops::ControlFlow;
+    /// use spacestore::go::*;
     /// use spacestore::{Error, ErrorKind, Space, StorageChange, TreeRoot};
     /// let space = Space::in_memory();
     /// let tree = space.create_tree_storage(TreeRoot::new("t", vec![0xff]))?;

@@ -1,8 +1,6 @@
 //! Head entries (one per tree), their partial updates and observers, and the [`HeadStorage`]
 //! handle (Go's `headstorage.HeadStorage`).
 
-use std::ops::ControlFlow;
-
 use std::sync::{Arc, Weak};
 
 use crate::record::{HeadFields, Record};
@@ -90,7 +88,7 @@ impl From<HeadUpdate> for HeadFields {
     }
 }
 
-/// Which entries [`HeadStorage::iterate_entries`] yields (Go's `IterOpts`), built with
+/// Which entries [`HeadStorage::entries`] yields (Go's `IterOpts`), built with
 /// [`IterOptions::live`] (the default, Go's `Deleted: false`), [`IterOptions::deleted`] (Go's
 /// `Deleted: true`) or [`IterOptions::all`], and [`IterOptions::min_last_add_seq`].
 ///
@@ -177,8 +175,7 @@ impl<F: Fn(&HeadEntry) + Send + Sync> HeadObserver for F {
 /// let heads = space.head_storage();
 /// assert_eq!(heads.get_entry("t")?.heads, vec!["t"]);
 /// heads.update_entry(HeadUpdate::new("t").heads(["c1"]))?;
-/// let all = heads.collect_entries(IterOptions::default());
-/// assert_eq!(all.len(), 1);
+/// assert_eq!(heads.entries(IterOptions::default()).count(), 1);
 /// # Ok::<(), spacestore::Error>(())
 /// ```
 #[derive(Clone)]
@@ -233,47 +230,21 @@ impl HeadStorage {
         Ok(())
     }
 
-    /// Calls `f` with each entry that `opts` selects (see [`IterOptions`] for the order) until it
-    /// returns `Break` or an error.
-    ///
-    /// The callback's `?` and error type: [Reading](crate#reading-iterators-and-callbacks).
-    pub fn iterate_entries(
-        &self,
-        opts: IterOptions,
-        mut f: impl FnMut(&HeadEntry) -> Result<ControlFlow<()>>,
-    ) -> Result<()> {
-        // The entries as shared: none is copied for the callback.
-        for entry in self.select(opts) {
-            if f(&entry)?.is_break() {
-                break;
-            }
-        }
-        Ok(())
-    }
-
-    /// The entries that `opts` selects, collected.
-    pub fn collect_entries(&self, opts: IterOptions) -> Vec<HeadEntry> {
-        self.entries(opts).collect()
-    }
-
-    /// The entries that `opts` selects, as an iterator (over what the head storage held when
-    /// it was made).
+    /// The entries that `opts` selects (see [`IterOptions`] for the order), as stored: each an
+    /// [`Arc`] of the entry the head storage holds, none copied (what the head storage held when
+    /// the iterator was made). Go's `IterateEntries`:
+    /// [`crate::go::GoHeadStorage::iterate_entries`].
     ///
     /// ```
     /// use spacestore::{IterOptions, Space, TreeRoot};
     /// let space = Space::in_memory();
     /// space.create_tree_storage(TreeRoot::new("t", b"root".to_vec()))?;
-    /// let ids: Vec<_> = space.head_storage().entries(IterOptions::all()).map(|e| e.id).collect();
+    /// let ids: Vec<_> = space.head_storage().entries(IterOptions::all()).map(|e| e.id.clone()).collect();
     /// assert_eq!(ids, ["t"]);
     /// # Ok::<(), spacestore::Error>(())
     /// ```
     pub fn entries(&self, opts: IterOptions) -> HeadEntries {
-        HeadEntries::new(
-            self.select(opts)
-                .into_iter()
-                .map(Arc::unwrap_or_clone)
-                .collect(),
-        )
+        HeadEntries::new(self.select(opts))
     }
 
     fn select(&self, opts: IterOptions) -> Vec<Arc<HeadEntry>> {
@@ -287,9 +258,10 @@ impl HeadStorage {
         )
     }
 
-    /// Every entry whose parent is `parent_id`, deleted ones included, sorted by id.
-    pub fn entries_by_parent_id(&self, parent_id: &str) -> Vec<HeadEntry> {
-        self.core.memory().heads.by_parent(parent_id)
+    /// Every entry whose parent is `parent_id`, deleted ones included, sorted by id, as stored
+    /// (see [`HeadStorage::entries`]).
+    pub fn entries_by_parent_id(&self, parent_id: &str) -> HeadEntries {
+        HeadEntries::new(self.core.memory().heads.by_parent(parent_id))
     }
 
     /// The largest `last_add_seq` over all entries (deleted ones included), 0 when none.

@@ -1,46 +1,27 @@
-//! The read iterators: [`Changes`] (a tree's changes, over a [`Snapshot`] taken when it was
-//! made), [`HeadEntries`] (head entries, the same) and [`FeedChanges`] (the space's changes in AddSeq
-//! order, walked lazily a chunk of batches at a time, each under a short hold of the index's
-//! read lock).
+//! The read iterators, one per range: [`ChangeViews`] (a tree's changes, read in place, over a
+//! [`Snapshot`] taken when it was made), [`HeadEntries`] and [`AclRecords`] (the same) and
+//! [`FeedViews`] (the space's changes in AddSeq order, read in place, walked lazily a chunk of
+//! batches at a time, each under a short hold of the index's read lock).
 
 use std::iter::FusedIterator;
-use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use crate::memory::Block;
 use crate::space_core::SpaceCore;
-use crate::{ChangeView, HeadEntry, Result, StorageChange};
-
-/// Calls `f` with each of `items` until it returns `Break` or an error (which is returned): the
-/// Go-shaped callback methods, over the iterators. The callback's error type is the crate's
-/// [`crate::Error`], so that it infers (DESIGN.md, "The API as a Rust user meets it").
-pub(crate) fn visit<T>(
-    items: impl IntoIterator<Item = T>,
-    mut f: impl FnMut(&T) -> Result<ControlFlow<()>>,
-) -> Result<()> {
-    for item in items {
-        if f(&item)?.is_break() {
-            break;
-        }
-    }
-    Ok(())
-}
+use crate::{ChangeView, HeadEntry};
 
 /// Values read under a lock when the iterator was made, yielded from then on without one: a
-/// tree's changes ([`Changes`]) or head entries ([`HeadEntries`]).
+/// tree's changes ([`ChangeViews`]), head entries ([`HeadEntries`]) or ACL records
+/// ([`AclRecords`]).
 #[derive(Debug)]
 pub struct Snapshot<T> {
     inner: std::vec::IntoIter<T>,
 }
 
-/// A tree's changes, in order-id order ([`crate::TreeStorage::changes_after_order`],
-/// [`crate::TreeStorage::changes_after_add_seq`]): what the tree held when the iterator was
-/// made (taken under the tree's lock, at the cost of reading the changes it yields).
-pub type Changes = Snapshot<StorageChange>;
-
-/// A tree's changes read in place ([`crate::TreeStorage::views_after_order`]), in order-id
-/// order: where they lay when the iterator was made (taken under the tree's lock, at the cost
-/// of a reference count per change; each [`ChangeView`] is read when it is yielded).
+/// A tree's changes read in place ([`crate::TreeStorage::changes_after_order`],
+/// [`crate::TreeStorage::changes_after_add_seq`]), in order-id order: where they lay when the
+/// iterator was made (taken under the tree's lock, at the cost of a reference count per change;
+/// each [`ChangeView`] is read when it is yielded).
 pub type ChangeViews = Snapshot<ChangeView>;
 
 /// The ACL list's records ([`crate::AclStorage::records_after_order`],
@@ -48,9 +29,11 @@ pub type ChangeViews = Snapshot<ChangeView>;
 /// iterator was made.
 pub type AclRecords = Snapshot<crate::AclRecord>;
 
-/// Head entries ([`crate::HeadStorage::entries`]), in the order [`crate::IterOptions`] says:
-/// what the head storage held when the iterator was made.
-pub type HeadEntries = Snapshot<HeadEntry>;
+/// Head entries ([`crate::HeadStorage::entries`], [`crate::HeadStorage::entries_by_parent_id`]),
+/// as stored: each an [`Arc`] of the entry the head storage holds (it derefs to the
+/// [`HeadEntry`]), so none is copied; what the head storage held when the iterator was made (a
+/// later write changes a copy of an entry a reader still holds).
+pub type HeadEntries = Snapshot<Arc<HeadEntry>>;
 
 impl<T> Snapshot<T> {
     pub(crate) fn new(values: Vec<T>) -> Self {
@@ -83,54 +66,30 @@ impl<T> FusedIterator for Snapshot<T> {}
 const CHUNK: usize = 64;
 
 /// The space's changes with AddSeq above a cursor, in AddSeq order, a batch's changes in the
-/// order given, as owned [`StorageChange`]s ([`crate::Space::changes_after`]); see [`Feed`].
-pub type FeedChanges = Feed<StorageChange>;
-
-/// The same, read in place ([`crate::Space::views_after`]): a [`ChangeView`] per change, no
-/// allocation per change.
-pub type FeedViews = Feed<ChangeView>;
-
-/// The space's changes with AddSeq above a cursor, in AddSeq order, a batch's changes in the
-/// order given ([`FeedChanges`], [`FeedViews`]). Lazy: it reads the index 64 batches at a time
+/// order given, read in place: a [`ChangeView`] per change, no allocation per change
+/// ([`crate::Space::changes_after_add_seq`]). Lazy: it reads the index 64 batches at a time
 /// (pointers, copied under a short read lock), and the changes of a batch when it reaches it.
 /// It ends when the index holds nothing above the last batch it yielded: batches published
 /// while it runs are yielded too, in order, none skipped (the feed's promise); one that has
 /// ended yields the batches published after that when asked again. It holds the space open
 /// while it lives, as a [`crate::TreeStorage`] does.
-pub struct Feed<T> {
+pub struct FeedViews {
     core: Arc<SpaceCore>,
     /// The AddSeq of the last batch read from the index.
     after: u64,
     /// Batches read from the index, not yet turned into changes.
     blocks: std::vec::IntoIter<Arc<Block>>,
     /// The current batch's changes, not yet yielded.
-    changes: std::vec::IntoIter<T>,
-    /// A batch's changes, as the feed yields them.
-    read: fn(&Arc<Block>) -> Vec<T>,
-}
-
-impl FeedChanges {
-    pub(crate) fn new(core: Arc<SpaceCore>, after: u64) -> Self {
-        Feed::reading(core, after, |block| block.changes())
-    }
+    changes: std::vec::IntoIter<ChangeView>,
 }
 
 impl FeedViews {
     pub(crate) fn new(core: Arc<SpaceCore>, after: u64) -> Self {
-        Feed::reading(core, after, |block| {
-            block.stored().into_iter().map(ChangeView::new).collect()
-        })
-    }
-}
-
-impl<T> Feed<T> {
-    fn reading(core: Arc<SpaceCore>, after: u64, read: fn(&Arc<Block>) -> Vec<T>) -> Self {
-        Feed {
+        FeedViews {
             core,
             after,
             blocks: Vec::new().into_iter(),
             changes: Vec::new().into_iter(),
-            read,
         }
     }
 
@@ -153,15 +112,19 @@ impl<T> Feed<T> {
     }
 }
 
-impl<T> Iterator for Feed<T> {
-    type Item = T;
-    fn next(&mut self) -> Option<T> {
+impl Iterator for FeedViews {
+    type Item = ChangeView;
+    fn next(&mut self) -> Option<ChangeView> {
         loop {
             if let Some(change) = self.changes.next() {
                 return Some(change);
             }
             match self.blocks.next() {
-                Some(block) => self.changes = (self.read)(&block).into_iter(),
+                Some(block) => {
+                    let views: Vec<ChangeView> =
+                        block.stored().into_iter().map(ChangeView::new).collect();
+                    self.changes = views.into_iter();
+                }
                 None if self.refill() => {}
                 None => return None,
             }
@@ -169,9 +132,9 @@ impl<T> Iterator for Feed<T> {
     }
 }
 
-impl<T> std::fmt::Debug for Feed<T> {
+impl std::fmt::Debug for FeedViews {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Feed")
+        f.debug_struct("FeedViews")
             .field("after", &self.after)
             .finish_non_exhaustive()
     }

@@ -3,8 +3,8 @@
 //! A space holds trees of changes, one head entry per tree and a space-global, monotonically
 //! growing **AddSeq** counter: every `add_all` batch takes one new AddSeq shared by all its
 //! changes, so a consumer that remembers the last AddSeq it processed asks for exactly the
-//! changes added since ([`Space::changes_after_add_seq`], [`TreeStorage::get_after_add_seq`],
-//! [`HeadStorage::iterate_entries`] with `min_last_add_seq`).
+//! changes added since ([`Space::changes_after_add_seq`],
+//! [`TreeStorage::changes_after_add_seq`], [`HeadStorage::entries`] with `min_last_add_seq`).
 //!
 //! Consumers follow the space's **change feed**: [`Space::batches_after`] reads whole batches
 //! above a cursor in bounded steps, [`Space::subscribe`] delivers the backlog and then live
@@ -27,48 +27,44 @@
 //!     "tree",
 //! )?;
 //! assert_eq!(seq, 1);
-//! assert_eq!(space.collect_changes_after_add_seq(0).len(), 2);
+//! assert_eq!(space.changes_after_add_seq(0).count(), 2);
 //! # Ok::<(), spacestore::Error>(())
 //! ```
 //!
-//! # Reading: iterators and callbacks
+//! # Reading
 //!
-//! Every range read is an iterator ([`TreeStorage::changes_after_order`],
-//! [`TreeStorage::changes_after_add_seq`], [`HeadStorage::entries`], [`Space::changes_after`],
-//! [`AclStorage::records_after_order`], [`AclStorage::records_before_order`]):
-//! with `?` in a plain `for` loop, any error type of yours works.
-//! [`TreeStorage::views_after_order`], [`TreeStorage::views_after_add_seq`] and
-//! [`Space::views_after`] read in place ([`ChangeView`]: fields borrowed from the stored bytes,
-//! no allocation per change), for readers that look at a few fields of many changes. The
-//! Go-shaped callback
-//! methods ([`TreeStorage::get_after_order`], [`TreeStorage::get_after_add_seq`],
-//! [`Space::changes_after_add_seq`], [`HeadStorage::iterate_entries`],
-//! [`AclStorage::get_after_order`], [`AclStorage::get_before_order`]) are wrappers over them for
-//! code ported from Go. Their callback returns a spacestore [`Result`], so its type always
-//! infers, in a function returning `anyhow::Result`, `Box<dyn Error>` or `std::io::Result`
-//! alike: `?` inside takes a store error, a `std::io::Error` or a boxed error as they are, and
-//! any other error through [`Error::callback`]; the callback's error comes back as
-//! [`Error::Callback`], to be downcast.
+//! Every range has one read: an iterator, read in place. A tree's changes
+//! ([`TreeStorage::changes_after_order`], [`TreeStorage::changes_after_add_seq`]) and the
+//! space's feed ([`Space::changes_after_add_seq`]) yield a [`ChangeView`] per change (fields
+//! borrowed from the stored bytes, no allocation per change); head entries
+//! ([`HeadStorage::entries`], [`HeadStorage::entries_by_parent_id`]) yield the stored entries,
+//! shared (`Arc<HeadEntry>`, none copied); the ACL list ([`AclStorage::records_after_order`],
+//! [`AclStorage::records_before_order`]) yields its records. With `?` in a plain `for` loop, any
+//! error type of yours works; `break` stops the read. For an owned change, a view's
+//! [`ChangeView::to_change`], or `.map(StorageChange::from)` over the range.
 //!
 //! ```
-//! use std::ops::ControlFlow;
-//! use spacestore::{Error, Space, StorageChange, TreeRoot};
+//! use spacestore::{Space, StorageChange, TreeRoot};
 //!
 //! fn texts(space: &Space) -> Result<Vec<String>, Box<dyn std::error::Error>> {
 //!     let mut texts = Vec::new();
-//!     space.changes_after_add_seq(0, |change| {
-//!         let text = std::str::from_utf8(&change.raw_change).map_err(Error::callback)?;
-//!         texts.push(text.to_owned());
-//!         Ok(ControlFlow::Continue(()))
-//!     })?;
+//!     for change in space.changes_after_add_seq(0) {
+//!         texts.push(std::str::from_utf8(change.raw_change())?.to_owned());
+//!     }
 //!     Ok(texts)
 //! }
 //! let space = Space::in_memory();
 //! let tree = space.create_tree_storage(TreeRoot::new("tree", b"root".to_vec()))?;
 //! tree.add_all(vec![StorageChange::new("c1", "0001", b"one".to_vec())], ["c1"], "tree")?;
 //! assert_eq!(texts(&space)?, ["one"]);
+//! let owned: Vec<StorageChange> = tree.changes_after_order("").map(StorageChange::from).collect();
+//! assert_eq!(owned, [tree.root(), tree.get("c1")?]);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! Code ported from any-sync's Go storage can keep Go's callbacks (`GetAfterOrder`,
+//! `GetAfterAddSeq`, `IterateEntries`, `GetBeforeOrder`): `use spacestore::go::*;` brings
+//! them in, as thin wrappers over these iterators ([`go`]).
 //!
 //! # Model checking your own code with loom
 //!
@@ -94,6 +90,7 @@ mod entry;
 mod error;
 mod feed;
 mod fixture;
+pub mod go;
 mod head_storage;
 mod heads;
 mod id;
@@ -132,9 +129,7 @@ pub use head_storage::{
 };
 pub use heads::Heads;
 pub use id::Id;
-pub use iter::{
-    AclRecords, ChangeViews, Changes, Feed, FeedChanges, FeedViews, HeadEntries, Snapshot,
-};
+pub use iter::{AclRecords, ChangeViews, FeedViews, HeadEntries, Snapshot};
 pub use options::{Durability, Options, Recovery};
 pub use payload::SpacePayload;
 pub use report::{RecoveryReport, Repair, TornTail};

@@ -1,19 +1,18 @@
 //! [`Space`]: one any-sync space: its trees, its head storage and its AddSeq counter.
 
-use std::ops::ControlFlow;
 use std::path::Path;
 use std::sync::Arc;
 
 use crate::engine;
 use crate::feed::{self, Subscription};
-use crate::iter::{FeedChanges, FeedViews};
+use crate::iter::FeedViews;
 use crate::memory::Memory;
 use crate::record::{NewTree, Record};
 use crate::space_core::SpaceCore;
 use crate::wal::{CheckpointStats, Refusal};
 use crate::{
     AclStorage, AddSeqCounter, Batch, Cursor, Durability, Error, HeadStorage, Id, Options,
-    RecoveryReport, Result, SpacePayload, StateStorage, StorageChange, TreeRoot, TreeStorage,
+    RecoveryReport, Result, SpacePayload, StateStorage, TreeRoot, TreeStorage,
 };
 
 /// One any-sync space: tree storages, the head storage and the space-global AddSeq counter.
@@ -29,12 +28,12 @@ use crate::{
 /// let b = space.create_tree_storage(TreeRoot::new("b", b"root b".to_vec()))?;
 /// a.add_all(vec![StorageChange::new("a1", "1", b"x".to_vec())], ["a1"], "a")?;
 /// let mut cursor = 0;
-/// let news = space.collect_changes_after_add_seq(cursor);
+/// let news: Vec<_> = space.changes_after_add_seq(cursor).collect();
 /// assert_eq!(news.len(), 1);
-/// cursor = news.last().unwrap().add_seq;
+/// cursor = news.last().unwrap().add_seq();
 /// b.add_all(vec![StorageChange::new("b1", "1", b"y".to_vec())], ["b1"], "b")?;
-/// let news = space.collect_changes_after_add_seq(cursor);
-/// assert_eq!(news[0].id, "b1");
+/// let news: Vec<_> = space.changes_after_add_seq(cursor).collect();
+/// assert_eq!(news[0].id(), "b1");
 /// assert_eq!(space.add_seq(), 2);
 /// # Ok::<(), spacestore::Error>(())
 /// ```
@@ -545,8 +544,8 @@ impl Space {
     }
 
     /// The AddSeq of the last batch the space holds: the highest seq in its feed
-    /// ([`Space::changes_after`], [`Space::batches_after`], subscriptions), 0 when it holds
-    /// none. A consumer whose cursor is here has seen every batch; one whose cursor is lower
+    /// ([`Space::changes_after_add_seq`], [`Space::batches_after`], subscriptions), 0 when it
+    /// holds none. A consumer whose cursor is here has seen every batch; one whose cursor is lower
     /// has at most `last_add_seq() - cursor` batches still to process. At or below the
     /// counter ([`Space::add_seq`]), which after a crash is the log's reservation, far above.
     ///
@@ -586,72 +585,43 @@ impl Space {
         self.core.counter().clone()
     }
 
-    /// Calls `f` with every change of the space whose AddSeq is `> add_seq`, in AddSeq order
-    /// (the changes of one batch in the order they were given), until it returns `Break` or an
-    /// error. The AddSeq index is walked lazily, a few dozen batches at a time (never under a
-    /// lock while `f` runs): reading the first k changes costs O(log n + k) however large the
-    /// backlog, and `Break` stops the work.
+    /// Every change of the space whose AddSeq is `> add_seq`, in AddSeq order (the changes of
+    /// one batch in the order they were given), read in place ([`crate::ChangeView`]: fields
+    /// borrowed from the stored bytes, no allocation per change). Lazy ([`FeedViews`]): the
+    /// AddSeq index is walked a few dozen batches at a time (never under a lock while the
+    /// caller works): reading the first k changes costs O(log n + k) however large the backlog,
+    /// and dropping the iterator stops the work. [`crate::ChangeView::to_change`] or
+    /// `.map(StorageChange::from)` gives owned changes; with `?` on each item's work, any error
+    /// type of yours works.
     ///
     /// Cursor safety: a consumer that moves its cursor to the largest AddSeq it received never
     /// misses a batch, however many writers run in parallel. (To stop between batches, never
     /// inside one, read whole batches with [`Space::batches_after`].)
     ///
-    /// The callback's `?` and error type: [Reading](crate#reading-iterators-and-callbacks).
-    pub fn changes_after_add_seq(
-        &self,
-        add_seq: u64,
-        f: impl FnMut(&StorageChange) -> Result<ControlFlow<()>>,
-    ) -> Result<()> {
-        crate::iter::visit(self.changes_after(add_seq), f)
-    }
-
-    /// Every change of the space whose AddSeq is `> add_seq`, in AddSeq order.
-    pub fn collect_changes_after_add_seq(&self, add_seq: u64) -> Vec<StorageChange> {
-        self.changes_after(add_seq).collect()
-    }
-
-    /// Every change of the space whose AddSeq is `> add_seq`, in AddSeq order (a batch's
-    /// changes in the order given), as a lazy iterator ([`FeedChanges`]: it reads the AddSeq
-    /// index a chunk of batches at a time). With `?` on each item's work, it is the form to use
-    /// with `anyhow` or any error type of yours.
-    ///
     /// ```
     /// use spacestore::{Space, StorageChange, TreeRoot};
     /// fn index(space: &Space, cursor: u64) -> Result<u64, Box<dyn std::error::Error>> {
     ///     let mut at = cursor;
-    ///     for change in space.changes_after(cursor) {
-    ///         let text = std::str::from_utf8(&change.raw_change)?; // any error of yours
+    ///     for change in space.changes_after_add_seq(cursor) {
+    ///         let text = std::str::from_utf8(change.raw_change())?; // any error of yours
     ///         assert!(!text.is_empty());
-    ///         at = change.add_seq;
+    ///         at = change.add_seq();
     ///     }
     ///     Ok(at)
     /// }
     /// let space = Space::in_memory();
     /// let tree = space.create_tree_storage(TreeRoot::new("t", b"root".to_vec()))?;
     /// tree.add_all(vec![StorageChange::new("c1", "1", b"one".to_vec())], ["c1"], "t")?;
-    /// assert_eq!(index(&space, 0)?, 1);
+    /// tree.add_all(vec![StorageChange::new("c2", "2", b"two".to_vec())], ["c2"], "t")?;
+    /// assert_eq!(index(&space, 0)?, 2);
+    /// let seen: Vec<(u64, String)> =
+    ///     space.changes_after_add_seq(0).map(|v| (v.add_seq(), v.id().to_owned())).collect();
+    /// assert_eq!(seen, [(1, "c1".to_owned()), (2, "c2".to_owned())]);
+    /// let owned: Vec<StorageChange> = space.changes_after_add_seq(1).map(StorageChange::from).collect();
+    /// assert_eq!(owned, [tree.get("c2")?]);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn changes_after(&self, add_seq: u64) -> FeedChanges {
-        FeedChanges::new(Arc::clone(&self.core), add_seq)
-    }
-
-    /// [`Space::changes_after`], read in place: a [`crate::ChangeView`] per change (fields
-    /// borrowed from the stored bytes, no allocation per change), for a consumer that looks at
-    /// a few fields of many changes.
-    ///
-    /// ```
-    /// use spacestore::{Space, StorageChange, TreeRoot};
-    /// let space = Space::in_memory();
-    /// let tree = space.create_tree_storage(TreeRoot::new("t", b"root".to_vec()))?;
-    /// tree.add_all(vec![StorageChange::new("c1", "1", b"one".to_vec())], ["c1"], "t")?;
-    /// tree.add_all(vec![StorageChange::new("c2", "2", b"two".to_vec())], ["c2"], "t")?;
-    /// let seen: Vec<(u64, String)> =
-    ///     space.views_after(0).map(|v| (v.add_seq(), v.id().to_owned())).collect();
-    /// assert_eq!(seen, [(1, "c1".to_owned()), (2, "c2".to_owned())]);
-    /// # Ok::<(), spacestore::Error>(())
-    /// ```
-    pub fn views_after(&self, add_seq: u64) -> FeedViews {
+    pub fn changes_after_add_seq(&self, add_seq: u64) -> FeedViews {
         FeedViews::new(Arc::clone(&self.core), add_seq)
     }
 
@@ -702,7 +672,7 @@ impl Space {
     /// so the feed first shows the tree with its first batch. A consumer that must know of
     /// every tree as it is created watches the head entries, where a new tree's entry appears
     /// at once, with no last AddSeq ([`crate::HeadStorage::add_observer`]; at start,
-    /// [`crate::HeadStorage::iterate_entries`]).
+    /// [`crate::HeadStorage::entries`]).
     pub fn subscribe(&self, after: u64) -> Subscription {
         Subscription::new(&self.core, after, None)
     }

@@ -1,17 +1,15 @@
 //! [`TreeStorage`]: one tree of a space (Go's `objecttree.Storage`), including the deferred
 //! state in which a tree exists only in memory until its first write.
 
-use std::ops::ControlFlow;
 use std::sync::Arc;
 
-use crate::iter::visit;
 use crate::memory::TreeState;
 use crate::record::{BatchChanges, BatchFields, IdList, NewTree, Record};
 use crate::space_core::{unstored_root, Ctx, SpaceCore};
 use crate::sync::{AtomicBool, Ordering};
 use crate::{
-    AddSeqCounter, ChangeView, ChangeViews, Changes, Error, Heads, Id, Result, Snapshot,
-    StorageChange, TreeRoot,
+    AddSeqCounter, ChangeView, ChangeViews, Error, Heads, Id, Result, Snapshot, StorageChange,
+    TreeRoot,
 };
 
 /// What [`TreeStorage::add_all_no_error`] did.
@@ -43,9 +41,9 @@ pub struct AddOutcome {
 /// )?;
 /// assert_eq!(seq, 1);
 /// assert_eq!(tree.heads()?, vec!["c1"]);
-/// let newer = tree.collect_after_add_seq(0);
-/// assert_eq!(newer[0].id, "c1");
-/// assert_eq!(newer[0].add_seq, 1);
+/// let newer: Vec<_> = tree.changes_after_add_seq(0).collect();
+/// assert_eq!(newer[0].id(), "c1");
+/// assert_eq!(newer[0].add_seq(), 1);
 /// # Ok::<(), spacestore::Error>(())
 /// ```
 ///
@@ -98,7 +96,7 @@ impl TreeStorage {
     /// [`AddSeqCounter::detached`]).
     ///
     /// Such batches are stored, logged, replayed and checkpointed like any other and read back
-    /// with their seqs through the tree ([`TreeStorage::get_after_add_seq`], `get`), and their
+    /// with their seqs through the tree ([`TreeStorage::changes_after_add_seq`], `get`), and their
     /// tree's head entry takes the seq as its last AddSeq, as in Go; but they are **not in the
     /// space's feed** ([`crate::Space::changes_after_add_seq`], `batches_after`, `subscribe`
     /// never show them): their seqs are not the space's, and a cursor never has to account for
@@ -116,7 +114,7 @@ impl TreeStorage {
     /// let seq = migrated.add_all(vec![StorageChange::new("c1", "1", b"x".to_vec())], ["c1"], "t")?;
     /// assert_eq!(seq, 1);
     /// assert_eq!(migrated.get("c1")?.add_seq, 1);
-    /// assert!(space.collect_changes_after_add_seq(0).is_empty(), "not in the feed");
+    /// assert_eq!(space.changes_after_add_seq(0).count(), 0, "not in the feed");
     /// # Ok::<(), spacestore::Error>(())
     /// ```
     pub fn with_counter(mut self, counter: AddSeqCounter) -> Self {
@@ -203,22 +201,6 @@ impl TreeStorage {
         found.ok_or_else(|| Error::ChangeNotFound(Id::from(id)))
     }
 
-    fn after_order(&self, order_id: &str) -> Vec<StorageChange> {
-        if self.is_deferred() {
-            let root = self.root_from(order_id).then(|| self.root_change.clone());
-            return root.into_iter().collect();
-        }
-        self.read_tree(|t| t.after_order(order_id))
-    }
-
-    fn after_add_seq(&self, seq: u64) -> Vec<StorageChange> {
-        // A deferred tree holds only its root, whose AddSeq (0) never matches.
-        if self.is_deferred() {
-            return Vec::new();
-        }
-        self.read_tree(|t| t.after_add_seq(seq))
-    }
-
     /// Whether a read from `order_id` on includes the root (a deferred tree holds nothing else).
     fn root_from(&self, order_id: &str) -> bool {
         self.root.order_id.as_str() >= order_id
@@ -230,43 +212,24 @@ impl TreeStorage {
         tree.map(|t| read(&t)).unwrap_or_default()
     }
 
-    /// Calls `f` with each change of the tree whose order id is `>= order_id`, in order-id
-    /// order, until it returns `Break` or an error (which is returned).
-    ///
-    /// The callback's `?` and error type: [Reading](crate#reading-iterators-and-callbacks).
-    pub fn get_after_order(
-        &self,
-        order_id: &str,
-        f: impl FnMut(&StorageChange) -> Result<ControlFlow<()>>,
-    ) -> Result<()> {
-        visit(self.after_order(order_id), f)
-    }
-
-    /// The changes of the tree whose order id is `>= order_id`, in order-id order.
-    pub fn collect_after_order(&self, order_id: &str) -> Vec<StorageChange> {
-        self.after_order(order_id)
-    }
-
-    /// The changes of the tree whose order id is `>= order_id`, in order-id order, as an
-    /// iterator (over what the tree held when it was made).
+    /// The changes of the tree whose order id is `>= order_id`, in order-id order, read in
+    /// place ([`ChangeView`]: fields borrowed from the stored bytes, no allocation per change;
+    /// where they lay when the iterator was made). [`ChangeView::to_change`] or
+    /// `.map(StorageChange::from)` gives owned changes. Go's `GetAfterOrder`:
+    /// [`crate::go::GoTreeStorage::get_after_order`].
     ///
     /// ```
     /// use spacestore::{Space, StorageChange, TreeRoot};
     /// let space = Space::in_memory();
     /// let tree = space.create_tree_storage(TreeRoot::new("t", b"root".to_vec()))?;
     /// tree.add_all(vec![StorageChange::new("c1", "1", b"x".to_vec())], ["c1"], "t")?;
-    /// let ids: Vec<_> = tree.changes_after_order("1").map(|c| c.id).collect();
-    /// assert!("c1" == ids[0]);
+    /// let ids: Vec<String> = tree.changes_after_order("1").map(|c| c.id().to_owned()).collect();
+    /// assert_eq!(ids, ["c1"]);
+    /// let owned: Vec<StorageChange> = tree.changes_after_order("").map(StorageChange::from).collect();
+    /// assert_eq!(owned[1], tree.get("c1")?);
     /// # Ok::<(), spacestore::Error>(())
     /// ```
-    pub fn changes_after_order(&self, order_id: &str) -> Changes {
-        Changes::new(self.after_order(order_id))
-    }
-
-    /// The changes of the tree whose order id is `>= order_id`, in order-id order, read in
-    /// place ([`ChangeView`]: no allocation per change; where they lay when the iterator was
-    /// made). The fastest way to look at a few fields of many changes.
-    pub fn views_after_order(&self, order_id: &str) -> ChangeViews {
+    pub fn changes_after_order(&self, order_id: &str) -> ChangeViews {
         let stored = if self.is_deferred() {
             let root = self.root_from(order_id);
             root.then(|| unstored_root(self.new_tree()))
@@ -279,10 +242,11 @@ impl TreeStorage {
         Snapshot::new(stored.into_iter().map(ChangeView::new).collect())
     }
 
-    /// The changes of the tree whose AddSeq is `> add_seq`, in order-id order, read in place
-    /// ([`ChangeView`]; where they lay when the iterator was made). The root (AddSeq 0) never
-    /// matches.
-    pub fn views_after_add_seq(&self, add_seq: u64) -> ChangeViews {
+    /// The changes of the tree whose AddSeq is `> add_seq`, **in order-id order** (as Go does),
+    /// read in place ([`ChangeView`]; where they lay when the iterator was made). The root
+    /// (AddSeq 0) never matches. Go's `GetAfterAddSeq`:
+    /// [`crate::go::GoTreeStorage::get_after_add_seq`].
+    pub fn changes_after_add_seq(&self, add_seq: u64) -> ChangeViews {
         // A deferred tree holds only its root, whose AddSeq (0) never matches.
         let stored = if self.is_deferred() {
             Vec::new()
@@ -290,29 +254,6 @@ impl TreeStorage {
             self.read_tree(|t| t.stored_after_add_seq(add_seq))
         };
         Snapshot::new(stored.into_iter().map(ChangeView::new).collect())
-    }
-
-    /// The changes of the tree whose AddSeq is `> add_seq`, in order-id order, as an iterator
-    /// (over what the tree held when it was made).
-    pub fn changes_after_add_seq(&self, add_seq: u64) -> Changes {
-        Changes::new(self.after_add_seq(add_seq))
-    }
-
-    /// Calls `f` with each change of the tree whose AddSeq is `> add_seq`, **in order-id order**
-    /// (as Go does), until it returns `Break` or an error. The root (AddSeq 0) never matches.
-    ///
-    /// The callback's `?` and error type: [Reading](crate#reading-iterators-and-callbacks).
-    pub fn get_after_add_seq(
-        &self,
-        add_seq: u64,
-        f: impl FnMut(&StorageChange) -> Result<ControlFlow<()>>,
-    ) -> Result<()> {
-        visit(self.after_add_seq(add_seq), f)
-    }
-
-    /// The changes of the tree whose AddSeq is `> add_seq`, in order-id order.
-    pub fn collect_after_add_seq(&self, add_seq: u64) -> Vec<StorageChange> {
-        self.after_add_seq(add_seq)
     }
 
     /// The tree a deferred storage's first write must create, `None` once it exists; checked

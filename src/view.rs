@@ -1,5 +1,5 @@
 //! [`ChangeView`]: a stored change read in place, for readers that look at a few fields of many
-//! changes ([`crate::TreeStorage::views_after_order`]).
+//! changes: what every change range yields ([`crate::TreeStorage::changes_after_order`]).
 
 use std::fmt;
 
@@ -9,9 +9,10 @@ use crate::StorageChange;
 
 /// A change of a tree as memory holds it, read in place: every field is borrowed from the bytes
 /// of the batch that stored it (the log's bytes), so reading one costs no allocation and no
-/// copy, where a [`StorageChange`] takes a vector and a reference count per field. What
-/// [`crate::TreeStorage::views_after_order`] yields; [`ChangeView::to_change`] makes the owned
-/// change.
+/// copy, where a [`StorageChange`] takes a vector and a reference count per field. What every
+/// change range yields ([`crate::TreeStorage::changes_after_order`],
+/// [`crate::TreeStorage::changes_after_add_seq`], [`crate::Space::changes_after_add_seq`]);
+/// [`ChangeView::to_change`] or [`StorageChange::from`] makes the owned change.
 ///
 /// ```
 /// use spacestore::{Space, StorageChange, TreeRoot};
@@ -19,13 +20,15 @@ use crate::StorageChange;
 /// let tree = space.create_tree_storage(TreeRoot::new("t", b"root".to_vec()))?;
 /// let c1 = StorageChange::new("c1", "1", b"one".to_vec()).with_prev_ids(["t"]);
 /// tree.add_all(vec![c1], ["c1"], "t")?;
-/// let views: Vec<_> = tree.views_after_order("1").collect();
+/// let views: Vec<_> = tree.changes_after_order("1").collect();
 /// assert_eq!(views.len(), 1);
 /// assert_eq!((views[0].id(), views[0].order_id()), ("c1", "1"));
 /// assert_eq!(views[0].raw_change(), b"one");
 /// assert_eq!(views[0].prev_ids().collect::<Vec<_>>(), ["t"]);
 /// assert_eq!(views[0].add_seq(), 1);
 /// assert_eq!(views[0].to_change(), tree.get("c1")?);
+/// let owned: Vec<StorageChange> = tree.changes_after_order("1").map(StorageChange::from).collect();
+/// assert_eq!(owned, [tree.get("c1")?]);
 /// # Ok::<(), spacestore::Error>(())
 /// ```
 #[derive(Clone)]
@@ -95,6 +98,14 @@ impl ChangeView {
     /// The change as an owned [`StorageChange`] (its ids and bytes still shared with the log's).
     pub fn to_change(&self) -> StorageChange {
         self.stored.to_change()
+    }
+}
+
+/// The change as an owned [`StorageChange`], as [`ChangeView::to_change`] makes it: for
+/// `.map(StorageChange::from)` over a range.
+impl From<ChangeView> for StorageChange {
+    fn from(view: ChangeView) -> StorageChange {
+        view.to_change()
     }
 }
 

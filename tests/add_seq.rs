@@ -59,17 +59,17 @@ fn add_seq_get_after_add_seq() {
         .unwrap();
     tree.add_all(vec![change("c4", "4")], NO_HEADS, "t")
         .unwrap();
-    assert_eq!(tree.collect_after_add_seq(0).len(), 4);
-    assert_eq!(tree.collect_after_add_seq(1).len(), 3);
-    assert_eq!(ids(&tree.collect_after_add_seq(2)), vec!["c4"]);
-    assert!(tree.collect_after_add_seq(3).is_empty());
+    assert_eq!(tree.changes_after_add_seq(0).count(), 4);
+    assert_eq!(tree.changes_after_add_seq(1).count(), 3);
+    assert_eq!(view_ids(tree.changes_after_add_seq(2)), vec!["c4"]);
+    assert!(tree.changes_after_add_seq(3).next().is_none());
 }
 
 #[test]
 fn add_seq_get_after_add_seq_empty() {
     let (_space, tree) = space_with_tree("t");
-    assert!(tree.collect_after_add_seq(0).is_empty());
-    assert!(tree.collect_after_add_seq(100).is_empty());
+    assert!(tree.changes_after_add_seq(0).next().is_none());
+    assert!(tree.changes_after_add_seq(100).next().is_none());
 }
 
 #[test]

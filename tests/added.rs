@@ -7,7 +7,7 @@ mod common;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use common::*;
-use spacestore::{Options, Space};
+use spacestore::{Options, Space, StorageChange};
 
 fn now() -> u64 {
     SystemTime::now()
@@ -23,12 +23,21 @@ fn a_batchs_changes_carry_the_time_it_was_stored() {
     tree.add_all(vec![change("c1", "1"), change("c2", "2")], ["c2"], "t")
         .unwrap();
     let after = now();
-    let changes = space.collect_changes_after_add_seq(0);
+    let changes = space
+        .changes_after_add_seq(0)
+        .map(StorageChange::from)
+        .collect::<Vec<_>>();
     assert_eq!(changes.len(), 2);
     assert!((before..=after).contains(&changes[0].added), "{changes:?}");
     assert_eq!(changes[0].added, changes[1].added, "one time per batch");
     assert_eq!(tree.get("c1").unwrap().added, changes[0].added);
-    assert_eq!(tree.collect_after_order("")[1].added, changes[0].added);
+    assert_eq!(
+        tree.changes_after_order("")
+            .map(StorageChange::from)
+            .collect::<Vec<_>>()[1]
+            .added,
+        changes[0].added
+    );
 }
 
 #[test]
@@ -62,7 +71,10 @@ fn a_deferred_root_is_stored_with_the_time_of_its_storage() {
 fn added_is_the_same_after_a_reopen_and_after_a_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
     let read = |space: &Space| {
-        let mut all = space.collect_changes_after_add_seq(0);
+        let mut all = space
+            .changes_after_add_seq(0)
+            .map(StorageChange::from)
+            .collect::<Vec<_>>();
         all.push(space.tree_storage("t").unwrap().root());
         all
     };

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::thread;
 
 use common::*;
-use spacestore::{DeletedStatus, HeadUpdate, Options, Space};
+use spacestore::{DeletedStatus, HeadUpdate, Options, Space, StorageChange};
 
 /// Bytes of log data on disk: the segment files without the zeros preallocated after their
 /// data.
@@ -52,20 +52,38 @@ fn checkpoint_keeps_every_read_across_a_reopen() {
             .unwrap();
         space.checkpoint().unwrap().unwrap();
         before = (
-            space.collect_changes_after_add_seq(0),
-            space.head_storage().collect_entries(Default::default()),
+            space
+                .changes_after_add_seq(0)
+                .map(StorageChange::from)
+                .collect::<Vec<_>>(),
+            space
+                .head_storage()
+                .entries(Default::default())
+                .collect::<Vec<_>>(),
             space.add_seq(),
         );
     }
     let space = Space::create(dir.path(), no_auto()).unwrap();
-    assert_eq!(space.collect_changes_after_add_seq(0), before.0);
     assert_eq!(
-        space.head_storage().collect_entries(Default::default()),
+        space
+            .changes_after_add_seq(0)
+            .map(StorageChange::from)
+            .collect::<Vec<_>>(),
+        before.0
+    );
+    assert_eq!(
+        space
+            .head_storage()
+            .entries(Default::default())
+            .collect::<Vec<_>>(),
         before.1
     );
     assert_eq!(space.add_seq(), before.2);
     let p = space.tree_storage("p").unwrap();
-    assert_eq!(ids(&p.collect_after_order("")), vec!["p", "p1", "p2", "p3"]);
+    assert_eq!(
+        view_ids(p.changes_after_order("")),
+        vec!["p", "p1", "p2", "p3"]
+    );
     assert_eq!(p.heads().unwrap(), vec!["p2"]);
 }
 
@@ -177,7 +195,7 @@ fn an_automatic_checkpoint_keeps_the_log_within_its_factor() {
     drop(t);
     drop(space);
     let space = Space::create(dir.path(), options).unwrap();
-    assert_eq!(space.collect_changes_after_add_seq(0).len(), 2000);
+    assert_eq!(space.changes_after_add_seq(0).count(), 2000);
 }
 
 #[test]
@@ -349,7 +367,9 @@ fn checkpoint_on_a_thread(
 /// The ids of every change of the space, in AddSeq order.
 fn change_ids(space: &Space) -> Vec<String> {
     space
-        .collect_changes_after_add_seq(0)
+        .changes_after_add_seq(0)
+        .map(StorageChange::from)
+        .collect::<Vec<_>>()
         .iter()
         .map(|c| c.id.to_string())
         .collect()
@@ -475,7 +495,7 @@ fn an_automatic_checkpoint_runs_on_a_worker_and_the_write_that_started_it_return
     space.checkpoint().unwrap().unwrap();
     drop(space);
     let space = Space::create("/space", no_auto().file_system(sim.arc())).unwrap();
-    assert_eq!(space.collect_changes_after_add_seq(0).len(), written);
+    assert_eq!(space.changes_after_add_seq(0).count(), written);
 }
 
 /// A space opened, written once and closed again and again (a store's LRU does that; an open
@@ -496,7 +516,7 @@ fn many_short_write_sessions_keep_the_segments_bounded_and_lose_nothing() {
     let mut before = 0;
     for i in 1..150 {
         let space = Space::create(dir.path(), Options::default()).unwrap();
-        assert_eq!(space.collect_changes_after_add_seq(0).len(), i);
+        assert_eq!(space.changes_after_add_seq(0).count(), i);
         let id = format!("c{i}");
         let seq = space
             .tree_storage("t")

@@ -6,7 +6,7 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
-use spacestore::{FixedClock, ManualClock, Options, Space, Store};
+use spacestore::{FixedClock, ManualClock, Options, Space, StorageChange, Store};
 
 fn fixed(secs: u64) -> Options {
     Options::default().clock(Arc::new(FixedClock(secs)))
@@ -104,7 +104,10 @@ fn a_copy_made_with_the_same_fixed_clock_equals_its_original() {
             tree.add_all(vec![change(&id, &format!("{i:04}"))], [id.as_str()], "t")
                 .unwrap();
         }
-        space.collect_changes_after_add_seq(0)
+        space
+            .changes_after_add_seq(0)
+            .map(StorageChange::from)
+            .collect::<Vec<_>>()
     };
     let original = build();
     let copy = build();

@@ -42,7 +42,7 @@ fn after_close_every_handle_reads_on_and_every_write_is_closed() {
     let other = space.clone();
     space.close().unwrap();
     assert!(tree.has("c1"));
-    assert_eq!(other.collect_changes_after_add_seq(0).len(), 1);
+    assert_eq!(other.changes_after_add_seq(0).count(), 1);
     let kinds = [
         tree.add_all(vec![change("c2", "2")], ["c2"], "t")
             .map(drop)

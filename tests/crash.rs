@@ -80,7 +80,12 @@ fn acl_writer(space: Space, nonce: u64) {
         space.create_space(payload).unwrap();
     }
     let acl = space.acl_storage().unwrap();
-    let mut order = acl.collect_after_order(0).last().unwrap().order;
+    let mut order = acl
+        .records_after_order(0)
+        .collect::<Vec<_>>()
+        .last()
+        .unwrap()
+        .order;
     for i in 0u64.. {
         let base = format!("acl-{nonce}-{i}");
         let records = [
@@ -305,7 +310,7 @@ fn killed_sync_writers_lose_no_acknowledged_batch_and_reuse_no_seq() {
             }
         }
         // No half batch: every stored change has its partner with the same seq.
-        for change in space.collect_changes_after_add_seq(0) {
+        for change in space.changes_after_add_seq(0).map(StorageChange::from) {
             let partner = match change.id.strip_suffix("-a") {
                 Some(base) => format!("{base}-b"),
                 None => format!("{}-a", change.id.strip_suffix("-b").unwrap()),
@@ -352,7 +357,7 @@ fn check_acl(space: &Space, acked: &[String], run: usize) {
             );
         }
     }
-    let records = acl.collect_after_order(0);
+    let records = acl.records_after_order(0).collect::<Vec<_>>();
     for r in &records[1..] {
         let partner = match r.id.strip_suffix("-a") {
             Some(base) => format!("{base}-b"),

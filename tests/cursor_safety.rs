@@ -3,7 +3,6 @@
 //! however the writers' batches interleave, and whatever gaps failed batches leave.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Barrier;
 use std::thread;
@@ -173,7 +172,9 @@ fn run(consume: impl FnOnce(&Space, &AtomicBool) -> Vec<(String, u64, String)> +
     );
     // Nothing of a failed batch was kept.
     let stored: BTreeSet<String> = space
-        .collect_changes_after_add_seq(0)
+        .changes_after_add_seq(0)
+        .map(StorageChange::from)
+        .collect::<Vec<_>>()
         .iter()
         .map(|c| c.id.to_string())
         .collect();
@@ -197,7 +198,10 @@ fn consumer_following_the_cursor_receives_every_committed_change_exactly_once() 
             // Read the flag before the read: a read that starts after the writers are done and
             // returns nothing proves nothing is left.
             let finished = done.load(Ordering::SeqCst);
-            let news = space.collect_changes_after_add_seq(cursor);
+            let news = space
+                .changes_after_add_seq(cursor)
+                .map(StorageChange::from)
+                .collect::<Vec<_>>();
             reads += 1;
             let mut last = cursor;
             for c in &news {
@@ -240,13 +244,9 @@ fn consumer_following_head_entries_with_per_tree_cursors_receives_every_committe
         let mut received = Vec::new();
         loop {
             let finished = done.load(Ordering::SeqCst);
-            let mut entries = Vec::new();
-            heads
-                .iterate_entries(IterOptions::live().min_last_add_seq(scan), |e| {
-                    entries.push(e.clone());
-                    Ok(ControlFlow::Continue(()))
-                })
-                .unwrap();
+            let entries: Vec<_> = heads
+                .entries(IterOptions::live().min_last_add_seq(scan))
+                .collect();
             if scan > 0 {
                 assert!(entries
                     .windows(2)
@@ -264,7 +264,10 @@ fn consumer_following_head_entries_with_per_tree_cursors_receives_every_committe
                 );
                 next_scan = next_scan.max(entry_seq);
                 let cursor = cursors.entry(e.id.to_string()).or_default();
-                let changes = trees[e.id.as_str()].collect_after_add_seq(*cursor);
+                let changes = trees[e.id.as_str()]
+                    .changes_after_add_seq(*cursor)
+                    .map(StorageChange::from)
+                    .collect::<Vec<_>>();
                 let mut top = *cursor;
                 for c in &changes {
                     assert!(

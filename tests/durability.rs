@@ -72,10 +72,7 @@ fn reopen_restores_trees_changes_heads_and_index() {
     assert_eq!(c1.tree_id, "t");
     assert_eq!(t.heads().unwrap(), vec!["c2"]);
     assert_eq!(t.common_snapshot().unwrap(), "c1");
-    assert_eq!(
-        ids(&space.collect_changes_after_add_seq(0)),
-        vec!["c1", "c2"]
-    );
+    assert_eq!(view_ids(space.changes_after_add_seq(0)), vec!["c1", "c2"]);
     let child = space.head_storage().get_entry("child").unwrap();
     assert_eq!(child.parent_id.as_deref(), Some("t"));
     assert!(child.is_derived);
@@ -141,7 +138,7 @@ fn reopen_restores_deleted_trees_as_deleted() {
         space.tree_storage("t"),
         Err(Error::UnknownTree(_))
     ));
-    assert!(space.collect_changes_after_add_seq(0).is_empty());
+    assert!(space.changes_after_add_seq(0).next().is_none());
     assert!(space.head_storage().get_entry("t").is_ok());
 }
 
@@ -180,7 +177,10 @@ fn segments_roll_at_the_size_limit_and_replay_in_order() {
     }
     assert!(segments(dir.path()).len() > 5);
     let space = Space::create(dir.path(), options).unwrap();
-    let all = space.collect_changes_after_add_seq(0);
+    let all = space
+        .changes_after_add_seq(0)
+        .map(StorageChange::from)
+        .collect::<Vec<_>>();
     assert_eq!(all.len(), 100);
     assert!(all.windows(2).all(|w| w[0].add_seq < w[1].add_seq));
 }
@@ -234,7 +234,7 @@ fn a_torn_tail_at_every_byte_of_the_last_frames_is_cut_off_and_reported() {
             vec!["c0", "c1", "c2"]
         };
         assert_eq!(
-            ids(&space.collect_changes_after_add_seq(0)),
+            view_ids(space.changes_after_add_seq(0)),
             expected,
             "cut {cut}"
         );
@@ -285,7 +285,7 @@ fn a_last_segment_torn_inside_its_header_and_zero_filled_is_a_torn_tail() {
         let space = Space::open(dir.path(), Options::default())
             .unwrap_or_else(|e| panic!("cut at byte {cut} of the header: {e}"));
         assert_eq!(
-            ids(&space.collect_changes_after_add_seq(0)),
+            view_ids(space.changes_after_add_seq(0)),
             ["c0", "c1", "c2"],
             "cut {cut}"
         );
@@ -334,7 +334,7 @@ fn flipping_any_byte_either_recovers_a_prefix_or_is_a_typed_corruption_error() {
                     at >= close,
                     "flip at {at} (last frame at {close}) was not detected"
                 );
-                assert_eq!(ids(&space.collect_changes_after_add_seq(0)), full);
+                assert_eq!(view_ids(space.changes_after_add_seq(0)), full);
                 recovered += 1;
             }
             Err(Error::Corrupt {
@@ -407,10 +407,10 @@ fn repair_of_a_damaged_segment_header_followed_by_valid_segments_moves_them_asid
     );
     assert_eq!(repair.moved_to.len(), 2, "{:?}", repair.moved_to);
     assert!(repair.moved_to.iter().all(|m| m.exists()));
-    assert_eq!(space.collect_changes_after_add_seq(0).len(), 4);
+    assert_eq!(space.changes_after_add_seq(0).count(), 4);
     drop(space);
     let space = open(dir.path());
-    assert_eq!(space.collect_changes_after_add_seq(0).len(), 4);
+    assert_eq!(space.changes_after_add_seq(0).count(), 4);
 }
 
 /// Reopens the space of [`write_batches`] and adds `batches` more to tree "a".
@@ -510,7 +510,7 @@ fn sync_writes_from_many_threads_share_fsyncs_and_are_all_durable() {
     }
     let batches = threads * per_thread;
     let space = open(dir.path());
-    assert_eq!(space.collect_changes_after_add_seq(0).len(), batches);
+    assert_eq!(space.changes_after_add_seq(0).count(), batches);
     // Every commit (tree creations included) needed durability; fewer fsyncs than commits.
     assert!(
         (syncs as usize) < batches + threads,
@@ -527,7 +527,14 @@ fn sync_batches_are_visible_only_after_they_return_durable() {
             Space::create(dir.path(), Options::default().durability(Durability::Sync)).unwrap();
         let t = space.create_tree_storage(root("t")).unwrap();
         let seq = t.add_all(vec![change("c1", "1")], NO_HEADS, "t").unwrap();
-        assert_eq!(space.collect_changes_after_add_seq(0)[0].add_seq, seq);
+        assert_eq!(
+            space
+                .changes_after_add_seq(0)
+                .map(StorageChange::from)
+                .collect::<Vec<_>>()[0]
+                .add_seq,
+            seq
+        );
         // Simulate a crash: the process dies without any further sync.
         std::mem::forget(space);
         std::mem::forget(t);
@@ -605,7 +612,12 @@ fn changes_read_back_after_reopen_equal_what_was_written() {
         }
     }
     let space = open(dir.path());
-    let back = space.tree_storage("t").unwrap().collect_after_add_seq(0);
+    let back = space
+        .tree_storage("t")
+        .unwrap()
+        .changes_after_add_seq(0)
+        .map(StorageChange::from)
+        .collect::<Vec<_>>();
     // Same changes, same order, before comparing them field by field.
     assert_eq!(
         ids(&back),
@@ -627,7 +639,7 @@ fn open_read_only_reads_a_locked_directory_and_refuses_writes() {
     write_batches(dir.path(), 3);
     let _holder = open(dir.path());
     let snapshot = Space::open_read_only(dir.path(), Options::default()).unwrap();
-    assert_eq!(snapshot.collect_changes_after_add_seq(0).len(), 3);
+    assert_eq!(snapshot.changes_after_add_seq(0).count(), 3);
     let err = snapshot.create_tree_storage(root("new")).unwrap_err();
     assert!(matches!(err, Error::ReadOnly));
 }
@@ -870,7 +882,7 @@ fn open_read_only_while_another_space_writes_sees_a_prefix_and_never_corruption(
         match Space::open_read_only(dir.path(), options.clone()) {
             Ok(snapshot) => {
                 io_in_a_row = 0;
-                let seen = ids(&snapshot.collect_changes_after_add_seq(0));
+                let seen = view_ids(snapshot.changes_after_add_seq(0));
                 assert_eq!(
                     seen,
                     expected[..seen.len()],
@@ -905,7 +917,7 @@ fn open_read_only_while_another_space_writes_sees_a_prefix_and_never_corruption(
     eprintln!("{snapshots} snapshots, {io_retries} retried I/O errors");
     let snapshot = Space::open_read_only(dir.path(), options).unwrap();
     assert_eq!(
-        ids(&snapshot.collect_changes_after_add_seq(0)),
+        view_ids(snapshot.changes_after_add_seq(0)),
         expected,
         "a snapshot after the writer finished does not see every change"
     );

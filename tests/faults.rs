@@ -596,7 +596,7 @@ fn a_failed_sync_fsync_refuses_every_later_write_until_reopen_and_reads_go_on() 
     }
     assert!(matches!(space.checkpoint(), Err(Error::WritesRefused(_))));
     assert!(tree.get("a").is_ok());
-    assert_eq!(space.collect_changes_after_add_seq(0).len(), 1);
+    assert_eq!(space.changes_after_add_seq(0).count(), 1);
     let max = space.add_seq();
     drop(tree);
     drop(space);

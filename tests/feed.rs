@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::ops::ControlFlow;
-
 use common::*;
 use spacestore::{Space, StorageChange};
 
@@ -67,7 +65,10 @@ fn batches_after_leaves_out_deleted_trees_and_still_returns_the_limit() {
 #[test]
 fn catching_up_in_small_batches_sees_every_change_once() {
     let space = space_with_batches(300, 4);
-    let all = space.collect_changes_after_add_seq(0);
+    let all = space
+        .changes_after_add_seq(0)
+        .map(StorageChange::from)
+        .collect::<Vec<_>>();
     let mut cursor = 0;
     let mut seen = Vec::new();
     let mut calls = 0;
@@ -84,26 +85,23 @@ fn catching_up_in_small_batches_sees_every_change_once() {
 }
 
 #[test]
-fn changes_after_add_seq_stops_at_break_and_walks_past_its_chunks() {
+fn changes_after_add_seq_stops_where_the_reader_stops_and_walks_past_its_chunks() {
     let space = space_with_batches(200, 2);
-    let mut n = 0;
-    space
-        .changes_after_add_seq(0, |_| {
-            n += 1;
-            Ok(if n == 3 {
-                ControlFlow::Break(())
-            } else {
-                ControlFlow::Continue(())
-            })
-        })
-        .unwrap();
-    assert_eq!(n, 3);
+    let first: Vec<u64> = space
+        .changes_after_add_seq(0)
+        .take(3)
+        .map(|v| v.add_seq())
+        .collect();
+    assert_eq!(first, [1, 1, 2]);
     // Past the first chunks of the lazy walk: everything, once, in order.
-    let all = space.collect_changes_after_add_seq(0);
+    let all = space
+        .changes_after_add_seq(0)
+        .map(StorageChange::from)
+        .collect::<Vec<_>>();
     assert_eq!(all.len(), 400);
     let seqs: Vec<u64> = all.iter().map(|c| c.add_seq).collect();
     assert!(seqs.windows(2).all(|w| w[0] <= w[1]));
-    assert_eq!(space.collect_changes_after_add_seq(150).len(), 100);
+    assert_eq!(space.changes_after_add_seq(150).count(), 100);
 }
 
 /// A hang guard, not a timing assertion: every wait below ends on an event long before it.
@@ -296,7 +294,8 @@ fn a_tree_holding_only_its_root_is_not_in_the_feed_but_its_head_entry_tells_of_i
     assert_eq!(*created.lock().unwrap(), ["t"], "the observer heard of it");
     let entries = space
         .head_storage()
-        .collect_entries(spacestore::IterOptions::all());
+        .entries(spacestore::IterOptions::all())
+        .collect::<Vec<_>>();
     assert_eq!(entries.len(), 1);
     assert_eq!(
         (entries[0].id.as_str(), entries[0].last_add_seq),

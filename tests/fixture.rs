@@ -100,8 +100,8 @@ fn a_fixture_checked_in_by_this_version_still_imports() {
     let expected = written_space();
     let tree = space.tree_storage("a").unwrap();
     assert_eq!(
-        common::ids(&tree.collect_after_order("")),
-        common::ids(&expected.tree_storage("a").unwrap().collect_after_order(""))
+        common::view_ids(tree.changes_after_order("")),
+        common::view_ids(expected.tree_storage("a").unwrap().changes_after_order(""))
     );
     assert_eq!(space.add_seq(), expected.add_seq());
     assert_eq!(space.tree_ids(), expected.tree_ids());

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use common::*;
 use spacestore::internals::frame;
-use spacestore::{DeletedStatus, Error, Options, Space};
+use spacestore::{DeletedStatus, Error, Options, Space, StorageChange};
 use spacestore_test_kit::noise;
 
 /// A copy of `tests/fixtures/<name>` in a new temporary directory.
@@ -28,8 +28,8 @@ fn assert_v1_state(space: &Space) {
     assert_eq!(space.add_seq(), 9);
     let a = space.tree_storage("tree-a").unwrap();
     let seqs: Vec<(String, u64)> = a
-        .collect_after_add_seq(0)
-        .into_iter()
+        .changes_after_add_seq(0)
+        .map(StorageChange::from)
         .map(|c| (c.id.to_string(), c.add_seq))
         .collect();
     let want: Vec<(String, u64)> = (0..6)
@@ -47,7 +47,9 @@ fn assert_v1_state(space: &Space) {
         ids(&space
             .tree_storage("tree-b")
             .unwrap()
-            .collect_after_add_seq(0)),
+            .changes_after_add_seq(0)
+            .map(StorageChange::from)
+            .collect::<Vec<_>>()),
         ["b0", "b1"]
     );
     assert!(matches!(

@@ -1,10 +1,9 @@
-//! Reads of head entries hand out the entries as stored, not copies: a callback over the newest
+//! Reads of head entries hand out the entries as stored, not copies: a read of the newest
 //! entries allocates no entry (counted by the allocator, not timed), and an entry a reader holds
 //! stays as it was read while a write changes it.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::ops::ControlFlow;
 
 use spacestore::{HeadUpdate, IterOptions, Space, StorageChange, TreeRoot};
 
@@ -59,18 +58,15 @@ fn space_of(trees: usize) -> Space {
 }
 
 #[test]
-fn a_callback_over_the_newest_entries_copies_none_of_them() {
+fn a_read_of_the_newest_entries_copies_none_of_them() {
     let space = space_of(300);
     let heads = space.head_storage();
     let newest = IterOptions::live().min_last_add_seq(200);
     let mut seen = 0;
     let allocations = counted(|| {
-        heads
-            .iterate_entries(newest, |entry| {
-                seen += entry.heads.len();
-                Ok(ControlFlow::Continue(()))
-            })
-            .unwrap();
+        for entry in heads.entries(newest) {
+            seen += entry.heads.len();
+        }
     });
     assert_eq!(seen, 200, "100 entries of two heads each");
     // Only the list of the selected entries, as it grows (a copy of each entry would be at
@@ -85,14 +81,13 @@ fn a_callback_over_the_newest_entries_copies_none_of_them() {
 fn an_entry_a_reader_holds_stays_as_read_while_a_write_changes_it() {
     let space = space_of(1);
     let heads = space.head_storage();
-    heads
-        .iterate_entries(IterOptions::all(), |entry| {
-            // A write inside the callback (no lock is held) changes the stored entry...
-            heads.update_entry(HeadUpdate::new("t0").heads(["new"]))?;
-            // ...not the one being read.
-            assert_eq!(entry.heads, ["c0", "other"]);
-            Ok(ControlFlow::Continue(()))
-        })
-        .unwrap();
+    for entry in heads.entries(IterOptions::all()) {
+        // A write while reading (no lock is held) changes the stored entry...
+        heads
+            .update_entry(HeadUpdate::new("t0").heads(["new"]))
+            .unwrap();
+        // ...not the one being read.
+        assert_eq!(entry.heads, ["c0", "other"]);
+    }
     assert_eq!(heads.get_entry("t0").unwrap().heads, ["new"]);
 }

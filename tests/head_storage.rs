@@ -7,13 +7,14 @@ use std::ops::ControlFlow;
 use std::sync::{Arc, Mutex};
 
 use common::*;
+use spacestore::go::*;
 use spacestore::{DeletedStatus, Error, HeadEntry, HeadUpdate, IterOptions, Options, Space};
 
-fn entry_ids(entries: &[HeadEntry]) -> Vec<String> {
+fn entry_ids(entries: &[Arc<HeadEntry>]) -> Vec<String> {
     entries.iter().map(|e| e.id.to_string()).collect()
 }
 
-fn seqs(entries: &[HeadEntry]) -> Vec<u64> {
+fn seqs(entries: &[Arc<HeadEntry>]) -> Vec<u64> {
     entries.iter().map(|e| e.last_add_seq.unwrap()).collect()
 }
 
@@ -36,22 +37,28 @@ fn live_after(min: u64) -> IterOptions {
 }
 
 #[test]
-fn iterate_entries_with_min_last_add_seq_sorts_by_seq() {
+fn entries_with_min_last_add_seq_sorts_by_seq() {
     let space = space_with_seqs(&FIVE);
-    let got = space.head_storage().collect_entries(live_after(7));
+    let got = space
+        .head_storage()
+        .entries(live_after(7))
+        .collect::<Vec<_>>();
     assert_eq!(entry_ids(&got), vec!["a", "d", "c"]);
     assert_eq!(seqs(&got), vec![10, 15, 20]);
 }
 
 #[test]
-fn iterate_entries_with_min_last_add_seq_zero_sorts_by_id() {
+fn entries_with_min_last_add_seq_zero_sorts_by_id() {
     let space = space_with_seqs(&FIVE);
-    let got = space.head_storage().collect_entries(live_after(0));
+    let got = space
+        .head_storage()
+        .entries(live_after(0))
+        .collect::<Vec<_>>();
     assert_eq!(entry_ids(&got), vec!["a", "b", "c", "d", "e"]);
 }
 
 #[test]
-fn iterate_entries_with_deleted_selects_only_deleted_entries_above_min() {
+fn entries_with_deleted_selects_only_deleted_entries_above_min() {
     let space = space_with_seqs(&FIVE);
     let heads = space.head_storage();
     heads
@@ -60,9 +67,11 @@ fn iterate_entries_with_deleted_selects_only_deleted_entries_above_min() {
     heads
         .update_entry(HeadUpdate::new("e").deleted_status(DeletedStatus::Queued))
         .unwrap();
-    let got = heads.collect_entries(IterOptions::deleted().min_last_add_seq(10));
+    let got = heads
+        .entries(IterOptions::deleted().min_last_add_seq(10))
+        .collect::<Vec<_>>();
     assert_eq!(entry_ids(&got), vec!["c"]);
-    let live = heads.collect_entries(live_after(5));
+    let live = heads.entries(live_after(5)).collect::<Vec<_>>();
     assert_eq!(entry_ids(&live), vec!["a", "d"]);
 }
 
@@ -70,9 +79,12 @@ fn iterate_entries_with_deleted_selects_only_deleted_entries_above_min() {
 fn entries_that_never_had_a_batch_never_match_min_last_add_seq() {
     let space = Space::in_memory();
     space.create_tree_storage(root("t")).unwrap();
-    let got = space.head_storage().collect_entries(live_after(1));
+    let got = space
+        .head_storage()
+        .entries(live_after(1))
+        .collect::<Vec<_>>();
     assert!(got.is_empty());
-    assert_eq!(space.head_storage().collect_entries(live_after(0)).len(), 1);
+    assert_eq!(space.head_storage().entries(live_after(0)).count(), 1);
 }
 
 #[test]
@@ -272,7 +284,7 @@ fn delete_entry_removes_the_entry() {
     heads.delete_entry("c").unwrap();
     assert!(matches!(heads.get_entry("c"), Err(Error::EntryNotFound(_))));
     assert_eq!(
-        entry_ids(&heads.collect_entries(live_after(7))),
+        entry_ids(&heads.entries(live_after(7)).collect::<Vec<_>>()),
         vec!["a", "d"]
     );
 }
@@ -297,9 +309,9 @@ fn entries_by_parent_id_includes_deleted_children() {
         .head_storage()
         .update_entry(HeadUpdate::new("c2").deleted_status(DeletedStatus::Deleted))
         .unwrap();
-    let got = space.head_storage().entries_by_parent_id("p");
+    let got: Vec<_> = space.head_storage().entries_by_parent_id("p").collect();
     assert_eq!(entry_ids(&got), vec!["c1", "c2"]);
-    assert!(space.head_storage().entries_by_parent_id("c1").is_empty());
+    assert_eq!(space.head_storage().entries_by_parent_id("c1").count(), 0);
 }
 
 #[test]

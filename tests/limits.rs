@@ -41,7 +41,7 @@ fn a_batch_over_4_gib_is_refused_before_it_takes_a_seq_and_nothing_is_lost() {
     }
     let space = Space::create(dir.path(), Options::default()).unwrap();
     let tree = space.tree_storage("t").unwrap();
-    assert_eq!(ids(&tree.collect_after_add_seq(0)), ["c1", "c2"]);
+    assert_eq!(view_ids(tree.changes_after_add_seq(0)), ["c1", "c2"]);
     assert!(!tree.has("big"));
 }
 

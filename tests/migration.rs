@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use spacestore::{AddSeqCounter, Error, Options, Space};
+use spacestore::{AddSeqCounter, Error, Options, Space, StorageChange};
 
 #[test]
 fn a_storage_with_its_own_counter_takes_its_seqs_from_it() {
@@ -26,7 +26,9 @@ fn a_storage_with_its_own_counter_takes_its_seqs_from_it() {
     );
     assert_eq!(counter.get(), 2);
     let seqs: Vec<u64> = migrated
-        .collect_after_add_seq(0)
+        .changes_after_add_seq(0)
+        .map(StorageChange::from)
+        .collect::<Vec<_>>()
         .iter()
         .map(|c| c.add_seq)
         .collect();
@@ -46,7 +48,10 @@ fn its_batches_are_not_in_the_space_feed() {
         .unwrap();
     let other = space.create_tree_storage(root("u")).unwrap();
     let seq = other.add_all(vec![change("u1", "1")], ["u1"], "u").unwrap();
-    let feed = space.collect_changes_after_add_seq(0);
+    let feed = space
+        .changes_after_add_seq(0)
+        .map(StorageChange::from)
+        .collect::<Vec<_>>();
     assert_eq!(ids(&feed), ["u1"]);
     let batches = space.batches_after(0, 10);
     assert_eq!(batches.len(), 1);
@@ -108,7 +113,7 @@ fn deleting_a_migrated_tree_keeps_the_feed_batches_that_share_its_seqs() {
         .with_counter(AddSeqCounter::detached());
     assert_eq!(m.add_all(vec![change("m1", "1")], ["m1"], "m").unwrap(), 1);
     m.delete().unwrap();
-    assert_eq!(ids(&space.collect_changes_after_add_seq(0)), ["a1"]);
+    assert_eq!(view_ids(space.changes_after_add_seq(0)), ["a1"]);
 }
 
 #[test]
@@ -129,13 +134,15 @@ fn its_batches_stay_out_of_the_feed_after_a_reopen_and_a_checkpoint() {
     for checkpoint in [false, true] {
         let space = Space::create(dir.path(), Options::default()).unwrap();
         assert_eq!(
-            ids(&space.collect_changes_after_add_seq(0)),
+            view_ids(space.changes_after_add_seq(0)),
             feed,
             "{checkpoint}"
         );
         let m = space.tree_storage("m").unwrap();
         let seqs: Vec<u64> = m
-            .collect_after_add_seq(0)
+            .changes_after_add_seq(0)
+            .map(StorageChange::from)
+            .collect::<Vec<_>>()
             .iter()
             .map(|c| c.add_seq)
             .collect();

@@ -41,6 +41,7 @@ use std::sync::{Arc, Mutex};
 use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::TestCaseError;
+use spacestore::go::*;
 use spacestore::{
     AclRecord, AddOutcome, DeletedStatus, Durability, Error, HeadEntry, HeadUpdate, Heads, Id,
     IterOptions, ObserverGuard, Options, Space, SpacePayload, StorageChange, TreeRoot, TreeStorage,
@@ -769,17 +770,18 @@ fn check_handle(
             .filter(|c| c.order_id.as_str() >= o)
             .map(sc)
             .collect();
-        let what = format!("{n} ({id}) collect_after_order({o:?})");
-        prop_assert_eq!(&h.collect_after_order(o), &expected, "{}", what);
-        let iterated: Vec<StorageChange> = h.changes_after_order(o).collect();
-        prop_assert_eq!(&iterated, &expected, "{} as an iterator", what);
+        let what = format!("{n} ({id}) changes_after_order({o:?})");
+        let read: Vec<StorageChange> = h.changes_after_order(o).map(StorageChange::from).collect();
+        prop_assert_eq!(&read, &expected, "{}", what);
     }
     for s in seq_probes(model.counter) {
         let expected: Vec<_> = tree.iter().filter(|c| c.add_seq > s).map(sc).collect();
-        let what = format!("{n} ({id}) collect_after_add_seq({s})");
-        prop_assert_eq!(&h.collect_after_add_seq(s), &expected, "{}", what);
-        let iterated: Vec<StorageChange> = h.changes_after_add_seq(s).collect();
-        prop_assert_eq!(&iterated, &expected, "{} as an iterator", what);
+        let what = format!("{n} ({id}) changes_after_add_seq({s})");
+        let read: Vec<StorageChange> = h
+            .changes_after_add_seq(s)
+            .map(StorageChange::from)
+            .collect();
+        prop_assert_eq!(&read, &expected, "{}", what);
     }
 
     // The callback forms stop at Break and return the callback's error.
@@ -965,9 +967,9 @@ fn check_whole_space(space: &Space, model: &Model) -> Result<(), TestCaseError> 
             .map(|r| acl_record(r))
             .collect();
         prop_assert_eq!(
-            acl.collect_after_order(o),
+            acl.records_after_order(o).collect::<Vec<_>>(),
             after,
-            "acl.collect_after_order({})",
+            "acl.records_after_order({})",
             o
         );
         let before: Vec<_> = by_order
@@ -976,9 +978,9 @@ fn check_whole_space(space: &Space, model: &Model) -> Result<(), TestCaseError> 
             .map(|r| acl_record(r))
             .collect();
         prop_assert_eq!(
-            acl.collect_before_order(o),
+            acl.records_before_order(o).collect::<Vec<_>>(),
             before,
-            "acl.collect_before_order({})",
+            "acl.records_before_order({})",
             o
         );
     }
@@ -1034,9 +1036,12 @@ fn check_reads(
             .map(|c| sc(c))
             .collect();
         prop_assert_eq!(
-            space.collect_changes_after_add_seq(x),
+            space
+                .changes_after_add_seq(x)
+                .map(StorageChange::from)
+                .collect::<Vec<_>>(),
             expected,
-            "collect_changes_after_add_seq({})",
+            "changes_after_add_seq({})",
             x
         );
     }
@@ -1092,7 +1097,9 @@ fn check_reads(
             .map(|(k, e)| entry(k, e))
             .collect();
         prop_assert_eq!(
-            hs.entries_by_parent_id(id),
+            hs.entries_by_parent_id(id)
+                .map(Arc::unwrap_or_clone)
+                .collect::<Vec<_>>(),
             expected,
             "entries_by_parent_id({})",
             id
@@ -1113,9 +1120,7 @@ fn check_reads(
     for (base, deleted) in which {
         for &min in &mins {
             let opts = base.min_last_add_seq(min);
-            let mut actual = hs.collect_entries(opts);
-            let iterated: Vec<HeadEntry> = hs.entries(opts).collect();
-            prop_assert_eq!(&iterated, &actual, "entries({:?}) as an iterator", opts);
+            let mut actual: Vec<HeadEntry> = hs.entries(opts).map(Arc::unwrap_or_clone).collect();
             let mut expected: Vec<HeadEntry> = model
                 .entries
                 .iter()
@@ -1129,14 +1134,14 @@ fn check_reads(
                     actual
                         .windows(2)
                         .all(|w| w[0].last_add_seq <= w[1].last_add_seq),
-                    "collect_entries({:?}) is not sorted by last_add_seq: {:?}",
+                    "entries({:?}) is not sorted by last_add_seq: {:?}",
                     opts,
                     actual
                 );
                 actual.sort_by(|a, b| (a.last_add_seq, &a.id).cmp(&(b.last_add_seq, &b.id)));
                 expected.sort_by(|a, b| (a.last_add_seq, &a.id).cmp(&(b.last_add_seq, &b.id)));
             }
-            prop_assert_eq!(&actual, &expected, "collect_entries({:?})", opts);
+            prop_assert_eq!(&actual, &expected, "entries({:?})", opts);
 
             // iterate_entries stops at Break, and returns the callback's error.
             let mut prefix = Vec::new();
@@ -1415,8 +1420,8 @@ fn stamp(
         return Ok(());
     }
     let stored: BTreeMap<String, u64> = space
-        .collect_changes_after_add_seq(0)
-        .into_iter()
+        .changes_after_add_seq(0)
+        .map(StorageChange::from)
         .map(|c| (c.id.to_string(), c.added))
         .collect();
     for c in model.changes.iter_mut().filter(|c| c.added == 0) {

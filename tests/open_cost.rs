@@ -133,7 +133,7 @@ fn the_first_write_after_a_clean_reopen_is_kept_and_the_next_seq_is_above_every_
         drop((tree, space));
     }
     let space = Space::open(dir.path(), Options::default()).unwrap();
-    assert_eq!(space.collect_changes_after_add_seq(0).len(), 8);
+    assert_eq!(space.changes_after_add_seq(0).count(), 8);
 }
 
 #[test]

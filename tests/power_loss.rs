@@ -470,7 +470,10 @@ fn sync_group_commit_under_power_cuts_loses_no_acknowledged_batch() {
                 assert_eq!(c.add_seq, *seq);
             }
         }
-        let changes = space.collect_changes_after_add_seq(0);
+        let changes = space
+            .changes_after_add_seq(0)
+            .map(StorageChange::from)
+            .collect::<Vec<_>>();
         for c in &changes {
             let partner = match c.id.strip_suffix("-a") {
                 Some(b) => format!("{b}-b"),
@@ -625,7 +628,9 @@ fn a_buffered_log_past_bytes_per_sync_is_synced_in_the_background_and_survives_a
     )
     .unwrap();
     let ids: Vec<String> = space
-        .collect_changes_after_add_seq(0)
+        .changes_after_add_seq(0)
+        .map(StorageChange::from)
+        .collect::<Vec<_>>()
         .iter()
         .map(|c| c.id.to_string())
         .collect();

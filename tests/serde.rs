@@ -32,7 +32,10 @@ fn what_a_space_returns_survives_a_json_round_trip() {
         "t",
     )
     .unwrap();
-    let changes: Vec<StorageChange> = space.collect_changes_after_add_seq(0);
+    let changes: Vec<StorageChange> = space
+        .changes_after_add_seq(0)
+        .map(StorageChange::from)
+        .collect::<Vec<_>>();
     assert_eq!(round_trip(&changes), changes);
     let batches = space.batches_after(0, 10);
     assert_eq!(round_trip(&batches), batches);

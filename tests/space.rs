@@ -3,10 +3,8 @@
 
 mod common;
 
-use std::ops::ControlFlow;
-
 use common::*;
-use spacestore::{DeletedStatus, Error, HeadUpdate, Space};
+use spacestore::{DeletedStatus, Error, HeadUpdate, Space, StorageChange};
 
 #[test]
 fn create_tree_storage_creates_the_head_entry() {
@@ -161,8 +159,8 @@ fn deferred_storage_reads_the_root_before_its_first_write() {
     assert!(!tree.has("other"));
     assert_eq!(tree.get("t").unwrap().id, "t");
     assert!(matches!(tree.get("other"), Err(Error::ChangeNotFound(_))));
-    assert_eq!(ids(&tree.collect_after_order("")), vec!["t"]);
-    assert!(tree.collect_after_add_seq(0).is_empty());
+    assert_eq!(view_ids(tree.changes_after_order("")), vec!["t"]);
+    assert!(tree.changes_after_add_seq(0).next().is_none());
 }
 
 #[test]
@@ -171,8 +169,8 @@ fn deferred_storage_after_the_roots_order_id_yields_nothing() {
     let tree = space
         .create_storage_with_deferred_creation(root("t").with_order_id("5"))
         .unwrap();
-    assert_eq!(ids(&tree.collect_after_order("5")), vec!["t"]);
-    assert!(tree.collect_after_order("6").is_empty());
+    assert_eq!(view_ids(tree.changes_after_order("5")), vec!["t"]);
+    assert!(tree.changes_after_order("6").next().is_none());
 }
 
 #[test]
@@ -197,7 +195,7 @@ fn deferred_storage_first_write_creates_the_tree_and_the_batch_together() {
     tree.add_all(vec![change("c1", "1")], ["c1"], "t").unwrap();
     assert!(!tree.is_deferred());
     let opened = space.tree_storage("t").unwrap();
-    assert_eq!(ids(&opened.collect_after_order("")), vec!["t", "c1"]);
+    assert_eq!(view_ids(opened.changes_after_order("")), vec!["t", "c1"]);
     assert_eq!(opened.heads().unwrap(), vec!["c1"]);
 }
 
@@ -289,37 +287,33 @@ fn changes_after_add_seq_spans_trees_in_add_seq_order() {
         .unwrap();
     b.add_all(vec![change("b1", "1")], NO_HEADS, "b").unwrap();
     a.add_all(vec![change("a3", "3")], NO_HEADS, "a").unwrap();
-    let all = space.collect_changes_after_add_seq(0);
+    let all = space
+        .changes_after_add_seq(0)
+        .map(StorageChange::from)
+        .collect::<Vec<_>>();
     assert_eq!(ids(&all), vec!["a1", "a2", "b1", "a3"]);
     assert_eq!(
         all.iter().map(|c| c.add_seq).collect::<Vec<_>>(),
         vec![1, 1, 2, 3]
     );
-    assert_eq!(ids(&space.collect_changes_after_add_seq(2)), vec!["a3"]);
-    assert!(space.collect_changes_after_add_seq(3).is_empty());
+    assert_eq!(view_ids(space.changes_after_add_seq(2)), vec!["a3"]);
+    assert!(space.changes_after_add_seq(3).next().is_none());
 }
 
 #[test]
 fn changes_after_add_seq_never_yields_roots() {
     let space = Space::in_memory();
     space.create_tree_storage(root("a")).unwrap();
-    assert!(space.collect_changes_after_add_seq(0).is_empty());
+    assert!(space.changes_after_add_seq(0).next().is_none());
 }
 
 #[test]
-fn changes_after_add_seq_stops_when_the_closure_breaks() {
+fn changes_after_add_seq_yields_a_batch_in_the_order_given() {
     let space = Space::in_memory();
     let a = space.create_tree_storage(root("a")).unwrap();
-    a.add_all(vec![change("a1", "1"), change("a2", "2")], NO_HEADS, "a")
+    a.add_all(vec![change("a2", "2"), change("a1", "1")], NO_HEADS, "a")
         .unwrap();
-    let mut seen = Vec::new();
-    space
-        .changes_after_add_seq(0, |c| {
-            seen.push(c.id.to_string());
-            Ok(ControlFlow::Break(()))
-        })
-        .unwrap();
-    assert_eq!(seen, vec!["a1"]);
+    assert_eq!(view_ids(space.changes_after_add_seq(0)), vec!["a2", "a1"]);
 }
 
 #[test]

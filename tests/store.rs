@@ -68,7 +68,7 @@ fn spaces_survive_a_reopen_of_the_store() {
     let store = store(dir.path(), 4);
     assert_eq!(store.space_ids().unwrap(), ["a.1", "b.1"]);
     let b = store.space("b.1").unwrap();
-    assert_eq!(b.collect_changes_after_add_seq(0).len(), 3);
+    assert_eq!(b.changes_after_add_seq(0).count(), 3);
     assert_eq!(b.add_seq(), 3);
 }
 
@@ -107,7 +107,7 @@ fn past_max_open_spaces_the_least_recently_used_idle_space_is_closed() {
     // "b" used after "c": opening "a" again closes "c", and "a" has its data.
     drop(store.space("b.1").unwrap());
     let a = store.space("a.1").unwrap();
-    assert_eq!(a.collect_changes_after_add_seq(0).len(), 2);
+    assert_eq!(a.changes_after_add_seq(0).count(), 2);
     assert_eq!(store.open_spaces(), 2);
     drop(a);
     assert_eq!((open("a.1"), open("b.1"), open("c.1")), (true, true, false));
@@ -139,7 +139,7 @@ fn a_space_closed_by_a_caller_is_opened_again_on_its_next_use() {
     let again = store.space("a.1").unwrap();
     let tree = again.tree_storage("t").unwrap();
     tree.add_all(vec![change("c9", "9")], ["c9"], "t").unwrap();
-    assert_eq!(again.collect_changes_after_add_seq(0).len(), 3);
+    assert_eq!(again.changes_after_add_seq(0).count(), 3);
 }
 
 #[test]
@@ -280,7 +280,7 @@ fn four_threads_on_random_spaces_through_the_lru_lose_nothing() {
         let space = store.space(id).unwrap();
         let expected = total.get(id).copied().unwrap_or(0);
         assert_eq!(
-            space.collect_changes_after_add_seq(0).len() as u64,
+            space.changes_after_add_seq(0).count() as u64,
             expected,
             "{id}"
         );
@@ -365,7 +365,7 @@ fn a_slow_open_of_one_space_holds_up_neither_other_spaces_nor_their_opens() {
         std::thread::spawn(move || {
             store
                 .space("slow.1")
-                .map(|s| s.collect_changes_after_add_seq(0).len())
+                .map(|s| s.changes_after_add_seq(0).count())
         })
     };
     gate.wait_entered();
@@ -377,12 +377,12 @@ fn a_slow_open_of_one_space_holds_up_neither_other_spaces_nor_their_opens() {
     let tree = again.tree_storage("t").unwrap();
     tree.add_all(vec![change("more", "9999")], ["more"], "t")
         .unwrap();
-    let other_changes = other.collect_changes_after_add_seq(0).len();
+    let other_changes = other.changes_after_add_seq(0).count();
     gate.open();
     assert_eq!(ids, ["fast.1", "other.1", "slow.1"]);
     assert_eq!(other_changes, 3);
     assert_eq!(opening.join().unwrap().unwrap(), 3);
-    assert_eq!(fast.collect_changes_after_add_seq(0).len(), 4);
+    assert_eq!(fast.changes_after_add_seq(0).count(), 4);
 }
 
 /// A space created and deleted again and again by one thread while four others open, write and
@@ -431,13 +431,7 @@ fn creating_and_deleting_a_space_while_others_churn_through_the_lru_always_succe
     assert!(!store.space_exists("churn.1"));
     let total: usize = ids
         .iter()
-        .map(|id| {
-            store
-                .space(id)
-                .unwrap()
-                .collect_changes_after_add_seq(0)
-                .len()
-        })
+        .map(|id| store.space(id).unwrap().changes_after_add_seq(0).count())
         .sum();
     assert_eq!(total, 6 + 240);
 }

@@ -110,7 +110,7 @@ fn a_failed_automatic_checkpoint_is_a_warning_and_writes_go_on() {
         "{text}"
     );
     assert!(space.log_stats().unwrap().auto_checkpoint_failures >= 1);
-    assert_eq!(space.collect_changes_after_add_seq(0).len(), 40);
+    assert_eq!(space.changes_after_add_seq(0).count(), 40);
 }
 
 #[test]

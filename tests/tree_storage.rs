@@ -5,7 +5,8 @@ mod common;
 use std::ops::ControlFlow;
 
 use common::*;
-use spacestore::{Error, Space};
+use spacestore::go::*;
+use spacestore::{Error, Space, StorageChange};
 
 #[test]
 fn id_is_the_root_id() {
@@ -201,37 +202,40 @@ fn get_of_a_missing_id_is_change_not_found() {
 }
 
 #[test]
-fn get_after_order_yields_changes_from_the_order_id_in_order() {
+fn changes_after_order_yields_changes_from_the_order_id_in_order() {
     let (_space, tree) = space_with_tree("t");
     tree.add_all(vec![change("c3", "3"), change("c1", "1")], NO_HEADS, "t")
         .unwrap();
     tree.add_all(vec![change("c2", "2")], NO_HEADS, "t")
         .unwrap();
     assert_eq!(
-        ids(&tree.collect_after_order("")),
+        view_ids(tree.changes_after_order("")),
         vec!["t", "c1", "c2", "c3"]
     );
-    assert_eq!(ids(&tree.collect_after_order("2")), vec!["c2", "c3"]);
-    assert!(tree.collect_after_order("4").is_empty());
+    assert_eq!(view_ids(tree.changes_after_order("2")), vec!["c2", "c3"]);
+    assert!(tree.changes_after_order("4").next().is_none());
 }
 
 #[test]
-fn get_after_order_does_not_yield_other_trees_changes() {
+fn changes_after_order_does_not_yield_other_trees_changes() {
     let space = Space::in_memory();
     let a = space.create_tree_storage(root("a")).unwrap();
     let b = space.create_tree_storage(root("b")).unwrap();
     b.add_all(vec![change("b1", "1")], NO_HEADS, "b").unwrap();
-    assert_eq!(ids(&a.collect_after_order("")), vec!["a"]);
+    assert_eq!(view_ids(a.changes_after_order("")), vec!["a"]);
 }
 
 #[test]
-fn get_after_add_seq_is_sorted_by_order_id_not_by_add_seq() {
+fn changes_after_add_seq_is_sorted_by_order_id_not_by_add_seq() {
     let (_space, tree) = space_with_tree("t");
     tree.add_all(vec![change("late", "9")], NO_HEADS, "t")
         .unwrap();
     tree.add_all(vec![change("early", "1")], NO_HEADS, "t")
         .unwrap();
-    let got = tree.collect_after_add_seq(0);
+    let got = tree
+        .changes_after_add_seq(0)
+        .map(StorageChange::from)
+        .collect::<Vec<_>>();
     assert_eq!(ids(&got), vec!["early", "late"]);
     assert_eq!(got[0].add_seq, 2);
     assert_eq!(got[1].add_seq, 1);
@@ -280,9 +284,9 @@ fn delete_removes_every_change_of_the_tree_and_the_root() {
     tree.delete().unwrap();
     assert!(!tree.has("c1"));
     assert!(!tree.has("t"));
-    assert!(tree.collect_after_order("").is_empty());
-    assert!(tree.collect_after_add_seq(0).is_empty());
-    assert!(space.collect_changes_after_add_seq(0).is_empty());
+    assert!(tree.changes_after_order("").next().is_none());
+    assert!(tree.changes_after_add_seq(0).next().is_none());
+    assert!(space.changes_after_add_seq(0).next().is_none());
 }
 
 #[test]
@@ -326,7 +330,7 @@ fn delete_leaves_other_trees_alone() {
     b.add_all(vec![change("b1", "1")], NO_HEADS, "b").unwrap();
     a.delete().unwrap();
     assert!(b.has("b1"));
-    assert_eq!(ids(&space.collect_changes_after_add_seq(0)), vec!["b1"]);
+    assert_eq!(view_ids(space.changes_after_add_seq(0)), vec!["b1"]);
 }
 
 #[test]

@@ -8,6 +8,7 @@ mod common;
 use std::ops::ControlFlow;
 
 use common::*;
+use spacestore::go::*;
 use spacestore::{
     Error, ErrorKind, FixedClock, Heads, Id, IterOptions, Options, Space, StorageChange, TreeRoot,
     TreeStorage,
@@ -108,10 +109,10 @@ fn anyhow_reads(space: &Space, tree: &TreeStorage) -> anyhow::Result<Vec<String>
         seen.push(format!("tree seq {}", c.id));
         Ok(ControlFlow::Continue(()))
     })?;
-    space.changes_after_add_seq(0, |c| {
-        seen.push(format!("space seq {}", c.id));
-        Ok(ControlFlow::Continue(()))
-    })?;
+    // The space-wide feed has no callback (no Go counterpart): its iterator.
+    for c in space.changes_after_add_seq(0) {
+        seen.push(format!("space seq {}", c.id()));
+    }
     space
         .head_storage()
         .iterate_entries(IterOptions::live(), |e| {

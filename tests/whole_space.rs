@@ -8,7 +8,10 @@ use std::ops::ControlFlow;
 use std::sync::{Arc, Mutex};
 
 use common::*;
-use spacestore::{AclRecord, Error, HeadUpdate, IterOptions, Options, Space, SpacePayload};
+use spacestore::go::*;
+use spacestore::{
+    AclRecord, Error, HeadUpdate, IterOptions, Options, Space, SpacePayload, StorageChange,
+};
 
 fn whole() -> Space {
     in_memory_whole(space_payload("space.1")).unwrap()
@@ -114,8 +117,7 @@ fn the_acl_list_head_lives_in_the_head_storage_under_the_list_id() {
     assert_eq!(entry.last_add_seq, None);
     let ids: Vec<String> = space
         .head_storage()
-        .collect_entries(IterOptions::default())
-        .into_iter()
+        .entries(IterOptions::default())
         .map(|e| e.id.to_string())
         .collect();
     assert_eq!(ids, ["acl", "settings"]);
@@ -370,9 +372,18 @@ fn acl_get_after_order_and_before_order_include_the_order_and_go_up() {
         record("r3", "r2", 3),
     ])
     .unwrap();
-    assert_eq!(acl_ids(&acl.collect_after_order(3)), ["r3", "r4"]);
-    assert_eq!(acl_ids(&acl.collect_before_order(2)), ["acl", "r2"]);
-    assert_eq!(acl_ids(&acl.collect_after_order(5)), Vec::<String>::new());
+    assert_eq!(
+        acl_ids(&acl.records_after_order(3).collect::<Vec<_>>()),
+        ["r3", "r4"]
+    );
+    assert_eq!(
+        acl_ids(&acl.records_before_order(2).collect::<Vec<_>>()),
+        ["acl", "r2"]
+    );
+    assert_eq!(
+        acl_ids(&acl.records_after_order(5).collect::<Vec<_>>()),
+        Vec::<String>::new()
+    );
     let mut seen = Vec::new();
     acl.get_after_order(0, |r| {
         seen.push(r.id.to_string());
@@ -426,9 +437,19 @@ fn fill(space: &Space) {
 /// Everything a whole space holds, as comparable values.
 fn contents(space: &Space) -> (impl PartialEq + std::fmt::Debug, Vec<AclRecord>) {
     let state = space.state_storage().unwrap().get_state();
-    let entries = space.head_storage().collect_entries(IterOptions::default());
-    let changes = space.collect_changes_after_add_seq(0);
-    let acl = space.acl_storage().unwrap().collect_after_order(0);
+    let entries = space
+        .head_storage()
+        .entries(IterOptions::default())
+        .collect::<Vec<_>>();
+    let changes = space
+        .changes_after_add_seq(0)
+        .map(StorageChange::from)
+        .collect::<Vec<_>>();
+    let acl = space
+        .acl_storage()
+        .unwrap()
+        .records_after_order(0)
+        .collect::<Vec<_>>();
     ((state, entries, changes, space.add_seq()), acl)
 }
 

@@ -8,7 +8,6 @@
 pub mod limits;
 pub mod peers;
 
-use std::ops::ControlFlow;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -269,10 +268,6 @@ impl Spacestore {
     }
 }
 
-fn cont() -> spacestore::Result<ControlFlow<()>> {
-    Ok(ControlFlow::Continue(()))
-}
-
 fn in_place(c: &spacestore::ChangeView) -> View<'_> {
     View {
         id: c.id(),
@@ -297,31 +292,31 @@ impl Backend for Spacestore {
 
     fn get_after_add_seq(&mut self, tree: u32, after: u64, f: &mut dyn FnMut(View<'_>)) {
         // Read in place: no `StorageChange` built per change.
-        for c in self.trees[tree as usize].views_after_add_seq(after) {
+        for c in self.trees[tree as usize].changes_after_add_seq(after) {
             f(in_place(&c));
         }
     }
 
     fn get_after_order(&mut self, tree: u32, order: &str, f: &mut dyn FnMut(View<'_>)) {
         // Read in place: no `StorageChange` built per change.
-        for c in self.trees[tree as usize].views_after_order(order) {
+        for c in self.trees[tree as usize].changes_after_order(order) {
             f(in_place(&c));
         }
     }
 
     fn changes_after_add_seq(&mut self, after: u64, f: &mut dyn FnMut(View<'_>)) {
         // Read in place: no `StorageChange` built per change.
-        for c in self.space.views_after(after) {
+        for c in self.space.changes_after_add_seq(after) {
             f(in_place(&c));
         }
     }
 
     fn iterate_entries(&mut self, min: u64, f: &mut dyn FnMut(&str, u64)) {
         let opts = IterOptions::live().min_last_add_seq(min);
-        let _ = self.heads.iterate_entries(opts, |e| {
+        // The stored entries, shared: none copied.
+        for e in self.heads.entries(opts) {
             f(e.id.as_str(), e.last_add_seq.unwrap_or(0));
-            cont()
-        });
+        }
     }
 
     fn log_counts(&self) -> Option<(u64, u64)> {

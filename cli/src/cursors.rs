@@ -39,7 +39,7 @@ struct CursorLine<'a> {
 fn batches_above(space: &Space, position: u64) -> u64 {
     let mut batches = 0;
     let mut last = position;
-    for view in space.views_after(position) {
+    for view in space.changes_after_add_seq(position) {
         if view.add_seq() != last {
             last = view.add_seq();
             batches += 1;

@@ -293,7 +293,7 @@ pub fn demo(args: DemoArgs) -> Result<(), Failure> {
         took(report.duration),
         space.add_seq(),
         cursor.get(),
-        space.collect_changes_after_add_seq(cursor.get()).len()
+        space.changes_after_add_seq(cursor.get()).count()
     ))?;
     let trees: Vec<TreeStorage> = (0..args.trees)
         .map(|i| open_tree(&space, &format!("tree-{i:03}")))

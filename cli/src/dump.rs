@@ -3,9 +3,11 @@
 
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use clap::{Args, ValueEnum};
 use serde::Serialize;
+
 use spacestore::{DeletedStatus, HeadEntry, IterOptions, Space, StorageChange};
 
 use crate::examine::open_snapshot;
@@ -127,10 +129,11 @@ fn base64(bytes: &[u8]) -> String {
 fn changes(space: &Space, args: &DumpArgs) -> Result<Vec<StorageChange>, Failure> {
     if let Some(id) = &args.tree {
         let tree = space.tree_storage(id)?;
-        return Ok(match args.after_seq {
-            Some(seq) => tree.collect_after_add_seq(seq),
-            None => tree.collect_after_order(""),
-        });
+        let changes = match args.after_seq {
+            Some(seq) => tree.changes_after_add_seq(seq),
+            None => tree.changes_after_order(""),
+        };
+        return Ok(changes.map(StorageChange::from).collect());
     }
     let mut out = Vec::new();
     if args.after_seq.is_none() {
@@ -149,7 +152,7 @@ fn changes(space: &Space, args: &DumpArgs) -> Result<Vec<StorageChange>, Failure
                 .into_iter()
                 .flat_map(|b| b.changes),
         ),
-        None => out.extend(space.collect_changes_after_add_seq(after)),
+        None => out.extend(space.changes_after_add_seq(after).map(StorageChange::from)),
     }
     Ok(out)
 }
@@ -158,7 +161,11 @@ fn changes(space: &Space, args: &DumpArgs) -> Result<Vec<StorageChange>, Failure
 /// AddSeq is above it, by last AddSeq.
 fn entries(space: &Space, after: Option<u64>) -> Result<Vec<HeadEntry>, Failure> {
     let opts = IterOptions::all().min_last_add_seq(after.unwrap_or(0));
-    let mut all = space.head_storage().collect_entries(opts);
+    let mut all: Vec<HeadEntry> = space
+        .head_storage()
+        .entries(opts)
+        .map(Arc::unwrap_or_clone)
+        .collect();
     // By id; with --after-seq (0 too), by last AddSeq.
     if after.is_some() {
         all.sort_by(|a, b| (a.last_add_seq, &a.id).cmp(&(b.last_add_seq, &b.id)));

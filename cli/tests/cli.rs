@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use spacestore::{AclRecord, HeadUpdate, Options, Space, SpacePayload, Store, TreeRoot};
+use spacestore::{
+    AclRecord, HeadUpdate, Options, Space, SpacePayload, StorageChange, Store, TreeRoot,
+};
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_spacestore"))
@@ -1183,7 +1185,9 @@ fn a_torn_frame_embedding_a_valid_frame_is_a_torn_tail_for_open_open_read_only_a
         let stored = space
             .tree_storage(tree)
             .unwrap()
-            .collect_after_add_seq(seq - 1);
+            .changes_after_add_seq(seq - 1)
+            .map(StorageChange::from)
+            .collect::<Vec<_>>();
         assert!(
             stored.iter().any(|c| c.add_seq == *seq),
             "batch {seq} of {tree} kept"

@@ -50,7 +50,10 @@ fn batches_on_different_trees_get_distinct_seqs() {
         let sa = t.join().unwrap();
         assert_ne!(sa, sb);
         assert_eq!(space.add_seq(), 2);
-        let all = space.collect_changes_after_add_seq(0);
+        let all = space
+            .changes_after_add_seq(0)
+            .map(StorageChange::from)
+            .collect::<Vec<_>>();
         let of = |id: &str| all.iter().find(|c| c.id == id).unwrap().add_seq;
         assert_eq!(of("a1"), sa);
         assert_eq!(of("a2"), sa);
@@ -78,7 +81,7 @@ fn add_all_no_error_racing_on_one_id_inserts_it_once() {
         assert_eq!(oa.skipped.len() + ob.skipped.len(), 1);
         assert_ne!(oa.add_seq, ob.add_seq);
         assert_eq!(space.add_seq(), 2);
-        assert_eq!(space.collect_changes_after_add_seq(0).len(), 1);
+        assert_eq!(space.changes_after_add_seq(0).count(), 1);
     });
 }
 
@@ -108,7 +111,7 @@ fn a_reader_following_the_cursor_never_skips_a_batch() {
         let mut cursor = 0;
         let mut seen = BTreeSet::new();
         for _ in 0..2 {
-            for c in space.collect_changes_after_add_seq(cursor) {
+            for c in space.changes_after_add_seq(cursor).map(StorageChange::from) {
                 assert!(c.add_seq > cursor);
                 seen.insert(c.add_seq);
                 cursor = cursor.max(c.add_seq);
@@ -131,9 +134,8 @@ fn a_failed_batch_gap_never_blocks_later_batches() {
         let wa = thread::spawn(move || a.add_all(vec![change("b")], NO_HEADS, "a"));
         let sb = b.add_all(vec![change("b1")], NO_HEADS, "b").unwrap();
         let seen: Vec<u64> = space
-            .collect_changes_after_add_seq(0)
-            .iter()
-            .map(|c| c.add_seq)
+            .changes_after_add_seq(0)
+            .map(|v| v.add_seq())
             .collect();
         // b's batch returned before we read, so it is visible, gap or no gap.
         assert_eq!(seen, vec![sb]);
@@ -163,9 +165,8 @@ fn a_log_error_gap_never_blocks_later_batches() {
         assert!(ra.is_ok() != rb.is_ok());
         let ok_seq = ra.as_ref().or(rb.as_ref()).copied().unwrap();
         let seen: Vec<u64> = space
-            .collect_changes_after_add_seq(1)
-            .iter()
-            .map(|c| c.add_seq)
+            .changes_after_add_seq(1)
+            .map(|v| v.add_seq())
             .collect();
         assert_eq!(seen, vec![ok_seq]);
     });
@@ -192,8 +193,8 @@ fn two_first_writes_to_one_deferred_storage_create_the_tree_once() {
             space
                 .tree_storage("t")
                 .unwrap()
-                .collect_after_order("")
-                .len(),
+                .changes_after_order("")
+                .count(),
             3
         );
     });
@@ -250,7 +251,7 @@ fn sync_committers_return_only_after_a_covering_fsync() {
         assert_ne!(sa, sb);
         let syncs = fs.count(Op::Fsync) - syncs_before;
         assert!((1..=2).contains(&syncs), "{syncs} fsyncs for two commits");
-        assert_eq!(space.collect_changes_after_add_seq(1).len(), 2);
+        assert_eq!(space.changes_after_add_seq(1).count(), 2);
     });
 }
 

@@ -247,13 +247,13 @@ impl HeadTable {
         }
     }
 
-    pub(crate) fn by_parent(&self, parent: &str) -> Vec<HeadEntry> {
+    pub(crate) fn by_parent(&self, parent: &str) -> Vec<Arc<HeadEntry>> {
         let t = read(&self.table);
         t.by_parent
             .get(parent)
             .into_iter()
             .flatten()
-            .filter_map(|id| t.entries.get(id).map(|e| HeadEntry::clone(e)))
+            .filter_map(|id| t.entries.get(id).cloned())
             .collect()
     }
 

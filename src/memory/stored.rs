@@ -261,6 +261,7 @@ impl Stored {
     }
 
     /// The change's id.
+    #[cfg(feature = "internals")] // For the tools' checks.
     pub(crate) fn id(&self) -> Id {
         layout::id_at(&self.block.bytes, self.at)
     }

@@ -4,7 +4,6 @@ use std::sync::Arc;
 
 use super::order::OrderIndex;
 use super::stored::{Block, Stored};
-use crate::change::StorageChange;
 use crate::sync::{read, write, RwLock};
 
 #[derive(Default)]
@@ -83,40 +82,16 @@ impl TreeState {
         (c.by_order.stored(), seqs)
     }
 
-    /// The changes with order id >= `order_id`, by order id, as stored.
+    /// The changes with order id >= `order_id`, by order id, as stored, under the tree's lock.
     pub(crate) fn stored_after_order(&self, order_id: &str) -> Vec<Stored> {
-        self.read_after_order(order_id, Stored::clone)
-    }
-
-    /// The changes whose order id is `>= order_id`, in order-id order.
-    pub(crate) fn after_order(&self, order_id: &str) -> Vec<StorageChange> {
-        let tree_id = self.root.id();
-        self.read_after_order(order_id, |s| s.to_change_of(&tree_id))
-    }
-
-    /// `read` of each change whose order id is `>= order_id`, in order-id order, under the
-    /// tree's lock.
-    fn read_after_order<T>(&self, order_id: &str, read_one: impl Fn(&Stored) -> T) -> Vec<T> {
         let c = read(&self.changes);
-        c.by_order.from(order_id.as_bytes()).map(read_one).collect()
+        c.by_order.from(order_id.as_bytes()).cloned().collect()
     }
 
-    /// The changes with AddSeq > `seq`, by order id, as stored.
+    /// The changes with AddSeq > `seq`, by order id, as stored, under the tree's lock: when they
+    /// are most of the tree, read off the order index; else gathered from the batches after
+    /// `seq` and sorted (as 16-byte stored changes).
     pub(crate) fn stored_after_add_seq(&self, seq: u64) -> Vec<Stored> {
-        self.read_after_add_seq(seq, Stored::clone)
-    }
-
-    /// The changes with AddSeq > `seq`, by order id.
-    pub(crate) fn after_add_seq(&self, seq: u64) -> Vec<StorageChange> {
-        // A tree's id is its root's.
-        let tree_id = self.root.id();
-        self.read_after_add_seq(seq, |s| s.to_change_of(&tree_id))
-    }
-
-    /// `read_one` of each change with AddSeq > `seq`, by order id: when they are most of the
-    /// tree, read off the order index; else gathered from the batches after `seq` and sorted
-    /// (as 16-byte stored changes, before they are read from their bytes).
-    fn read_after_add_seq<T>(&self, seq: u64, read_one: impl Fn(&Stored) -> T) -> Vec<T> {
         let c = read(&self.changes);
         let start = c.by_seq.partition_point(|b| b.seq() <= seq);
         let after = &c.by_seq[start..];
@@ -125,12 +100,12 @@ impl TreeState {
                 .by_order
                 .from(b"")
                 .filter(|s| s.seq() > seq)
-                .map(read_one)
+                .cloned()
                 .collect();
         }
         let mut stored: Vec<Stored> = after.iter().flat_map(|b| b.stored()).collect();
         drop(c);
         stored.sort_unstable_by(|a, b| a.order_bytes().cmp(b.order_bytes()));
-        stored.iter().map(read_one).collect()
+        stored
     }
 }

@@ -9,6 +9,7 @@ pub use spacestore_simfs::*;
 pub mod workload {
     use std::collections::BTreeMap;
     use std::path::PathBuf;
+    use std::sync::Arc;
 
     use spacestore::{
         AclRecord, AddSeqCounter, Cursor, Durability, Error, HeadEntry, HeadUpdate, Id,
@@ -570,22 +571,32 @@ pub mod workload {
     /// What `space` shows.
     pub fn dump(space: &Space) -> Dump {
         let hs = space.head_storage();
-        let mut entries = hs.collect_entries(IterOptions::default());
-        entries.extend(hs.collect_entries(IterOptions::deleted()));
+        let mut entries: Vec<HeadEntry> = hs
+            .entries(IterOptions::default())
+            .chain(hs.entries(IterOptions::deleted()))
+            .map(Arc::unwrap_or_clone)
+            .collect();
         entries.sort_by(|a, b| a.id.cmp(&b.id));
         Dump {
-            changes: space.collect_changes_after_add_seq(0),
+            changes: space
+                .changes_after_add_seq(0)
+                .map(StorageChange::from)
+                .collect::<Vec<_>>(),
             entries,
             trees: space.tree_count(),
             cursors: space.cursors(),
             state: space.state_storage().ok().map(|s| s.get_state()),
             acl: space
                 .acl_storage()
-                .map(|acl| acl.collect_after_order(0))
+                .map(|acl| acl.records_after_order(0).collect::<Vec<_>>())
                 .unwrap_or_default(),
             migrated: space
                 .tree_storage("m0")
-                .map(|t| t.collect_after_add_seq(0))
+                .map(|t| {
+                    t.changes_after_add_seq(0)
+                        .map(StorageChange::from)
+                        .collect::<Vec<_>>()
+                })
                 .unwrap_or_default(),
         }
     }

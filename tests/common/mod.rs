@@ -1,7 +1,9 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
-use spacestore::{AclRecord, HeadUpdate, IterOptions, Space, StorageChange, TreeRoot, TreeStorage};
+use spacestore::{
+    AclRecord, ChangeView, HeadUpdate, IterOptions, Space, StorageChange, TreeRoot, TreeStorage,
+};
 
 /// A change with the given id and order id, one parent (`prev`) and 256 bytes of payload.
 pub fn change(id: &str, order_id: &str) -> StorageChange {
@@ -23,6 +25,11 @@ pub fn space_with_tree(id: &str) -> (Space, TreeStorage) {
 /// The ids of changes, as strings.
 pub fn ids(changes: &[StorageChange]) -> Vec<String> {
     changes.iter().map(|c| c.id.to_string()).collect()
+}
+
+/// The ids of changes read in place, as strings.
+pub fn view_ids(views: impl IntoIterator<Item = ChangeView>) -> Vec<String> {
+    views.into_iter().map(|v| v.id().to_owned()).collect()
 }
 
 /// The offsets at which the frames of a segment start (after its header), walked with the
@@ -61,28 +68,45 @@ pub fn space_payload(space_id: &str) -> spacestore::SpacePayload {
 /// Everything a reader can see of a space: the feed, each tree's changes with heads, every
 /// head entry (by id and by last AddSeq), the cursors, and a whole space's state and ACL list.
 pub fn visible_state(space: &Space) -> Vec<String> {
-    let mut out = vec![format!("{:?}", space.collect_changes_after_add_seq(0))];
+    let mut out = vec![format!(
+        "{:?}",
+        space
+            .changes_after_add_seq(0)
+            .map(StorageChange::from)
+            .collect::<Vec<_>>()
+    )];
     for id in space.tree_ids() {
         let tree = space.tree_storage(&id).unwrap();
         out.push(format!(
             "{id} {:?} {:?}",
-            tree.collect_after_order(""),
+            tree.changes_after_order("")
+                .map(StorageChange::from)
+                .collect::<Vec<_>>(),
             tree.heads().unwrap()
         ));
     }
     let heads = space.head_storage();
-    out.push(format!("{:?}", heads.collect_entries(IterOptions::all())));
+    out.push(format!(
+        "{:?}",
+        heads.entries(IterOptions::all()).collect::<Vec<_>>()
+    ));
     // Through the index by last AddSeq.
     out.push(format!(
         "{:?}",
-        heads.collect_entries(IterOptions::all().min_last_add_seq(1))
+        heads
+            .entries(IterOptions::all().min_last_add_seq(1))
+            .collect::<Vec<_>>()
     ));
     out.push(format!("{:?}", space.cursors()));
     if let Ok(state) = space.state_storage() {
         out.push(format!("{:?}", state.get_state()));
         out.push(format!(
             "{:?}",
-            space.acl_storage().unwrap().collect_after_order(0)
+            space
+                .acl_storage()
+                .unwrap()
+                .records_after_order(0)
+                .collect::<Vec<_>>()
         ));
     }
     out
