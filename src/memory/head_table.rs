@@ -2,6 +2,8 @@
 //! by parent), behind one lock so that the three always agree.
 
 use std::collections::{BTreeSet, HashMap};
+
+use super::by_seq::BySeq;
 use std::sync::Arc;
 
 use ahash::RandomState;
@@ -42,7 +44,7 @@ struct Table {
     /// copy of it while a reader still holds it).
     entries: HashMap<Id, Arc<HeadEntry>, RandomState>,
     /// By last AddSeq (empty while `seq_deferred`).
-    by_seq: BTreeSet<(u64, Id)>,
+    by_seq: BySeq,
     by_parent: HashMap<Id, BTreeSet<Id>, RandomState>,
     /// Replay moves a tree's entry to a new last AddSeq with each of its batches: while this
     /// is set, `by_seq` is left alone and built once, by [`HeadTable::settle`].
@@ -52,7 +54,7 @@ struct Table {
 impl Table {
     fn unindex(&mut self, e: &HeadEntry) {
         if let Some(seq) = e.last_add_seq.filter(|_| !self.seq_deferred) {
-            self.by_seq.remove(&(seq, e.id.clone()));
+            self.by_seq.remove(seq, &e.id);
         }
         if let Some(p) = &e.parent_id {
             if let Some(set) = self.by_parent.get_mut(p) {
@@ -66,7 +68,7 @@ impl Table {
 
     fn index(&mut self, e: &HeadEntry) {
         if let Some(seq) = e.last_add_seq.filter(|_| !self.seq_deferred) {
-            self.by_seq.insert((seq, e.id.clone()));
+            self.by_seq.insert(seq, e.id.clone());
         }
         if let Some(p) = &e.parent_id {
             self.by_parent
@@ -104,11 +106,12 @@ impl HeadTable {
     pub(crate) fn settle(&self) {
         let mut t = write(&self.table);
         if t.seq_deferred {
-            t.by_seq = t
-                .entries
-                .values()
-                .filter_map(|e| Some((e.last_add_seq?, e.id.clone())))
-                .collect();
+            t.by_seq = BySeq::from_unsorted(
+                t.entries
+                    .values()
+                    .filter_map(|e| Some((e.last_add_seq?, e.id.clone())))
+                    .collect(),
+            );
             t.seq_deferred = false;
         }
     }
@@ -187,9 +190,9 @@ impl HeadTable {
                 let old = e.last_add_seq.replace(s);
                 if !t.seq_deferred {
                     if let Some(old) = old {
-                        t.by_seq.remove(&(old, e.id.clone()));
+                        t.by_seq.remove(old, &e.id);
                     }
-                    t.by_seq.insert((s, e.id.clone()));
+                    t.by_seq.insert(s, e.id.clone());
                 }
                 changed = true;
             }
@@ -228,10 +231,9 @@ impl HeadTable {
                 out.sort_unstable_by(|a, b| (a.last_add_seq, &a.id).cmp(&(b.last_add_seq, &b.id)));
                 return out;
             }
-            let start = (lowest, Id::default());
             t.by_seq
-                .range(start..)
-                .filter_map(|(_, id)| t.entries.get(id))
+                .from(lowest)
+                .filter_map(|id| t.entries.get(id))
                 .filter(|e| selected(e, deleted))
                 .cloned()
                 .collect()
@@ -267,7 +269,7 @@ impl HeadTable {
                 .max()
                 .unwrap_or(0);
         }
-        t.by_seq.iter().next_back().map_or(0, |(s, _)| *s)
+        t.by_seq.max_seq().unwrap_or(0)
     }
 
     /// Every entry, by id.

@@ -3,6 +3,7 @@
 
 mod acl;
 mod apply;
+mod by_seq;
 mod changes;
 mod claim;
 mod cursors;
