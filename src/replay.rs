@@ -7,11 +7,12 @@
 //! then act on how the log ends (cut a torn tail, refuse or repair corruption, remove what a
 //! checkpoint superseded).
 //!
-//! Reading, CRC checks and decoding run on a second thread, ahead of the records' application
-//! on this one; they meet through a bounded channel of chunks, in log order (under loom, in
-//! line). When nothing watches the memory while it fills (an open, not a tool), the reading
-//! thread also claims each record's new changes in the change map ahead of it
-//! ([`Memory::claim`], whose rule keeps the result exactly what it would be without).
+//! A large log is read, CRC-checked and decoded on a second thread, ahead of the records'
+//! application on this one; they meet through a bounded channel of chunks, in log order (under
+//! loom, in line). A small one (a reopen) is applied event by event as the scan reads it, on one
+//! thread. When nothing watches the memory while it fills (an open, not a tool), each record's
+//! new changes are claimed in the change map ahead of its application ([`Memory::claim`], whose
+//! rule keeps the result exactly what it would be without).
 
 use std::time::Instant;
 
@@ -19,7 +20,7 @@ use crate::memory::{Applied, Claim, Memory};
 use crate::record::Record;
 use crate::report::{RecoveryReport, Repair, TornTail};
 use crate::wal::repair;
-use crate::wal::scan::{self, Bad, End, Event, FrameEvent, LogDir};
+use crate::wal::scan::{self, Bad, End, Event, FrameEvent, LogDir, Scanned};
 use crate::wal::FileSystem;
 use crate::{Error, Recovery, Result};
 
@@ -91,16 +92,13 @@ const PIPELINE_FROM_BYTES: u64 = 4 << 20;
 /// with 256).
 const CHUNK_ON_TWO_THREADS: usize = 1024;
 
-/// On one thread: a chunk small enough to stay in the cache between its decoding and its
-/// application (and far below the allocator's threshold for a mapping of its own).
-const CHUNK_IN_LINE: usize = 64;
-
 /// How [`run_as`] runs.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct How {
     /// Read and decode on a second thread.
     two_threads: bool,
-    /// How many events the reading side hands over at a time.
+    /// How many events the reading thread hands over at a time (on one thread, each event is
+    /// applied as soon as it is read).
     chunk: usize,
     /// The reading thread claims each record's new changes ahead of its application
     /// ([`Memory::claim`]): only when nothing reads the memory while it fills, as the change
@@ -116,11 +114,7 @@ impl How {
         let two_threads = bytes >= PIPELINE_FROM_BYTES;
         How {
             two_threads,
-            chunk: if two_threads {
-                CHUNK_ON_TWO_THREADS
-            } else {
-                CHUNK_IN_LINE
-            },
+            chunk: CHUNK_ON_TWO_THREADS,
             claim_ahead: true,
         }
     }
@@ -136,42 +130,99 @@ impl How {
     }
 }
 
-/// What the reading side hands over at a time: events, in log order, and the claims made for
+/// What the reading thread hands over at a time: events, in log order, and the claims made for
 /// them (`claims[i]` for `events[i]`; missing or `None`: none).
 struct Chunk {
     events: Vec<Event>,
     claims: Vec<Option<Claim>>,
 }
 
-/// Runs `produce` (which hands chunks to its sink, and stops when the sink says so) on a second
-/// thread, and `consume` on this one, in order; in line unless `two_threads`.
-fn pipeline<T: Send>(
-    two_threads: bool,
-    produce: impl FnOnce(&mut dyn FnMut(Chunk) -> bool) -> T + Send,
-    consume: &mut dyn FnMut(Chunk) -> bool,
-) -> T {
-    if !two_threads {
-        return produce(consume);
+impl Chunk {
+    fn with_capacity(n: usize) -> Chunk {
+        Chunk {
+            events: Vec::with_capacity(n),
+            claims: Vec::new(),
+        }
     }
-    on_two_threads(produce, consume)
 }
 
-/// [`pipeline`] on two threads.
+/// Claims the new changes of `event`'s record ([`Memory::claim`]) while `claiming`; the first
+/// claim that fails ends claiming for good.
+fn claim_one(memory: &Memory, event: &Event, claiming: &mut bool) -> Option<Claim> {
+    if !*claiming {
+        return None;
+    }
+    match event {
+        Event::Frame {
+            frame: FrameEvent::Record(record, encoded),
+            ..
+        } => {
+            let claim = memory.claim(record, encoded);
+            *claiming = claim.is_some();
+            claim
+        }
+        _ => None,
+    }
+}
+
+/// Scans `log` and applies each event as it is read (with its claim, when `how` claims), on
+/// this thread: no chunk, the event used while it is in the cache.
+fn in_line(
+    log: &LogDir,
+    memory: &Memory,
+    how: How,
+    apply: &mut dyn FnMut(&Event, Option<Claim>),
+) -> Scanned {
+    let mut claiming = how.claim_ahead;
+    scan::scan(log, &mut |event| {
+        let claim = claim_one(memory, &event, &mut claiming);
+        apply(&event, claim);
+        true
+    })
+}
+
+/// Scans `log` (reading, CRC checks, decoding and claims) on a second thread, which hands the
+/// events over in chunks of `how.chunk` through a bounded channel, and applies them on this
+/// one, in log order.
 #[cfg(not(loom))]
-fn on_two_threads<T: Send>(
-    produce: impl FnOnce(&mut dyn FnMut(Chunk) -> bool) -> T + Send,
-    consume: &mut dyn FnMut(Chunk) -> bool,
-) -> T {
+fn on_two_threads(
+    log: &LogDir,
+    memory: &Memory,
+    how: How,
+    apply: &mut dyn FnMut(&Event, Option<Claim>),
+) -> Scanned {
     std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Chunk>(16);
-        let producer = scope.spawn(move || produce(&mut |events| tx.send(events).is_ok()));
-        for events in rx.iter() {
-            if !consume(events) {
-                break;
+        let producer = scope.spawn(move || {
+            let mut claiming = how.claim_ahead;
+            let mut chunk = Chunk::with_capacity(how.chunk);
+            let scanned = scan::scan(log, &mut |event| {
+                if claiming {
+                    let claim = claim_one(memory, &event, &mut claiming);
+                    chunk.claims.push(claim);
+                }
+                chunk.events.push(event);
+                if chunk.events.len() < how.chunk {
+                    return true;
+                }
+                // A receiver gone stops the scan.
+                tx.send(std::mem::replace(
+                    &mut chunk,
+                    Chunk::with_capacity(how.chunk),
+                ))
+                .is_ok()
+            });
+            if !chunk.events.is_empty() {
+                let _ = tx.send(chunk);
+            }
+            scanned
+        });
+        for mut chunk in rx.iter() {
+            // By reference: an event is not moved out of its chunk.
+            for (i, event) in chunk.events.iter().enumerate() {
+                apply(event, chunk.claims.get_mut(i).and_then(Option::take));
             }
         }
-        // Dropping the receiver stops a producer that is still sending.
-        drop(rx);
         producer
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
@@ -180,11 +231,13 @@ fn on_two_threads<T: Send>(
 
 /// Under loom, in line (loom models the space's own threads, not replay's).
 #[cfg(loom)]
-fn on_two_threads<T: Send>(
-    produce: impl FnOnce(&mut dyn FnMut(Chunk) -> bool) -> T + Send,
-    consume: &mut dyn FnMut(Chunk) -> bool,
-) -> T {
-    produce(consume)
+fn on_two_threads(
+    log: &LogDir,
+    memory: &Memory,
+    how: How,
+    apply: &mut dyn FnMut(&Event, Option<Claim>),
+) -> Scanned {
+    in_line(log, memory, how, apply)
 }
 
 /// Replays `log` into `memory`, telling `observer` about each frame (as a tool does: nothing
@@ -192,33 +245,6 @@ fn on_two_threads<T: Send>(
 #[cfg_attr(not(feature = "internals"), allow(dead_code))] // The tools' (`inspect.rs`).
 pub(crate) fn run(log: &LogDir, memory: &Memory, observer: &mut dyn Observer) -> Outcome {
     run_as(log, memory, observer, How::watched(log.replayed_bytes()))
-}
-
-/// Claims the new changes of each record of `events` ([`Memory::claim`]) while `claiming`;
-/// the first claim that fails ends claiming for good.
-fn claim_ahead(memory: &Memory, events: &[Event], claiming: &mut bool) -> Vec<Option<Claim>> {
-    if !*claiming {
-        return Vec::new();
-    }
-    let mut claims = Vec::with_capacity(events.len());
-    for event in events {
-        if !*claiming {
-            break;
-        }
-        let claim = match event {
-            Event::Frame {
-                frame: FrameEvent::Record(record, encoded),
-                ..
-            } => {
-                let claim = memory.claim(record, encoded);
-                *claiming = claim.is_some();
-                claim
-            }
-            _ => None,
-        };
-        claims.push(claim);
-    }
-    claims
 }
 
 /// [`run`], as `how` says.
@@ -238,74 +264,67 @@ pub(crate) fn run_as(
     let mut named = 0u64;
     let mut ends_with_close = false;
     let mut segment = 0;
-    let mut apply = |mut chunk: Chunk| -> bool {
-        // By reference: an event is not moved out of its chunk.
-        for (i, event) in chunk.events.iter().enumerate() {
-            let (offset, frame) = match event {
-                Event::Segment { segment: i } => {
-                    segment = *i;
-                    observer.segment(*i);
-                    continue;
-                }
-                Event::Frame { offset, frame } => (*offset, frame),
-            };
-            let at = (segment, offset);
-            report.frames += 1;
-            ends_with_close = matches!(frame, FrameEvent::Close(_));
-            observer.frame(at, frame, memory, reserved);
-            match frame {
-                FrameEvent::Record(record, encoded) => {
-                    match &record {
-                        Record::AddBatch(b) if b.in_feed => {
-                            report.max_batch_seq = report.max_batch_seq.max(b.seq);
-                        }
-                        // A batch of a counter of its own: its head entry names its seq.
-                        Record::AddBatch(b) => named = named.max(b.seq),
-                        // The counter stays above any seq a head entry was given (a log of an
-                        // older build may not hold a reservation for it).
-                        Record::UpdateHead(u) => {
-                            if let Some(s) = u.last_add_seq {
-                                named = named.max(s);
-                            }
-                        }
-                        _ => {}
-                    }
-                    let applied = match chunk.claims.get_mut(i).and_then(Option::take) {
-                        Some(claim) => match memory.check_claimed(record) {
-                            Ok(plan) => Some(memory.execute_claimed(record, encoded, plan, claim)),
-                            Err(_) => {
-                                memory.release(claim);
-                                None
-                            }
-                        },
-                        None => match memory.check(record, None) {
-                            Ok(plan) => Some(memory.execute(record, encoded, plan, false)),
-                            Err(_) => None,
-                        },
-                    };
-                    if applied.is_none() {
-                        report.refused_records += 1;
-                    }
-                    observer.applied(at, record, applied.as_ref(), memory);
-                }
-                FrameEvent::Reserve(upto) | FrameEvent::Checkpoint(upto) => {
-                    reserved = reserved.max(*upto);
-                }
-                // Everything handed out is at or below the close's seq; a later reservation
-                // frame raises the bar again.
-                FrameEvent::Close(last) => reserved = *last,
+    let mut apply = |event: &Event, claim: Option<Claim>| {
+        let (offset, frame) = match event {
+            Event::Segment { segment: i } => {
+                segment = *i;
+                observer.segment(*i);
+                return;
             }
+            Event::Frame { offset, frame } => (*offset, frame),
+        };
+        let at = (segment, offset);
+        report.frames += 1;
+        ends_with_close = matches!(frame, FrameEvent::Close(_));
+        observer.frame(at, frame, memory, reserved);
+        match frame {
+            FrameEvent::Record(record, encoded) => {
+                match &record {
+                    Record::AddBatch(b) if b.in_feed => {
+                        report.max_batch_seq = report.max_batch_seq.max(b.seq);
+                    }
+                    // A batch of a counter of its own: its head entry names its seq.
+                    Record::AddBatch(b) => named = named.max(b.seq),
+                    // The counter stays above any seq a head entry was given (a log of an
+                    // older build may not hold a reservation for it).
+                    Record::UpdateHead(u) => {
+                        if let Some(s) = u.last_add_seq {
+                            named = named.max(s);
+                        }
+                    }
+                    _ => {}
+                }
+                let applied = match claim {
+                    Some(claim) => match memory.check_claimed(record) {
+                        Ok(plan) => Some(memory.execute_claimed(record, encoded, plan, claim)),
+                        Err(_) => {
+                            memory.release(claim);
+                            None
+                        }
+                    },
+                    None => match memory.check(record, None) {
+                        Ok(plan) => Some(memory.execute(record, encoded, plan, false)),
+                        Err(_) => None,
+                    },
+                };
+                if applied.is_none() {
+                    report.refused_records += 1;
+                }
+                observer.applied(at, record, applied.as_ref(), memory);
+            }
+            FrameEvent::Reserve(upto) | FrameEvent::Checkpoint(upto) => {
+                reserved = reserved.max(*upto);
+            }
+            // Everything handed out is at or below the close's seq; a later reservation
+            // frame raises the bar again.
+            FrameEvent::Close(last) => reserved = *last,
         }
-        true
     };
-    let produce = |emit: &mut dyn FnMut(Chunk) -> bool| {
-        let mut claiming = how.claim_ahead;
-        scan::scan(log, how.chunk, &mut |events: Vec<Event>| {
-            let claims = claim_ahead(memory, &events, &mut claiming);
-            emit(Chunk { events, claims })
-        })
+    let scanned = if how.two_threads {
+        on_two_threads(log, memory, how, &mut apply)
+    } else {
+        in_line(log, memory, how, &mut apply)
     };
-    let scanned = pipeline(how.two_threads, produce, &mut apply);
     memory.settle();
     report.duration = started.elapsed();
     Outcome {

@@ -307,28 +307,21 @@ fn check_place(
     }
 }
 
-/// Walks the frames of `log`'s replayed segments in order, handing events to `emit` in chunks
-/// of `events` (stops when it returns false), and says how the log ends.
-pub(crate) fn scan(
-    log: &LogDir,
-    events: usize,
-    emit: &mut dyn FnMut(Vec<Event>) -> bool,
-) -> Scanned {
-    let mut chunk = Vec::with_capacity(events);
-    let mut flush = |chunk: &mut Vec<Event>, force: bool| -> bool {
-        if chunk.len() >= events || (force && !chunk.is_empty()) {
-            emit(std::mem::replace(chunk, Vec::with_capacity(events)))
-        } else {
-            true
-        }
-    };
+/// Walks the frames of `log`'s replayed segments in order, handing each event to `sink`
+/// (stops when it returns false), and says how the log ends.
+pub(crate) fn scan(log: &LogDir, sink: &mut impl FnMut(Event) -> bool) -> Scanned {
     let seqs = log.replayed();
     let mut incarnation = None;
     let mut before: Option<(u64, u32)> = None;
     // The first segment's `prev`, when it is the checkpoint replay starts at.
     let mut checkpoint_prev: Option<u64> = None;
     for (i, (&seq, bytes)) in seqs.iter().zip(&log.bytes).enumerate() {
-        chunk.push(Event::Segment { segment: i });
+        if !sink(Event::Segment { segment: i }) {
+            return Scanned {
+                end: End::Stopped,
+                incarnation,
+            };
+        }
         let bad = |offset: usize, reason: String| Bad {
             segment: i,
             offset,
@@ -341,8 +334,7 @@ pub(crate) fn scan(
                     checkpoint_prev =
                         (i == 0 && log.checkpoint && h.version >= 2).then_some(h.prev);
                     walk(bytes, h.header_len(), h.framing(), &mut |offset, frame| {
-                        chunk.push(Event::Frame { offset, frame });
-                        flush(&mut chunk, false)
+                        sink(Event::Frame { offset, frame })
                     })
                 }
                 Err(reason) => Walked::Undecodable(0, format!("segment {seq}: {reason}")),
@@ -404,10 +396,8 @@ pub(crate) fn scan(
                 }
             }
         };
-        flush(&mut chunk, true);
         return Scanned { end, incarnation };
     }
-    flush(&mut chunk, true);
     Scanned {
         end: End::Clean { zeros: None },
         incarnation,
