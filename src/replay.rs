@@ -99,6 +99,7 @@ pub(crate) struct How {
     two_threads: bool,
     /// How many events the reading thread hands over at a time (on one thread, each event is
     /// applied as soon as it is read).
+    #[cfg_attr(loom, allow(dead_code))] // Under loom, replay runs in line.
     chunk: usize,
     /// The reading thread claims each record's new changes ahead of its application
     /// ([`Memory::claim`]): only when nothing reads the memory while it fills, as the change
@@ -183,14 +184,16 @@ fn in_line(
 
 /// Scans `log` (reading, CRC checks, decoding and claims) on a second thread, which hands the
 /// events over in chunks of `how.chunk` through a bounded channel, and applies them on this
-/// one, in log order.
-#[cfg(not(loom))]
+/// one, in log order. Under loom, in line (loom models the space's own threads, not replay's).
 fn on_two_threads(
     log: &LogDir,
     memory: &Memory,
     how: How,
     apply: &mut dyn FnMut(&Event, Option<Claim>),
 ) -> Scanned {
+    #[cfg(loom)]
+    return in_line(log, memory, how, apply);
+    #[cfg(not(loom))]
     std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Chunk>(16);
         let producer = scope.spawn(move || {
@@ -227,17 +230,6 @@ fn on_two_threads(
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
     })
-}
-
-/// Under loom, in line (loom models the space's own threads, not replay's).
-#[cfg(loom)]
-fn on_two_threads(
-    log: &LogDir,
-    memory: &Memory,
-    how: How,
-    apply: &mut dyn FnMut(&Event, Option<Claim>),
-) -> Scanned {
-    in_line(log, memory, how, apply)
 }
 
 /// Replays `log` into `memory`, telling `observer` about each frame (as a tool does: nothing
