@@ -133,11 +133,13 @@ impl How {
 
 /// What the reading thread hands over at a time: events, in log order, and the claims made for
 /// them (`claims[i]` for `events[i]`; missing or `None`: none).
+#[cfg(not(loom))]
 struct Chunk {
     events: Vec<Event>,
     claims: Vec<Option<Claim>>,
 }
 
+#[cfg(not(loom))]
 impl Chunk {
     fn with_capacity(n: usize) -> Chunk {
         Chunk {
