@@ -191,9 +191,7 @@ impl HeadStorage {
     /// The entry of tree `id`, or [`Error::EntryNotFound`].
     pub fn get_entry(&self, id: &str) -> Result<HeadEntry> {
         self.core
-            .memory()
-            .heads
-            .get(id)
+            .head_entry(id)
             .ok_or_else(|| Error::EntryNotFound(Id::from(id)))
     }
 
@@ -244,29 +242,18 @@ impl HeadStorage {
     /// # Ok::<(), spacestore::Error>(())
     /// ```
     pub fn entries(&self, opts: IterOptions) -> HeadEntries {
-        HeadEntries::new(self.select(opts))
-    }
-
-    fn select(&self, opts: IterOptions) -> Vec<Arc<HeadEntry>> {
-        self.core.memory().heads.select(
-            match opts.entries {
-                Entries::Live => Some(false),
-                Entries::Deleted => Some(true),
-                Entries::All => None,
-            },
-            opts.min_last_add_seq,
-        )
+        HeadEntries::new(self.core.head_entries(&opts))
     }
 
     /// Every entry whose parent is `parent_id`, deleted ones included, sorted by id, as stored
     /// (see [`HeadStorage::entries`]).
     pub fn entries_by_parent_id(&self, parent_id: &str) -> HeadEntries {
-        HeadEntries::new(self.core.memory().heads.by_parent(parent_id))
+        HeadEntries::new(self.core.head_entries_by_parent(parent_id))
     }
 
     /// The largest `last_add_seq` over all entries (deleted ones included), 0 when none.
     pub fn max_last_add_seq(&self) -> u64 {
-        self.core.memory().heads.max_last_add_seq()
+        self.core.max_last_add_seq()
     }
 
     /// Adds an observer, told of every effective change of an entry from now on, until the
@@ -337,7 +324,7 @@ impl std::fmt::Debug for ObserverGuard {
 impl std::fmt::Debug for HeadStorage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HeadStorage")
-            .field("entries", &self.core.memory().heads.len())
+            .field("entries", &self.core.head_count())
             .finish()
     }
 }

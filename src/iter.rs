@@ -95,14 +95,7 @@ impl FeedViews {
 
     /// Reads the next chunk of batches from the index; false when there is none.
     fn refill(&mut self) -> bool {
-        let mut chunk: Vec<Arc<Block>> = Vec::with_capacity(CHUNK);
-        self.core
-            .memory()
-            .index
-            .visit(self.after, u64::MAX, CHUNK, |_, block| {
-                chunk.push(Arc::clone(block));
-                true
-            });
+        let chunk = self.core.blocks_after(self.after, CHUNK);
         let Some(last) = chunk.last().map(|b| b.seq()) else {
             return false;
         };
