@@ -130,7 +130,7 @@ pub use head_storage::{
 pub use heads::Heads;
 pub use id::Id;
 pub use iter::{AclRecords, ChangeViews, FeedViews, HeadEntries, Snapshot};
-pub use options::{Durability, Options, Recovery};
+pub use options::{Durability, Options, Recovery, StoreOptions};
 pub use payload::SpacePayload;
 pub use report::{RecoveryReport, Repair, TornTail};
 pub use space::{LogStats, Space};

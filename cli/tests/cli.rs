@@ -11,7 +11,8 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use spacestore::{
-    AclRecord, HeadUpdate, Options, Space, SpacePayload, StorageChange, Store, TreeRoot,
+    AclRecord, HeadUpdate, Options, Space, SpacePayload, StorageChange, Store, StoreOptions,
+    TreeRoot,
 };
 
 fn bin() -> Command {
@@ -1382,7 +1383,7 @@ fn the_store_tools_beside_a_live_store_neither_fail_nor_make_its_calls_fail() {
             TreeRoot::new("settings", b"settings".to_vec()),
         )
     };
-    let store = Store::open(&root, Options::default().max_open_spaces(1)).unwrap();
+    let store = Store::open(&root, StoreOptions::default().max_open_spaces(1)).unwrap();
     for id in ["a.1", "b.1"] {
         store.create_space(payload(id)).unwrap();
     }
