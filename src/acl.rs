@@ -104,7 +104,7 @@ pub struct AclStorage {
 }
 
 impl AclStorage {
-    /// The ACL list of the space behind `commit`, or [`Error::SpaceMissing`] for a bare space.
+    /// The ACL list of the space behind `commit`, or [`Error::BareSpace`] for a bare space.
     pub(crate) fn open(core: &Arc<SpaceCore>) -> Result<AclStorage> {
         let state = core.state().ok_or_else(Error::bare_space)?;
         Ok(AclStorage {

@@ -300,7 +300,7 @@ impl Space {
     /// The state storage of a whole space (Go's `StateStorage`).
     ///
     /// # Errors
-    /// [`Error::SpaceMissing`] for a bare space.
+    /// [`Error::BareSpace`] for a bare space.
     pub fn state_storage(&self) -> Result<StateStorage> {
         StateStorage::open(&self.core)
     }
@@ -308,36 +308,33 @@ impl Space {
     /// The ACL list of a whole space (Go's `AclStorage`).
     ///
     /// # Errors
-    /// [`Error::SpaceMissing`] for a bare space.
+    /// [`Error::BareSpace`] for a bare space.
     pub fn acl_storage(&self) -> Result<AclStorage> {
         AclStorage::open(&self.core)
     }
 
     /// Opens the space in `dir`, as [`Space::create`] does, but only if there is one: a path
     /// that holds no space (no directory, or a directory without a log) is
-    /// [`Error::SpaceMissing`], and nothing is created (a misspelled path is not a new space).
+    /// [`Error::NoSpaceAt`], and nothing is created (a misspelled path is not a new space).
     ///
     /// ```
     /// use spacestore::{Error, Options, Space};
     /// let dir = tempfile::tempdir()?;
     /// let typo = Space::open(dir.path().join("spcae"), Options::default());
-    /// assert!(matches!(typo, Err(Error::SpaceMissing(_))));
+    /// assert!(matches!(typo, Err(Error::NoSpaceAt(_))));
     /// drop(Space::create(dir.path(), Options::default())?);
     /// assert!(Space::open(dir.path(), Options::default()).is_ok());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     ///
     /// # Errors
-    /// [`Error::SpaceMissing`]; those of [`Space::create`].
+    /// [`Error::NoSpaceAt`]; those of [`Space::create`].
     pub fn open(dir: impl AsRef<Path>, options: Options) -> Result<Space> {
         let dir = dir.as_ref();
         let holds = engine::holds_space(options.fs.as_ref(), dir)
             .map_err(crate::error::io("looking for a space's segments"))?;
         if !holds {
-            return Err(Error::SpaceMissing(format!(
-                "{} holds no space",
-                dir.display()
-            )));
+            return Err(Error::NoSpaceAt(dir.to_path_buf()));
         }
         Space::create(dir, options)
     }

@@ -72,7 +72,7 @@ pub struct StateStorage {
 }
 
 impl StateStorage {
-    /// The state storage of the space behind `commit`, or [`Error::SpaceMissing`] for a bare
+    /// The state storage of the space behind `commit`, or [`Error::BareSpace`] for a bare
     /// space.
     pub(crate) fn open(core: &Arc<SpaceCore>) -> Result<StateStorage> {
         let state = core.state().ok_or_else(Error::bare_space)?;

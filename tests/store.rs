@@ -45,14 +45,14 @@ fn create_space_twice_is_space_exists() {
 }
 
 #[test]
-fn an_unknown_space_is_space_missing() {
+fn an_unknown_space_is_space_missing_with_the_id_asked_for() {
     let dir = tempfile::tempdir().unwrap();
     let store = store(dir.path(), 4);
-    assert!(matches!(store.space("none.1"), Err(Error::SpaceMissing(_))));
+    assert!(matches!(store.space("none.1"), Err(Error::SpaceMissing(id)) if id == "none.1"));
     assert!(!store.space_exists("none.1"));
     assert!(matches!(
         store.delete_space("none.1"),
-        Err(Error::SpaceMissing(_))
+        Err(Error::SpaceMissing(id)) if id == "none.1"
     ));
 }
 

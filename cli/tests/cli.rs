@@ -1300,7 +1300,7 @@ fn verify_and_open_judge_each_directory_alike() {
     fails(&run(&["verify", p(&only_lock)]), 4);
     assert!(matches!(
         Space::open(&only_lock, Options::default()),
-        Err(spacestore::Error::SpaceMissing(_))
+        Err(spacestore::Error::NoSpaceAt(_))
     ));
     let out = ok(&run(&["verify", p(&zeros)]));
     assert!(out.contains("torn tail"), "{out}");

@@ -230,7 +230,7 @@ impl Store {
     /// [`Error::SpaceMissing`] when the store has no such space; what [`Space::open`] can fail
     /// with (a space another process holds: [`Error::Locked`]).
     pub fn space(&self, id: &str) -> Result<Space> {
-        let missing = || Error::SpaceMissing(id.to_owned());
+        let missing = || Error::SpaceMissing(Id::from(id));
         let dir = self.space_dir(&names::dir_name(id));
         let turn = loop {
             let mut spaces = lock(&self.inner.spaces);
@@ -399,7 +399,7 @@ impl Store {
                 Spaces::InMemory(all) => {
                     return match all.remove(id) {
                         Some(_) => Ok(()),
-                        None => Err(Error::SpaceMissing(id.to_owned())),
+                        None => Err(Error::SpaceMissing(Id::from(id))),
                     };
                 }
                 Spaces::OnDisk(open) => open,
@@ -421,7 +421,7 @@ impl Store {
             }
         };
         if !self.dir_exists(&dir) {
-            return Err(Error::SpaceMissing(id.to_owned()));
+            return Err(Error::SpaceMissing(Id::from(id)));
         }
         // Closed (its close frame written) before its directory goes.
         drop(space);
