@@ -35,8 +35,7 @@ fn whole_space() -> Result<(), Box<dyn std::error::Error>> {
         TreeRoot::new("bafysettings", b"raw settings root".to_vec()),
     );
     {
-        let space = Space::create(dir.path(), Options::default())?;
-        space.create_space(payload)?;
+        let space = Space::create(dir.path(), Options::default())?.create_space(payload)?;
         space
             .acl_storage()?
             .add_all([AclRecord::new("r2", "bafyaclroot", 2, b"raw".to_vec())])?;

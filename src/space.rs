@@ -249,12 +249,15 @@ impl Space {
 
     /// Makes this bare space whole (Go's `spacestorage.Create` on a store that may hold trees
     /// already): writes the state, the ACL list's root and the settings tree in one commit.
+    /// Returns a handle to the space (this one's clone), as [`crate::Store::create_space`]
+    /// returns the space it made, so `let space = x.create_space(payload)?;` reads the same
+    /// for both.
     ///
     /// ```
     /// use spacestore::{Space, SpacePayload, TreeRoot};
-    /// let space = Space::in_memory();
-    /// space.create_tree_storage(TreeRoot::new("t", b"root".to_vec()))?;
-    /// space.create_space(SpacePayload::new("space.1", b"header".to_vec(), "acl",
+    /// let bare = Space::in_memory();
+    /// bare.create_tree_storage(TreeRoot::new("t", b"root".to_vec()))?;
+    /// let space = bare.create_space(SpacePayload::new("space.1", b"header".to_vec(), "acl",
     ///     b"acl root".to_vec(), TreeRoot::new("settings", b"settings root".to_vec())))?;
     /// assert_eq!(space.id().as_deref(), Some("space.1"));
     /// assert_eq!(space.tree_count(), 2);
@@ -267,9 +270,10 @@ impl Space {
     /// [`Space::create_tree_storage`] for the settings root; [`Error::AclListId`] when the ACL
     /// id is a stored tree's; what any write can fail with.
     /// Nothing of the payload is kept when it fails.
-    pub fn create_space(&self, payload: SpacePayload) -> Result<()> {
+    pub fn create_space(&self, payload: SpacePayload) -> Result<Space> {
         payload.validate()?;
-        self.write_space(payload)
+        self.write_space(payload)?;
+        Ok(self.clone())
     }
 
     /// Writes the record that makes this space whole (`payload` validated).

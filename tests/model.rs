@@ -1640,7 +1640,7 @@ fn step_op(
             );
             let expected = model.create_space(&p);
             let created = expected.is_ok();
-            check(&what, space.create_space(payload), expected)?;
+            check(&what, space.create_space(payload).map(drop), expected)?;
             if created {
                 // The settings tree is a tree like any other: later steps write to it too.
                 let id = p.settings.id.as_str();

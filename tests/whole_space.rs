@@ -20,14 +20,12 @@ fn whole() -> Space {
 
 /// A new in-memory space made whole from `payload`.
 fn in_memory_whole(payload: SpacePayload) -> Result<Space, Error> {
-    let space = Space::in_memory();
-    space.create_space(payload).map(|()| space)
+    Space::in_memory().create_space(payload)
 }
 
 /// The space in `dir` (made when there is none), made whole from `payload` (Go's `Create`).
 fn create_whole(dir: &std::path::Path, payload: SpacePayload) -> Result<Space, Error> {
-    let space = Space::create(dir, Options::default())?;
-    space.create_space(payload).map(|()| space)
+    Space::create(dir, Options::default())?.create_space(payload)
 }
 
 fn record(id: &str, prev: &str, order: u64) -> AclRecord {
@@ -572,6 +570,20 @@ fn a_deferred_tree_whose_id_became_the_acl_list_id_is_refused_at_its_first_write
     assert!(matches!(err, Some(Error::AclListId(_))), "{err:?}");
     assert_eq!(space.add_seq(), 0, "refused before it took a seq");
     assert_eq!(space.acl_storage().unwrap().head().unwrap(), "acl");
+}
+
+#[test]
+fn create_space_returns_a_handle_to_the_space_it_made_whole_as_the_store_does() {
+    fn made_whole(bare: &Space) -> Result<Space, Error> {
+        let space = bare.create_space(space_payload("space.1"))?;
+        Ok(space)
+    }
+    let bare = Space::in_memory();
+    let space = made_whole(&bare).unwrap();
+    assert_eq!(space.id().as_deref(), Some("space.1"));
+    assert_eq!(space.incarnation(), bare.incarnation(), "the same space");
+    space.create_tree_storage(root("t")).unwrap();
+    assert_eq!(bare.tree_ids(), ["settings", "t"]);
 }
 
 #[test]
