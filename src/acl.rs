@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::iter::{AclRecords, Snapshot};
+use crate::iter::{AclRecords, Collected};
 use crate::record::{AclFields, Record};
 use crate::space_core::SpaceCore;
 use crate::{Error, Id, Result};
@@ -192,7 +192,7 @@ impl AclStorage {
     /// The records whose order is in `range`, by ascending order.
     fn in_orders(&self, range: impl std::ops::RangeBounds<u64>) -> AclRecords {
         let records = self.core.acl_records(range);
-        Snapshot::new(records.into_iter().map(AclRecord::from_fields).collect())
+        Collected::new(records.into_iter().map(AclRecord::from_fields).collect())
     }
 
     /// How many records the list holds.

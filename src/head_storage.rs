@@ -93,25 +93,26 @@ impl From<HeadUpdate> for HeadFields {
 /// `Deleted: true`) or [`IterOptions::all`], and [`IterOptions::min_last_add_seq`].
 ///
 /// ```
-/// use spacestore::{Entries, IterOptions};
+/// use spacestore::{EntryFilter, IterOptions};
 /// let opts = IterOptions::deleted().min_last_add_seq(10);
-/// assert_eq!((opts.entries, opts.min_last_add_seq), (Entries::Deleted, 10));
+/// assert_eq!((opts.entries, opts.min_last_add_seq), (EntryFilter::Deleted, 10));
 /// assert_eq!(IterOptions::default(), IterOptions::live());
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct IterOptions {
     /// Which entries by their deleted status.
-    pub entries: Entries,
+    pub entries: EntryFilter,
     /// When > 0: only entries with `last_add_seq > min_last_add_seq`, sorted by it; entries
     /// that never had a batch never match. When 0: every entry, sorted by id.
     pub min_last_add_seq: u64,
 }
 
-/// Which head entries, by their deleted status ([`IterOptions::entries`]).
+/// Which head entries a read selects, by their deleted status ([`IterOptions::entries`]; the
+/// entries read are [`crate::HeadEntries`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
-pub enum Entries {
+pub enum EntryFilter {
     /// Entries that are not deleted (Go's `Deleted: false`).
     #[default]
     Live,
@@ -130,7 +131,7 @@ impl IterOptions {
     /// Entries queued for deletion or deleted.
     pub fn deleted() -> Self {
         IterOptions {
-            entries: Entries::Deleted,
+            entries: EntryFilter::Deleted,
             ..IterOptions::default()
         }
     }
@@ -138,7 +139,7 @@ impl IterOptions {
     /// Every entry, deleted or not.
     pub fn all() -> Self {
         IterOptions {
-            entries: Entries::All,
+            entries: EntryFilter::All,
             ..IterOptions::default()
         }
     }

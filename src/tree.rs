@@ -8,7 +8,7 @@ use crate::record::{BatchChanges, BatchFields, IdList, NewTree, Record};
 use crate::space_core::{unstored_root, Ctx, SpaceCore};
 use crate::sync::{AtomicBool, Ordering};
 use crate::{
-    AddSeqCounter, ChangeView, ChangeViews, Error, Heads, Id, Result, Snapshot, StorageChange,
+    AddSeqCounter, ChangeView, ChangeViews, Collected, Error, Heads, Id, Result, StorageChange,
     TreeRoot,
 };
 
@@ -237,7 +237,7 @@ impl TreeStorage {
         } else {
             self.read_tree(|t| t.stored_after_order(order_id))
         };
-        Snapshot::new(stored.into_iter().map(ChangeView::new).collect())
+        Collected::new(stored.into_iter().map(ChangeView::new).collect())
     }
 
     /// The changes of the tree whose AddSeq is `> add_seq`, **in order-id order** (as Go does),
@@ -251,7 +251,7 @@ impl TreeStorage {
         } else {
             self.read_tree(|t| t.stored_after_add_seq(add_seq))
         };
-        Snapshot::new(stored.into_iter().map(ChangeView::new).collect())
+        Collected::new(stored.into_iter().map(ChangeView::new).collect())
     }
 
     /// The tree a deferred storage's first write must create, `None` once it exists; checked

@@ -14,7 +14,9 @@ use std::sync::Arc;
 use super::SpaceCore;
 use crate::memory::{Block, SpaceState, TreeState};
 use crate::record::AclFields;
-use crate::{Batch, Entries, Error, HeadEntry, Id, IterOptions, Result, StorageChange, TreeRoot};
+use crate::{
+    Batch, EntryFilter, Error, HeadEntry, Id, IterOptions, Result, StorageChange, TreeRoot,
+};
 
 impl SpaceCore {
     // The space's state (a whole space's).
@@ -99,9 +101,9 @@ impl SpaceCore {
     /// The head entries `opts` selects, as stored (see [`IterOptions`] for the order).
     pub(crate) fn head_entries(&self, opts: &IterOptions) -> Vec<Arc<HeadEntry>> {
         let deleted = match opts.entries {
-            Entries::Live => Some(false),
-            Entries::Deleted => Some(true),
-            Entries::All => None,
+            EntryFilter::Live => Some(false),
+            EntryFilter::Deleted => Some(true),
+            EntryFilter::All => None,
         };
         self.memory.heads.select(deleted, opts.min_last_add_seq)
     }
