@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use spacestore::{Options, SpacePayload, Store, TreeRoot};
+use spacestore::{SpacePayload, Store, StoreOptions, TreeRoot};
 
 fn main() {
     let creates: usize = std::env::var("CREATES")
@@ -15,7 +15,7 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(20_000);
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let store = Store::open(dir.path(), Options::default().max_open_spaces(1)).expect("store");
+    let store = Store::open(dir.path(), StoreOptions::default().max_open_spaces(1)).expect("store");
     let window = 100.min(creates);
     let mut first = Duration::ZERO;
     let mut last = Duration::ZERO;

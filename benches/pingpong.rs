@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use spacestore::{Options, SpacePayload, StorageChange, Store, TreeRoot};
+use spacestore::{Options, SpacePayload, StorageChange, Store, StoreOptions, TreeRoot};
 
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -65,9 +65,7 @@ fn main() {
     let changes = env("PINGPONG_CHANGES", 1000);
     let dir = tempfile::tempdir().expect("a temporary directory");
     let fs = Arc::new(Hooked::new(Counts::default()));
-    let options = Options::default()
-        .file_system(fs.clone())
-        .max_open_spaces(1);
+    let options = StoreOptions::new(Options::default().file_system(fs.clone())).max_open_spaces(1);
     let ids = ["bafyone.1", "bafytwo.1"];
     {
         let store = Store::open(dir.path(), options.clone()).expect("store");

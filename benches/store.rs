@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use spacestore::{Options, SpacePayload, StorageChange, Store, TreeRoot};
+use spacestore::{Options, SpacePayload, StorageChange, Store, StoreOptions, TreeRoot};
 
 mod common;
 
@@ -90,7 +90,7 @@ fn main() {
     let reads = env("STORE_READS", 4000);
     let base = std::env::var_os("SPACESTORE_BENCH_DIR").map_or_else(std::env::temp_dir, Into::into);
     let dir = tempfile::tempdir_in(base).expect("temp dir");
-    let options = || Options::default().max_open_spaces(max_open);
+    let options = || StoreOptions::new(Options::default()).max_open_spaces(max_open);
     println!(
         "{spaces} spaces x {changes} changes of 256 B (batches of 10), at most {max_open} open"
     );
@@ -136,8 +136,8 @@ fn main() {
     };
 
     let all_open = {
-        let store =
-            Store::open(dir.path(), Options::default().max_open_spaces(spaces)).expect("store");
+        let store = Store::open(dir.path(), StoreOptions::default().max_open_spaces(spaces))
+            .expect("store");
         let mut sizes = BTreeMap::new();
         for i in 0..spaces {
             let space = store.space(&id(i)).expect("open");

@@ -7,7 +7,7 @@
 //! it again.
 //!
 //! A peer holds many spaces: a `Store` keeps one directory per space, opens a space on its first
-//! use, and closes the least recently used idle ones past `Options::max_open_spaces`. Opens,
+//! use, and closes the least recently used idle ones past `StoreOptions::max_open_spaces`. Opens,
 //! creations, closes and deletions run outside the store's lock, so a space that takes long to
 //! open holds up only the callers of that space.
 //!
@@ -20,7 +20,9 @@
 //!
 //! `cargo run --example whole_space`
 
-use spacestore::{AclRecord, Options, Space, SpacePayload, StorageChange, Store, TreeRoot};
+use spacestore::{
+    AclRecord, Options, Space, SpacePayload, StorageChange, Store, StoreOptions, TreeRoot,
+};
 
 /// A whole space: made from its payload, written to, closed, opened again.
 fn whole_space() -> Result<(), Box<dyn std::error::Error>> {
@@ -33,8 +35,7 @@ fn whole_space() -> Result<(), Box<dyn std::error::Error>> {
         TreeRoot::new("bafysettings", b"raw settings root".to_vec()),
     );
     {
-        let space = Space::create(dir.path(), Options::default())?;
-        space.create_space(payload)?;
+        let space = Space::create(dir.path(), Options::default())?.create_space(payload)?;
         space
             .acl_storage()?
             .add_all([AclRecord::new("r2", "bafyaclroot", 2, b"raw".to_vec())])?;
@@ -67,7 +68,7 @@ fn whole_space() -> Result<(), Box<dyn std::error::Error>> {
 /// Many spaces in one store: created, listed, opened on use, deleted.
 fn many_spaces() -> Result<(), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
-    let store = Store::open(dir.path(), Options::default().max_open_spaces(50))?;
+    let store = Store::open(dir.path(), StoreOptions::default().max_open_spaces(50))?;
     for i in 0..3 {
         let settings = TreeRoot::new("settings", b"settings root".to_vec());
         let payload = SpacePayload::new(

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::iter::{AclRecords, Snapshot};
+use crate::iter::{AclRecords, Collected};
 use crate::record::{AclFields, Record};
 use crate::space_core::SpaceCore;
 use crate::{Error, Id, Result};
@@ -104,9 +104,9 @@ pub struct AclStorage {
 }
 
 impl AclStorage {
-    /// The ACL list of the space behind `commit`, or [`Error::SpaceMissing`] for a bare space.
+    /// The ACL list of the space behind `commit`, or [`Error::BareSpace`] for a bare space.
     pub(crate) fn open(core: &Arc<SpaceCore>) -> Result<AclStorage> {
-        let state = core.memory().state.get().ok_or_else(Error::bare_space)?;
+        let state = core.state().ok_or_else(Error::bare_space)?;
         Ok(AclStorage {
             core: Arc::clone(core),
             id: state.acl_id,
@@ -132,21 +132,18 @@ impl AclStorage {
     /// # Errors
     /// [`Error::EntryNotFound`] when the list's head entry was deleted from the head storage.
     pub fn head(&self) -> Result<Id> {
-        let entry = self
-            .core
-            .memory()
-            .heads
-            .get(&self.id)
-            .ok_or_else(|| Error::EntryNotFound(self.id.clone()))?;
-        Ok(match entry.heads.as_slice() {
-            [head] => head.clone(),
-            _ => Id::default(),
+        self.core.with_head_entry(&self.id, |entry| {
+            let entry = entry.ok_or_else(|| Error::EntryNotFound(self.id.clone()))?;
+            Ok(match entry.heads.as_slice() {
+                [head] => head.clone(),
+                _ => Id::default(),
+            })
         })
     }
 
     /// Whether record `id` is in the list.
     pub fn has(&self, id: &str) -> bool {
-        self.core.memory().acl.has(id)
+        self.core.has_acl_record(id)
     }
 
     /// Record `id`.
@@ -155,9 +152,7 @@ impl AclStorage {
     /// [`Error::AclRecordNotFound`] when the list has no such record.
     pub fn get(&self, id: &str) -> Result<AclRecord> {
         self.core
-            .memory()
-            .acl
-            .get(id)
+            .acl_record(id)
             .map(AclRecord::from_fields)
             .ok_or_else(|| Error::AclRecordNotFound(Id::from(id)))
     }
@@ -196,13 +191,13 @@ impl AclStorage {
 
     /// The records whose order is in `range`, by ascending order.
     fn in_orders(&self, range: impl std::ops::RangeBounds<u64>) -> AclRecords {
-        let records = self.core.memory().acl.in_orders(range);
-        Snapshot::new(records.into_iter().map(AclRecord::from_fields).collect())
+        let records = self.core.acl_records(range);
+        Collected::new(records.into_iter().map(AclRecord::from_fields).collect())
     }
 
     /// How many records the list holds.
     pub fn len(&self) -> usize {
-        self.core.memory().acl.len()
+        self.core.acl_len()
     }
 
     /// Whether the list is empty (never, once created: it holds its root).

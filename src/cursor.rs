@@ -45,7 +45,7 @@ impl Cursor {
     /// The cursor `name` of the space behind `commit`, created at 0 when it does not exist.
     pub(crate) fn open(core: &Arc<SpaceCore>, name: &str) -> Result<Cursor> {
         let name = Id::from(name);
-        if core.memory().cursors.get(&name).is_none() {
+        if core.cursor(&name).is_none() {
             let fields = CursorFields {
                 name: name.clone(),
                 seq: 0,
@@ -67,7 +67,7 @@ impl Cursor {
     /// The cursor's position: the last AddSeq acknowledged (0 for a new cursor, and for one
     /// deleted since).
     pub fn get(&self) -> u64 {
-        self.core.memory().cursors.get(&self.name).unwrap_or(0)
+        self.core.cursor(&self.name).unwrap_or(0)
     }
 
     /// Moves the cursor forward to `seq` (the AddSeq of the last batch processed), as durably
@@ -81,7 +81,7 @@ impl Cursor {
     /// when the cursor was deleted, and the errors of any write ([`Error::ReadOnly`], an I/O
     /// error of the log).
     pub fn ack(&self, seq: u64) -> Result<()> {
-        if self.core.memory().cursors.get(&self.name) == Some(seq) {
+        if self.core.cursor(&self.name) == Some(seq) {
             return Ok(());
         }
         self.set(seq, CursorMove::Ack)

@@ -178,7 +178,7 @@ pub(crate) fn lower_cursors(core: &SpaceCore, report: &mut RecoveryReport) -> Re
         return Ok(());
     };
     let kept = repair.kept_add_seq;
-    for (name, seq) in core.memory().cursors.all() {
+    for (name, seq) in core.cursors() {
         if seq <= kept {
             continue;
         }

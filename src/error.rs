@@ -145,11 +145,19 @@ pub enum Error {
     /// `ErrSpaceStorageExists`); nothing of the payload was written.
     #[error("space storage exists: {0}")]
     SpaceExists(Id),
-    /// The space is not there (Go's `ErrSpaceStorageMissing`): no directory holds it, or it is
-    /// a bare space (made by [`crate::Space::open`] or [`crate::Space::in_memory`] without a
-    /// [`crate::SpacePayload`]), which has no state and no ACL list.
+    /// The store holds no space of this id (Go's `ErrSpaceStorageMissing`):
+    /// [`crate::Store::space`], [`crate::Store::delete_space`].
     #[error("space storage missing: {0}")]
-    SpaceMissing(String),
+    SpaceMissing(Id),
+    /// [`crate::Space::open`] of a path that holds no space (no directory, or a directory
+    /// without a log); nothing was created there (a misspelled path is not a new space).
+    #[error("{} holds no space", .0.display())]
+    NoSpaceAt(PathBuf),
+    /// The space is bare (made by [`crate::Space::create`], [`crate::Space::open`] or
+    /// [`crate::Space::in_memory`] and never made whole with a [`crate::SpacePayload`]): it has
+    /// no state and no ACL list ([`crate::Space::state_storage`], [`crate::Space::acl_storage`]).
+    #[error("a bare space has no state")]
+    BareSpace,
     /// A create payload whose parts disagree (Go's `ErrIncorrectSpaceHeader`): spacestore
     /// checks what can be checked without decoding or verifying them (DESIGN.md, "Whole
     /// spaces"); nothing was written.
@@ -207,7 +215,7 @@ impl Error {
     /// What a bare space answers when asked for what only a whole space has (a state, an ACL
     /// list).
     pub(crate) fn bare_space() -> Error {
-        Error::SpaceMissing("a bare space has no state".into())
+        Error::BareSpace
     }
 }
 
@@ -262,6 +270,10 @@ pub enum ErrorKind {
     SpaceExists,
     /// [`Error::SpaceMissing`].
     SpaceMissing,
+    /// [`Error::NoSpaceAt`].
+    NoSpaceAt,
+    /// [`Error::BareSpace`].
+    BareSpace,
     /// [`Error::IncorrectSpaceHeader`].
     IncorrectSpaceHeader,
     /// [`Error::AclRecordExists`].
@@ -320,6 +332,8 @@ impl Error {
             Error::UnknownCursor(..) => ErrorKind::UnknownCursor,
             Error::SpaceExists(..) => ErrorKind::SpaceExists,
             Error::SpaceMissing(..) => ErrorKind::SpaceMissing,
+            Error::NoSpaceAt(..) => ErrorKind::NoSpaceAt,
+            Error::BareSpace => ErrorKind::BareSpace,
             Error::IncorrectSpaceHeader(..) => ErrorKind::IncorrectSpaceHeader,
             Error::AclRecordExists(..) => ErrorKind::AclRecordExists,
             Error::AclOrderInUse { .. } => ErrorKind::AclOrderInUse,

@@ -1,47 +1,17 @@
-//! The change feed: whole batches after a cursor ([`read_batches`], behind
-//! `Space::batches_after`) and [`Subscription`], which delivers every batch after a cursor, in
-//! AddSeq order, each once: first the backlog from the store, then the live ones as they are
-//! published, with no seam (both are reads of the same AddSeq index, so the cursor-safety
-//! argument of DESIGN.md covers them).
+//! The change feed's [`Subscription`], which delivers every batch after a cursor, in AddSeq
+//! order, each once: first the backlog from the store, then the live ones as they are
+//! published, with no seam (both are reads of the same AddSeq index, through
+//! `SpaceCore::batches_after`, so the cursor-safety argument of DESIGN.md covers them).
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
-use crate::memory::Memory;
 #[cfg(feature = "async")]
 use crate::notify::WakerSlot;
 use crate::notify::{Notifier, Watermark, Woken};
 use crate::space_core::SpaceCore;
 use crate::{Batch, Error, Id, Result};
-
-/// The first `limit` whole batches with `after` < AddSeq <= `to` (of `trees` only, when given),
-/// and the seq of the last batch looked at (delivered or passed over), under the index's read
-/// lock.
-pub(crate) fn read_batches(
-    memory: &Memory,
-    after: u64,
-    to: u64,
-    limit: usize,
-    trees: Option<&HashSet<Id>>,
-) -> (Vec<Batch>, u64) {
-    let mut out = Vec::new();
-    let mut last = after;
-    memory.index.visit(after, to, limit, |seq, block| {
-        last = seq;
-        let tree_id = block.tree_id();
-        if trees.is_some_and(|t| !t.contains(&tree_id)) {
-            return false;
-        }
-        out.push(Batch {
-            add_seq: seq,
-            tree_id,
-            changes: block.changes(),
-        });
-        true
-    });
-    (out, last)
-}
 
 /// How many batches a subscription reads from the store at a time.
 const READ_AHEAD: usize = 16;
@@ -213,13 +183,8 @@ impl Subscription {
                 Watermark::Durable => latest,
                 Watermark::Published => u64::MAX,
             };
-            let (batches, last) = read_batches(
-                core.memory(),
-                self.position,
-                to,
-                READ_AHEAD,
-                self.trees.as_ref(),
-            );
+            let (batches, last) =
+                core.batches_after(self.position, to, READ_AHEAD, self.trees.as_ref());
             drop(core);
             if batches.is_empty() {
                 // Passed over (other trees, deleted ones) or nothing new.

@@ -93,25 +93,26 @@ impl From<HeadUpdate> for HeadFields {
 /// `Deleted: true`) or [`IterOptions::all`], and [`IterOptions::min_last_add_seq`].
 ///
 /// ```
-/// use spacestore::{Entries, IterOptions};
+/// use spacestore::{EntryFilter, IterOptions};
 /// let opts = IterOptions::deleted().min_last_add_seq(10);
-/// assert_eq!((opts.entries, opts.min_last_add_seq), (Entries::Deleted, 10));
+/// assert_eq!((opts.entries, opts.min_last_add_seq), (EntryFilter::Deleted, 10));
 /// assert_eq!(IterOptions::default(), IterOptions::live());
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct IterOptions {
     /// Which entries by their deleted status.
-    pub entries: Entries,
+    pub entries: EntryFilter,
     /// When > 0: only entries with `last_add_seq > min_last_add_seq`, sorted by it; entries
     /// that never had a batch never match. When 0: every entry, sorted by id.
     pub min_last_add_seq: u64,
 }
 
-/// Which head entries, by their deleted status ([`IterOptions::entries`]).
+/// Which head entries a read selects, by their deleted status ([`IterOptions::entries`]; the
+/// entries read are [`crate::HeadEntries`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
-pub enum Entries {
+pub enum EntryFilter {
     /// Entries that are not deleted (Go's `Deleted: false`).
     #[default]
     Live,
@@ -130,7 +131,7 @@ impl IterOptions {
     /// Entries queued for deletion or deleted.
     pub fn deleted() -> Self {
         IterOptions {
-            entries: Entries::Deleted,
+            entries: EntryFilter::Deleted,
             ..IterOptions::default()
         }
     }
@@ -138,7 +139,7 @@ impl IterOptions {
     /// Every entry, deleted or not.
     pub fn all() -> Self {
         IterOptions {
-            entries: Entries::All,
+            entries: EntryFilter::All,
             ..IterOptions::default()
         }
     }
@@ -191,9 +192,7 @@ impl HeadStorage {
     /// The entry of tree `id`, or [`Error::EntryNotFound`].
     pub fn get_entry(&self, id: &str) -> Result<HeadEntry> {
         self.core
-            .memory()
-            .heads
-            .get(id)
+            .head_entry(id)
             .ok_or_else(|| Error::EntryNotFound(Id::from(id)))
     }
 
@@ -244,29 +243,18 @@ impl HeadStorage {
     /// # Ok::<(), spacestore::Error>(())
     /// ```
     pub fn entries(&self, opts: IterOptions) -> HeadEntries {
-        HeadEntries::new(self.select(opts))
-    }
-
-    fn select(&self, opts: IterOptions) -> Vec<Arc<HeadEntry>> {
-        self.core.memory().heads.select(
-            match opts.entries {
-                Entries::Live => Some(false),
-                Entries::Deleted => Some(true),
-                Entries::All => None,
-            },
-            opts.min_last_add_seq,
-        )
+        HeadEntries::new(self.core.head_entries(&opts))
     }
 
     /// Every entry whose parent is `parent_id`, deleted ones included, sorted by id, as stored
     /// (see [`HeadStorage::entries`]).
     pub fn entries_by_parent_id(&self, parent_id: &str) -> HeadEntries {
-        HeadEntries::new(self.core.memory().heads.by_parent(parent_id))
+        HeadEntries::new(self.core.head_entries_by_parent(parent_id))
     }
 
     /// The largest `last_add_seq` over all entries (deleted ones included), 0 when none.
     pub fn max_last_add_seq(&self) -> u64 {
-        self.core.memory().heads.max_last_add_seq()
+        self.core.max_last_add_seq()
     }
 
     /// Adds an observer, told of every effective change of an entry from now on, until the
@@ -337,7 +325,7 @@ impl std::fmt::Debug for ObserverGuard {
 impl std::fmt::Debug for HeadStorage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HeadStorage")
-            .field("entries", &self.core.memory().heads.len())
+            .field("entries", &self.core.head_count())
             .finish()
     }
 }

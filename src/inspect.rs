@@ -542,7 +542,7 @@ impl Walk<'_> {
         }
         let mut in_trees = 0usize;
         let mut misplaced = Vec::new();
-        let _ = memory.snapshot(|record| {
+        let _ = memory.emit(|record| {
             match record {
                 Record::CreateTree(_) => in_trees += 1,
                 Record::AddBatch(b) => {

@@ -1,5 +1,5 @@
-//! The read iterators, one per range: [`ChangeViews`] (a tree's changes, read in place, over a
-//! [`Snapshot`] taken when it was made), [`HeadEntries`] and [`AclRecords`] (the same) and
+//! The read iterators, one per range: [`ChangeViews`] (a tree's changes, read in place, over
+//! the range [`Collected`] when it was made), [`HeadEntries`] and [`AclRecords`] (the same) and
 //! [`FeedViews`] (the space's changes in AddSeq order, read in place, walked lazily a chunk of
 //! batches at a time, each under a short hold of the index's read lock).
 
@@ -10,11 +10,12 @@ use crate::memory::Block;
 use crate::space_core::SpaceCore;
 use crate::{ChangeView, HeadEntry};
 
-/// Values read under a lock when the iterator was made, yielded from then on without one: a
-/// tree's changes ([`ChangeViews`]), head entries ([`HeadEntries`]) or ACL records
-/// ([`AclRecords`]).
+/// A range collected under a lock when the iterator was made, yielded from then on without
+/// one: a tree's changes ([`ChangeViews`]), head entries ([`HeadEntries`]) or ACL records
+/// ([`AclRecords`]). (Named for what it is: the values of a range, collected; not one of
+/// any-sync's snapshots, nor the state a checkpoint captures.)
 #[derive(Debug)]
-pub struct Snapshot<T> {
+pub struct Collected<T> {
     inner: std::vec::IntoIter<T>,
 }
 
@@ -22,28 +23,28 @@ pub struct Snapshot<T> {
 /// [`crate::TreeStorage::changes_after_add_seq`]), in order-id order: where they lay when the
 /// iterator was made (taken under the tree's lock, at the cost of a reference count per change;
 /// each [`ChangeView`] is read when it is yielded).
-pub type ChangeViews = Snapshot<ChangeView>;
+pub type ChangeViews = Collected<ChangeView>;
 
 /// The ACL list's records ([`crate::AclStorage::records_after_order`],
 /// [`crate::AclStorage::records_before_order`]), by ascending order: what the list held when the
 /// iterator was made.
-pub type AclRecords = Snapshot<crate::AclRecord>;
+pub type AclRecords = Collected<crate::AclRecord>;
 
 /// Head entries ([`crate::HeadStorage::entries`], [`crate::HeadStorage::entries_by_parent_id`]),
 /// as stored: each an [`Arc`] of the entry the head storage holds (it derefs to the
 /// [`HeadEntry`]), so none is copied; what the head storage held when the iterator was made (a
 /// later write changes a copy of an entry a reader still holds).
-pub type HeadEntries = Snapshot<Arc<HeadEntry>>;
+pub type HeadEntries = Collected<Arc<HeadEntry>>;
 
-impl<T> Snapshot<T> {
+impl<T> Collected<T> {
     pub(crate) fn new(values: Vec<T>) -> Self {
-        Snapshot {
+        Collected {
             inner: values.into_iter(),
         }
     }
 }
 
-impl<T> Iterator for Snapshot<T> {
+impl<T> Iterator for Collected<T> {
     type Item = T;
     fn next(&mut self) -> Option<T> {
         self.inner.next()
@@ -53,14 +54,14 @@ impl<T> Iterator for Snapshot<T> {
     }
 }
 
-impl<T> DoubleEndedIterator for Snapshot<T> {
+impl<T> DoubleEndedIterator for Collected<T> {
     fn next_back(&mut self) -> Option<T> {
         self.inner.next_back()
     }
 }
 
-impl<T> ExactSizeIterator for Snapshot<T> {}
-impl<T> FusedIterator for Snapshot<T> {}
+impl<T> ExactSizeIterator for Collected<T> {}
+impl<T> FusedIterator for Collected<T> {}
 
 /// Batches read from the AddSeq index per hold of its read lock.
 const CHUNK: usize = 64;
@@ -95,14 +96,7 @@ impl FeedViews {
 
     /// Reads the next chunk of batches from the index; false when there is none.
     fn refill(&mut self) -> bool {
-        let mut chunk: Vec<Arc<Block>> = Vec::with_capacity(CHUNK);
-        self.core
-            .memory()
-            .index
-            .visit(self.after, u64::MAX, CHUNK, |_, block| {
-                chunk.push(Arc::clone(block));
-                true
-            });
+        let chunk = self.core.blocks_after(self.after, CHUNK);
         let Some(last) = chunk.last().map(|b| b.seq()) else {
             return false;
         };

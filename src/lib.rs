@@ -125,12 +125,12 @@ pub use entry::{DeletedStatus, HeadEntry};
 pub use error::{Error, ErrorKind, Result};
 pub use feed::Subscription;
 pub use head_storage::{
-    Entries, HeadObserver, HeadStorage, HeadUpdate, IterOptions, ObserverGuard,
+    EntryFilter, HeadObserver, HeadStorage, HeadUpdate, IterOptions, ObserverGuard,
 };
 pub use heads::Heads;
 pub use id::Id;
-pub use iter::{AclRecords, ChangeViews, FeedViews, HeadEntries, Snapshot};
-pub use options::{Durability, Options, Recovery};
+pub use iter::{AclRecords, ChangeViews, Collected, FeedViews, HeadEntries};
+pub use options::{Durability, Options, Recovery, StoreOptions};
 pub use payload::SpacePayload;
 pub use report::{RecoveryReport, Repair, TornTail};
 pub use space::{LogStats, Space};

@@ -1,5 +1,6 @@
 //! [`Options`]: how a space directory is opened: [`Durability`], [`Recovery`], segment and
-//! reservation sizes, automatic checkpoints and the file system underneath.
+//! reservation sizes, automatic checkpoints and the file system underneath; [`StoreOptions`]:
+//! how a [`crate::Store`] is opened (its spaces' `Options`, and the store's own settings).
 
 use std::sync::Arc;
 
@@ -85,10 +86,6 @@ pub struct Options {
     /// [`crate::Error::BatchTooLarge`] before it takes a seq. At most about 4 GiB (a frame's
     /// length is a u32); 256 MiB by default.
     pub max_batch_bytes: u64,
-    /// A [`crate::Store`]: how many of its spaces may be open at once; past it, the least
-    /// recently used ones that no handle holds are closed (and reopened on their next use).
-    /// 64 by default.
-    pub max_open_spaces: usize,
     /// The file system under the log.
     pub fs: Arc<dyn FileSystem>,
     /// Where the space reads the time it stamps on each batch and tree it stores
@@ -111,7 +108,6 @@ impl Default for Options {
             background_checkpoints: true,
             bytes_per_sync: Some(1 << 20),
             max_batch_bytes: DEFAULT_MAX_BATCH_BYTES,
-            max_open_spaces: 64,
             fs: Arc::new(StdFileSystem),
             clock: Arc::new(SystemClock),
         }
@@ -130,7 +126,6 @@ impl std::fmt::Debug for Options {
             .field("background_checkpoints", &self.background_checkpoints)
             .field("bytes_per_sync", &self.bytes_per_sync)
             .field("max_batch_bytes", &self.max_batch_bytes)
-            .field("max_open_spaces", &self.max_open_spaces)
             .finish_non_exhaustive()
     }
 }
@@ -138,12 +133,6 @@ impl std::fmt::Debug for Options {
 impl Options {
     /// The highest [`Options::max_batch_bytes`]: what a frame's length field can hold.
     pub const MAX_BATCH_BYTES_LIMIT: u64 = crate::wal::frame::MAX_PAYLOAD;
-
-    /// Sets how many spaces of a [`crate::Store`] may be open at once (at least 1).
-    pub fn max_open_spaces(mut self, spaces: usize) -> Self {
-        self.max_open_spaces = spaces.max(1);
-        self
-    }
 
     /// Sets the durability.
     pub fn durability(mut self, durability: Durability) -> Self {
@@ -199,5 +188,58 @@ impl Options {
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
         self
+    }
+}
+
+/// How to open a [`crate::Store`]: how each of its spaces is opened (an [`Options`]) and the
+/// store's own settings. A plain [`Options`] is a `StoreOptions` with the store's defaults, so
+/// `Store::open(root, Options::default())` is the common line.
+///
+/// ```
+/// use spacestore::{Durability, Options, Store, StoreOptions};
+/// let dir = tempfile::tempdir()?;
+/// let options = StoreOptions::new(Options::default().durability(Durability::Sync))
+///     .max_open_spaces(16);
+/// assert_eq!(options.max_open_spaces, 16);
+/// let store = Store::open(dir.path(), options)?;
+/// # drop(store);
+/// # Ok::<(), spacestore::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct StoreOptions {
+    /// How each space of the store is opened.
+    pub space: Options,
+    /// How many of the store's spaces may be open at once; past it, the least recently used
+    /// ones that no handle holds are closed (and reopened on their next use). 64 by default.
+    pub max_open_spaces: usize,
+}
+
+impl StoreOptions {
+    /// A store whose spaces are opened with `space`, with the store's defaults otherwise.
+    pub fn new(space: Options) -> Self {
+        StoreOptions {
+            space,
+            max_open_spaces: 64,
+        }
+    }
+
+    /// Sets how many spaces may be open at once (at least 1).
+    pub fn max_open_spaces(mut self, spaces: usize) -> Self {
+        self.max_open_spaces = spaces.max(1);
+        self
+    }
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions::new(Options::default())
+    }
+}
+
+/// A store whose spaces are opened with these options, with the store's defaults otherwise.
+impl From<Options> for StoreOptions {
+    fn from(space: Options) -> Self {
+        StoreOptions::new(space)
     }
 }

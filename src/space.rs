@@ -4,7 +4,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::engine;
-use crate::feed::{self, Subscription};
+use crate::feed::Subscription;
 use crate::iter::FeedViews;
 use crate::memory::Memory;
 use crate::record::{NewTree, Record};
@@ -249,12 +249,15 @@ impl Space {
 
     /// Makes this bare space whole (Go's `spacestorage.Create` on a store that may hold trees
     /// already): writes the state, the ACL list's root and the settings tree in one commit.
+    /// Returns a handle to the space (this one's clone), as [`crate::Store::create_space`]
+    /// returns the space it made, so `let space = x.create_space(payload)?;` reads the same
+    /// for both.
     ///
     /// ```
     /// use spacestore::{Space, SpacePayload, TreeRoot};
-    /// let space = Space::in_memory();
-    /// space.create_tree_storage(TreeRoot::new("t", b"root".to_vec()))?;
-    /// space.create_space(SpacePayload::new("space.1", b"header".to_vec(), "acl",
+    /// let bare = Space::in_memory();
+    /// bare.create_tree_storage(TreeRoot::new("t", b"root".to_vec()))?;
+    /// let space = bare.create_space(SpacePayload::new("space.1", b"header".to_vec(), "acl",
     ///     b"acl root".to_vec(), TreeRoot::new("settings", b"settings root".to_vec())))?;
     /// assert_eq!(space.id().as_deref(), Some("space.1"));
     /// assert_eq!(space.tree_count(), 2);
@@ -267,9 +270,10 @@ impl Space {
     /// [`Space::create_tree_storage`] for the settings root; [`Error::AclListId`] when the ACL
     /// id is a stored tree's; what any write can fail with.
     /// Nothing of the payload is kept when it fails.
-    pub fn create_space(&self, payload: SpacePayload) -> Result<()> {
+    pub fn create_space(&self, payload: SpacePayload) -> Result<Space> {
         payload.validate()?;
-        self.write_space(payload)
+        self.write_space(payload)?;
+        Ok(self.clone())
     }
 
     /// Writes the record that makes this space whole (`payload` validated).
@@ -294,13 +298,13 @@ impl Space {
 
     /// The space's id: its header's, for a whole space; `None` for a bare one.
     pub fn id(&self) -> Option<Id> {
-        self.core.memory().state.get().map(|s| s.space_id)
+        self.core.state().map(|s| s.space_id)
     }
 
     /// The state storage of a whole space (Go's `StateStorage`).
     ///
     /// # Errors
-    /// [`Error::SpaceMissing`] for a bare space.
+    /// [`Error::BareSpace`] for a bare space.
     pub fn state_storage(&self) -> Result<StateStorage> {
         StateStorage::open(&self.core)
     }
@@ -308,36 +312,33 @@ impl Space {
     /// The ACL list of a whole space (Go's `AclStorage`).
     ///
     /// # Errors
-    /// [`Error::SpaceMissing`] for a bare space.
+    /// [`Error::BareSpace`] for a bare space.
     pub fn acl_storage(&self) -> Result<AclStorage> {
         AclStorage::open(&self.core)
     }
 
     /// Opens the space in `dir`, as [`Space::create`] does, but only if there is one: a path
     /// that holds no space (no directory, or a directory without a log) is
-    /// [`Error::SpaceMissing`], and nothing is created (a misspelled path is not a new space).
+    /// [`Error::NoSpaceAt`], and nothing is created (a misspelled path is not a new space).
     ///
     /// ```
     /// use spacestore::{Error, Options, Space};
     /// let dir = tempfile::tempdir()?;
     /// let typo = Space::open(dir.path().join("spcae"), Options::default());
-    /// assert!(matches!(typo, Err(Error::SpaceMissing(_))));
+    /// assert!(matches!(typo, Err(Error::NoSpaceAt(_))));
     /// drop(Space::create(dir.path(), Options::default())?);
     /// assert!(Space::open(dir.path(), Options::default()).is_ok());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     ///
     /// # Errors
-    /// [`Error::SpaceMissing`]; those of [`Space::create`].
+    /// [`Error::NoSpaceAt`]; those of [`Space::create`].
     pub fn open(dir: impl AsRef<Path>, options: Options) -> Result<Space> {
         let dir = dir.as_ref();
         let holds = engine::holds_space(options.fs.as_ref(), dir)
             .map_err(crate::error::io("looking for a space's segments"))?;
         if !holds {
-            return Err(Error::SpaceMissing(format!(
-                "{} holds no space",
-                dir.display()
-            )));
+            return Err(Error::NoSpaceAt(dir.to_path_buf()));
         }
         Space::create(dir, options)
     }
@@ -483,29 +484,14 @@ impl Space {
     /// [`Error::TreeExists`] when the tree is already stored; [`Error::AclListId`] for a root
     /// whose id is the space's ACL list's. (The first write checks both again.)
     pub fn create_storage_with_deferred_creation(&self, root: TreeRoot) -> Result<TreeStorage> {
-        let memory = self.core.memory();
-        if memory.tree(&root.id).is_some() || memory.changes.contains(&root.id) {
-            return Err(Error::TreeExists(root.id.clone()));
-        }
-        memory.check_tree_id(&root.id)?;
+        self.core.check_new_tree(&root.id)?;
         Ok(TreeStorage::new(Arc::clone(&self.core), root, true))
     }
 
     /// Opens an existing tree, or [`Error::UnknownTree`] when its head entry or its root is
     /// missing (a deleted tree has no root).
     pub fn tree_storage(&self, id: &str) -> Result<TreeStorage> {
-        let memory = self.core.memory();
-        let unknown = || Error::UnknownTree(Id::from(id));
-        let entry = memory.heads.get(id).ok_or_else(unknown)?;
-        let tree = memory.tree(id).ok_or_else(unknown)?;
-        let root = tree.root().to_change();
-        let root = TreeRoot {
-            id: root.id,
-            raw_change: root.raw_change,
-            order_id: root.order_id,
-            parent_id: entry.parent_id,
-            is_derived: entry.is_derived,
-        };
+        let root = (self.core.tree_root(id)).ok_or_else(|| Error::UnknownTree(Id::from(id)))?;
         Ok(TreeStorage::new(Arc::clone(&self.core), root, false))
     }
 
@@ -577,7 +563,7 @@ impl Space {
     /// # Ok::<(), spacestore::Error>(())
     /// ```
     pub fn last_add_seq(&self) -> u64 {
-        self.core.memory().index.last_seq()
+        self.core.last_add_seq()
     }
 
     /// The space's counter (shared with every tree storage of the space).
@@ -656,7 +642,7 @@ impl Space {
     /// # Ok::<(), spacestore::Error>(())
     /// ```
     pub fn batches_after(&self, after: u64, limit: usize) -> Vec<Batch> {
-        feed::read_batches(self.core.memory(), after, u64::MAX, limit, None).0
+        self.core.batches_after(after, u64::MAX, limit, None).0
     }
 
     /// Every batch with AddSeq `> after`, in AddSeq order, each once, never a gap: the backlog
@@ -702,7 +688,7 @@ impl Space {
 
     /// Every named cursor with its position, sorted by name.
     pub fn cursors(&self) -> Vec<(Id, u64)> {
-        self.core.memory().cursors.all()
+        self.core.cursors()
     }
 
     /// Deletes the named cursor `name`; returns whether there was one. Handles to it see
@@ -712,7 +698,7 @@ impl Space {
     ///
     /// The errors of a write ([`Error::ReadOnly`], an I/O error of the log).
     pub fn delete_cursor(&self, name: &str) -> Result<bool> {
-        if self.core.memory().cursors.get(name).is_none() {
+        if self.core.cursor(name).is_none() {
             return Ok(false);
         }
         let name = Id::from(name);
@@ -729,23 +715,23 @@ impl Space {
 
     /// How many changes the space holds (roots included).
     pub fn change_count(&self) -> usize {
-        self.core.memory().changes.len()
+        self.core.change_count()
     }
 
     /// The ids of the live trees, sorted (a tree whose head entry was deleted is listed; a
     /// deleted tree is not).
     pub fn tree_ids(&self) -> Vec<Id> {
-        self.core.memory().tree_ids()
+        self.core.tree_ids()
     }
 
     /// How many live trees the space holds.
     pub fn tree_count(&self) -> usize {
-        self.core.memory().tree_count()
+        self.core.tree_count()
     }
 
     /// How many head entries the space holds.
     pub fn head_count(&self) -> usize {
-        self.core.memory().heads.len()
+        self.core.head_count()
     }
 }
 

@@ -72,10 +72,10 @@ pub struct StateStorage {
 }
 
 impl StateStorage {
-    /// The state storage of the space behind `commit`, or [`Error::SpaceMissing`] for a bare
+    /// The state storage of the space behind `commit`, or [`Error::BareSpace`] for a bare
     /// space.
     pub(crate) fn open(core: &Arc<SpaceCore>) -> Result<StateStorage> {
-        let state = core.memory().state.get().ok_or_else(Error::bare_space)?;
+        let state = core.state().ok_or_else(Error::bare_space)?;
         Ok(StateStorage {
             core: Arc::clone(core),
             opened: state,
@@ -85,7 +85,7 @@ impl StateStorage {
     /// The state as it is now (Go's `GetState`, which can fail; here a whole space's state is
     /// set once, when the space is made whole, and never goes away: nothing to fail).
     pub fn get_state(&self) -> State {
-        let now = self.core.memory().state.get();
+        let now = self.core.state();
         debug_assert!(now.is_some(), "a whole space's state went away");
         // The state as this storage was opened holds the same ids and header: only the hash
         // moves.

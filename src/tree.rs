@@ -8,7 +8,7 @@ use crate::record::{BatchChanges, BatchFields, IdList, NewTree, Record};
 use crate::space_core::{unstored_root, Ctx, SpaceCore};
 use crate::sync::{AtomicBool, Ordering};
 use crate::{
-    AddSeqCounter, ChangeView, ChangeViews, Error, Heads, Id, Result, Snapshot, StorageChange,
+    AddSeqCounter, ChangeView, ChangeViews, Collected, Error, Heads, Id, Result, StorageChange,
     TreeRoot,
 };
 
@@ -77,7 +77,7 @@ pub struct TreeStorage {
 
 impl TreeStorage {
     pub(crate) fn new(core: Arc<SpaceCore>, root: TreeRoot, deferred: bool) -> Self {
-        let root_change = match core.memory().tree(&root.id) {
+        let root_change = match core.tree(&root.id) {
             Some(tree) if !deferred => tree.root().to_change(),
             // A deferred root is stored as it is now, with the time of the handle's creation.
             _ => NewTree::of(&root, core.now()).root,
@@ -176,9 +176,7 @@ impl TreeStorage {
 
     fn entry(&self) -> Result<crate::HeadEntry> {
         self.core
-            .memory()
-            .heads
-            .get(&self.root.id)
+            .head_entry(&self.root.id)
             .ok_or_else(|| Error::UnknownTree(self.root.id.clone()))
     }
 
@@ -188,7 +186,7 @@ impl TreeStorage {
         if self.is_deferred() {
             return id == self.root.id.as_str();
         }
-        self.core.memory().changes.contains(id)
+        self.core.has_change(id)
     }
 
     /// The change with this id, from any tree of the space, or [`Error::ChangeNotFound`].
@@ -196,7 +194,7 @@ impl TreeStorage {
         let found = if self.is_deferred() {
             (id == self.root.id.as_str()).then(|| self.root_change.clone())
         } else {
-            self.core.memory().changes.get(id).map(|c| c.to_change())
+            self.core.change(id)
         };
         found.ok_or_else(|| Error::ChangeNotFound(Id::from(id)))
     }
@@ -208,7 +206,7 @@ impl TreeStorage {
 
     /// What `read` takes from the tree in memory (nothing when it is not there).
     fn read_tree<T>(&self, read: impl FnOnce(&TreeState) -> Vec<T>) -> Vec<T> {
-        let tree = self.core.memory().tree(&self.root.id);
+        let tree = self.core.tree(&self.root.id);
         tree.map(|t| read(&t)).unwrap_or_default()
     }
 
@@ -239,7 +237,7 @@ impl TreeStorage {
         } else {
             self.read_tree(|t| t.stored_after_order(order_id))
         };
-        Snapshot::new(stored.into_iter().map(ChangeView::new).collect())
+        Collected::new(stored.into_iter().map(ChangeView::new).collect())
     }
 
     /// The changes of the tree whose AddSeq is `> add_seq`, **in order-id order** (as Go does),
@@ -253,7 +251,7 @@ impl TreeStorage {
         } else {
             self.read_tree(|t| t.stored_after_add_seq(add_seq))
         };
-        Snapshot::new(stored.into_iter().map(ChangeView::new).collect())
+        Collected::new(stored.into_iter().map(ChangeView::new).collect())
     }
 
     /// The tree a deferred storage's first write must create, `None` once it exists; checked

@@ -315,7 +315,7 @@ fn run_point(
                         Error::UnknownTree(_)
                             | Error::TreeDeleted(_)
                             | Error::EntryNotFound(_)
-                            | Error::SpaceMissing(_)
+                            | Error::BareSpace
                     );
                 if consequence {
                     // An earlier write failed: its tree, entry or whole space is missing (found

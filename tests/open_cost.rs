@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use common::hooked::{Call, Hook, Hooked};
 use common::*;
-use spacestore::{Durability, Options, Space, Store};
+use spacestore::{Durability, Options, Space, Store, StoreOptions};
 
 /// Calls through the seam, by kind.
 #[derive(Default)]
@@ -140,7 +140,7 @@ fn the_first_write_after_a_clean_reopen_is_kept_and_the_next_seq_is_above_every_
 fn a_read_only_consumer_of_a_store_never_writes_to_the_disk() {
     let dir = tempfile::tempdir().unwrap();
     let fs = Counted::default();
-    let options = || options(&fs, Durability::Sync).max_open_spaces(1);
+    let options = || StoreOptions::new(options(&fs, Durability::Sync)).max_open_spaces(1);
     {
         let store = Store::open(dir.path(), options()).unwrap();
         for id in ["a.1", "b.1"] {

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use common::*;
 use spacestore::go::*;
 use spacestore::{
-    AclRecord, AclStorage, ChangeView, Error, HeadEntry, HeadUpdate, IterOptions, Space,
-    StorageChange, TreeStorage,
+    AclRecord, AclStorage, ChangeView, Collected, EntryFilter, Error, HeadEntry, HeadUpdate,
+    IterOptions, Space, StorageChange, TreeStorage,
 };
 
 /// A whole space: tree `t` of three batches (`c3` first in AddSeq, last in order), tree `u` of
@@ -114,6 +114,22 @@ fn the_space_feed_is_views_of_every_tree_in_add_seq_order() {
     let last: Vec<_> = space.changes_after_add_seq(2).map(|v| fields(&v)).collect();
     let expected: Vec<_> = stored(&t, &["c1", "c2"]).iter().map(owned_fields).collect();
     assert_eq!(last, expected);
+}
+
+#[test]
+fn a_collected_range_and_the_entry_filter_are_named_for_what_they_are() {
+    let (space, t) = filled();
+    let views: Collected<ChangeView> = t.changes_after_order("");
+    assert_eq!(views.len(), 4);
+    let deleted = IterOptions::deleted();
+    assert_eq!(deleted.entries, EntryFilter::Deleted);
+    let entries: Collected<Arc<HeadEntry>> = space.head_storage().entries(IterOptions::all());
+    assert_eq!(
+        entries.len(),
+        5,
+        "t, u, child, settings and the ACL list's entry"
+    );
+    assert_eq!(IterOptions::all().entries, EntryFilter::All);
 }
 
 #[test]

@@ -9,10 +9,10 @@ use std::sync::Arc;
 
 use common::hooked::{Call, Hook, Hooked};
 use common::*;
-use spacestore::{Error, Options, Space, Store};
+use spacestore::{Error, Options, Space, Store, StoreOptions};
 
 fn store(dir: &std::path::Path, max_open: usize) -> Store {
-    Store::open(dir, Options::default().max_open_spaces(max_open)).unwrap()
+    Store::open(dir, StoreOptions::default().max_open_spaces(max_open)).unwrap()
 }
 
 fn fill(space: &Space, n: usize) {
@@ -45,14 +45,14 @@ fn create_space_twice_is_space_exists() {
 }
 
 #[test]
-fn an_unknown_space_is_space_missing() {
+fn an_unknown_space_is_space_missing_with_the_id_asked_for() {
     let dir = tempfile::tempdir().unwrap();
     let store = store(dir.path(), 4);
-    assert!(matches!(store.space("none.1"), Err(Error::SpaceMissing(_))));
+    assert!(matches!(store.space("none.1"), Err(Error::SpaceMissing(id)) if id == "none.1"));
     assert!(!store.space_exists("none.1"));
     assert!(matches!(
         store.delete_space("none.1"),
-        Err(Error::SpaceMissing(_))
+        Err(Error::SpaceMissing(id)) if id == "none.1"
     ));
 }
 
@@ -111,6 +111,29 @@ fn past_max_open_spaces_the_least_recently_used_idle_space_is_closed() {
     assert_eq!(store.open_spaces(), 2);
     drop(a);
     assert_eq!((open("a.1"), open("b.1"), open("c.1")), (true, true, false));
+}
+
+#[test]
+fn a_store_opens_with_plain_space_options_or_with_store_options_that_bound_its_open_spaces() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        // The common line: a space's `Options`, the store's defaults (64 open).
+        let store = Store::open(dir.path(), Options::default()).unwrap();
+        for id in ["a.1", "b.1", "c.1"] {
+            drop(store.create_space(space_payload(id)).unwrap());
+        }
+        assert_eq!(store.open_spaces(), 3);
+    }
+    // The store's own setting, on the store's options.
+    let store = Store::open(
+        dir.path(),
+        StoreOptions::new(Options::default()).max_open_spaces(1),
+    )
+    .unwrap();
+    for id in ["a.1", "b.1", "c.1"] {
+        drop(store.space(id).unwrap());
+    }
+    assert_eq!(store.open_spaces(), 1);
 }
 
 #[test]
@@ -350,7 +373,7 @@ fn a_slow_open_of_one_space_holds_up_neither_other_spaces_nor_their_opens() {
         slow: "slow.1".into(),
         gate: Arc::clone(&gate),
     }));
-    let options = Options::default().file_system(fs).max_open_spaces(8);
+    let options = StoreOptions::new(Options::default().file_system(fs)).max_open_spaces(8);
     {
         let store = Store::open(dir.path(), options.clone()).unwrap();
         for id in ["slow.1", "fast.1", "other.1"] {

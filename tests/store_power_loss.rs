@@ -9,7 +9,7 @@ mod common;
 use std::path::PathBuf;
 
 use common::*;
-use spacestore::{Durability, FileSystem, Options, Space, Store};
+use spacestore::{Durability, FileSystem, Options, Space, Store, StoreOptions};
 use spacestore_test_kit::simfs::{Fault, Op, Rng, SimFs, Tear};
 
 fn root_dir() -> PathBuf {
@@ -213,7 +213,7 @@ fn a_power_cut_while_open_removes_leftovers_leaves_the_store_consistent() {
 #[test]
 fn closing_a_store_reports_the_first_failed_close_and_closes_the_rest() {
     let fs = SimFs::new();
-    let options = Options::default().file_system(fs.arc()).max_open_spaces(4);
+    let options = StoreOptions::new(Options::default().file_system(fs.arc())).max_open_spaces(4);
     let store = Store::open("/store", options.clone()).unwrap();
     for id in ["a.1", "b.1"] {
         let space = store.create_space(space_payload(id)).unwrap();

@@ -10,7 +10,8 @@ use std::sync::{Arc, Mutex};
 use common::*;
 use spacestore::go::*;
 use spacestore::{
-    AclRecord, Error, HeadUpdate, IterOptions, Options, Space, SpacePayload, StorageChange,
+    AclRecord, Error, ErrorKind, HeadUpdate, IterOptions, Options, Space, SpacePayload,
+    StorageChange,
 };
 
 fn whole() -> Space {
@@ -19,14 +20,12 @@ fn whole() -> Space {
 
 /// A new in-memory space made whole from `payload`.
 fn in_memory_whole(payload: SpacePayload) -> Result<Space, Error> {
-    let space = Space::in_memory();
-    space.create_space(payload).map(|()| space)
+    Space::in_memory().create_space(payload)
 }
 
 /// The space in `dir` (made when there is none), made whole from `payload` (Go's `Create`).
 fn create_whole(dir: &std::path::Path, payload: SpacePayload) -> Result<Space, Error> {
-    let space = Space::create(dir, Options::default())?;
-    space.create_space(payload).map(|()| space)
+    Space::create(dir, Options::default())?.create_space(payload)
 }
 
 fn record(id: &str, prev: &str, order: u64) -> AclRecord {
@@ -147,30 +146,30 @@ fn a_settings_root_that_is_stored_already_fails_the_whole_creation() {
 }
 
 #[test]
-fn open_of_a_missing_directory_is_space_missing_and_creates_nothing() {
+fn open_of_a_missing_directory_is_no_space_at_that_path_and_creates_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("none");
     let opened = Space::open(&dir, Options::default());
-    assert!(matches!(opened, Err(Error::SpaceMissing(_))));
+    assert!(matches!(opened, Err(Error::NoSpaceAt(path)) if path == dir));
     assert!(!dir.exists());
 }
 
 /// Go's `New` of a store without the space fails where it reads the state: here `open`
-/// opens the bare space, and its state storage is `SpaceMissing`.
+/// opens the bare space, and its state storage is `BareSpace`.
 #[test]
 fn a_reopened_bare_space_has_no_state_storage() {
     let dir = tempfile::tempdir().unwrap();
     drop(Space::create(dir.path(), Options::default()).unwrap());
     let space = Space::open(dir.path(), Options::default()).unwrap();
-    assert!(matches!(space.state_storage(), Err(Error::SpaceMissing(_))));
+    assert!(matches!(space.state_storage(), Err(Error::BareSpace)));
 }
 
 #[test]
-fn open_of_a_directory_without_a_log_is_space_missing() {
+fn open_of_a_directory_without_a_log_is_no_space_at_that_path() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("notes.txt"), b"not a space").unwrap();
     let opened = Space::open(dir.path(), Options::default());
-    assert!(matches!(opened, Err(Error::SpaceMissing(_))));
+    assert!(matches!(opened, Err(Error::NoSpaceAt(_))));
     assert_eq!(
         std::fs::read_dir(dir.path()).unwrap().count(),
         1,
@@ -182,8 +181,9 @@ fn open_of_a_directory_without_a_log_is_space_missing() {
 fn a_bare_space_has_no_id_no_state_and_no_acl_list() {
     let space = Space::in_memory();
     assert_eq!(space.id(), None);
-    assert!(matches!(space.state_storage(), Err(Error::SpaceMissing(_))));
-    assert!(matches!(space.acl_storage(), Err(Error::SpaceMissing(_))));
+    let (state, acl) = (space.state_storage(), space.acl_storage());
+    assert!(matches!(state, Err(Error::BareSpace)));
+    assert!(matches!(acl, Err(e) if e.kind() == ErrorKind::BareSpace));
 }
 
 #[test]
@@ -570,6 +570,20 @@ fn a_deferred_tree_whose_id_became_the_acl_list_id_is_refused_at_its_first_write
     assert!(matches!(err, Some(Error::AclListId(_))), "{err:?}");
     assert_eq!(space.add_seq(), 0, "refused before it took a seq");
     assert_eq!(space.acl_storage().unwrap().head().unwrap(), "acl");
+}
+
+#[test]
+fn create_space_returns_a_handle_to_the_space_it_made_whole_as_the_store_does() {
+    fn made_whole(bare: &Space) -> Result<Space, Error> {
+        let space = bare.create_space(space_payload("space.1"))?;
+        Ok(space)
+    }
+    let bare = Space::in_memory();
+    let space = made_whole(&bare).unwrap();
+    assert_eq!(space.id().as_deref(), Some("space.1"));
+    assert_eq!(space.incarnation(), bare.incarnation(), "the same space");
+    space.create_tree_storage(root("t")).unwrap();
+    assert_eq!(bare.tree_ids(), ["settings", "t"]);
 }
 
 #[test]

@@ -17,7 +17,7 @@ pub enum DirStatus {
     /// damaged one is the log's to judge, as replay judges it).
     Space,
     /// No space: nothing at all, or only a `LOCK` file (a new space may be created in it;
-    /// `Space::open` says `SpaceMissing`).
+    /// `Space::open` says `NoSpaceAt`).
     Empty,
     /// Something else, with the reason in words.
     NotASpace(String),

@@ -11,7 +11,8 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use spacestore::{
-    AclRecord, HeadUpdate, Options, Space, SpacePayload, StorageChange, Store, TreeRoot,
+    AclRecord, HeadUpdate, Options, Space, SpacePayload, StorageChange, Store, StoreOptions,
+    TreeRoot,
 };
 
 fn bin() -> Command {
@@ -1299,7 +1300,7 @@ fn verify_and_open_judge_each_directory_alike() {
     fails(&run(&["verify", p(&only_lock)]), 4);
     assert!(matches!(
         Space::open(&only_lock, Options::default()),
-        Err(spacestore::Error::SpaceMissing(_))
+        Err(spacestore::Error::NoSpaceAt(_))
     ));
     let out = ok(&run(&["verify", p(&zeros)]));
     assert!(out.contains("torn tail"), "{out}");
@@ -1382,7 +1383,7 @@ fn the_store_tools_beside_a_live_store_neither_fail_nor_make_its_calls_fail() {
             TreeRoot::new("settings", b"settings".to_vec()),
         )
     };
-    let store = Store::open(&root, Options::default().max_open_spaces(1)).unwrap();
+    let store = Store::open(&root, StoreOptions::default().max_open_spaces(1)).unwrap();
     for id in ["a.1", "b.1"] {
         store.create_space(payload(id)).unwrap();
     }

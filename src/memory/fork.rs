@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::snapshot::Captured;
+use super::capture::Captured;
 use super::{Memory, TreeState, UpdateRef};
 use crate::sync::write;
 

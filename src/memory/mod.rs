@@ -4,13 +4,13 @@
 mod acl;
 mod apply;
 mod by_seq;
+mod capture;
 mod changes;
 mod claim;
 mod cursors;
 mod fork;
 mod head_table;
 mod order;
-mod snapshot;
 mod state;
 mod stored;
 mod trees;
@@ -20,11 +20,11 @@ use std::sync::Arc;
 
 pub(crate) use acl::AclList;
 pub(crate) use apply::{Applied, EntryAfter, Plan, Target};
+pub(crate) use capture::Captured;
 pub(crate) use changes::ChangeMap;
 pub(crate) use claim::Claim;
 pub(crate) use cursors::CursorTable;
 pub(crate) use head_table::{HeadTable, UpdateRef};
-pub(crate) use snapshot::Captured;
 pub(crate) use state::{SpaceState, StateCell};
 pub(crate) use stored::{Block, Stored};
 pub(crate) use trees::TreeState;

@@ -20,6 +20,7 @@
 
 mod checkpoints;
 mod observers;
+mod reads;
 mod write;
 
 use std::collections::{HashMap, VecDeque};
@@ -212,11 +213,6 @@ impl SpaceCore {
         self.auto_checkpoint = Some((factor, min_bytes));
         self.background = background && cfg!(not(loom));
         self
-    }
-
-    /// The space's state, for readers.
-    pub(crate) fn memory(&self) -> &Memory {
-        &self.memory
     }
 
     /// The state as of now and the counter's value, taken under the commit lock (at the cost

@@ -13,14 +13,14 @@ use cache::{Closing, Lookup, OpenSpaces, Take};
 use crate::error::{io, lock_failed};
 use crate::sync::{lock, Mutex, MutexGuard};
 use crate::trace;
-use crate::{EntryKind, Error, Id, Options, Result, Space, SpacePayload};
+use crate::{EntryKind, Error, Id, Options, Result, Space, SpacePayload, StoreOptions};
 
 /// Many spaces in one directory (Go's `SpaceStorageProvider`), or in memory.
 ///
 /// A store on disk holds one space directory per space (DESIGN.md, "Many spaces in one
 /// store") and one lock for the whole directory, besides each space's own. [`Store::space`]
 /// opens a space on its first use (replaying its log once) and hands out the same handle while
-/// it is open; at most [`Options::max_open_spaces`] are kept open: past that, the least recently
+/// it is open; at most [`StoreOptions::max_open_spaces`] are kept open: past that, the least recently
 /// used ones that no handle holds are closed cleanly, and reopened on their next use. A space
 /// whose handles are held stays open, so a caller never sees a space closed under it.
 ///
@@ -51,7 +51,10 @@ pub struct Store {
 struct Inner {
     /// `None`: an in-memory store.
     root: Option<PathBuf>,
+    /// How each space is opened.
     options: Options,
+    /// [`StoreOptions::max_open_spaces`].
+    max_open_spaces: usize,
     /// Held while the store is open (`None` in memory).
     _lock: Option<Box<dyn Send + Sync>>,
     /// The open spaces (on disk; and the busy ones: see `cache::Turn`) or every space (in
@@ -71,13 +74,18 @@ impl Store {
     /// creation or deletion left (whatever it came to hold; a leftover that cannot be removed
     /// stays, unlisted, and the store opens) and renames the directories of a store of 0.1
     /// whose names kept upper case (see DESIGN.md, "Many spaces in one store"). No space is
-    /// opened yet. `options` is how each space is opened.
+    /// opened yet. `options` is how each space is opened (a plain [`Options`]), or that and the
+    /// store's own settings (a [`StoreOptions`]).
     ///
     /// # Errors
     /// [`Error::Locked`]; [`Error::Io`] when the directory cannot be made, locked, listed or an
     /// older name renamed (also when `options`' file system does not support directories of
     /// directories).
-    pub fn open(root: impl AsRef<Path>, options: Options) -> Result<Store> {
+    pub fn open(root: impl AsRef<Path>, options: impl Into<StoreOptions>) -> Result<Store> {
+        let StoreOptions {
+            space: options,
+            max_open_spaces,
+        } = options.into();
         let root = root.as_ref().to_path_buf();
         let fs = Arc::clone(&options.fs);
         let spaces = names::spaces_dir(&root);
@@ -90,6 +98,7 @@ impl Store {
             inner: Arc::new(Inner {
                 root: Some(root),
                 options,
+                max_open_spaces,
                 _lock: Some(lock),
                 spaces: Mutex::new(Spaces::OnDisk(OpenSpaces::default())),
             }),
@@ -141,6 +150,7 @@ impl Store {
             inner: Arc::new(Inner {
                 root: None,
                 options: Options::default(),
+                max_open_spaces: StoreOptions::default().max_open_spaces,
                 _lock: None,
                 spaces: Mutex::new(Spaces::InMemory(BTreeMap::new())),
             }),
@@ -220,7 +230,7 @@ impl Store {
     /// [`Error::SpaceMissing`] when the store has no such space; what [`Space::open`] can fail
     /// with (a space another process holds: [`Error::Locked`]).
     pub fn space(&self, id: &str) -> Result<Space> {
-        let missing = || Error::SpaceMissing(id.to_owned());
+        let missing = || Error::SpaceMissing(Id::from(id));
         let dir = self.space_dir(&names::dir_name(id));
         let turn = loop {
             let mut spaces = lock(&self.inner.spaces);
@@ -231,7 +241,7 @@ impl Store {
             match open.lookup(id) {
                 Lookup::Open(space) => {
                     // Spaces held past the limit when they were opened may be idle now.
-                    let max = self.inner.options.max_open_spaces;
+                    let max = self.inner.max_open_spaces;
                     let closing = if open.len() > max {
                         open.evict_to(max)
                     } else {
@@ -261,7 +271,7 @@ impl Store {
         let closing = match &mut *guard {
             Spaces::OnDisk(open) => {
                 open.begin(id.clone());
-                open.evict_to(self.inner.options.max_open_spaces)
+                open.evict_to(self.inner.max_open_spaces)
             }
             Spaces::InMemory(_) => Vec::new(),
         };
@@ -323,7 +333,7 @@ impl Store {
         Ok(dirs.into_iter().map(|(id, _)| id).collect())
     }
 
-    /// How many spaces are open now (on disk: at most [`Options::max_open_spaces`], unless
+    /// How many spaces are open now (on disk: at most [`StoreOptions::max_open_spaces`], unless
     /// more are held by handles; in memory: all of them).
     pub fn open_spaces(&self) -> usize {
         match &*lock(&self.inner.spaces) {
@@ -389,7 +399,7 @@ impl Store {
                 Spaces::InMemory(all) => {
                     return match all.remove(id) {
                         Some(_) => Ok(()),
-                        None => Err(Error::SpaceMissing(id.to_owned())),
+                        None => Err(Error::SpaceMissing(Id::from(id))),
                     };
                 }
                 Spaces::OnDisk(open) => open,
@@ -411,7 +421,7 @@ impl Store {
             }
         };
         if !self.dir_exists(&dir) {
-            return Err(Error::SpaceMissing(id.to_owned()));
+            return Err(Error::SpaceMissing(Id::from(id)));
         }
         // Closed (its close frame written) before its directory goes.
         drop(space);

@@ -459,7 +459,7 @@ pub mod workload {
                     );
                     space
                         .create_space(payload)
-                        .map(|()| self.events[e].acked = true)
+                        .map(|_| self.events[e].acked = true)
                 }
                 Step::AddAcl(n) => {
                     let base = self.acl_no;

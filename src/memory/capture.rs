@@ -1,4 +1,5 @@
-//! [`Memory::snapshot`]: the live state of a space as a list of records, for a checkpoint.
+//! [`Memory::capture`]: the live state of a space as of one moment, and [`Captured::emit`]: it
+//! as a list of records, for a checkpoint.
 //!
 //! Replaying the records in the order emitted rebuilds the same state: every named cursor, every
 //! tree (root and batches, in AddSeq order, with their seqs), then every head entry rewritten
@@ -50,7 +51,7 @@ impl Memory {
 
     /// Calls `emit` with each record of the live state, in replay order.
     #[cfg(feature = "internals")] // For the tools' checks.
-    pub(crate) fn snapshot(&self, emit: impl FnMut(&Record) -> Result<()>) -> Result<()> {
+    pub(crate) fn emit(&self, emit: impl FnMut(&Record) -> Result<()>) -> Result<()> {
         self.capture().emit(emit)
     }
 }
