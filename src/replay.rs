@@ -147,6 +147,22 @@ impl Chunk {
             claims: Vec::new(),
         }
     }
+
+    /// Claims the chunk's events, all decoded already, while `claiming` (a pass over the
+    /// chunk after its decoding: the map's inserts one after the other, not between two
+    /// frames' CRC and decoding).
+    fn claim(&mut self, memory: &Memory, claiming: &mut bool) {
+        if !*claiming {
+            return;
+        }
+        self.claims.reserve(self.events.len());
+        for event in &self.events {
+            if !*claiming {
+                break;
+            }
+            self.claims.push(claim_one(memory, event, claiming));
+        }
+    }
 }
 
 /// Claims the new changes of `event`'s record ([`Memory::claim`]) while `claiming`; the first
@@ -202,14 +218,11 @@ fn on_two_threads(
             let mut claiming = how.claim_ahead;
             let mut chunk = Chunk::with_capacity(how.chunk);
             let scanned = scan::scan(log, &mut |event| {
-                if claiming {
-                    let claim = claim_one(memory, &event, &mut claiming);
-                    chunk.claims.push(claim);
-                }
                 chunk.events.push(event);
                 if chunk.events.len() < how.chunk {
                     return true;
                 }
+                chunk.claim(memory, &mut claiming);
                 // A receiver gone stops the scan.
                 tx.send(std::mem::replace(
                     &mut chunk,
@@ -218,6 +231,7 @@ fn on_two_threads(
                 .is_ok()
             });
             if !chunk.events.is_empty() {
+                chunk.claim(memory, &mut claiming);
                 let _ = tx.send(chunk);
             }
             scanned
