@@ -1,5 +1,6 @@
-//! [`BySeq`]: head entry ids in (last AddSeq, id) order, for the reads by last AddSeq
-//! (`min_last_add_seq`, `max_last_add_seq`).
+//! [`BySeq`]: head entries in (last AddSeq, id) order, for the reads by last AddSeq
+//! (`min_last_add_seq`, `max_last_add_seq`): each item names the entry's slot in the head
+//! table, so that a read reaches the entries without hashing their ids.
 //!
 //! A tree's entry moves to the newest AddSeq with each of its batches, so almost every insert
 //! lands at the end: a sorted `Vec` takes it with a push, and the move leaves a tombstone where
@@ -10,7 +11,7 @@
 
 use crate::id::Id;
 
-/// Ids ordered by (seq, id); each (seq, id) is live at most once.
+/// Entries (their slots) ordered by (seq, id); each (seq, id) is live at most once.
 #[derive(Debug, Default)]
 pub(crate) struct BySeq {
     /// Sorted by (seq, id), tombstones included; the last one is live.
@@ -23,6 +24,8 @@ pub(crate) struct BySeq {
 struct Item {
     seq: u64,
     id: Id,
+    /// The entry's slot in the head table.
+    slot: usize,
     live: bool,
 }
 
@@ -33,15 +36,16 @@ impl Item {
 }
 
 impl BySeq {
-    /// Built at once from unsorted, distinct pairs.
-    pub(crate) fn from_unsorted(mut pairs: Vec<(u64, Id)>) -> BySeq {
+    /// Built at once from unsorted (seq, id, slot)s of distinct (seq, id).
+    pub(crate) fn from_unsorted(mut pairs: Vec<(u64, Id, usize)>) -> BySeq {
         pairs.sort_unstable();
         BySeq {
             items: pairs
                 .into_iter()
-                .map(|(seq, id)| Item {
+                .map(|(seq, id, slot)| Item {
                     seq,
                     id,
+                    slot,
                     live: true,
                 })
                 .collect(),
@@ -60,9 +64,9 @@ impl BySeq {
                 .count()
     }
 
-    /// Adds (seq, id), which is not held. Out of order, it goes before any tombstone of the
-    /// same pair, where [`BySeq::remove`] looks first.
-    pub(crate) fn insert(&mut self, seq: u64, id: Id) {
+    /// Adds (seq, id) of the entry in `slot`; (seq, id) is not held. Out of order, it goes
+    /// before any tombstone of the same pair, where [`BySeq::remove`] looks first.
+    pub(crate) fn insert(&mut self, seq: u64, id: Id, slot: usize) {
         let at = match self.items.last() {
             Some(last) if last.key() >= (seq, &id) => self.position(seq, &id),
             _ => self.items.len(),
@@ -72,6 +76,7 @@ impl BySeq {
             Item {
                 seq,
                 id,
+                slot,
                 live: true,
             },
         );
@@ -96,10 +101,14 @@ impl BySeq {
         }
     }
 
-    /// The ids with seq >= `lowest`, in (seq, id) order.
-    pub(crate) fn from(&self, lowest: u64) -> impl Iterator<Item = &Id> {
+    /// The slots of the entries with seq >= `lowest`, in (seq, id) order (its upper size hint
+    /// counts the tombstones among them too).
+    pub(crate) fn from(&self, lowest: u64) -> impl Iterator<Item = usize> + '_ {
         let start = self.items.partition_point(|i| i.seq < lowest);
-        self.items[start..].iter().filter(|i| i.live).map(|i| &i.id)
+        self.items[start..]
+            .iter()
+            .filter(|i| i.live)
+            .map(|i| i.slot)
     }
 
     /// The highest seq held.
@@ -125,6 +134,8 @@ mod tests {
             lowest in 0u64..10,
         ) {
             let mut model: BTreeSet<(u64, Id)> = BTreeSet::new();
+            // The slot of an entry: its number.
+            let slot = |id: &Id| id.as_str()[1..].parse::<usize>().unwrap();
             let mut by_seq = BySeq::default();
             for (entry, seq, remove) in ops {
                 let id = Id::from(format!("e{entry}"));
@@ -136,18 +147,21 @@ mod tests {
                     }
                 } else if !model.iter().any(|(_, i)| *i == id) {
                     model.insert((seq, id.clone()));
-                    by_seq.insert(seq, id);
+                    by_seq.insert(seq, id.clone(), slot(&id));
                 }
                 prop_assert_eq!(by_seq.max_seq(), model.iter().next_back().map(|p| p.0));
                 prop_assert!(by_seq.items.last().is_none_or(|i| i.live));
                 prop_assert!(by_seq.dead <= 16 || by_seq.dead * 2 <= by_seq.items.len());
             }
-            let read: Vec<&Id> = by_seq.from(lowest).collect();
-            let expected: Vec<&Id> = model.range((lowest, Id::default())..).map(|p| &p.1).collect();
+            let read: Vec<usize> = by_seq.from(lowest).collect();
+            let expected: Vec<usize> =
+                model.range((lowest, Id::default())..).map(|p| slot(&p.1)).collect();
             prop_assert_eq!(read, expected);
-            let built = BySeq::from_unsorted(model.iter().rev().cloned().collect());
-            let rebuilt: Vec<&Id> = built.from(0).collect();
-            let all: Vec<&Id> = model.iter().map(|p| &p.1).collect();
+            let built = BySeq::from_unsorted(
+                model.iter().rev().map(|(s, id)| (*s, id.clone(), slot(id))).collect(),
+            );
+            let rebuilt: Vec<usize> = built.from(0).collect();
+            let all: Vec<usize> = model.iter().map(|p| slot(&p.1)).collect();
             prop_assert_eq!(rebuilt, all);
         }
     }

@@ -37,12 +37,79 @@ impl UpdateRef<'_> {
     }
 }
 
+/// The entries, each in a slot of its own while it lives, found by id through a map: the
+/// index by last AddSeq names slots, so a read by last AddSeq reaches each entry without
+/// hashing its id. Shared: a read hands out the entries it selects at the cost of a reference
+/// count each (a write changes an entry in place, or a copy of it while a reader holds it).
+#[derive(Default)]
+struct Slots {
+    slots: Vec<Option<Arc<HeadEntry>>>,
+    /// Slots of removed entries, to reuse.
+    free: Vec<usize>,
+    by_id: HashMap<Id, usize, RandomState>,
+}
+
+impl Slots {
+    fn get(&self, id: &str) -> Option<&Arc<HeadEntry>> {
+        self.by_id.get(id).and_then(|&slot| self.at(slot))
+    }
+
+    fn at(&self, slot: usize) -> Option<&Arc<HeadEntry>> {
+        self.slots.get(slot)?.as_ref()
+    }
+
+    /// Entry `id` and its slot.
+    fn get_mut(&mut self, id: &str) -> Option<(usize, &mut Arc<HeadEntry>)> {
+        let slot = *self.by_id.get(id)?;
+        let entry = self.slots.get_mut(slot)?.as_mut()?;
+        Some((slot, entry))
+    }
+
+    /// Adds an entry whose id is not held; its slot.
+    fn insert(&mut self, entry: Arc<HeadEntry>) -> usize {
+        let id = entry.id.clone();
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                self.slots[slot] = Some(entry);
+                slot
+            }
+            None => {
+                self.slots.push(Some(entry));
+                self.slots.len() - 1
+            }
+        };
+        self.by_id.insert(id, slot);
+        slot
+    }
+
+    fn remove(&mut self, id: &str) -> Option<Arc<HeadEntry>> {
+        let slot = self.by_id.remove(id)?;
+        self.free.push(slot);
+        self.slots.get_mut(slot)?.take()
+    }
+
+    /// The entries with their slots, in no order.
+    fn iter(&self) -> impl Iterator<Item = (usize, &Arc<HeadEntry>)> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(slot, e)| Some((slot, e.as_ref()?)))
+    }
+
+    /// The entries, in no order.
+    fn values(&self) -> impl Iterator<Item = &Arc<HeadEntry>> {
+        self.slots.iter().flatten()
+    }
+
+    fn len(&self) -> usize {
+        self.by_id.len()
+    }
+}
+
 #[derive(Default)]
 struct Table {
-    /// By id; sorted on demand when iterated by id. Shared: a read hands out the entries it
-    /// selects at the cost of a reference count each (a write changes an entry in place, or a
-    /// copy of it while a reader still holds it).
-    entries: HashMap<Id, Arc<HeadEntry>, RandomState>,
+    /// By id; sorted on demand when iterated by id.
+    entries: Slots,
     /// By last AddSeq (empty while `seq_deferred`).
     by_seq: BySeq,
     by_parent: HashMap<Id, BTreeSet<Id>, RandomState>,
@@ -66,9 +133,10 @@ impl Table {
         }
     }
 
-    fn index(&mut self, e: &HeadEntry) {
+    /// Indexes `e`, in `slot`.
+    fn index(&mut self, e: &HeadEntry, slot: usize) {
         if let Some(seq) = e.last_add_seq.filter(|_| !self.seq_deferred) {
-            self.by_seq.insert(seq, e.id.clone());
+            self.by_seq.insert(seq, e.id.clone(), slot);
         }
         if let Some(p) = &e.parent_id {
             self.by_parent
@@ -108,8 +176,8 @@ impl HeadTable {
         if t.seq_deferred {
             t.by_seq = BySeq::from_unsorted(
                 t.entries
-                    .values()
-                    .filter_map(|e| Some((e.last_add_seq?, e.id.clone())))
+                    .iter()
+                    .filter_map(|(slot, e)| Some((e.last_add_seq?, e.id.clone(), slot)))
                     .collect(),
             );
             t.seq_deferred = false;
@@ -134,15 +202,16 @@ impl HeadTable {
     pub(crate) fn update(&self, u: UpdateRef<'_>, want_entry: bool) -> Option<HeadEntry> {
         let mut guard = write(&self.table);
         let t = &mut *guard;
-        let Some(e) = t.entries.get_mut(u.id.as_str()) else {
+        let Some((slot, e)) = t.entries.get_mut(u.id.as_str()) else {
             let mut e = HeadEntry {
                 id: u.id.clone(),
                 ..HeadEntry::default()
             };
             u.write_into(&mut e);
-            t.index(&e);
             let out = want_entry.then(|| e.clone());
-            t.entries.insert(e.id.clone(), Arc::new(e));
+            let e = Arc::new(e);
+            let slot = t.entries.insert(Arc::clone(&e));
+            t.index(&e, slot);
             return out;
         };
         let e = Arc::make_mut(e);
@@ -192,7 +261,7 @@ impl HeadTable {
                     if let Some(old) = old {
                         t.by_seq.remove(old, &e.id);
                     }
-                    t.by_seq.insert(s, e.id.clone());
+                    t.by_seq.insert(s, e.id.clone(), slot);
                 }
                 changed = true;
             }
@@ -231,12 +300,15 @@ impl HeadTable {
                 out.sort_unstable_by(|a, b| (a.last_add_seq, &a.id).cmp(&(b.last_add_seq, &b.id)));
                 return out;
             }
-            t.by_seq
+            let found = t
+                .by_seq
                 .from(lowest)
-                .filter_map(|id| t.entries.get(id))
+                .filter_map(|slot| t.entries.at(slot))
                 .filter(|e| selected(e, deleted))
-                .cloned()
-                .collect()
+                .cloned();
+            let mut out = Vec::with_capacity(found.size_hint().1.unwrap_or(0));
+            out.extend(found);
+            out
         } else {
             let mut out: Vec<Arc<HeadEntry>> = t
                 .entries
@@ -323,6 +395,8 @@ mod tests {
             min in 0u64..50,
         ) {
             let (deferred, direct) = (HeadTable::deferred(), HeadTable::default());
+            // What the tables should hold: each entry's last AddSeq.
+            let mut model: std::collections::BTreeMap<Id, u64> = Default::default();
             for (i, (entry, seq, delete)) in ops.into_iter().enumerate() {
                 if i == settle_at {
                     deferred.settle();
@@ -335,8 +409,23 @@ mod tests {
                         table.update(update(&id, seq), false);
                     }
                 }
+                if delete {
+                    model.remove(&id);
+                } else {
+                    model.insert(id.clone(), seq);
+                }
+                let mut expected: Vec<(Option<u64>, Id)> = model
+                    .iter()
+                    .filter(|(_, s)| **s > min)
+                    .map(|(id, s)| (Some(*s), id.clone()))
+                    .collect();
+                expected.sort();
                 prop_assert_eq!(deferred.max_last_add_seq(), direct.max_last_add_seq());
+                prop_assert_eq!(direct.max_last_add_seq(), model.values().max().copied().unwrap_or(0));
                 prop_assert_eq!(ids(deferred.select(None, min)), ids(direct.select(None, min)));
+                if min > 0 {
+                    prop_assert_eq!(ids(direct.select(None, min)), expected);
+                }
             }
             deferred.settle();
             prop_assert_eq!(ids(deferred.select(None, min)), ids(direct.select(None, min)));
