@@ -1,18 +1,18 @@
-//! The read iterators, one per range: [`ChangeViews`] (a tree's changes, read in place, over
-//! the range [`Collected`] when it was made), [`HeadEntries`] and [`AclRecords`] (the same) and
-//! [`FeedViews`] (the space's changes in AddSeq order, read in place, walked lazily a chunk of
-//! batches at a time, each under a short hold of the index's read lock).
+//! The read iterators, one per range: [`ChangeViews`] (a tree's changes, read in place, each
+//! when it is yielded, over the range taken when the iterator was made), [`HeadEntries`] and
+//! [`AclRecords`] (each a range [`Collected`] when it was made) and [`FeedViews`] (the space's
+//! changes in AddSeq order, read in place, walked lazily a chunk of batches at a time, each
+//! under a short hold of the index's read lock).
 
 use std::iter::FusedIterator;
 use std::sync::Arc;
 
-use crate::memory::Block;
+use crate::memory::{Block, Stored};
 use crate::space_core::SpaceCore;
 use crate::{ChangeView, HeadEntry};
 
 /// A range collected under a lock when the iterator was made, yielded from then on without
-/// one: a tree's changes ([`ChangeViews`]), head entries ([`HeadEntries`]) or ACL records
-/// ([`AclRecords`]). (Named for what it is: the values of a range, collected; not one of
+/// one: head entries ([`HeadEntries`]) or ACL records ([`AclRecords`]). (Named for what it is: the values of a range, collected; not one of
 /// any-sync's snapshots, nor the state a checkpoint captures.)
 #[derive(Debug)]
 pub struct Collected<T> {
@@ -22,8 +22,45 @@ pub struct Collected<T> {
 /// A tree's changes read in place ([`crate::TreeStorage::changes_after_order`],
 /// [`crate::TreeStorage::changes_after_add_seq`]), in order-id order: where they lay when the
 /// iterator was made (taken under the tree's lock, at the cost of a reference count per change;
-/// each [`ChangeView`] is read when it is yielded).
-pub type ChangeViews = Collected<ChangeView>;
+/// each [`ChangeView`] is read when it is yielded, so a loop that stops early reads no more).
+pub struct ChangeViews {
+    stored: std::vec::IntoIter<Stored>,
+}
+
+impl ChangeViews {
+    pub(crate) fn new(stored: Vec<Stored>) -> Self {
+        ChangeViews {
+            stored: stored.into_iter(),
+        }
+    }
+}
+
+impl Iterator for ChangeViews {
+    type Item = ChangeView;
+    fn next(&mut self) -> Option<ChangeView> {
+        self.stored.next().map(ChangeView::new)
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.stored.size_hint()
+    }
+}
+
+impl DoubleEndedIterator for ChangeViews {
+    fn next_back(&mut self) -> Option<ChangeView> {
+        self.stored.next_back().map(ChangeView::new)
+    }
+}
+
+impl ExactSizeIterator for ChangeViews {}
+impl FusedIterator for ChangeViews {}
+
+impl std::fmt::Debug for ChangeViews {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChangeViews")
+            .field("left", &self.stored.len())
+            .finish_non_exhaustive()
+    }
+}
 
 /// The ACL list's records ([`crate::AclStorage::records_after_order`],
 /// [`crate::AclStorage::records_before_order`]), by ascending order: what the list held when the
@@ -80,8 +117,8 @@ pub struct FeedViews {
     after: u64,
     /// Batches read from the index, not yet turned into changes.
     blocks: std::vec::IntoIter<Arc<Block>>,
-    /// The current batch's changes, not yet yielded.
-    changes: std::vec::IntoIter<ChangeView>,
+    /// The current batch's changes, not yet yielded (each read in place when it is).
+    changes: ChangeViews,
 }
 
 impl FeedViews {
@@ -90,7 +127,7 @@ impl FeedViews {
             core,
             after,
             blocks: Vec::new().into_iter(),
-            changes: Vec::new().into_iter(),
+            changes: ChangeViews::new(Vec::new()),
         }
     }
 
@@ -114,11 +151,7 @@ impl Iterator for FeedViews {
                 return Some(change);
             }
             match self.blocks.next() {
-                Some(block) => {
-                    let views: Vec<ChangeView> =
-                        block.stored().into_iter().map(ChangeView::new).collect();
-                    self.changes = views.into_iter();
-                }
+                Some(block) => self.changes = ChangeViews::new(block.stored()),
                 None if self.refill() => {}
                 None => return None,
             }

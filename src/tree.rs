@@ -7,10 +7,7 @@ use crate::memory::TreeState;
 use crate::record::{BatchChanges, BatchFields, IdList, NewTree, Record};
 use crate::space_core::{unstored_root, Ctx, SpaceCore};
 use crate::sync::{AtomicBool, Ordering};
-use crate::{
-    AddSeqCounter, ChangeView, ChangeViews, Collected, Error, Heads, Id, Result, StorageChange,
-    TreeRoot,
-};
+use crate::{AddSeqCounter, ChangeViews, Error, Heads, Id, Result, StorageChange, TreeRoot};
 
 /// What [`TreeStorage::add_all_no_error`] did.
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -237,7 +234,7 @@ impl TreeStorage {
         } else {
             self.read_tree(|t| t.stored_after_order(order_id))
         };
-        Collected::new(stored.into_iter().map(ChangeView::new).collect())
+        ChangeViews::new(stored)
     }
 
     /// The changes of the tree whose AddSeq is `> add_seq`, **in order-id order** (as Go does),
@@ -251,7 +248,7 @@ impl TreeStorage {
         } else {
             self.read_tree(|t| t.stored_after_add_seq(add_seq))
         };
-        Collected::new(stored.into_iter().map(ChangeView::new).collect())
+        ChangeViews::new(stored)
     }
 
     /// The tree a deferred storage's first write must create, `None` once it exists; checked

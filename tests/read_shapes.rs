@@ -11,8 +11,8 @@ use std::sync::Arc;
 use common::*;
 use spacestore::go::*;
 use spacestore::{
-    AclRecord, AclStorage, ChangeView, Collected, EntryFilter, Error, HeadEntry, HeadUpdate,
-    IterOptions, Space, StorageChange, TreeStorage,
+    AclRecord, AclStorage, ChangeView, ChangeViews, Collected, EntryFilter, Error, HeadEntry,
+    HeadUpdate, IterOptions, Space, StorageChange, TreeStorage,
 };
 
 /// A whole space: tree `t` of three batches (`c3` first in AddSeq, last in order), tree `u` of
@@ -119,7 +119,7 @@ fn the_space_feed_is_views_of_every_tree_in_add_seq_order() {
 #[test]
 fn a_collected_range_and_the_entry_filter_are_named_for_what_they_are() {
     let (space, t) = filled();
-    let views: Collected<ChangeView> = t.changes_after_order("");
+    let views: ChangeViews = t.changes_after_order("");
     assert_eq!(views.len(), 4);
     let deleted = IterOptions::deleted();
     assert_eq!(deleted.entries, EntryFilter::Deleted);

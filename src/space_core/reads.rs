@@ -36,14 +36,17 @@ impl SpaceCore {
     /// The root tree `id` was created from (its stored root, its entry's parent and derived
     /// flag), or `None` when its head entry or its root is missing (a deleted tree has no root).
     pub(crate) fn tree_root(&self, id: &str) -> Option<TreeRoot> {
-        let entry = self.memory.heads.get(id)?;
+        let (parent_id, is_derived) = self
+            .memory
+            .heads
+            .with(id, |e| e.map(|e| (e.parent_id.clone(), e.is_derived)))?;
         let root = self.memory.tree(id)?.root().to_change();
         Some(TreeRoot {
             id: root.id,
             raw_change: root.raw_change,
             order_id: root.order_id,
-            parent_id: entry.parent_id,
-            is_derived: entry.is_derived,
+            parent_id,
+            is_derived,
         })
     }
 
