@@ -208,9 +208,10 @@ impl TreeStorage {
     }
 
     /// The changes of the tree whose order id is `>= order_id`, in order-id order, read in
-    /// place ([`ChangeView`]: fields borrowed from the stored bytes, no allocation per change;
-    /// where they lay when the iterator was made). [`ChangeView::to_change`] or
-    /// `.map(StorageChange::from)` gives owned changes. Go's `GetAfterOrder`:
+    /// place ([`ChangeView`](crate::ChangeView): fields borrowed from the stored bytes, no
+    /// allocation per change; where they lay when the iterator was made).
+    /// [`ChangeView::to_change`](crate::ChangeView::to_change) or `.map(StorageChange::from)`
+    /// gives owned changes. Go's `GetAfterOrder`:
     /// [`crate::go::GoTreeStorage::get_after_order`].
     ///
     /// ```
@@ -238,7 +239,7 @@ impl TreeStorage {
     }
 
     /// The changes of the tree whose AddSeq is `> add_seq`, **in order-id order** (as Go does),
-    /// read in place ([`ChangeView`]; where they lay when the iterator was made). The root
+    /// read in place ([`ChangeView`](crate::ChangeView); where they lay when the iterator was made). The root
     /// (AddSeq 0) never matches. Go's `GetAfterAddSeq`:
     /// [`crate::go::GoTreeStorage::get_after_add_seq`].
     pub fn changes_after_add_seq(&self, add_seq: u64) -> ChangeViews {
