@@ -638,11 +638,11 @@ impl SimFs {
         s.names.file(path).map(|i| s.inodes[i].data.clone())
     }
 
-    /// Whether `needle` appears in the durable bytes (what an fsync covered) of a file that
-    /// has a name.
+    /// Whether `needle` appears in the durable bytes (what an fsync covered) of a file whose
+    /// name is durable (what a directory sync covered): whether a power cut now would keep it.
     pub fn durable_contains(&self, needle: &[u8]) -> bool {
         let s = self.state();
-        s.names.files().into_iter().any(|(_, i)| {
+        s.durable_names.files().into_iter().any(|(_, i)| {
             let durable = &s.inodes[i].durable;
             !needle.is_empty() && durable.windows(needle.len()).any(|w| w == needle)
         })

@@ -6,10 +6,16 @@
 //! its own, else one of the woken writers leads the next round, which covers every frame
 //! written meanwhile (raft-engine's write barrier is the model: a leader per round, followers
 //! that only wait).
+//!
+//! A new segment's name is made durable by the first sync that covers a frame in it (a roll
+//! or a round syncs the directory first while the active segment's name is not yet durable),
+//! not when the segment is created: a roll, under the commit lock, then costs no fsync of the
+//! new segment (DESIGN.md, "Segments").
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::env::LogFile;
+use super::env::{FileSystem, LogFile};
 use super::health::{Health, Refusal};
 use crate::sync::{lock, yield_now, AtomicU64, Condvar, Mutex, Ordering};
 use crate::{Error, Result};
@@ -23,6 +29,8 @@ pub(crate) type SyncListener = Arc<dyn Fn(u64) + Send + Sync>;
 struct State {
     /// The active segment.
     file: Arc<dyn LogFile>,
+    /// The active segment's name is durable (its directory was synced since it was created).
+    named: bool,
     /// Told each new synced LSN, after the fsync returned.
     listener: Option<SyncListener>,
     /// fsyncs done (for tests and stats).
@@ -44,22 +52,48 @@ pub(crate) struct GroupSync {
     state: Mutex<State>,
     /// Signalled when a leader's fsync ends (every waiter wakes).
     round_done: Condvar,
+    /// The file system and the directory whose entries name the segments.
+    fs: Arc<dyn FileSystem>,
+    dir: PathBuf,
 }
 
 impl GroupSync {
-    pub(crate) fn new(file: Arc<dyn LogFile>, health: Arc<Health>) -> Self {
+    /// The group of a log in `dir` whose active segment is `file` (`named`: its name is
+    /// durable already).
+    pub(crate) fn new(
+        file: Arc<dyn LogFile>,
+        named: bool,
+        health: Arc<Health>,
+        fs: Arc<dyn FileSystem>,
+        dir: PathBuf,
+    ) -> Self {
         GroupSync {
             written: AtomicU64::new(0),
             synced: AtomicU64::new(0),
             health,
             state: Mutex::new(State {
                 file,
+                named,
                 listener: None,
                 syncs: 0,
                 syncing: false,
             }),
             round_done: Condvar::new(),
+            fs,
+            dir,
         }
+    }
+
+    /// Syncs the directory (the active segment's name), tripping the latch on failure.
+    fn sync_dir(&self) -> Result<()> {
+        self.fs.sync_dir(&self.dir).map_err(|source| {
+            self.health
+                .trip(Refusal::sync_failed("syncing the space directory", &source));
+            Error::Io {
+                context: "syncing the space directory",
+                source,
+            }
+        })
     }
 
     /// Records `n` more bytes appended; returns the LSN at their end. Under the commit lock.
@@ -108,26 +142,36 @@ impl GroupSync {
         let s = lock(&self.state);
         let target = self.written.load(Ordering::SeqCst);
         let file = Arc::clone(&s.file);
+        let named = s.named;
         drop(s);
-        let synced = file.sync_data();
+        // The segment's name first, while it is not durable: a frame is durable only once
+        // the file holding it can be found after a power cut.
+        let named_now = if named { Ok(()) } else { self.sync_dir() };
+        let synced = named_now.and_then(|()| {
+            file.sync_data().map_err(|source| {
+                self.health
+                    .trip(Refusal::sync_failed("syncing the log", &source));
+                Error::Io {
+                    context: "syncing the log",
+                    source,
+                }
+            })
+        });
         let mut s = lock(&self.state);
         s.syncing = false;
         let mut listener = None;
         let result = match synced {
             Ok(()) => {
+                if Arc::ptr_eq(&s.file, &file) {
+                    // (A switch meanwhile made another file active, whose name is its own.)
+                    s.named = true;
+                }
                 self.synced.fetch_max(target, Ordering::SeqCst);
                 s.syncs += 1;
                 listener = s.listener.clone();
                 Ok(())
             }
-            Err(source) => {
-                self.health
-                    .trip(Refusal::sync_failed("syncing the log", &source));
-                Err(Error::Io {
-                    context: "syncing the log",
-                    source,
-                })
-            }
+            Err(e) => Err(e),
         };
         drop(s);
         self.round_done.notify_all();
@@ -155,11 +199,24 @@ impl GroupSync {
         lock(&self.state).syncs
     }
 
-    /// Switches to a new active segment after the old one was synced whole. Under the commit
-    /// lock.
+    /// Makes the active segment's name durable if it is not yet (before a roll declares the
+    /// segment synced whole). Under the commit lock.
+    pub(crate) fn make_named(&self) -> Result<()> {
+        if lock(&self.state).named {
+            return Ok(());
+        }
+        self.sync_dir()?;
+        lock(&self.state).named = true;
+        Ok(())
+    }
+
+    /// Switches to a new active segment after the old one was synced whole, its name
+    /// included ([`GroupSync::make_named`]); the new one's name is not durable yet. Under the
+    /// commit lock.
     pub(crate) fn switch(&self, file: Arc<dyn LogFile>) {
         let mut s = lock(&self.state);
         s.file = file;
+        s.named = false;
         self.synced
             .fetch_max(self.written.load(Ordering::SeqCst), Ordering::SeqCst);
         s.syncs += 1;

@@ -102,10 +102,14 @@ fn unmark(health: &Health, context: &'static str, e: std::io::Error) -> std::io:
     }
 }
 
-/// Creates segment `seq` with its header, makes both durable (the header's fsync, then the
-/// directory's), and returns it. On failure the file is removed again if it can be; if it
-/// cannot (a file left between two segments would read as corruption), or an fsync failed (the
-/// page cache is suspect), `health` is tripped.
+/// Creates segment `seq` with its header and returns it. Neither is synced here: the header
+/// becomes durable with the first sync of the segment's frames (the same file), and its name
+/// with the first sync that covers one of them ([`GroupSync`] syncs the directory first); until
+/// then nothing in the segment is acknowledged as durable, and a power cut that loses it leaves
+/// the log a prefix (a missing or torn last segment is a torn tail). On failure the file is
+/// removed again if it can be; if it cannot (a file left between two segments would read as
+/// corruption), or the preallocation's fsync failed (the page cache is suspect), `health` is
+/// tripped.
 fn create_segment(
     fs: &dyn FileSystem,
     dir: &Path,
@@ -129,18 +133,9 @@ fn create_segment(
         }
     };
     file.preallocate(preallocate);
-    let written = file
-        .append(&header.encode())
-        .map_err(|source| {
-            io("writing a segment header")(unmark(health, "preallocating a new segment", source))
-        })
-        .and_then(|()| {
-            file.sync_data().map_err(|source| {
-                health.trip(Refusal::sync_failed("syncing a segment header", &source));
-                io("syncing a segment header")(source)
-            })
-        })
-        .and_then(|()| fs.sync_dir(dir).map_err(io("syncing the space directory")));
+    let written = file.append(&header.encode()).map_err(|source| {
+        io("writing a segment header")(unmark(health, "preallocating a new segment", source))
+    });
     match written {
         Ok(()) => Ok(file),
         Err(error) => {
@@ -401,7 +396,15 @@ impl Wal {
             )?;
             (file, config.segment_seq, frame::HEADER_LEN as u64)
         };
-        let group = Arc::new(GroupSync::new(Arc::clone(&file), Arc::clone(&health)));
+        // (A lazy log's last segment is named already: synced by its close, or by the open
+        // after a crash.)
+        let group = Arc::new(GroupSync::new(
+            Arc::clone(&file),
+            config.lazy,
+            Arc::clone(&health),
+            Arc::clone(&config.fs),
+            config.dir.clone(),
+        ));
         Ok(Wal {
             group,
             health,
@@ -742,6 +745,19 @@ impl Wal {
                 ));
                 io("syncing the log's last segment")(source)
             })?;
+        } else if !self.pending {
+            // The segment being left is a link of the chain the new one names: it is made
+            // durable whole first, its header and its name included (a segment begun by a
+            // checkpoint may hold no frame a sync covered).
+            self.file.sync_data().map_err(|source| {
+                self.health
+                    .trip(Refusal::sync_failed("syncing a full segment", &source));
+                Error::Io {
+                    context: "syncing a full segment",
+                    source,
+                }
+            })?;
+            self.group.make_named()?;
         }
         let next = self.take_segment_seq();
         let header = self.next_header(next);
@@ -757,18 +773,10 @@ impl Wal {
         Ok(())
     }
 
-    /// Closes the active segment (synced whole) and starts the next one.
+    /// Closes the active segment (synced whole, its name included) and starts the next one.
     fn roll(&mut self) -> Result<()> {
         trace::info_span!("roll", dir = %self.dir.display());
-        self.file.sync_data().map_err(|source| {
-            self.health
-                .trip(Refusal::sync_failed("syncing a full segment", &source));
-            Error::Io {
-                context: "syncing a full segment",
-                source,
-            }
-        })?;
-        // On failure, writing goes on in the current (synced, full) segment.
+        // (It syncs the full one first. On failure, writing goes on in the current segment.)
         self.start_next_segment()
     }
 

@@ -91,13 +91,14 @@ pub(crate) fn remove_superseded(fs: &dyn FileSystem, log: &LogDir) -> Result<()>
     Ok(())
 }
 
-/// Makes segments `seqs` durable: after a process crash the page cache may hold frames of
-/// them never synced, and new writes must not become durable before them (or a power cut could
-/// leave a hole instead of a prefix).
+/// Makes segments `seqs` durable, their names included: after a process crash the page cache
+/// may hold frames of them never synced (and the directory a segment's name never synced: a
+/// segment's name is made durable by the first sync of its frames), and new writes must not
+/// become durable before them (or a power cut could leave a hole instead of a prefix).
 pub(crate) fn sync_segments(fs: &dyn FileSystem, dir: &Path, seqs: &[u64]) -> Result<()> {
     for &seq in seqs {
         fs.sync_file(&segment_path(dir, seq))
             .map_err(io("syncing a replayed segment"))?;
     }
-    Ok(())
+    fs.sync_dir(dir).map_err(io("syncing the space directory"))
 }
