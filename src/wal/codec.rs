@@ -356,6 +356,30 @@ fn encode_into(record: &Record, out: &mut impl Sink, start: usize) -> Located {
 /// Why a payload did not decode (its CRC matched, so this is a format mismatch or a bug).
 pub(crate) type DecodeError = &'static str;
 
+/// A list the codec decodes ids into.
+trait IdPush {
+    fn with_capacity(n: usize) -> Self;
+    fn push_id(&mut self, id: Id);
+}
+
+impl IdPush for Vec<Id> {
+    fn with_capacity(n: usize) -> Self {
+        Vec::with_capacity(n)
+    }
+    fn push_id(&mut self, id: Id) {
+        self.push(id);
+    }
+}
+
+impl IdPush for crate::record::IdList {
+    fn with_capacity(n: usize) -> Self {
+        crate::record::IdList::with_capacity(n)
+    }
+    fn push_id(&mut self, id: Id) {
+        self.push(id);
+    }
+}
+
 /// A bounds-checked cursor over a payload inside a segment.
 struct Reader<'a> {
     seg: &'a Bytes,
@@ -423,9 +447,15 @@ impl<'a> Reader<'a> {
         }
         Ok(n)
     }
-    fn ids<C: FromIterator<Id>>(&mut self) -> Result<C, DecodeError> {
+    /// A list of ids, pushed one by one (`collect` through `Result` cost more than the ids'
+    /// own decoding for a batch's one head).
+    fn ids<C: IdPush>(&mut self) -> Result<C, DecodeError> {
         let n = self.count(4)?;
-        (0..n).map(|_| self.id()).collect()
+        let mut ids = C::with_capacity(n);
+        for _ in 0..n {
+            ids.push_id(self.id()?);
+        }
+        Ok(ids)
     }
     fn acl(&mut self) -> Result<AclFields, DecodeError> {
         Ok(AclFields {

@@ -215,11 +215,18 @@ pub fn read_header(bytes: &[u8], seq: u64) -> Result<SegmentHeader, HeaderError>
 
 /// The CRC of a v1 frame of `kind` with `payload` in segment `seq`.
 fn checksum_v1(seq: u64, kind: u8, payload: &[u8]) -> u32 {
-    let mut h = crc32fast::Hasher::new();
+    let mut h = crc_hasher();
     h.update(&seq.to_le_bytes());
     h.update(&[kind]);
     h.update(payload);
     h.finalize()
+}
+
+/// A new CRC32 hasher: a copy of one made once (`Hasher::new` detects the CPU's features
+/// each time it is called: about 1% of a reopen's instructions, one call per frame).
+fn crc_hasher() -> crc32fast::Hasher {
+    static FIRST: std::sync::OnceLock<crc32fast::Hasher> = std::sync::OnceLock::new();
+    FIRST.get_or_init(crc32fast::Hasher::new).clone()
 }
 
 /// The CRC of a v2 frame.
@@ -230,7 +237,7 @@ fn checksum_v2(salt: u64, len: u32, kind: u8, payload: &[u8]) -> u32 {
     prefix[..8].copy_from_slice(&salt.to_le_bytes());
     prefix[8..12].copy_from_slice(&len.to_le_bytes());
     prefix[12] = kind;
-    let mut h = crc32fast::Hasher::new();
+    let mut h = crc_hasher();
     h.update(&prefix);
     h.update(payload);
     h.finalize()
