@@ -200,6 +200,54 @@ fn a_sync_write_in_a_new_directory_survives_a_power_cut() {
     );
 }
 
+/// A `Buffered` space never synced (no seq handed out: the first one's reservation is synced;
+/// no sync, no close, no roll) can be gone whole after a power cut: its first segment's name
+/// becomes durable with its first sync. Its directory stays; `Space::open` says there is no
+/// space there, and `Space::create` makes one anew, empty.
+#[test]
+fn a_buffered_space_never_synced_can_be_gone_whole_after_a_power_cut() {
+    let config = one_writer(Durability::Buffered);
+    let fs = SimFs::new();
+    let dir = PathBuf::from("/sim/space");
+    let space = Space::create(&dir, config.options(&fs)).unwrap();
+    let tree = space
+        .create_tree_storage(TreeRoot::new("t", b"root".to_vec()))
+        .unwrap();
+    fs.cut_power();
+    let fs = fs.reboot(Tear::DropUnsynced, &mut Rng::new(1));
+    drop((tree, space));
+    assert!(
+        fs.names(&dir).iter().all(|n| !n.ends_with(".wal")),
+        "{:?}",
+        fs.names(&dir)
+    );
+    assert!(matches!(
+        Space::open(&dir, config.options(&fs)),
+        Err(spacestore::Error::NoSpaceAt(_))
+    ));
+    let space = Space::create(&dir, config.options(&fs)).unwrap();
+    assert_eq!(space.change_count(), 0);
+}
+
+/// The same space, synced once (`Space::sync`) before the power cut: its segment, its name and
+/// its tree survive.
+#[test]
+fn a_buffered_space_synced_once_survives_a_power_cut_whole() {
+    let config = one_writer(Durability::Buffered);
+    let fs = SimFs::new();
+    let dir = PathBuf::from("/sim/space");
+    let space = Space::create(&dir, config.options(&fs)).unwrap();
+    let tree = space
+        .create_tree_storage(TreeRoot::new("t", b"root".to_vec()))
+        .unwrap();
+    space.sync().unwrap();
+    fs.cut_power();
+    let fs = fs.reboot(Tear::DropUnsynced, &mut Rng::new(1));
+    drop((tree, space));
+    let space = Space::open(&dir, config.options(&fs)).unwrap();
+    assert!(space.tree_storage("t").is_ok());
+}
+
 /// Minimal case 2: a `Buffered` write A is in the page cache when the process dies; the space
 /// is opened again (A is replayed and visible), write B follows and `Space::sync` makes "every
 /// write so far" durable. After a power cut, B is there and A is not: a later write kept while
