@@ -203,3 +203,33 @@ fn a_power_cut_never_takes_back_a_batch_a_durable_subscriber_saw() {
         assert!(kept.contains(&seq), "batch {seq} was delivered, then lost");
     }
 }
+
+/// A roll syncs the full segment and so delivers its batches: the segment's name must be
+/// durable by then too (no sync covered any of its frames before: `Buffered`, no background
+/// sync), or a power cut loses batches a durable subscriber was given.
+#[test]
+fn batches_a_roll_delivers_survive_a_power_cut() {
+    let fs = SimFs::new();
+    let options = options(&fs, Durability::Buffered).segment_size(600);
+    let space = Space::create(workload::dir(), options.clone()).unwrap();
+    let tree = space.create_tree_storage(root("t")).unwrap();
+    let mut feed = space.subscribe(0);
+    let mut delivered = Vec::new();
+    for i in 0..40 {
+        add(&tree, &format!("c{i}"));
+        while let Some(batch) = feed.try_next() {
+            delivered.push(batch.changes[0].id.to_string());
+        }
+    }
+    let segments = space.log_stats().unwrap().segment;
+    assert!(segments >= 3, "no second roll: segment {segments}");
+    assert!(!delivered.is_empty());
+    fs.cut_power();
+    let fs = fs.reboot(Tear::DropUnsynced, &mut Rng::new(1));
+    drop((feed, tree, space));
+    let space = Space::open(workload::dir(), options.file_system(fs.arc())).unwrap();
+    let tree = space.tree_storage("t").unwrap();
+    for id in &delivered {
+        assert!(tree.get(id).is_ok(), "{id} was delivered, and lost");
+    }
+}

@@ -354,10 +354,9 @@ fn a_crash_at_every_step_of_the_checkpoint_switch_recovers_the_old_or_the_new_st
         let end = fs.ops();
         let calls: Vec<String> = fs.trace()[start as usize..end as usize].to_vec();
         // The switch's steps, in order: (an fsync of the log, when it has unsynced frames),
-        // create the new active segment and write its header (neither synced: the first sync
-        // of its frames makes it durable, its name included; writes go on there from here on,
-        // without the commit lock), create tmp, write, fsync, rename, sync dir, remove the old
-        // segments, sync dir.
+        // create the new active segment, its header, its fsync (its name is synced by the
+        // first sync of its frames; writes go on there from here on, without the commit lock),
+        // create tmp, write, fsync, rename, sync dir, remove the old segments, sync dir.
         let kinds: Vec<&str> = calls
             .iter()
             .map(|c| {
@@ -375,11 +374,14 @@ fn a_crash_at_every_step_of_the_checkpoint_switch_recovers_the_old_or_the_new_st
             ["Create", "Write", "Fsync", "Rename", "SyncDir"],
             "{calls:?}"
         );
-        // Before the checkpoint's file: the new active segment, created and its header
-        // written.
+        // Before the checkpoint's file: the new active segment, created, its header written
+        // and synced, and no directory sync.
         assert!(kinds[..rename - 3].contains(&"Create"), "{calls:?}");
-        // (A `Sync` log's preallocation syncs the zeros it writes ahead, between the two.)
-        assert_eq!(kinds[rename - 4], "Write", "{calls:?}");
+        assert_eq!(
+            kinds[rename - 5..rename - 3],
+            ["Write", "Fsync"],
+            "{calls:?}"
+        );
         assert!(kinds.contains(&"Remove"), "{calls:?}");
         drop(d);
 

@@ -9,8 +9,8 @@
 //!
 //! A new segment's name is made durable by the first sync that covers a frame in it (a roll
 //! or a round syncs the directory first while the active segment's name is not yet durable),
-//! not when the segment is created: a roll, under the commit lock, then costs no fsync of the
-//! new segment (DESIGN.md, "Segments").
+//! not when the segment is created: a roll, under the commit lock, then costs no sync of the
+//! directory (DESIGN.md, "Durability").
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -102,14 +102,14 @@ fn unmark(health: &Health, context: &'static str, e: std::io::Error) -> std::io:
     }
 }
 
-/// Creates segment `seq` with its header and returns it. Neither is synced here: the header
-/// becomes durable with the first sync of the segment's frames (the same file), and its name
-/// with the first sync that covers one of them ([`GroupSync`] syncs the directory first); until
-/// then nothing in the segment is acknowledged as durable, and a power cut that loses it leaves
-/// the log a prefix (a missing or torn last segment is a torn tail). On failure the file is
-/// removed again if it can be; if it cannot (a file left between two segments would read as
-/// corruption), or the preallocation's fsync failed (the page cache is suspect), `health` is
-/// tripped.
+/// Creates segment `seq` with its header, makes the header durable (an fsync, before any frame
+/// goes into the file: replay judges a damaged header with bytes after it as corruption, not a
+/// tear) and returns it. Its name is not synced here: it becomes durable with the first sync
+/// that covers one of its frames ([`GroupSync`] syncs the directory first); until then nothing
+/// in the segment is acknowledged as durable, and a power cut that loses the name leaves the
+/// log a prefix (a missing last segment is no loss). On failure the file is removed again if
+/// it can be; if it cannot (a file left between two segments would read as corruption), or an
+/// fsync failed (the page cache is suspect), `health` is tripped.
 fn create_segment(
     fs: &dyn FileSystem,
     dir: &Path,
@@ -133,9 +133,17 @@ fn create_segment(
         }
     };
     file.preallocate(preallocate);
-    let written = file.append(&header.encode()).map_err(|source| {
-        io("writing a segment header")(unmark(health, "preallocating a new segment", source))
-    });
+    let written = file
+        .append(&header.encode())
+        .map_err(|source| {
+            io("writing a segment header")(unmark(health, "preallocating a new segment", source))
+        })
+        .and_then(|()| {
+            file.sync_data().map_err(|source| {
+                health.trip(Refusal::sync_failed("syncing a segment header", &source));
+                io("syncing a segment header")(source)
+            })
+        });
     match written {
         Ok(()) => Ok(file),
         Err(error) => {
@@ -746,17 +754,9 @@ impl Wal {
                 io("syncing the log's last segment")(source)
             })?;
         } else if !self.pending {
-            // The segment being left is a link of the chain the new one names: it is made
-            // durable whole first, its header and its name included (a segment begun by a
-            // checkpoint may hold no frame a sync covered).
-            self.file.sync_data().map_err(|source| {
-                self.health
-                    .trip(Refusal::sync_failed("syncing a full segment", &source));
-                Error::Io {
-                    context: "syncing a full segment",
-                    source,
-                }
-            })?;
+            // The segment being left (synced whole by the caller: a roll, a checkpoint's
+            // start) is a link of the chain the new one names: its name is made durable too
+            // (nothing to do when a sync covered one of its frames).
             self.group.make_named()?;
         }
         let next = self.take_segment_seq();
@@ -776,7 +776,15 @@ impl Wal {
     /// Closes the active segment (synced whole, its name included) and starts the next one.
     fn roll(&mut self) -> Result<()> {
         trace::info_span!("roll", dir = %self.dir.display());
-        // (It syncs the full one first. On failure, writing goes on in the current segment.)
+        self.file.sync_data().map_err(|source| {
+            self.health
+                .trip(Refusal::sync_failed("syncing a full segment", &source));
+            Error::Io {
+                context: "syncing a full segment",
+                source,
+            }
+        })?;
+        // On failure, writing goes on in the current (synced, full) segment.
         self.start_next_segment()
     }
 
