@@ -411,17 +411,20 @@ impl Memory {
             tree: tree.clone(),
             ..Plan::default()
         };
-        let mut seen = Seen::new(batch.changes.len());
-        let mut orders = Seen::new(batch.changes.len());
+        // Repeats within the batch: none is possible in a batch of one change, and a claimed
+        // record's ids were each put in the change map once by its claim (a repeat fails it).
+        let n = batch.changes.len();
+        let mut seen = (n > 1 && !matches!(ids, Ids::Claimed)).then(|| Seen::new(n));
+        let mut orders = (n > 1).then(|| Seen::new(n));
         for (i, (id, order_id)) in batch.changes.keys().enumerate() {
-            if stored(id) || !seen.insert(id) {
+            if stored(id) || seen.as_mut().is_some_and(|s| !s.insert(id)) {
                 if batch.skip_duplicates {
                     plan.skipped.push(i);
                     continue;
                 }
                 return Err(Error::DuplicateChange(Id::from(id)));
             }
-            if order_used(order_id) || !orders.insert(order_id) {
+            if order_used(order_id) || orders.as_mut().is_some_and(|s| !s.insert(order_id)) {
                 return Err(Error::OrderIdInUse {
                     tree_id: batch.tree_id.clone(),
                     order_id: Id::from(order_id),
