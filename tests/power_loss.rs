@@ -200,22 +200,33 @@ fn a_sync_write_in_a_new_directory_survives_a_power_cut() {
     );
 }
 
+/// A `Buffered` space in `/sim/space` with tree "t" and no batch (so no seq reserved), synced
+/// once by `Space::sync` when `sync`; then the power goes (nothing unsynced lands). The file
+/// system after the reboot, and the config.
+fn buffered_tree_then_power_cut(sync: bool) -> (SimFs, Config) {
+    let config = one_writer(Durability::Buffered);
+    let fs = SimFs::new();
+    let space = Space::create(PathBuf::from("/sim/space"), config.options(&fs)).unwrap();
+    let tree = space
+        .create_tree_storage(TreeRoot::new("t", b"root".to_vec()))
+        .unwrap();
+    if sync {
+        space.sync().unwrap();
+    }
+    fs.cut_power();
+    let fs = fs.reboot(Tear::DropUnsynced, &mut Rng::new(1));
+    drop((tree, space));
+    (fs, config)
+}
+
 /// A `Buffered` space never synced (no seq handed out: the first one's reservation is synced;
 /// no sync, no close, no roll) can be gone whole after a power cut: its first segment's name
 /// becomes durable with its first sync. Its directory stays; `Space::open` says there is no
 /// space there, and `Space::create` makes one anew, empty.
 #[test]
 fn a_buffered_space_never_synced_can_be_gone_whole_after_a_power_cut() {
-    let config = one_writer(Durability::Buffered);
-    let fs = SimFs::new();
+    let (fs, config) = buffered_tree_then_power_cut(false);
     let dir = PathBuf::from("/sim/space");
-    let space = Space::create(&dir, config.options(&fs)).unwrap();
-    let tree = space
-        .create_tree_storage(TreeRoot::new("t", b"root".to_vec()))
-        .unwrap();
-    fs.cut_power();
-    let fs = fs.reboot(Tear::DropUnsynced, &mut Rng::new(1));
-    drop((tree, space));
     assert!(
         fs.names(&dir).iter().all(|n| !n.ends_with(".wal")),
         "{:?}",
@@ -233,18 +244,8 @@ fn a_buffered_space_never_synced_can_be_gone_whole_after_a_power_cut() {
 /// its tree survive.
 #[test]
 fn a_buffered_space_synced_once_survives_a_power_cut_whole() {
-    let config = one_writer(Durability::Buffered);
-    let fs = SimFs::new();
-    let dir = PathBuf::from("/sim/space");
-    let space = Space::create(&dir, config.options(&fs)).unwrap();
-    let tree = space
-        .create_tree_storage(TreeRoot::new("t", b"root".to_vec()))
-        .unwrap();
-    space.sync().unwrap();
-    fs.cut_power();
-    let fs = fs.reboot(Tear::DropUnsynced, &mut Rng::new(1));
-    drop((tree, space));
-    let space = Space::open(&dir, config.options(&fs)).unwrap();
+    let (fs, config) = buffered_tree_then_power_cut(true);
+    let space = Space::open("/sim/space", config.options(&fs)).unwrap();
     assert!(space.tree_storage("t").is_ok());
 }
 

@@ -16,9 +16,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::env::{FileSystem, LogFile};
-use super::health::{Health, Refusal};
+use super::health::Health;
 use crate::sync::{lock, yield_now, AtomicU64, Condvar, Mutex, Ordering};
-use crate::{Error, Result};
+use crate::Result;
 
 /// How many times a leader yields, at most, to gather frames into its round.
 const GATHER_YIELDS: usize = 3;
@@ -86,14 +86,9 @@ impl GroupSync {
 
     /// Syncs the directory (the active segment's name), tripping the latch on failure.
     fn sync_dir(&self) -> Result<()> {
-        self.fs.sync_dir(&self.dir).map_err(|source| {
-            self.health
-                .trip(Refusal::sync_failed("syncing the space directory", &source));
-            Error::Io {
-                context: "syncing the space directory",
-                source,
-            }
-        })
+        self.fs
+            .sync_dir(&self.dir)
+            .map_err(self.health.failed_sync("syncing the space directory"))
     }
 
     /// Records `n` more bytes appended; returns the LSN at their end. Under the commit lock.
@@ -148,37 +143,27 @@ impl GroupSync {
         // the file holding it can be found after a power cut.
         let named_now = if named { Ok(()) } else { self.sync_dir() };
         let synced = named_now.and_then(|()| {
-            file.sync_data().map_err(|source| {
-                self.health
-                    .trip(Refusal::sync_failed("syncing the log", &source));
-                Error::Io {
-                    context: "syncing the log",
-                    source,
-                }
-            })
+            file.sync_data()
+                .map_err(self.health.failed_sync("syncing the log"))
         });
         let mut s = lock(&self.state);
         s.syncing = false;
         let mut listener = None;
-        let result = match synced {
-            Ok(()) => {
-                if Arc::ptr_eq(&s.file, &file) {
-                    // (A switch meanwhile made another file active, whose name is its own.)
-                    s.named = true;
-                }
-                self.synced.fetch_max(target, Ordering::SeqCst);
-                s.syncs += 1;
-                listener = s.listener.clone();
-                Ok(())
+        if synced.is_ok() {
+            if Arc::ptr_eq(&s.file, &file) {
+                // (A switch meanwhile made another file active, whose name is its own.)
+                s.named = true;
             }
-            Err(e) => Err(e),
-        };
+            self.synced.fetch_max(target, Ordering::SeqCst);
+            s.syncs += 1;
+            listener = s.listener.clone();
+        }
         drop(s);
         self.round_done.notify_all();
         if let Some(listener) = listener {
             listener(self.synced());
         }
-        result
+        synced
     }
 
     /// Tells `listener` every LSN up to which the log is made durable from now on (by a

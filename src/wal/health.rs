@@ -88,6 +88,18 @@ impl Health {
         self.tripped.store(true, Ordering::SeqCst);
     }
 
+    /// What a failed fsync becomes, wherever it happens: the latch tripped (the page cache can
+    /// no longer be trusted) and the error, both saying `context`.
+    pub(crate) fn failed_sync(
+        &self,
+        context: &'static str,
+    ) -> impl FnOnce(io::Error) -> Error + '_ {
+        move |source| {
+            self.trip(Refusal::sync_failed(context, &source));
+            Error::Io { context, source }
+        }
+    }
+
     /// Why writes are refused, if they are.
     pub(crate) fn refusal(&self) -> Option<Refusal> {
         if !self.tripped.load(Ordering::SeqCst) {

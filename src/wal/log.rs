@@ -139,10 +139,8 @@ fn create_segment(
             io("writing a segment header")(unmark(health, "preallocating a new segment", source))
         })
         .and_then(|()| {
-            file.sync_data().map_err(|source| {
-                health.trip(Refusal::sync_failed("syncing a segment header", &source));
-                io("syncing a segment header")(source)
-            })
+            file.sync_data()
+                .map_err(health.failed_sync("syncing a segment header"))
         });
     match written {
         Ok(()) => Ok(file),
@@ -746,13 +744,9 @@ impl Wal {
     fn start_next_segment(&mut self) -> Result<()> {
         if self.pending && self.tail != 0 {
             let last = segment_path(&self.dir, self.tail);
-            self.fs.sync_file(&last).map_err(|source| {
-                self.health.trip(Refusal::sync_failed(
-                    "syncing the log's last segment",
-                    &source,
-                ));
-                io("syncing the log's last segment")(source)
-            })?;
+            self.fs
+                .sync_file(&last)
+                .map_err(self.health.failed_sync("syncing the log's last segment"))?;
         } else if !self.pending {
             // The segment being left (synced whole by the caller: a roll, a checkpoint's
             // start) is a link of the chain the new one names: its name is made durable too
@@ -776,14 +770,9 @@ impl Wal {
     /// Closes the active segment (synced whole, its name included) and starts the next one.
     fn roll(&mut self) -> Result<()> {
         trace::info_span!("roll", dir = %self.dir.display());
-        self.file.sync_data().map_err(|source| {
-            self.health
-                .trip(Refusal::sync_failed("syncing a full segment", &source));
-            Error::Io {
-                context: "syncing a full segment",
-                source,
-            }
-        })?;
+        self.file
+            .sync_data()
+            .map_err(self.health.failed_sync("syncing a full segment"))?;
         // On failure, writing goes on in the current (synced, full) segment.
         self.start_next_segment()
     }
