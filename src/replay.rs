@@ -16,7 +16,7 @@
 
 use std::time::Instant;
 
-use crate::memory::{Applied, Claim, Memory};
+use crate::memory::{Applied, Claim, Claimer, Memory};
 use crate::record::Record;
 use crate::report::{RecoveryReport, Repair, TornTail};
 use crate::wal::repair;
@@ -148,39 +148,43 @@ impl Chunk {
         }
     }
 
-    /// Claims the chunk's events, all decoded already, while `claiming` (a pass over the
-    /// chunk after its decoding: the map's inserts one after the other, not between two
-    /// frames' CRC and decoding).
-    fn claim(&mut self, memory: &Memory, claiming: &mut bool) {
-        if !*claiming {
-            return;
-        }
-        self.claims.reserve(self.events.len());
-        for event in &self.events {
-            if !*claiming {
-                break;
-            }
-            self.claims.push(claim_one(memory, event, claiming));
-        }
+    /// Claims the chunk's events, all decoded already, as one run, while `claiming` (a pass
+    /// over the chunk after its decoding: the map's inserts one after the other, not between
+    /// two frames' CRC and decoding).
+    fn claim(&mut self, memory: &Memory, claiming: &mut Claiming) {
+        claiming.run(memory, &self.events, &mut self.claims);
     }
 }
 
-/// Claims the new changes of `event`'s record ([`Memory::claim`]) while `claiming`; the first
-/// claim that fails ends claiming for good.
-fn claim_one(memory: &Memory, event: &Event, claiming: &mut bool) -> Option<Claim> {
-    if !*claiming {
-        return None;
-    }
-    match event {
-        Event::Frame {
-            frame: FrameEvent::Record(record, encoded),
-            ..
-        } => {
-            let claim = memory.claim(record, encoded);
-            *claiming = claim.is_some();
-            claim
+/// The reading thread's claims ([`Memory::claim_run`]): on while every claim so far succeeded;
+/// the first that fails ends claiming for good.
+struct Claiming {
+    on: bool,
+    claimer: Claimer,
+}
+
+impl Claiming {
+    fn new(on: bool) -> Claiming {
+        Claiming {
+            on,
+            claimer: Claimer::default(),
         }
-        _ => None,
+    }
+
+    /// Claims the new changes of `events`' records, pushing a claim per event to `claims`
+    /// (nothing once claiming is off).
+    fn run(&mut self, memory: &Memory, events: &[Event], claims: &mut Vec<Option<Claim>>) {
+        if !self.on {
+            return;
+        }
+        let records = events.iter().map(|event| match event {
+            Event::Frame {
+                frame: FrameEvent::Record(record, encoded),
+                ..
+            } => Some((record, encoded)),
+            _ => None,
+        });
+        self.on = memory.claim_run(records, &mut self.claimer, claims);
     }
 }
 
@@ -192,10 +196,11 @@ fn in_line(
     how: How,
     apply: &mut dyn FnMut(&Event, Option<Claim>),
 ) -> Scanned {
-    let mut claiming = how.claim_ahead;
+    let mut claiming = Claiming::new(how.claim_ahead);
+    let mut claims = Vec::with_capacity(1);
     scan::scan(log, &mut |event| {
-        let claim = claim_one(memory, &event, &mut claiming);
-        apply(&event, claim);
+        claiming.run(memory, std::slice::from_ref(&event), &mut claims);
+        apply(&event, claims.pop().flatten());
         true
     })
 }
@@ -215,7 +220,7 @@ fn on_two_threads(
     std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Chunk>(16);
         let producer = scope.spawn(move || {
-            let mut claiming = how.claim_ahead;
+            let mut claiming = Claiming::new(how.claim_ahead);
             let mut chunk = Chunk::with_capacity(how.chunk);
             let scanned = scan::scan(log, &mut |event| {
                 chunk.events.push(event);

@@ -14,6 +14,8 @@
 
 use std::sync::Arc;
 
+use super::changes::RunScratch;
+use super::stored::IdKey;
 use super::{Block, Memory};
 use crate::layout::Encoded;
 use crate::record::{BatchFields, Record};
@@ -73,49 +75,71 @@ pub(crate) fn batch_block(batch: &BatchFields, encoded: &Encoded) -> Arc<Block> 
     Block::batch(encoded.bytes.clone(), batch.seq, first, total)
 }
 
+/// What claiming keeps from one run of records to the next: its lists, allocated once.
+#[derive(Default)]
+pub(crate) struct Claimer {
+    /// The run's new ids, each with the number of its record in the run.
+    keys: Vec<(IdKey, u32)>,
+    /// The change map's own.
+    scratch: RunScratch,
+}
+
+/// The blocks `record` would store, its new changes in them (none for a record that stores
+/// no change).
+fn new_blocks(record: &Record, encoded: &Encoded) -> Claim {
+    let (creates, batch) = match record {
+        Record::CreateTree(_)
+        | Record::DeleteTree {
+            create: Some(_), ..
+        } => (true, None),
+        Record::CreateSpace(space) => (space.settings.is_some(), None),
+        Record::AddBatch(batch) => (batch.create.is_some(), Some(batch)),
+        _ => (false, None),
+    };
+    Claim {
+        root: creates.then(|| root_block(encoded)),
+        batch: batch.map(|b| batch_block(b, encoded)),
+    }
+}
+
 impl Memory {
-    /// Puts `record`'s new changes in the change map, if none of their ids is there (nor twice
-    /// in the record): the claim, to hand to [`Memory::check_claimed`] and
-    /// [`Memory::execute_claimed`] (or [`Memory::release`] when refused). `None`, changing
-    /// nothing, when an id is there: the record and every one after it are to be checked and
-    /// applied as a live write is.
-    pub(crate) fn claim(&self, record: &Record, encoded: &Encoded) -> Option<Claim> {
-        let (creates, batch) = match record {
-            Record::CreateTree(_)
-            | Record::DeleteTree {
-                create: Some(_), ..
-            } => (true, None),
-            Record::CreateSpace(space) => (space.settings.is_some(), None),
-            Record::AddBatch(batch) => (batch.create.is_some(), Some(batch)),
-            _ => (false, None),
-        };
-        let mut claim = Claim::default();
-        let blocks = [
-            creates.then(|| root_block(encoded)),
-            batch.map(|b| batch_block(b, encoded)),
-        ];
-        for (i, block) in blocks.into_iter().enumerate() {
-            let Some(block) = block else { continue };
-            for (n, stored) in block.stored_iter().enumerate() {
-                if !self.changes.insert_new(stored) {
-                    // Give back what this record put in: its first `n` of this block, and the
-                    // root before it, if it claimed one.
-                    for s in block.stored_iter().take(n) {
-                        self.changes.remove(s.id_bytes());
-                    }
-                    if let Some(root) = &claim.root {
-                        self.release_block(root);
-                    }
-                    return None;
-                }
+    /// Claims the new changes of a run of `records` (in log order; `None`: an event that is
+    /// no record), as claiming them one by one would: puts them in the change map and pushes
+    /// one claim per item to `claims`, to hand to [`Memory::check_claimed`] and
+    /// [`Memory::execute_claimed`] (or [`Memory::release`] when refused). Up to the first
+    /// record one of whose ids is in the map (or repeats one of the run's): from it on, the
+    /// items get `None` (nothing of theirs stays in the map) and `false` is returned: that
+    /// record and every one after it are to be checked and applied as a live write is.
+    pub(crate) fn claim_run<'a>(
+        &self,
+        records: impl Iterator<Item = Option<(&'a Record, &'a Encoded)>>,
+        claimer: &mut Claimer,
+        claims: &mut Vec<Option<Claim>>,
+    ) -> bool {
+        let first = claims.len();
+        claimer.keys.clear();
+        for (n, item) in records.enumerate() {
+            let Some((record, encoded)) = item else {
+                claims.push(None);
+                continue;
+            };
+            let claim = new_blocks(record, encoded);
+            for block in claim.root.iter().chain(claim.batch.iter()) {
+                claimer
+                    .keys
+                    .extend(block.stored_iter().map(|s| (IdKey::of(s), n as u32)));
             }
-            if i == 0 {
-                claim.root = Some(block);
-            } else {
-                claim.batch = Some(block);
+            claims.push(Some(claim));
+        }
+        match self.changes.insert_run(&claimer.keys, &mut claimer.scratch) {
+            None => true,
+            Some(refused) => {
+                for claim in &mut claims[first + refused as usize..] {
+                    *claim = None;
+                }
+                false
             }
         }
-        Some(claim)
     }
 
     /// Takes a refused record's claimed changes out of the change map.

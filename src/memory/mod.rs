@@ -22,7 +22,7 @@ pub(crate) use acl::AclList;
 pub(crate) use apply::{Applied, EntryAfter, Plan, Target};
 pub(crate) use capture::Captured;
 pub(crate) use changes::ChangeMap;
-pub(crate) use claim::Claim;
+pub(crate) use claim::{Claim, Claimer};
 pub(crate) use cursors::CursorTable;
 pub(crate) use head_table::{HeadTable, UpdateRef};
 pub(crate) use state::{SpaceState, StateCell};

@@ -322,7 +322,8 @@ impl IdKey {
         }
     }
 
-    fn id_bytes(&self) -> &[u8] {
+    /// The id's bytes.
+    pub(crate) fn id_bytes(&self) -> &[u8] {
         layout::field_bytes(&self.block.bytes, self.at)
     }
 }
