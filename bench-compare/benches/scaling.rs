@@ -3,10 +3,13 @@
 //! latency p50 / p99 / p99.9 / max under sustained writes, resident memory after writing) and
 //! what opening them costs (replay time, resident memory and heap per change, resident memory
 //! per byte of the change's log frame). Each writer and each open is a process of its own, so
-//! that one's memory does not count in the other's.
+//! that one's memory does not count in the other's; the writer's files are written back
+//! (fsync) before the open is timed.
 //!
-//! `cargo bench -p spacestore-bench --bench scaling` (N = 100k, 1M, 4M; about 3 minutes and
+//! `cargo bench -p spacestore-bench --bench scaling` (N = 100k, 1M, 4M; about 5 minutes and
 //! 6 GB here), `-- --quick` (100k and 1M), or `SPACESTORE_SCALING=200000,500000`.
+//! `SCALING_BEFORE=path/to/an/older/scaling-binary` opens each directory with that build too,
+//! the two taking turns, and prints its median beside this one's.
 
 use std::path::Path;
 use std::process::Command;
@@ -17,9 +20,17 @@ use spacestore_bench::{change, dir_bytes, rss, tempdir, tree_root};
 
 const TREES: u32 = 1000;
 
+/// How many times each size is opened (the row is the median).
+const OPENS: usize = 5;
+
 /// Runs this binary with `args`; returns the `key=value` pairs of its line starting `tag`.
 fn child(args: &[&str], tag: &str) -> Vec<(String, f64)> {
-    let exe = std::env::current_exe().expect("exe");
+    child_of(&std::env::current_exe().expect("exe"), args, tag)
+}
+
+/// Runs `exe` (this bench, or an older build of it) with `args`; returns the `key=value` pairs
+/// of its line starting `tag`.
+fn child_of(exe: &Path, args: &[&str], tag: &str) -> Vec<(String, f64)> {
     let out = Command::new(exe).args(args).output().expect("child");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -103,6 +114,20 @@ fn open_child(dir: &Path) {
     );
 }
 
+/// Writes back every file of `dir` (`fsync`), so that no writeback is left running.
+fn flush(dir: &Path) {
+    for entry in std::fs::read_dir(dir)
+        .expect("the space directory")
+        .flatten()
+    {
+        if entry.file_type().is_ok_and(|t| t.is_file()) {
+            std::fs::File::open(entry.path())
+                .and_then(|f| f.sync_all())
+                .expect("fsync");
+        }
+    }
+}
+
 fn us(ns: f64) -> String {
     format!("{:.1}", ns / 1000.0)
 }
@@ -127,11 +152,12 @@ fn main() {
     } else {
         vec![100_000, 1_000_000, 4_000_000]
     };
+    let before_exe = std::env::var_os("SCALING_BEFORE").map(std::path::PathBuf::from);
     println!(
         "scaling: 256-byte changes, one per batch, {TREES} trees, Buffered, default options \
          (automatic checkpoints on); RSS/frame: resident bytes per change over log bytes per \
          change (the log as written, checkpoints included); heap/chg: anonymous memory per \
-         change after open"
+         change after open; the open columns: the median of {OPENS} opens, each a process"
     );
     println!(
         "{:>9} | {:>8} {:>7} {:>7} {:>7} {:>8} {:>8} {:>9} | {:>8} {:>7} {:>9} {:>8} {:>9} {:>7}",
@@ -154,11 +180,32 @@ fn main() {
         let dir = tempdir();
         let d = dir.path().to_str().unwrap();
         let w = child(&["--write-child", d, &n.to_string()], "WRITE");
+        // The writer's dirty pages are written back before the open is timed: the kernel's
+        // writeback of gigabytes would run on these two cores beside it (the open reads from a
+        // warm page cache either way).
+        flush(dir.path());
         let log = dir_bytes(dir.path()) as f64;
         let frame = log / n as f64;
-        let o = child(&["--open-child", d], "OPEN");
+        // Several opens, each a process: this machine's timings wander by tens of percent from
+        // one run to the next, so the row is the median open (and its memory figures).
+        // With `SCALING_BEFORE` (an older build of this bench), its opens of the same
+        // directory take turns with these: the before figure, in the same sitting.
+        let mut opens = Vec::new();
+        let mut before = Vec::new();
+        for _ in 0..OPENS {
+            opens.push(child(&["--open-child", d], "OPEN"));
+            if let Some(old) = &before_exe {
+                before.push(get(&child_of(old, &["--open-child", d], "OPEN"), "open_s"));
+            }
+        }
+        opens.sort_by(|a, b| get(a, "open_s").total_cmp(&get(b, "open_s")));
+        let o = &opens[opens.len() / 2];
         let per = |bytes: f64| bytes / n as f64;
-        let open_s = get(&o, "open_s");
+        let open_s = get(o, "open_s");
+        let (fastest, slowest) = (
+            get(&opens[0], "open_s"),
+            get(&opens[opens.len() - 1], "open_s"),
+        );
         println!(
             "{:>9} | {:>8.2} {:>7} {:>7} {:>7} {:>8.1} {:>8.0} {:>9.2} | {:>8.0} {:>7.2} {:>9.0} {:>8.0} {:>9.0} {:>7.2}",
             n,
@@ -171,10 +218,10 @@ fn main() {
             per(get(&w, "rss")) / frame,
             log / 1e6,
             open_s,
-            get(&o, "bytes") / 1e6 / open_s,
-            get(&o, "rss1") / 1e6,
-            per(get(&o, "anon1") - get(&o, "anon0")),
-            per(get(&o, "rss1")) / frame
+            get(o, "bytes") / 1e6 / open_s,
+            get(o, "rss1") / 1e6,
+            per(get(o, "anon1") - get(o, "anon0")),
+            per(get(o, "rss1")) / frame
         );
         // Issue 26's goals for the open: 1M one-change batches in 0.7 s, 4M in 3 s.
         let goal = match n {
@@ -184,7 +231,21 @@ fn main() {
         };
         if let Some(goal) = goal {
             let verdict = if open_s <= goal { "met" } else { "MISSED" };
-            println!("          goal: {n} readable in {goal} s: {open_s:.2} s -> {verdict}");
+            println!(
+                "          goal: {n} readable in {goal} s: median of {OPENS} opens {open_s:.2} s \
+                 ({fastest:.2}-{slowest:.2}) -> {verdict}"
+            );
+        }
+        if !before.is_empty() {
+            before.sort_by(f64::total_cmp);
+            let median = before[before.len() / 2];
+            println!(
+                "          before (SCALING_BEFORE, opens taking turns): median {median:.2} s \
+                 ({:.2}-{:.2}); after/before {:.2}",
+                before[0],
+                before[before.len() - 1],
+                open_s / median
+            );
         }
         drop(dir);
     }

@@ -194,7 +194,9 @@ impl ChangeMap {
         let by_shard = &mut scratch.by_shard;
         by_shard.clear();
         by_shard.extend(keys.iter().enumerate().map(|(i, (key, _))| {
-            let hash = self.map.hash_usize(key) as u64;
+            // As dashmap hashes a key (`hash_u64`: the whole 64 bits, also where `usize` has
+            // 32) and picks its shard.
+            let hash = hasher.hash_one(key);
             (
                 self.map.determine_shard(hash as usize) as u32,
                 i as u32,
