@@ -11,7 +11,7 @@
 //! application on this one; they meet through a bounded channel of chunks, in log order (under
 //! loom, in line). A small one (a reopen) is applied event by event as the scan reads it, on one
 //! thread. When nothing watches the memory while it fills (an open, not a tool), each record's
-//! new changes are claimed in the change map ahead of its application ([`Memory::claim`], whose
+//! new changes are claimed in the change map ahead of its application ([`Memory::claim_run`], whose
 //! rule keeps the result exactly what it would be without).
 
 use std::time::Instant;
@@ -102,7 +102,7 @@ pub(crate) struct How {
     #[cfg_attr(loom, allow(dead_code))] // Under loom, replay runs in line.
     chunk: usize,
     /// The reading thread claims each record's new changes ahead of its application
-    /// ([`Memory::claim`]): only when nothing reads the memory while it fills, as the change
+    /// ([`Memory::claim_run`]): only when nothing reads the memory while it fills, as the change
     /// map then holds claimed changes before their records apply.
     claim_ahead: bool,
 }

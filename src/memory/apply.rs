@@ -251,7 +251,7 @@ impl Memory {
         self.check_in(record, target, Ids::InTheMap)
     }
 
-    /// [`Memory::check`] of a record whose new changes [`Memory::claim`] put in the change map
+    /// [`Memory::check`] of a record whose new changes [`Memory::claim_run`] put in the change map
     /// (which proves that none of their ids was stored): the same rules, without looking the
     /// ids up again.
     pub(crate) fn check_claimed(&self, record: &Record) -> Result<Plan> {
@@ -544,7 +544,7 @@ impl Memory {
         applied.changed.extend(changed);
     }
 
-    /// `claimed_root`: the root's block, when [`Memory::claim`] put it in the change map.
+    /// `claimed_root`: the root's block, when [`Memory::claim_run`] put it in the change map.
     fn create_tree(
         &self,
         new: &NewTree,
@@ -573,7 +573,7 @@ impl Memory {
         applied.changed.extend(changed);
     }
 
-    /// `claimed`: the batch's block, when [`Memory::claim`] put its changes in the change map.
+    /// `claimed`: the batch's block, when [`Memory::claim_run`] put its changes in the change map.
     fn add_batch(
         &self,
         batch: &BatchFields,

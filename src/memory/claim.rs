@@ -25,7 +25,7 @@ use crate::record::{BatchFields, Record};
 pub(crate) enum Ids {
     /// Look it up in the change map.
     InTheMap,
-    /// The record's new ids are claimed ([`Memory::claim`]): none is stored by anything else.
+    /// The record's new ids are claimed ([`Memory::claim_run`]): none is stored by anything else.
     Claimed,
 }
 
@@ -39,7 +39,7 @@ impl Ids {
     }
 }
 
-/// A record's new changes, put in the change map by [`Memory::claim`]: the root of the tree it
+/// A record's new changes, put in the change map by [`Memory::claim_run`]: the root of the tree it
 /// creates and the changes of its batch, as the blocks execution keeps. Both `None`: the record
 /// stores no change.
 #[derive(Default)]

@@ -9,7 +9,7 @@
 //!   is released. Because a seq is taken, logged and published in that one section, batches
 //!   become visible in AddSeq order (DESIGN.md, "Cursor safety"). In `Sync` spaces the record
 //!   is queued instead, the lock is released, and the writer joins a group sync
-//!   ([`crate::wal::GroupSync`]); afterwards whoever takes the lock first publishes every
+//!   (`GroupSync`, `wal/group.rs`); afterwards whoever takes the lock first publishes every
 //!   queued record the sync covered, in log order. So a batch is visible only once durable,
 //!   still in AddSeq order, and one fsync serves every writer queued behind it.
 //! - `checkpoints.rs`: checkpoints, on demand and automatic (on a worker thread).
@@ -74,7 +74,7 @@ pub(crate) struct SpaceCore {
     /// Held for the whole of a checkpoint: one at a time.
     checkpointing: Mutex<()>,
     /// Set once the space is closed ([`SpaceCore::close`]): writes are refused with
-    /// [`Error::Closed`].
+    /// [`Error::Closed`](crate::Error::Closed).
     closed: AtomicBool,
     /// The head observers, with the ids their guards remove them by.
     observers: RwLock<Observers>,
@@ -138,11 +138,11 @@ impl SpaceCore {
     /// Closes the space: ends its subscriptions, waits for an automatic checkpoint, publishes
     /// what `Sync` writers queued, writes and syncs the close frame and drops the log (its
     /// files and the directory's lock). Reads go on from memory; writes, syncs and checkpoints
-    /// are [`Error::Closed`] from now on. Closing twice is `Ok`.
+    /// are [`Error::Closed`](crate::Error::Closed) from now on. Closing twice is `Ok`.
     ///
     /// # Errors
-    /// What the close frame's write or sync failed with ([`Error::Io`]), or
-    /// [`Error::WritesRefused`] when the log had latched earlier; either way nothing
+    /// What the close frame's write or sync failed with ([`Error::Io`](crate::Error::Io)), or
+    /// [`Error::WritesRefused`](crate::Error::WritesRefused) when the log had latched earlier; either way nothing
     /// acknowledged is lost, and the space is closed.
     pub(crate) fn close(&self) -> Result<()> {
         // From here on no write starts (each checks the flag under the commit lock); one that is
