@@ -333,9 +333,7 @@ pub(crate) fn scan(log: &LogDir, sink: &mut impl FnMut(Event) -> bool) -> Scanne
                     before = Some((seq, h.version));
                     checkpoint_prev =
                         (i == 0 && log.checkpoint && h.version >= 2).then_some(h.prev);
-                    walk(bytes, h.header_len(), h.framing(), &mut |offset, frame| {
-                        sink(Event::Frame { offset, frame })
-                    })
+                    walk(bytes, h.header_len(), h.framing(), sink)
                 }
                 Err(reason) => Walked::Undecodable(0, format!("segment {seq}: {reason}")),
             },
@@ -438,7 +436,7 @@ impl Regions {
         &mut self,
         segment: &Bytes,
         payload: std::ops::Range<usize>,
-    ) -> Result<(Record, Encoded), codec::DecodeError> {
+    ) -> Result<FrameEvent, codec::DecodeError> {
         let covered = self
             .current
             .as_ref()
@@ -459,15 +457,16 @@ impl Regions {
             return Err("no region holds the payload");
         };
         let local = payload.start - range.start..payload.end - range.start;
-        let (record, at) = codec::decode(region, local.clone())?;
-        Ok((
-            record,
-            Encoded {
-                // Decoded whole just above: every length fits, every id is UTF-8.
-                bytes: Payload::vouched_by_codec(region.slice(local)),
-                at,
-            },
-        ))
+        codec::decode(region, local.clone()).map(|(record, at)| {
+            FrameEvent::Record(
+                record,
+                Encoded {
+                    // Decoded whole just above: every length fits, every id is UTF-8.
+                    bytes: Payload::vouched_by_codec(region.slice(local)),
+                    at,
+                },
+            )
+        })
     }
 }
 
@@ -487,12 +486,12 @@ enum Walked {
 }
 
 /// Walks the frames of one segment from `start` (after its header), calling `on_frame` for
-/// each valid one.
+/// each valid one (an [`Event::Frame`], built where it is handed over).
 fn walk(
     bytes: &Bytes,
     start: usize,
     framing: Framing,
-    on_frame: &mut impl FnMut(usize, FrameEvent) -> bool,
+    on_frame: &mut impl FnMut(Event) -> bool,
 ) -> Walked {
     let mut pos = start;
     let mut regions = Regions::default();
@@ -513,9 +512,9 @@ fn walk(
                 next,
             } => {
                 let value = frame::payload_u64(bytes, payload.clone());
-                let event = match (kind, value) {
+                let frame = match (kind, value) {
                     (frame::KIND_RECORD, _) => match regions.decode(bytes, payload) {
-                        Ok((record, encoded)) => FrameEvent::Record(record, encoded),
+                        Ok(record) => record,
                         Err(reason) => {
                             return Walked::Undecodable(
                                 pos,
@@ -533,7 +532,7 @@ fn walk(
                         )
                     }
                 };
-                if !on_frame(pos, event) {
+                if !on_frame(Event::Frame { offset: pos, frame }) {
                     return Walked::Stopped;
                 }
                 pos = next;
