@@ -698,6 +698,8 @@ mod tests {
             let two_threads = How { claim_ahead: false, ..CLAIMING };
             prop_assert_eq!(&replayed(&log, two_threads), &exact);
             prop_assert_eq!(&replayed(&log, CLAIMING), &exact);
+            // Chunks long enough that their claims go in a shard at a time.
+            prop_assert_eq!(&replayed(&log, How { chunk: 64, ..CLAIMING }), &exact);
             prop_assert_eq!(&replayed(&log, How::for_open(0)), &exact);
         }
     }
