@@ -16,6 +16,7 @@
 
 use std::time::Instant;
 
+use crate::layout::Encoded;
 use crate::memory::{Applied, Claim, Claimer, Memory};
 use crate::record::Record;
 use crate::report::{RecoveryReport, Repair, TornTail};
@@ -148,44 +149,23 @@ impl Chunk {
         }
     }
 
-    /// Claims the chunk's events, all decoded already, as one run, while `claiming` (a pass
-    /// over the chunk after its decoding: the map's inserts one after the other, not between
-    /// two frames' CRC and decoding).
-    fn claim(&mut self, memory: &Memory, claiming: &mut Claiming) {
-        claiming.run(memory, &self.events, &mut self.claims);
+    /// Claims the chunk's events, all decoded already, as one run (a pass over the chunk
+    /// after its decoding, not between two frames' CRC and decoding).
+    fn claim(&mut self, memory: &Memory, claimer: &mut Claimer) {
+        memory.claim_run(records(&self.events), claimer, &mut self.claims);
     }
 }
 
-/// The reading thread's claims ([`Memory::claim_run`]): on while every claim so far succeeded;
-/// the first that fails ends claiming for good.
-struct Claiming {
-    on: bool,
-    claimer: Claimer,
-}
-
-impl Claiming {
-    fn new(on: bool) -> Claiming {
-        Claiming {
-            on,
-            claimer: Claimer::default(),
-        }
-    }
-
-    /// Claims the new changes of `events`' records, pushing a claim per event to `claims`
-    /// (nothing once claiming is off).
-    fn run(&mut self, memory: &Memory, events: &[Event], claims: &mut Vec<Option<Claim>>) {
-        if !self.on {
-            return;
-        }
-        let records = events.iter().map(|event| match event {
-            Event::Frame {
-                frame: FrameEvent::Record(record, encoded),
-                ..
-            } => Some((record, encoded)),
-            _ => None,
-        });
-        self.on = memory.claim_run(records, &mut self.claimer, claims);
-    }
+/// The records of `events`, as [`Memory::claim_run`] takes them (`None`: an event that is no
+/// record).
+fn records(events: &[Event]) -> impl Iterator<Item = Option<(&Record, &Encoded)>> {
+    events.iter().map(|event| match event {
+        Event::Frame {
+            frame: FrameEvent::Record(record, encoded),
+            ..
+        } => Some((record, encoded)),
+        _ => None,
+    })
 }
 
 /// Scans `log` and applies each event as it is read (with its claim, when `how` claims), on
@@ -196,10 +176,14 @@ fn in_line(
     how: How,
     apply: &mut dyn FnMut(&Event, Option<Claim>),
 ) -> Scanned {
-    let mut claiming = Claiming::new(how.claim_ahead);
+    let mut claimer = Claimer::new(how.claim_ahead);
     let mut claims = Vec::with_capacity(1);
     scan::scan(log, &mut |event| {
-        claiming.run(memory, std::slice::from_ref(&event), &mut claims);
+        memory.claim_run(
+            records(std::slice::from_ref(&event)),
+            &mut claimer,
+            &mut claims,
+        );
         apply(&event, claims.pop().flatten());
         true
     })
@@ -220,14 +204,14 @@ fn on_two_threads(
     std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Chunk>(16);
         let producer = scope.spawn(move || {
-            let mut claiming = Claiming::new(how.claim_ahead);
+            let mut claimer = Claimer::new(how.claim_ahead);
             let mut chunk = Chunk::with_capacity(how.chunk);
             let scanned = scan::scan(log, &mut |event| {
                 chunk.events.push(event);
                 if chunk.events.len() < how.chunk {
                     return true;
                 }
-                chunk.claim(memory, &mut claiming);
+                chunk.claim(memory, &mut claimer);
                 // A receiver gone stops the scan.
                 tx.send(std::mem::replace(
                     &mut chunk,
@@ -236,7 +220,7 @@ fn on_two_threads(
                 .is_ok()
             });
             if !chunk.events.is_empty() {
-                chunk.claim(memory, &mut claiming);
+                chunk.claim(memory, &mut claimer);
                 let _ = tx.send(chunk);
             }
             scanned

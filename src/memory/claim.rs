@@ -75,13 +75,27 @@ pub(crate) fn batch_block(batch: &BatchFields, encoded: &Encoded) -> Arc<Block> 
     Block::batch(encoded.bytes.clone(), batch.seq, first, total)
 }
 
-/// What claiming keeps from one run of records to the next: its lists, allocated once.
-#[derive(Default)]
+/// Claims as replay makes them, run after run, in log order: whether claiming goes on (every
+/// claim so far succeeded; the first that fails ends it for good), and the lists a run needs,
+/// allocated once.
 pub(crate) struct Claimer {
+    /// Claiming goes on.
+    on: bool,
     /// The run's new ids, each with the number of its record in the run.
     keys: Vec<(IdKey, u32)>,
     /// The change map's own.
     scratch: RunScratch,
+}
+
+impl Claimer {
+    /// Claims from the first record on (`on`), or none at all.
+    pub(crate) fn new(on: bool) -> Claimer {
+        Claimer {
+            on,
+            keys: Vec::new(),
+            scratch: RunScratch::default(),
+        }
+    }
 }
 
 /// The blocks `record` would store, its new changes in them (none for a record that stores
@@ -108,14 +122,18 @@ impl Memory {
     /// one claim per item to `claims`, to hand to [`Memory::check_claimed`] and
     /// [`Memory::execute_claimed`] (or [`Memory::release`] when refused). Up to the first
     /// record one of whose ids is in the map (or repeats one of the run's): from it on, the
-    /// items get `None` (nothing of theirs stays in the map) and `false` is returned: that
-    /// record and every one after it are to be checked and applied as a live write is.
+    /// items get `None` (nothing of theirs stays in the map) and `claimer` claims no more:
+    /// that record and every one after it are to be checked and applied as a live write is.
+    /// Once claiming ended, nothing is pushed.
     pub(crate) fn claim_run<'a>(
         &self,
         records: impl Iterator<Item = Option<(&'a Record, &'a Encoded)>>,
         claimer: &mut Claimer,
         claims: &mut Vec<Option<Claim>>,
-    ) -> bool {
+    ) {
+        if !claimer.on {
+            return;
+        }
         let first = claims.len();
         claimer.keys.clear();
         for (n, item) in records.enumerate() {
@@ -131,14 +149,11 @@ impl Memory {
             }
             claims.push(Some(claim));
         }
-        match self.changes.insert_run(&claimer.keys, &mut claimer.scratch) {
-            None => true,
-            Some(refused) => {
-                for claim in &mut claims[first + refused as usize..] {
-                    *claim = None;
-                }
-                false
+        if let Some(refused) = self.changes.insert_run(&claimer.keys, &mut claimer.scratch) {
+            for claim in &mut claims[first + refused as usize..] {
+                *claim = None;
             }
+            claimer.on = false;
         }
     }
 

@@ -142,8 +142,8 @@ impl SpaceCore {
     ///
     /// # Errors
     /// What the close frame's write or sync failed with ([`Error::Io`](crate::Error::Io)), or
-    /// [`Error::WritesRefused`](crate::Error::WritesRefused) when the log had latched earlier; either way nothing
-    /// acknowledged is lost, and the space is closed.
+    /// [`Error::WritesRefused`](crate::Error::WritesRefused) when the log had latched earlier;
+    /// either way nothing acknowledged is lost, and the space is closed.
     pub(crate) fn close(&self) -> Result<()> {
         // From here on no write starts (each checks the flag under the commit lock); one that is
         // inside finishes, and is logged before the close frame.

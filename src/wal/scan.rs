@@ -512,7 +512,7 @@ fn walk(
                 next,
             } => {
                 let value = frame::payload_u64(bytes, payload.clone());
-                let frame = match (kind, value) {
+                let held = match (kind, value) {
                     (frame::KIND_RECORD, _) => match regions.decode(bytes, payload) {
                         Ok(record) => record,
                         Err(reason) => {
@@ -532,7 +532,10 @@ fn walk(
                         )
                     }
                 };
-                if !on_frame(Event::Frame { offset: pos, frame }) {
+                if !on_frame(Event::Frame {
+                    offset: pos,
+                    frame: held,
+                }) {
                     return Walked::Stopped;
                 }
                 pos = next;
